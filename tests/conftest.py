@@ -1,0 +1,74 @@
+"""Fixtures for the real daemons that scripts/buildkit-up starts (read from $STATE/env)."""
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+_UP_HINT = "daemons not up: run scripts/buildkit-up"
+_FLAVOURS = {"current": "ENVD_DOCKER_CURRENT", "classic": "ENVD_DOCKER_CLASSIC", "old": "ENVD_DOCKER_OLD"}
+
+
+def _state_dir() -> Path:
+    return Path(os.environ.get("ENVD_JUPYTER_STATE", "/var/lib/envd-jupyter"))
+
+
+def _read_env(path: Path) -> dict[str, str]:
+    pairs = {}
+    for line in path.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not line.lstrip().startswith("#"):
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def _socket_answers(path: str) -> bool:
+    """A cheap liveness probe (/_ping) so a dead daemon fails fast instead of hanging a test."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(3)
+            sock.connect(path)
+            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            return sock.recv(64).startswith(b"HTTP/1.")
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def daemon_env() -> dict[str, str]:
+    env_file = _state_dir() / "env"
+    if not env_file.is_file():
+        pytest.fail(f"{_UP_HINT} ({env_file} missing)")
+    env = _read_env(env_file)
+    for key in _FLAVOURS.values():
+        if key not in env:
+            pytest.fail(f"{_UP_HINT} ({key} missing from {env_file})")
+    return env
+
+
+def _live_socket(env: dict[str, str], key: str) -> str:
+    path = env[key]
+    if not _socket_answers(path):
+        pytest.fail(f"{_UP_HINT} ({key}={path} does not answer)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def docker_current(daemon_env) -> str:
+    return _live_socket(daemon_env, "ENVD_DOCKER_CURRENT")
+
+
+@pytest.fixture(scope="session")
+def docker_classic(daemon_env) -> str:
+    return _live_socket(daemon_env, "ENVD_DOCKER_CLASSIC")
+
+
+@pytest.fixture(scope="session")
+def docker_old(daemon_env) -> str:
+    return _live_socket(daemon_env, "ENVD_DOCKER_OLD")
+
+
+@pytest.fixture(scope="session", params=list(_FLAVOURS), ids=list(_FLAVOURS))
+def any_daemon(request, daemon_env) -> str:
+    return _live_socket(daemon_env, _FLAVOURS[request.param])
