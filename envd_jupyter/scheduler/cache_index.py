@@ -1,0 +1,114 @@
+"""Which endpoint holds which vertex chains: an LRU per endpoint plus an inverted index.
+
+Like the prefix indexer of llm-d-router (block hash → servers), the inverted map
+``chain key → endpoints`` makes a lookup cost O(request vertices + hits), not
+O(endpoints × vertices). Each endpoint's LRU bounds what it is believed to keep; evicting a
+key there removes the endpoint from the key's holder set.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Iterable, Sequence
+
+
+class CacheIndex:
+    """Approximate map of cached chains per endpoint, learned from routed picks and reports."""
+
+    def __init__(self, default_capacity: int = 4096) -> None:
+        if default_capacity <= 0:
+            raise ValueError(f"default_capacity must be positive, got {default_capacity}")
+        self.default_capacity = default_capacity
+        self._holders: dict[int, set[str]] = {}
+        self._lru: dict[str, OrderedDict[int, None]] = {}
+        self._capacity: dict[str, int] = {}
+        self.routed_work = 0.0
+        self.routed_hit_work = 0.0
+        self.evictions = 0
+
+    def set_capacity(self, endpoint: str, capacity: int) -> None:
+        """Bound what one endpoint is believed to keep (e.g. from its disk size)."""
+        if capacity <= 0:
+            raise ValueError(f"capacity for {endpoint} must be positive, got {capacity}")
+        self._capacity[endpoint] = capacity
+        self._evict(endpoint)
+
+    def capacity(self, endpoint: str) -> int:
+        return self._capacity.get(endpoint, self.default_capacity)
+
+    def matched_work(self, keys: Sequence[int], work: Sequence[float]) -> dict[str, float]:
+        """Endpoint name → sum of ``work`` over the keys it holds (only endpoints with a hit)."""
+        acc: dict[str, float] = {}
+        holders = self._holders
+        for key, w in zip(keys, work):
+            held_by = holders.get(key)
+            if held_by:
+                for name in held_by:
+                    acc[name] = acc.get(name, 0.0) + w
+        return acc
+
+    def record(self, endpoint: str, keys: Iterable[int], work: Sequence[float] | None = None) -> float:
+        """Note that ``endpoint`` now holds ``keys``; returns the work that was already there."""
+        lru = self._lru.get(endpoint)
+        if lru is None:
+            lru = self._lru[endpoint] = OrderedDict()
+        holders = self._holders
+        hit = 0.0
+        total = 0.0
+        for i, key in enumerate(keys):
+            w = work[i] if work is not None else 1.0
+            total += w
+            if key in lru:
+                lru.move_to_end(key)
+                hit += w
+            else:
+                lru[key] = None
+                holders.setdefault(key, set()).add(endpoint)
+        self.routed_work += total
+        self.routed_hit_work += hit
+        self._evict(endpoint)
+        return hit
+
+    def forget(self, endpoint: str) -> None:
+        """Drop everything known about an endpoint (it was pruned or replaced)."""
+        for key in self._lru.pop(endpoint, ()):
+            self._drop_holder(key, endpoint)
+
+    def _evict(self, endpoint: str) -> None:
+        lru = self._lru.get(endpoint)
+        if lru is None:
+            return
+        capacity = self.capacity(endpoint)
+        while len(lru) > capacity:
+            key, _ = lru.popitem(last=False)
+            self._drop_holder(key, endpoint)
+            self.evictions += 1
+
+    def _drop_holder(self, key: int, endpoint: str) -> None:
+        held_by = self._holders.get(key)
+        if held_by is not None:
+            held_by.discard(endpoint)
+            if not held_by:
+                del self._holders[key]
+
+    def holds(self, endpoint: str, key: int) -> bool:
+        return key in self._lru.get(endpoint, ())
+
+    @property
+    def size(self) -> int:
+        """Total (endpoint, key) entries."""
+        return sum(len(lru) for lru in self._lru.values())
+
+    @property
+    def hit_ratio(self) -> float:
+        """Share of routed work that the index believed was already cached where it was sent."""
+        return self.routed_hit_work / self.routed_work if self.routed_work else 0.0
+
+    def stats(self) -> dict[str, float]:
+        return {
+            "entries": self.size,
+            "keys": len(self._holders),
+            "endpoints": len(self._lru),
+            "evictions": self.evictions,
+            "hit_ratio": self.hit_ratio,
+        }

@@ -1,0 +1,1 @@
+"""The scheduling framework: interfaces, endpoint snapshot, cycle, record, result, scheduler."""

@@ -1,0 +1,128 @@
+"""One scheduling cycle: a profile's filters, then its weighted scorers, then its one picker.
+
+total(e) = Σ wᵢ · clamp(sᵢ(e), 0, 1). Clamping is checked per scorer with C-level min/max/sum
+and only done element-wise when a scorer strayed (NaN counts as 0), which keeps the common
+path cheap at hundreds of endpoints.
+"""
+
+from __future__ import annotations
+
+import random
+from time import perf_counter_ns
+from typing import TYPE_CHECKING, Any, Mapping
+
+from .record import CycleRecord, ScorerStep
+from .result import NoEndpointsError, ProfileRunResult
+
+if TYPE_CHECKING:
+    from .endpoint import Endpoint, Snapshot
+    from .interfaces import Filter, Picker, Scorer
+    from .request import BuildRequest
+
+
+class Cycle:
+    """What plugins see during one cycle: the request, the snapshot, a seeded RNG, scratch state,
+    and the results of profiles that ran earlier in this decision (for multi-cycle handlers)."""
+
+    __slots__ = ("profile", "request", "snapshot", "rng", "state", "results")
+
+    def __init__(self, profile: str, request: "BuildRequest", snapshot: "Snapshot", rng: random.Random, results: Mapping[str, Any]) -> None:
+        self.profile = profile
+        self.request = request
+        self.snapshot = snapshot
+        self.rng = rng
+        self.state: dict[str, Any] = {}
+        self.results = results
+
+
+def clamp_scores(raw: list[float]) -> list[float]:
+    """Clamp into [0, 1]; NaN becomes 0."""
+    return [0.0 if s != s else (0.0 if s < 0.0 else (1.0 if s > 1.0 else float(s))) for s in raw]
+
+
+def _needs_clamp(raw: list[float]) -> bool:
+    total = sum(raw)
+    return total != total or min(raw) < 0.0 or max(raw) > 1.0
+
+
+class Profile:
+    """A named, ordered set of plugins; runs one cycle per call."""
+
+    __slots__ = ("name", "filters", "scorers", "picker", "fallback")
+
+    def __init__(
+        self,
+        name: str,
+        filters: list["Filter"],
+        scorers: list[tuple["Scorer", float]],
+        picker: "Picker",
+        fallback: str | None = None,
+    ) -> None:
+        for scorer, weight in scorers:
+            if not weight >= 0:
+                raise ValueError(f"profile '{name}': scorer '{scorer.name}' has negative weight {weight}")
+        self.name = name
+        self.filters = filters
+        self.scorers = scorers
+        self.picker = picker
+        self.fallback = fallback
+
+    def plugins(self) -> list[Any]:
+        return [*self.filters, *(s for s, _ in self.scorers), self.picker]
+
+    def run(self, cycle: Cycle) -> ProfileRunResult:
+        """Filter, score, pick; raise ``NoEndpointsError`` naming the filter that emptied the set."""
+        snapshot = cycle.snapshot
+        record = CycleRecord(self.name, snapshot, snapshot.endpoints)
+        timings = record.timings
+        endpoints = list(snapshot.endpoints)
+        if not endpoints:
+            record.error = "no endpoints offered"
+            raise _with_record(NoEndpointsError(self.name, None, 0), record)
+
+        for plugin in self.filters:
+            start = perf_counter_ns()
+            kept = plugin.filter(cycle, endpoints)
+            timings.append(("Filter", plugin.type_name, plugin.name, perf_counter_ns() - start))
+            if len(kept) != len(endpoints):
+                kept_ids = {id(e) for e in kept}
+                record.removed.append((plugin.name, [e.name for e in endpoints if id(e) not in kept_ids]))
+            endpoints = kept if isinstance(kept, list) else list(kept)
+            if not endpoints:
+                record.error = f"filter '{plugin.name}' removed every endpoint"
+                record.emptied_by = plugin.name
+                raise _with_record(NoEndpointsError(self.name, plugin.name, len(snapshot.endpoints)), record)
+        record.survivors = endpoints
+
+        totals = [0.0] * len(endpoints)
+        for plugin, weight in self.scorers:
+            start = perf_counter_ns()
+            raw = plugin.score(cycle, endpoints)
+            timings.append(("Scorer", plugin.type_name, plugin.name, perf_counter_ns() - start))
+            if not isinstance(raw, list):
+                raw = list(raw)
+            if len(raw) != len(endpoints):
+                raise ValueError(f"scorer '{plugin.name}' returned {len(raw)} scores for {len(endpoints)} endpoints")
+            clamped = clamp_scores(raw) if _needs_clamp(raw) else raw
+            record.scorers.append(ScorerStep(plugin.name, plugin.type_name, weight, raw, clamped))
+            if weight == 1.0:
+                totals = [t + s for t, s in zip(totals, clamped)]
+            elif weight:
+                totals = [t + weight * s for t, s in zip(totals, clamped)]
+        record.totals = totals
+
+        picker = self.picker
+        start = perf_counter_ns()
+        pick = picker.pick(cycle, endpoints, totals)
+        timings.append(("Picker", picker.type_name, picker.name, perf_counter_ns() - start))
+        if not pick.chosen:
+            raise ValueError(f"picker '{picker.name}' chose nothing from {len(endpoints)} endpoints")
+        record.picker = picker.name
+        record.picked = pick.chosen
+        record.tie_group = pick.tie_group
+        return ProfileRunResult(self.name, tuple(endpoints[i] for i in pick.chosen), record)
+
+
+def _with_record(error: NoEndpointsError, record: CycleRecord) -> NoEndpointsError:
+    error.record = record
+    return error

@@ -1,0 +1,96 @@
+"""What a build asks of the scheduler: plain vertex digests, kinds and durations, no LLB types.
+
+A later layer turns an LLB Definition into a ``BuildRequest``; keeping the request plain lets the
+scheduler stay independent of the IR and lets simulators and tests build requests by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+#: Relative cost of a vertex by op kind when no recorded duration is known (seconds-ish scale).
+DEFAULT_KIND_WEIGHTS: Mapping[str, float] = {
+    "exec": 10.0,
+    "image": 5.0,
+    "git": 3.0,
+    "http": 2.0,
+    "local": 0.5,
+    "file": 1.0,
+    "merge": 0.5,
+    "diff": 1.0,
+    "build": 1.0,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Vertex:
+    """One LLB vertex: its digest, op kind, recorded duration (s) if known, and input positions.
+
+    ``inputs=None`` means "the previous vertex" (a linear chain); ``()`` marks a root.
+    """
+
+    digest: str
+    kind: str = "exec"
+    duration: float | None = None
+    inputs: tuple[int, ...] | None = None
+
+
+def _chain_keys(vertices: Sequence[Vertex]) -> tuple[int, ...]:
+    """Hash every vertex together with the chain keys of its inputs, from the roots down.
+
+    Two requests share a key only if the vertex and its whole history are equal, which is
+    when a daemon can reuse the result.
+    """
+    keys: list[int] = []
+    for position, vertex in enumerate(vertices):
+        inputs = vertex.inputs if vertex.inputs is not None else ((position - 1,) if position else ())
+        h = hashlib.blake2b(vertex.digest.encode(), digest_size=8)
+        for parent in inputs:
+            if not 0 <= parent < position:
+                raise ValueError(f"vertex {position} ({vertex.digest}) has input {parent}, which is not an earlier vertex")
+            h.update(keys[parent].to_bytes(8, "little"))
+        keys.append(int.from_bytes(h.digest(), "little"))
+    return tuple(keys)
+
+
+class BuildRequest:
+    """A solve to place: vertices in topological order plus platform, labels and free attributes."""
+
+    __slots__ = ("id", "vertices", "platform", "labels", "attributes", "chain_keys", "_work_cache")
+
+    def __init__(
+        self,
+        vertices: Sequence[Vertex] = (),
+        *,
+        id: str = "",
+        platform: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        attributes: Mapping[str, str] | None = None,
+    ) -> None:
+        self.id = id
+        self.vertices = tuple(vertices)
+        self.platform = platform
+        self.labels = dict(labels or {})
+        self.attributes = dict(attributes or {})
+        self.chain_keys = _chain_keys(self.vertices)
+        self._work_cache: dict[tuple, tuple[tuple[float, ...], float]] = {}
+
+    def work(self, kind_weights: Mapping[str, float], use_durations: bool = True) -> tuple[tuple[float, ...], float]:
+        """Per-vertex work and its total: recorded duration if known, else the kind's weight."""
+        cache_key = (id(kind_weights), use_durations)
+        hit = self._work_cache.get(cache_key)
+        if hit is not None:
+            return hit
+        default = kind_weights.get("*", 1.0)
+        weights = tuple(
+            v.duration if use_durations and v.duration is not None and v.duration > 0 else kind_weights.get(v.kind, default)
+            for v in self.vertices
+        )
+        result = (weights, sum(weights))
+        self._work_cache[cache_key] = result
+        return result
+
+    def __repr__(self) -> str:
+        return f"BuildRequest(id={self.id!r}, vertices={len(self.vertices)}, platform={self.platform!r})"

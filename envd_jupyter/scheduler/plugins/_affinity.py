@@ -1,0 +1,56 @@
+"""Cache-affinity score shared by the affinity scorer and the sticky filter (memoised per cycle).
+
+score(e) = Σ_{v ∈ request, v cached on e} work(v) / Σ_{v ∈ request} work(v)
+work(v)  = v's recorded duration when known (and useDurations), else kindWeights[v.kind]
+"cached on e": approximate mode asks the cache index (chain key held in e's LRU);
+precise mode asks the daemon's own report (v.digest ∈ e.cached_digests).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal, Mapping
+
+if TYPE_CHECKING:
+    from ..cache_index import CacheIndex
+    from ..framework.cycle import Cycle
+    from ..framework.endpoint import Endpoint
+
+Mode = Literal["approximate", "precise"]
+
+
+def affinity_scores(
+    cycle: "Cycle",
+    index: "CacheIndex",
+    endpoints: list["Endpoint"],
+    mode: Mode,
+    kind_weights: Mapping[str, float],
+    use_durations: bool,
+) -> list[float]:
+    request = cycle.request
+    work, total = request.work(kind_weights, use_durations)
+    if total <= 0:
+        return [0.0] * len(endpoints)
+    memo_key = ("affinity", mode, id(kind_weights), use_durations)
+    matched = cycle.state.get(memo_key)
+    if matched is None:
+        if mode == "approximate":
+            matched = index.matched_work(request.chain_keys, work)
+        else:
+            matched = _reported_work(request.vertices, work, cycle.snapshot.endpoints)
+        cycle.state[memo_key] = matched
+    if not matched:
+        return [0.0] * len(endpoints)
+    inverse = 1.0 / total
+    get = matched.get
+    return [get(e.name, 0.0) * inverse for e in endpoints]
+
+
+def _reported_work(vertices, work, endpoints) -> dict[str, float]:
+    matched: dict[str, float] = {}
+    for endpoint in endpoints:
+        cached = endpoint.cached_digests
+        if cached:
+            hit = sum(w for v, w in zip(vertices, work) if v.digest in cached)
+            if hit:
+                matched[endpoint.name] = hit
+    return matched

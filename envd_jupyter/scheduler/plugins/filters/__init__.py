@@ -1,0 +1,3 @@
+"""Filters: drop endpoints that cannot or should not take the request."""
+
+from . import cache_affinity, healthy, labels, platform, saturation  # noqa: F401

@@ -1,0 +1,48 @@
+"""``cache-affinity-filter``: sticky until saturated.
+
+sticky = {e : affinity(e) ≥ threshold} (affinity as in ``cache-affinity-scorer``). Keeps only
+the sticky endpoints, unless there are none, or the least busy sticky endpoint has more than
+``maxLoadGap`` more in-flight solves than the least busy cold one — then keeps all, so a hot
+cache never turns into a hot spot. Parameters: ``threshold`` (0..1, default 0.5),
+``maxLoadGap`` (int ≥ 0, default 2), ``mode``, ``kindWeights``, ``useDurations`` (as the scorer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ...framework.interfaces import Filter
+from ...framework.request import DEFAULT_KIND_WEIGHTS
+from ...registry import ParamError, register
+from .._affinity import Mode, affinity_scores
+
+
+@register("cache-affinity-filter")
+class CacheAffinityFilter(Filter):
+    @dataclass(frozen=True)
+    class Params:
+        threshold: float = 0.5
+        max_load_gap: int = 2
+        mode: Mode = "approximate"
+        kind_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_KIND_WEIGHTS))
+        use_durations: bool = True
+
+        def __post_init__(self) -> None:
+            if not 0.0 <= self.threshold <= 1.0:
+                raise ParamError("threshold", f"must be within [0, 1], got {self.threshold}")
+            if self.max_load_gap < 0:
+                raise ParamError("maxLoadGap", f"must be >= 0, got {self.max_load_gap}")
+
+    def filter(self, cycle, endpoints):
+        p = self.params
+        scores = affinity_scores(cycle, self.handle.cache_index, endpoints, p.mode, p.kind_weights, p.use_durations)
+        threshold = p.threshold
+        sticky = [e for e, s in zip(endpoints, scores) if s >= threshold and s > 0.0]
+        if not sticky or len(sticky) == len(endpoints):
+            return endpoints
+        in_flight = cycle.snapshot.in_flight
+        sticky_ids = {id(e) for e in sticky}
+        coldest = min(in_flight(e) for e in endpoints if id(e) not in sticky_ids)
+        if min(in_flight(e) for e in sticky) - coldest > p.max_load_gap:
+            return endpoints
+        return sticky
