@@ -1,0 +1,218 @@
+"""Export and cache specs for ``Client.solve`` (each export implements ``session.Export``).
+
+Exports that write on the client (local directory, tar/OCI/docker archives) bring a FileSend
+receiver into the session and commit their output only when the solve succeeded. Image exports
+need no session: dockerd's embedded BuildKit stores them with its ``moby`` exporter, standalone
+buildkitd with ``image``. Cache specs are plain (type, attrs) pairs with a support check so an
+unsupported cache backend fails before the solve with a message saying why.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from envd_jupyter.buildkit.session import SessionService
+from envd_jupyter.buildkit.session.filesend import DirTarget, FileSendService, FileTarget
+
+
+class ExportError(RuntimeError):
+    """An export that could not be completed on the client side (e.g. a push dockerd refused)."""
+
+
+class UnsupportedCacheError(ValueError):
+    """The daemon cannot import/export this kind of cache."""
+
+
+class _Export:
+    type: str = ""
+
+    def __init__(self) -> None:
+        self.attrs: dict[str, str] = {}
+        self.response: dict[str, str] = {}
+        self.ok: bool | None = None
+
+    def session_services(self, exporter_id: int) -> Sequence[SessionService]:
+        return ()
+
+    def finish(self, ok: bool, exporter_response: Mapping[str, str]) -> None:
+        self.ok, self.response = ok, dict(exporter_response)
+
+    @property
+    def digest(self) -> str | None:
+        return self.response.get("containerimage.digest")
+
+
+class Image(_Export):
+    """An image by name: into dockerd's image store (``moby``), or buildkitd's (``image``), optionally pushed.
+
+    ``store="docker"`` is for dockerd addresses, ``store="buildkit"`` for standalone buildkitd.
+    """
+
+    def __init__(self, name: str | Sequence[str], *, store: str = "docker", push: bool = False,
+                 insecure_registry: bool = False, attrs: Mapping[str, str] | None = None):
+        super().__init__()
+        if store not in ("docker", "buildkit"):
+            raise ValueError(f"store must be 'docker' or 'buildkit', not {store!r}")
+        self.names = [name] if isinstance(name, str) else list(name)
+        self.type = "moby" if store == "docker" else "image"
+        self.attrs = {"name": ",".join(self.names), **(attrs or {})}
+        if push:
+            self.attrs["push"] = "true"
+        if insecure_registry:
+            self.attrs["registry.insecure"] = "true"
+
+    def __repr__(self) -> str:
+        return f"Image({self.attrs['name']!r}, type={self.type!r})"
+
+
+class PushViaDocker(Image):
+    """Store the image in dockerd, then push it with dockerd's own ``/images/{name}/push``.
+
+    For dockerd whose embedded BuildKit cannot push from the ``moby`` exporter (20.10, classic
+    store); uses the registry credentials dockerd is configured with (none for a loopback registry).
+    """
+
+    def __init__(self, name: str, docker_socket: str, *, timeout: float = 300.0):
+        super().__init__(name, store="docker")
+        self.docker_socket, self.timeout = docker_socket, timeout
+
+    def finish(self, ok: bool, exporter_response: Mapping[str, str]) -> None:
+        super().finish(ok, exporter_response)
+        if ok:
+            push_with_dockerd(self.docker_socket, self.names[0], timeout=self.timeout)
+
+
+class LocalDir(_Export):
+    """The result's filesystem into ``path``; replaced atomically when the solve succeeds."""
+
+    type = "local"
+
+    def __init__(self, path: str | Path):
+        super().__init__()
+        self.target = DirTarget(path)
+
+    def session_services(self, exporter_id: int) -> Sequence[SessionService]:
+        return (FileSendService({exporter_id: self.target}),)
+
+    def finish(self, ok: bool, exporter_response: Mapping[str, str]) -> None:
+        super().finish(ok, exporter_response)
+        self.target.commit(ok)
+
+    def __repr__(self) -> str:
+        return f"LocalDir({str(self.target.dest)!r})"
+
+
+class Tarball(_Export):
+    """A tar of the filesystem (``format="tar"``) or an OCI / docker image archive, written to ``path``."""
+
+    def __init__(self, path: str | Path, *, format: str = "tar", name: str | None = None):
+        super().__init__()
+        if format not in ("tar", "oci", "docker"):
+            raise ValueError(f"format must be 'tar', 'oci' or 'docker', not {format!r}")
+        self.type = format
+        if name:
+            self.attrs["name"] = name
+        self.target = FileTarget(path)
+
+    def session_services(self, exporter_id: int) -> Sequence[SessionService]:
+        return (FileSendService({exporter_id: self.target}),)
+
+    def finish(self, ok: bool, exporter_response: Mapping[str, str]) -> None:
+        super().finish(ok, exporter_response)
+        self.target.commit(ok)
+
+    def __repr__(self) -> str:
+        return f"Tarball({str(self.target.dest)!r}, format={self.type!r})"
+
+
+def push_with_dockerd(docker_socket: str, name: str, *, timeout: float = 300.0) -> None:
+    """Push ``name`` through dockerd's API; raise ExportError with dockerd's message on failure."""
+    repo, tag = _split_tag(name)
+    query = urllib.parse.urlencode({"tag": tag})
+    conn = _UnixHTTPConnection(docker_socket, timeout)
+    try:
+        conn.request("POST", f"/images/{urllib.parse.quote(repo, safe='/:')}/push?{query}",
+                     headers={"X-Registry-Auth": "e30="})  # base64("{}"): dockerd's own credentials
+        response = conn.getresponse()
+        body = response.read().decode(errors="replace")
+    except OSError as exc:
+        raise ExportError(f"pushing {name} via {docker_socket}: {exc}") from None
+    finally:
+        conn.close()
+    if response.status != 200:
+        raise ExportError(f"pushing {name}: dockerd answered {response.status}: {body.strip()[:300]}")
+    for line in body.splitlines():
+        message = json.loads(line).get("error") if line.strip() else None
+        if message:
+            raise ExportError(f"pushing {name}: {message}")
+
+
+def _split_tag(name: str) -> tuple[str, str]:
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last and "@" not in last:
+        repo, _, tag = name.rpartition(":")
+        return repo, tag
+    return name, "latest"
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float):
+        super().__init__("docker", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)
+
+
+@dataclass(frozen=True)
+class CacheSpec:
+    """One cache import or export backend (BuildKit's CacheOptionsEntry)."""
+
+    type: str
+    attrs: Mapping[str, str] = field(default_factory=dict)
+
+    @staticmethod
+    def inline() -> "CacheSpec":
+        """Cache metadata inside the exported image (export) / read from an image (import by ``registry``)."""
+        return CacheSpec("inline")
+
+    @staticmethod
+    def registry(ref: str, *, mode: str = "min", insecure: bool = False) -> "CacheSpec":
+        attrs = {"ref": ref, "mode": mode}
+        if insecure:
+            attrs["registry.insecure"] = "true"
+        return CacheSpec("registry", attrs)
+
+    @staticmethod
+    def local(directory: str, *, export: bool = True) -> "CacheSpec":
+        """A cache directory on the *daemon's* filesystem (buildkitd only)."""
+        return CacheSpec("local", {"dest" if export else "src": directory})
+
+
+def check_cache_support(specs: Sequence[CacheSpec], *, dockerd: bool, containerd_store: bool = False,
+                        export: bool = True) -> None:
+    """Raise UnsupportedCacheError naming the first backend this daemon cannot use.
+
+    Measured: dockerd 20.10 (BuildKit 0.8) and dockerd 26 with the classic store export only
+    ``inline`` ("unknown cache exporter"); dockerd 26 with the containerd store and buildkitd also
+    export ``registry``/``local``. Every daemon imports ``registry`` (cache-from an image).
+    """
+    limited = dockerd and not containerd_store
+    for spec in specs:
+        if spec.type == "inline" or (spec.type == "registry" and not export):
+            continue
+        if limited:
+            direction = "export" if export else "import"
+            raise UnsupportedCacheError(
+                f"cache {direction} type {spec.type!r} is not supported by dockerd's embedded BuildKit with the "
+                "classic image store (20.10 / 26 classic): use CacheSpec.inline(), or a dockerd with the "
+                "containerd image store, or standalone buildkitd"
+            )
