@@ -36,8 +36,9 @@ class Group:
 class UserStep:
     """One user-stage statement, applied in written order on top of the managed stage."""
 
-    kind: str  # run | copy
+    kind: str  # run | copy | install (a managed install written after a user step in the chaining form)
     at: Location
+    group: Group | None = None
     commands: tuple[str, ...] = ()
     mount_host: bool = False
     source: str = ""
@@ -87,6 +88,7 @@ class Environment:
     name: str = "envd"
     context: Path = field(default_factory=Path.cwd)
     base_image: str | None = None
+    base_state: Any = None  # an llb.State to start from instead of an image (merge()/diff() results)
     base_at: Location | None = None
     dev: bool = False
     python_version: str | None = None

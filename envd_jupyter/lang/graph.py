@@ -1,0 +1,222 @@
+"""Compile a recorded Environment into the staged LLB graph.
+
+base stage ─┬─ apt group 1 ─┐ each branch starts from the same root and is taken as
+            ├─ apt group 2 ─┤ diff(root, branch); merge([base, diffs...]) joins them, so
+            ├─ python venv ─┬─ pip group 1 ─┤ changing one group re-runs only that branch
+            │               └─ pip group 2 ─┤ (pip groups branch from the venv root)
+            └─ http files ──┘
+managed stage = merge(...) ── user stage: run / io.copy in written order, sequential.
+
+Daemons without MergeOp/DiffOp get ``parallel=False``: the same steps in one sequential chain
+(still one cacheable step per group). Package caches are shared cache mounts with fixed ids, so
+every environment on a daemon reuses them.
+"""
+
+from __future__ import annotations
+
+import shlex
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+from envd_jupyter import llb
+from envd_jupyter.lang.environment import Environment, Group, UserStep
+from envd_jupyter.lang.errors import Location
+from envd_jupyter.lang.functions import VENV
+from envd_jupyter.lang.image_config import ImageConfig
+
+CACHE_IDS = {
+    "/var/cache/apt": "envd-jupyter-apt-archives",
+    "/var/lib/apt": "envd-jupyter-apt-lists",
+    "/root/.cache/pip": "envd-jupyter-pip",
+    "/opt/conda/pkgs": "envd-jupyter-conda-pkgs",
+}
+CONTEXT = "context"  # name of the local source that carries the build context
+DOWNLOADS = "/opt/envd/downloads"
+MERGE_CAPS = frozenset({"mergeop", "diffop"})
+
+
+@dataclass
+class EnvdBuild:
+    """A compiled environment: the final State, its image config and the named intermediate states."""
+
+    state: llb.State
+    image_config: ImageConfig
+    stages: dict[str, llb.State] = field(default_factory=dict)
+    steps: dict[str, llb.State] = field(default_factory=dict)
+
+    def marshal(self, **kwargs) -> llb.Definition:
+        return self.state.marshal(**kwargs)
+
+    def exporter_attrs(self) -> dict[str, str]:
+        return self.image_config.exporter_attrs()
+
+
+def at_location(location: Location | None):
+    """Context in which every llb op created records ``location`` as its source."""
+    if location is None:
+        return nullcontext()
+    return llb.located(llb.SourceLocation(location.file, location.line or 0))
+
+
+def _sh(script: str) -> list[str]:
+    return ["/bin/sh", "-c", script]
+
+
+class _Compiler:
+    def __init__(self, env: Environment, network: str | None):
+        self.env, self.network = env, network
+        config = env.config
+        if env.needs_python():
+            config = config.with_path_prefix(f"{VENV}/bin").with_env(VIRTUAL_ENV=VENV)
+        self.config = config
+        self.steps: dict[str, llb.State] = {}
+
+    def run(self, state: llb.State, script: str, name: str, *, mounts=(), env=None, workdir=None) -> llb.State:
+        exec_env = dict(pair.split("=", 1) for pair in self.config.env_list())
+        exec_env.update(env or {})
+        return state.run(_sh(script), env=exec_env, workdir=workdir, mounts=list(mounts),
+                         network=self.network, name=name)
+
+    def base(self) -> llb.State:
+        env = self.env
+        with at_location(env.base_at):
+            root = env.base_state if env.base_state is not None else llb.image(env.base_image or "ubuntu:20.04")
+        if env.apt_source is not None:
+            source, at = env.apt_source
+            with at_location(at):
+                root = root.mkfile("/etc/apt/sources.list", source.encode())
+        return root
+
+    def install(self, root: llb.State, group: Group) -> llb.State:
+        """One managed install group as one exec on ``root``."""
+        with at_location(group.at):
+            return getattr(self, f"_install_{group.role}")(root, group)
+
+    def _install_apt(self, root, group):
+        pkgs = " ".join(shlex.quote(p) for p in group.items)
+        mounts = [llb.cache_mount(d, CACHE_IDS[d], sharing="locked") for d in ("/var/cache/apt", "/var/lib/apt")]
+        script = ("rm -f /etc/apt/apt.conf.d/docker-clean && apt-get update && "
+                  f"apt-get install -y --no-install-recommends {pkgs}")
+        return self.run(root, script, f"[envd] apt-get install {' '.join(group.items)}", mounts=mounts,
+                        env={"DEBIAN_FRONTEND": "noninteractive"})
+
+    def _install_python(self, root, group):
+        want = group.items[0] if group.items else ""
+        check = (f"python3 -c \"import sys; have='%d.%d.%d' % sys.version_info[:3]; want={want!r}; "
+                 "sys.exit(0 if (have + '.').startswith(want + '.') else "
+                 "'install.python: base image has Python ' + have + ', the environment asks for ' + want)\" && ")
+        return self.run(root, (check if want else "") + f"python3 -m venv {VENV}",
+                        f"[envd] python {want or '(base image)'} venv")
+
+    def _install_pip(self, root, group):
+        index = self.env.pip_index or {}
+        flags = ["--disable-pip-version-check"]
+        if index.get("url"):
+            flags += ["--index-url", index["url"]]
+        if index.get("extra_url"):
+            flags += ["--extra-index-url", index["extra_url"]]
+        if index.get("trust"):
+            host = index["url"].split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+            flags += ["--trusted-host", host]
+        mounts = [llb.cache_mount("/root/.cache/pip", CACHE_IDS["/root/.cache/pip"], sharing="shared")]
+        args = list(group.items)
+        requirements = group.option("requirements")
+        if requirements:
+            req = llb.scratch().mkfile("/requirements.txt", requirements.encode())
+            mounts.append(llb.bind_mount("/envd/requirements", req, readonly=True))
+            args += ["-r", "/envd/requirements/requirements.txt"]
+        wheels = group.option("local_wheels") or ()
+        if wheels:
+            mounts.append(llb.bind_mount("/envd/context", llb.local(CONTEXT), readonly=True))
+            args += [f"/envd/context/{w}" for w in wheels]
+        command = " ".join(shlex.quote(a) for a in [f"{VENV}/bin/python", "-m", "pip", "install", *flags, *args])
+        return self.run(root, command, f"[envd] pip install {' '.join(group.items) or 'requirements'}",
+                        mounts=mounts)
+
+    def _install_conda(self, root, group):
+        channels = " ".join(f"-c {shlex.quote(c)}" for c in group.option("channel") or ())
+        pkgs = " ".join(shlex.quote(p) for p in group.items)
+        env_file = group.option("env_file")
+        script = (f"micromamba install -y -n base {channels} {pkgs}".strip() if not env_file
+                  else f"micromamba env update -n base -f {shlex.quote(env_file)}")
+        mounts = [llb.cache_mount("/opt/conda/pkgs", CACHE_IDS["/opt/conda/pkgs"], sharing="shared")]
+        return self.run(root, script, f"[envd] conda install {' '.join(group.items)}", mounts=mounts)
+
+    def _install_http(self, root, group):
+        filename = group.option("filename")
+        download = llb.http(group.items[0], filename=filename, checksum=group.option("checksum") or None)
+        return root.copy(download, f"/{filename}", f"{DOWNLOADS}/{filename}", create_dest_path=True)
+
+    def user_step(self, state: llb.State, step: UserStep) -> llb.State:
+        if step.kind == "install":
+            return self.install(state, step.group)
+        with at_location(step.at):
+            if step.kind == "run":
+                mounts = [llb.bind_mount(self.config.workdir, llb.local(CONTEXT))] if step.mount_host else []
+                script = "set -e\n" + "\n".join(step.commands)
+                return self.run(state, script, f"[user] {step.commands[0][:60]}", mounts=mounts,
+                                workdir=self.config.workdir)
+            source = llb.image(step.image) if step.image else llb.local(CONTEXT)
+            return state.copy(source, step.source, step.target, create_dest_path=True,
+                              allow_wildcard=True, copy_dir_contents=True)
+
+
+def _managed_parallel(c: _Compiler, base: llb.State) -> llb.State:
+    env, layers = c.env, [base]
+    python_root = base
+    for i, group in enumerate(env.groups_of("apt")):
+        c.steps[f"apt[{i}]"] = branch = c.install(base, group)
+        layers.append(llb.diff(base, branch))
+    if env.needs_python():
+        python_root = c.install(base, _python_group(env))
+        c.steps["python"] = python_root
+        layers.append(llb.diff(base, python_root))
+    for i, group in enumerate(env.groups_of("pip")):
+        c.steps[f"pip[{i}]"] = branch = c.install(python_root, group)
+        layers.append(llb.diff(python_root, branch))
+    for i, group in enumerate(env.groups_of("conda")):
+        c.steps[f"conda[{i}]"] = branch = c.install(base, group)
+        layers.append(llb.diff(base, branch))
+    for i, group in enumerate(env.groups_of("http")):
+        c.steps[f"http[{i}]"] = branch = c.install(llb.scratch(), group)
+        layers.append(branch)
+    if len(layers) == 1:
+        return base
+    with at_location(env.base_at):
+        return llb.merge(layers)
+
+
+def _managed_sequential(c: _Compiler, base: llb.State) -> llb.State:
+    env, state = c.env, base
+    order = [("apt", g) for g in env.groups_of("apt")]
+    order += [("python", _python_group(env))] if env.needs_python() else []
+    order += [(role, g) for role in ("pip", "conda", "http") for g in env.groups_of(role)]
+    counts: dict[str, int] = {}
+    for role, group in order:
+        state = c.install(state, group)
+        key = role if role == "python" else f"{role}[{counts.setdefault(role, 0)}]"
+        counts[role] = counts.get(role, 0) + (role != "python")
+        c.steps[key] = state
+    return state
+
+
+def _python_group(env: Environment) -> Group:
+    at = env.python_at or next((g.at for g in env.groups if g.role == "pip"), env.base_at) or Location("<envd>")
+    return Group("python", (env.python_version,) if env.python_version else (), at)
+
+
+def compile_environment(env: Environment, *, network: str | None = None, parallel: bool = True) -> EnvdBuild:
+    """The staged graph for ``env``; ``network`` ("host", "none" or None for sandbox) applies to every exec."""
+    c = _Compiler(env, network)
+    base = c.base()
+    managed = (_managed_parallel if parallel else _managed_sequential)(c, base)
+    state = managed
+    for i, step in enumerate(env.user_steps):
+        state = c.user_step(state, step)
+        c.steps[f"user[{i}]"] = state
+    return EnvdBuild(state, c.config, {"base": base, "managed": managed, "user": state}, c.steps)
+
+
+def compile_for_caps(env: Environment, caps, *, network: str | None = None) -> EnvdBuild:
+    """Parallel when the daemon advertises both MergeOp and DiffOp, else the sequential equivalent."""
+    return compile_environment(env, network=network, parallel=MERGE_CAPS <= set(caps))
