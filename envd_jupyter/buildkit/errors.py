@@ -1,0 +1,48 @@
+"""Typed, one-line errors for everything the BuildKit client can fail at.
+
+Notebook front ends print ``_render_traceback_()`` instead of a traceback, so a failed RUN shows
+as a short block (step, exit code, last log lines) rather than forty lines of grpc internals.
+"""
+
+from __future__ import annotations
+
+
+class BuildKitError(Exception):
+    """Base class: any failure talking to a BuildKit daemon."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {line}" if i == 0 else line for i, line in enumerate(str(self).splitlines())]
+
+
+class ConnectError(BuildKitError):
+    """No daemon answered: lists every address tried, why it failed, and what to run."""
+
+
+class DaemonError(BuildKitError):
+    """The daemon went away or answered with an unexpected gRPC error mid-call."""
+
+
+class CapsError(BuildKitError):
+    """The definition needs capabilities the daemon lacks and cannot be lowered for it."""
+
+
+class SolveCancelled(BuildKitError):
+    """The solve was cancelled by the caller (KeyboardInterrupt or a cancel token)."""
+
+
+class SolveError(BuildKitError):
+    """The daemon rejected or failed the build; for a failing step, which one and its last output."""
+
+    def __init__(self, message: str, *, step: str = "", exit_code: int | None = None,
+                 log_tail: tuple[str, ...] = (), detail: str = ""):
+        super().__init__(message)
+        self.step = step
+        self.exit_code = exit_code
+        self.log_tail = log_tail
+        self.detail = detail
+
+    def __str__(self) -> str:
+        head = self.args[0]
+        if not self.log_tail:
+            return head
+        return head + "\n" + "\n".join(f"  | {line}" for line in self.log_tail)

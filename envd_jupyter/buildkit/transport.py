@@ -1,0 +1,143 @@
+"""How a Client reaches the daemon: a grpcio channel, plus a way to open session streams.
+
+``DirectTransport`` talks gRPC straight to buildkitd (unix/tcp, optional TLS) and carries
+sessions inside ``Control.Session``. ``DockerTransport`` runs a private unix-socket proxy: each
+connection grpcio opens is hijacked to dockerd with ``POST /grpc``; sessions use ``POST /session``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from envd_jupyter.buildkit.address import Address
+from envd_jupyter.buildkit.hijack import hijack
+from envd_jupyter.buildkit.pump import Pump
+
+MAX_MESSAGE = 64 * 1024 * 1024
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE),
+    ("grpc.max_send_message_length", MAX_MESSAGE),
+    # Reconnect quickly after a daemon restart instead of backing off for up to two minutes.
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+
+
+@dataclass(frozen=True)
+class TLSConfig:
+    """TLS to a tcp:// buildkitd; ``cert``+``key`` make it mutual TLS."""
+
+    ca: str | Path | None = None
+    cert: str | Path | None = None
+    key: str | Path | None = None
+    server_name: str | None = None
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        def read(path):
+            return Path(path).read_bytes() if path else None
+
+        if bool(self.cert) != bool(self.key):
+            raise ValueError("TLS client auth needs both cert and key")
+        return grpc.ssl_channel_credentials(read(self.ca), read(self.key), read(self.cert))
+
+
+def private_dir(prefix: str) -> str:
+    """A 0700 temp dir for sockets only this process should reach."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(path, 0o700)
+    return path
+
+
+class DirectTransport:
+    """gRPC straight to buildkitd; sessions ride in Control.Session."""
+
+    uses_control_session = True
+
+    def __init__(self, address: Address, tls: TLSConfig | None):
+        self.address = address
+        options = list(CHANNEL_OPTIONS)
+        if address.transport == "unix":
+            target = "unix:" + address.target
+        else:
+            target = address.target
+        if tls is not None:
+            if address.transport != "tcp":
+                raise ValueError(f"{address}: TLS applies to tcp:// addresses only")
+            if tls.server_name:
+                options.append(("grpc.ssl_target_name_override", tls.server_name))
+            self.channel = grpc.secure_channel(target, tls.credentials(), options=options)
+        else:
+            self.channel = grpc.insecure_channel(target, options=options)
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+class DockerTransport:
+    """dockerd's embedded BuildKit through a per-client unix proxy that hijacks ``/grpc``."""
+
+    uses_control_session = False
+
+    def __init__(self, address: Address, *, hijack_timeout: float = 5.0):
+        self.address = address
+        self._hijack_timeout = hijack_timeout
+        self._dir = private_dir("envd-bk-")
+        self._pump = Pump(f"envd-buildkit-proxy {address}")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        path = os.path.join(self._dir, "grpc.sock")
+        listener.bind(path)
+        listener.listen(16)
+        self._pump.add_listener(listener, self._accept)
+        self.channel = grpc.insecure_channel("unix:" + path, options=CHANNEL_OPTIONS)
+
+    def _accept(self, local: socket.socket) -> None:
+        try:
+            remote, rest = hijack(self.address, "/grpc", timeout=self._hijack_timeout)
+        except OSError:
+            local.close()  # grpcio sees the reset and reports UNAVAILABLE with its own retry
+            return
+        self._pump.add_pair(local, remote, to_a=rest)
+
+    def open_session(self, headers: list[tuple[str, str]], server_path: str) -> "SocketLink":
+        """Hijack ``/session`` and pipe it to our session server's unix socket."""
+        remote, rest = hijack(self.address, "/session", headers, timeout=self._hijack_timeout)
+        local = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            local.settimeout(self._hijack_timeout)
+            local.connect(server_path)
+        except OSError:
+            local.close()
+            remote.close()
+            raise
+        link = SocketLink(remote, local)
+        self._pump.add_pair(remote, local, to_b=rest, on_close=link.mark_closed)
+        return link
+
+    def close(self) -> None:
+        self.channel.close()
+        self._pump.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+class SocketLink:
+    """A session stream piped by the pump; closing it ends the session on the daemon."""
+
+    def __init__(self, remote: socket.socket, local: socket.socket):
+        self._remote, self._local, self.closed = remote, local, False
+
+    def mark_closed(self) -> None:
+        self.closed = True
+
+    def close(self) -> None:
+        for sock in (self._remote, self._local):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
