@@ -1,0 +1,233 @@
+"""Interactive builds over BuildKit's gateway (LLBBridge): solve states to refs, look inside, then export.
+
+``with client.interactive(exports=...) as b:`` starts a ``Control.Solve`` that carries the session and
+exporters but no definition; the daemon then waits for LLBBridge calls tagged with gRPC metadata
+``buildkit-controlapi-buildid``. ``b.solve(state)`` builds to a ref without exporting,
+``b.read_file`` / ``b.read_dir`` / ``b.stat`` read inside it, more solves may follow, and
+``b.finish(ref)`` (or leaving the block after ``b.set_result(ref)``) hands the ref back with
+``Return`` so the daemon exports it. Works on BuildKit 0.8 (dockerd 20.10) and current daemons.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import grpc
+
+from envd_jupyter._proto import fsutil_pb2, gateway_pb2, gateway_pb2_grpc, worker_pb2
+
+BUILD_ID_METADATA = "buildkit-controlapi-buildid"
+READ_TIMEOUT = 120.0  # seconds for ReadFile/ReadDir/StatFile/Ping/Return
+FORWARDER_WAIT = 10.0  # the daemon registers the build id shortly after Control.Solve starts
+_POLL = 0.25
+
+
+class GatewayError(RuntimeError):
+    """A gateway call failed; the message names the call and the daemon's reason."""
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A solved result inside an interactive build (valid until the build ends)."""
+
+    id: str
+    build: "Build"
+
+    def read_file(self, path: str, *, offset: int | None = None, length: int | None = None) -> bytes:
+        return self.build.read_file(self, path, offset=offset, length=length)
+
+    def read_dir(self, path: str = "/", *, include: str | None = None) -> list[fsutil_pb2.Stat]:
+        return self.build.read_dir(self, path, include=include)
+
+    def stat(self, path: str) -> fsutil_pb2.Stat:
+        return self.build.stat(self, path)
+
+
+def definition_bytes(state_or_definition: Any) -> bytes:
+    """Serialized pb.Definition from a State, a Definition message or bytes."""
+    value = state_or_definition
+    if hasattr(value, "marshal"):
+        value = value.marshal()
+    for attribute in ("to_bytes", "SerializeToString"):
+        if hasattr(value, attribute):
+            return getattr(value, attribute)()
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    raise TypeError(f"cannot solve {type(state_or_definition).__name__}: expected a State, Definition or bytes")
+
+
+class Build:
+    """One interactive build. ``control`` is the running Control.Solve: ``result(timeout)``/``cancel()``."""
+
+    def __init__(self, channel: grpc.Channel, build_ref: str, control: Any, *,
+                 on_return: Callable[[bool], Any] | None = None):
+        self.ref = build_ref
+        self._bridge = gateway_pb2_grpc.LLBBridgeStub(channel)
+        self._metadata = ((BUILD_ID_METADATA, build_ref),)
+        self._control = control
+        self._on_return = on_return
+        self._result_ref: Ref | None = None
+        self._returned = False
+        self.outcome: Any = None
+        self.caps = self._wait_for_forwarder()
+
+    # -- daemon calls -----------------------------------------------------------------------
+    def _call(self, name: str, request, timeout: float | None = READ_TIMEOUT):
+        """Call an LLBBridge method; Ctrl-C cancels it; errors become GatewayError."""
+        future = getattr(self._bridge, name).future(request, metadata=self._metadata, timeout=timeout)
+        try:
+            while True:
+                try:
+                    return future.result(timeout=_POLL)
+                except grpc.FutureTimeoutError:
+                    self._raise_if_control_failed()
+        except grpc.RpcError as exc:
+            raise GatewayError(f"{name}: {exc.details() or exc.code().name}") from None
+        except BaseException:
+            future.cancel()
+            raise
+
+    def _raise_if_control_failed(self) -> None:
+        done = getattr(self._control, "done", None)
+        if done is not None and done():
+            self._control.result(timeout=0)  # re-raises the solve's error
+            raise GatewayError("the build ended before the gateway call returned")
+
+    def _wait_for_forwarder(self) -> set[str]:
+        deadline = time.monotonic() + FORWARDER_WAIT
+        while True:
+            try:
+                pong = self._call("Ping", gateway_pb2.PingRequest(), timeout=FORWARDER_WAIT)
+                return {cap.ID for cap in pong.FrontendAPICaps if cap.Enabled}
+            except GatewayError as exc:
+                if "no such job" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(_POLL)
+
+    # -- the user's API -----------------------------------------------------------------------
+    def solve(self, state_or_definition: Any, *, evaluate: bool = True, timeout: float | None = None) -> Ref:
+        """Build to a ref (not exported). ``evaluate`` runs it now, so progress and errors show here."""
+        definition = worker_pb2.OpaqueDefinition.FromString(definition_bytes(state_or_definition))
+        request = gateway_pb2.SolveRequest(Definition=definition, allowResultReturn=True,
+                                           allowResultArrayRef=True)
+        native_evaluate = evaluate and "gateway.solve.evaluate" in self.caps
+        request.Evaluate = native_evaluate
+        response = self._call("Solve", request, timeout=timeout)
+        ref = Ref(_ref_id(response), self)
+        if evaluate and not native_evaluate and ref.id:
+            self.stat(ref, ".")  # BuildKit 0.8: a stat forces the solve, like Go's client does
+        return ref
+
+    def read_file(self, ref: Ref | str, path: str, *, offset: int | None = None,
+                  length: int | None = None) -> bytes:
+        request = gateway_pb2.ReadFileRequest(Ref=_id(ref), FilePath=path)
+        if offset is not None or length is not None:
+            request.Range.Offset = offset or 0
+            request.Range.Length = length if length is not None else (1 << 62)
+        return self._call("ReadFile", request).Data
+
+    def read_dir(self, ref: Ref | str, path: str = "/", *, include: str | None = None) -> list[fsutil_pb2.Stat]:
+        request = gateway_pb2.ReadDirRequest(Ref=_id(ref), DirPath=path, IncludePattern=include or "")
+        return list(self._call("ReadDir", request).entries)
+
+    def stat(self, ref: Ref | str, path: str) -> fsutil_pb2.Stat:
+        return self._call("StatFile", gateway_pb2.StatFileRequest(Ref=_id(ref), Path=path)).stat
+
+    def set_result(self, ref: Ref | None) -> None:
+        """The ref the daemon exports when the build ends (None: export nothing)."""
+        self._result_ref = ref
+
+    def finish(self, ref: Ref | None = None, *, timeout: float | None = None) -> Any:
+        """Return ``ref`` (or the one set) to the daemon, wait for its exports, give the solve's result."""
+        if ref is not None:
+            self._result_ref = ref
+        self._return(None)
+        return self._wait_control(timeout)
+
+    # -- ending --------------------------------------------------------------------------------
+    def _return(self, error: BaseException | None) -> None:
+        if self._returned:
+            return
+        self._returned = True
+        request = gateway_pb2.ReturnRequest()
+        if error is not None:
+            request.error.code = 2  # UNKNOWN, like BuildKit's Go client for plain errors
+            request.error.message = f"{type(error).__name__}: {error}"
+        else:
+            result = request.result
+            if self._result_ref is not None and self._result_ref.id:
+                if "proto.refarray" in self.caps:
+                    result.ref.id = self._result_ref.id
+                else:
+                    result.refDeprecated = self._result_ref.id
+            else:
+                result.refDeprecated = ""
+        try:
+            self._call("Return", request)
+        finally:
+            if self._on_return:
+                self._on_return(error is None)
+
+    def _wait_control(self, timeout: float | None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            while True:
+                try:
+                    self.outcome = self._control.result(timeout=_POLL)
+                    return self.outcome
+                except (TimeoutError, grpc.FutureTimeoutError):
+                    if deadline is not None and time.monotonic() > deadline:
+                        self._control.cancel()
+                        raise GatewayError(f"build {self.ref} did not finish within {timeout}s") from None
+        except KeyboardInterrupt:
+            self._control.cancel()
+            raise
+
+    def close(self, error: BaseException | None = None) -> None:
+        """End the build: return the result (or the error) and wait for the Control.Solve to end."""
+        if self._returned and self.outcome is not None:
+            return  # finish() already returned the result and waited
+        try:
+            self._return(error)
+        except GatewayError:
+            if error is None:
+                raise
+        if error is None:
+            self._wait_control(None)
+        else:
+            try:
+                self._wait_control(READ_TIMEOUT)
+            except Exception:
+                pass  # the solve fails with the error we returned; the caller sees the original
+
+    def __enter__(self) -> "Build":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if isinstance(exc, KeyboardInterrupt):
+            self._control.cancel()
+            return
+        self.close(exc)
+
+
+def _id(ref: Ref | str) -> str:
+    return ref.id if isinstance(ref, Ref) else ref
+
+
+def _ref_id(response: gateway_pb2.SolveResponse) -> str:
+    if response.HasField("result"):
+        which = response.result.WhichOneof("result")
+        if which == "ref":
+            return response.result.ref.id
+        if which == "refDeprecated":
+            return response.result.refDeprecated
+        if which is not None:
+            raise GatewayError(f"Solve returned a multi-ref result ({which}); interactive builds use one ref")
+    return response.ref
+
+
+def new_build_ref() -> str:
+    return uuid.uuid4().hex
