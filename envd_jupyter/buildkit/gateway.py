@@ -11,7 +11,6 @@ exporters but no definition; the daemon then waits for LLBBridge calls tagged wi
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -63,16 +62,23 @@ class Build:
     """One interactive build. ``control`` is the running Control.Solve: ``result(timeout)``/``cancel()``."""
 
     def __init__(self, channel: grpc.Channel, build_ref: str, control: Any, *,
-                 on_return: Callable[[bool], Any] | None = None):
+                 on_end: Callable[[bool, Any], Any] | None = None, model: Any = None):
         self.ref = build_ref
+        self.model = model
         self._bridge = gateway_pb2_grpc.LLBBridgeStub(channel)
         self._metadata = ((BUILD_ID_METADATA, build_ref),)
         self._control = control
-        self._on_return = on_return
+        self._on_end = on_end
         self._result_ref: Ref | None = None
         self._returned = False
-        self.outcome: Any = None
-        self.caps = self._wait_for_forwarder()
+        self._ended = False
+        self.response: Any = None
+        try:
+            self.caps = self._wait_for_forwarder()
+        except BaseException:
+            self._control.cancel()
+            self._end(False)
+            raise
 
     # -- daemon calls -----------------------------------------------------------------------
     def _call(self, name: str, request, timeout: float | None = READ_TIMEOUT):
@@ -141,7 +147,7 @@ class Build:
         self._result_ref = ref
 
     def finish(self, ref: Ref | None = None, *, timeout: float | None = None) -> Any:
-        """Return ``ref`` (or the one set) to the daemon, wait for its exports, give the solve's result."""
+        """Return ``ref`` (or the one set) to the daemon, wait for its exports; the Control.Solve answer."""
         if ref is not None:
             self._result_ref = ref
         self._return(None)
@@ -156,52 +162,57 @@ class Build:
         if error is not None:
             request.error.code = 2  # UNKNOWN, like BuildKit's Go client for plain errors
             request.error.message = f"{type(error).__name__}: {error}"
-        else:
-            result = request.result
-            if self._result_ref is not None and self._result_ref.id:
-                if "proto.refarray" in self.caps:
-                    result.ref.id = self._result_ref.id
-                else:
-                    result.refDeprecated = self._result_ref.id
+        elif self._result_ref is not None and self._result_ref.id:
+            if "proto.refarray" in self.caps:
+                request.result.ref.id = self._result_ref.id
             else:
-                result.refDeprecated = ""
-        try:
-            self._call("Return", request)
-        finally:
-            if self._on_return:
-                self._on_return(error is None)
+                request.result.refDeprecated = self._result_ref.id
+        else:
+            request.result.refDeprecated = ""  # an empty result: nothing to export
+        self._call("Return", request)
 
     def _wait_control(self, timeout: float | None):
+        """Wait for the Control.Solve to end; Ctrl-C or ``timeout`` cancels it on the daemon."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        ok = False
         try:
             while True:
                 try:
-                    self.outcome = self._control.result(timeout=_POLL)
-                    return self.outcome
+                    self.response = self._control.result(timeout=_POLL)
+                    ok = True
+                    return self.response
                 except (TimeoutError, grpc.FutureTimeoutError):
                     if deadline is not None and time.monotonic() > deadline:
                         self._control.cancel()
                         raise GatewayError(f"build {self.ref} did not finish within {timeout}s") from None
+                except grpc.RpcError as exc:
+                    raise GatewayError(f"build {self.ref} failed: {exc.details() or exc.code().name}") from None
         except KeyboardInterrupt:
             self._control.cancel()
             raise
+        finally:
+            self._end(ok)
+
+    def _end(self, ok: bool) -> None:
+        if not self._ended:
+            self._ended = True
+            if self._on_end is not None:
+                self._on_end(ok, self.response)
 
     def close(self, error: BaseException | None = None) -> None:
         """End the build: return the result (or the error) and wait for the Control.Solve to end."""
-        if self._returned and self.outcome is not None:
-            return  # finish() already returned the result and waited
+        if self._ended:
+            return
+        if error is None:
+            self._return(None)
+            self._wait_control(None)
+            return
         try:
             self._return(error)
-        except GatewayError:
-            if error is None:
-                raise
-        if error is None:
-            self._wait_control(None)
-        else:
-            try:
-                self._wait_control(READ_TIMEOUT)
-            except Exception:
-                pass  # the solve fails with the error we returned; the caller sees the original
+            self._wait_control(READ_TIMEOUT)
+        except Exception:
+            self._control.cancel()  # the solve fails with the error we returned; the caller sees the original
+            self._end(False)
 
     def __enter__(self) -> "Build":
         return self
@@ -209,6 +220,7 @@ class Build:
     def __exit__(self, exc_type, exc, tb) -> None:
         if isinstance(exc, KeyboardInterrupt):
             self._control.cancel()
+            self._end(False)
             return
         self.close(exc)
 
@@ -229,5 +241,34 @@ def _ref_id(response: gateway_pb2.SolveResponse) -> str:
     return response.ref
 
 
-def new_build_ref() -> str:
-    return uuid.uuid4().hex
+def interactive(client, *, exports=(), cache_imports=(), cache_exports=(), secrets=None, local_dirs=None,
+                entitlements=(), on_event=None, timeout: float | None = None) -> Build:
+    """Start an interactive build on ``client`` (what ``Client.interactive`` returns).
+
+    Options mean what they mean for ``Client.solve``; ``exports`` apply to the ref handed back
+    with ``finish``/``set_result``. The session lives until the build ends.
+    """
+    from envd_jupyter.buildkit import solve as solving
+    from envd_jupyter.buildkit.progress import BuildModel
+    from envd_jupyter.buildkit.session.transport import Session, new_id
+
+    exports = list(exports)
+    caps = client.caps()
+    build_ref = new_id()
+    session = Session(solving._session_services(local_dirs, secrets, exports))
+    request = solving.build_request(build_ref, session.id, b"", exports, caps, cache_imports=cache_imports,
+                                    cache_exports=cache_exports, entitlements=entitlements)
+    request.ClearField("Definition")  # no definition, no frontend: the daemon waits for LLBBridge calls
+    callbacks = [] if on_event is None else [on_event] if callable(on_event) else list(on_event)
+    model = BuildModel()
+    session.start(client.transport)
+    follower = solving._StatusFollower(client.control, build_ref, model, callbacks)
+    control = client.control.Solve.future(request, timeout=timeout)
+
+    def on_end(ok: bool, response) -> None:
+        follower.finish(solving.STATUS_DRAIN if ok else 0.5)
+        session.close()
+        for export in exports:
+            export.finish(ok, dict(response.ExporterResponse) if ok and response is not None else {})
+
+    return Build(client.transport.channel, build_ref, control, on_end=on_end, model=model)

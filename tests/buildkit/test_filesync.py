@@ -1,0 +1,88 @@
+"""Local context upload: pattern rules and walk order (unit), then real uploads to every daemon."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from envd_jupyter.buildkit.session.localwalk import GO_MODE_DIR, GO_MODE_SYMLINK, Walker, go_mode
+from envd_jupyter.buildkit.session.patterns import PatternError, PatternMatcher, parse_dockerignore
+
+# (patterns, path, excluded?) — Docker's patternmatcher answers, with parent-dir matching.
+CASES = [
+    (["*"], "file", True),
+    (["*"], "dir/file", True),  # the parent "dir" matches
+    (["*.log"], "dir/x.log", False),
+    (["**/*.log"], "x.log", True),
+    (["**/*.log"], "a/b/x.log", True),
+    (["dir/**"], "dir/a/b", True),
+    (["dir/**"], "dirx/a", False),
+    (["a?c"], "abc", True),
+    (["a?c"], "a/c", False),
+    (["[a-c]x"], "bx", True),
+    (["[a-c]x"], "dx", False),
+    (["**/foo"], "foo", True),
+    (["**/foo"], "a/b/foo", True),
+    (["a/**/b"], "a/b", True),
+    (["a/**/b"], "a/x/y/b", True),
+    (["*.txt", "!keep.txt"], "keep.txt", False),
+    (["*.txt", "!keep.txt"], "x.txt", True),
+    (["docs"], "docs/a/b", True),
+    (["docs/"], "docs/a", True),
+    (["./build"], "build", True),
+    (["\\*"], "*", True),
+    (["\\*"], "x", False),
+    (["a.b"], "axb", False),
+]
+
+
+@pytest.mark.parametrize(("patterns", "path", "expected"), CASES)
+def test_patterns_match_like_docker(patterns, path, expected):
+    assert PatternMatcher(patterns).matches_or_parent_matches(path) is expected
+
+
+def test_bad_patterns_are_refused():
+    with pytest.raises(PatternError):
+        PatternMatcher(["!"])
+    with pytest.raises(PatternError):
+        PatternMatcher(["[abc"])
+
+
+def test_dockerignore_parsing_follows_docker():
+    text = "\ufeff# comment\n /abs/path \n\n!keep\n  # not a comment\nsub/../x\n"
+    assert parse_dockerignore(text) == ["abs/path", "!keep", "# not a comment", "x"]
+
+
+def _tree(root, files):
+    for rel in files:
+        path = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as handle:
+            handle.write(rel)
+
+
+def test_walk_order_parents_and_hardlinks(tmp_path):
+    _tree(tmp_path, ["a/b/c.txt", "a/x.log", "a-b", "a.txt", "B"])
+    os.link(tmp_path / "a.txt", tmp_path / "z-hard")
+    os.symlink("a.txt", tmp_path / "lnk")
+    entries = list(Walker(str(tmp_path)))
+    # fsutil order: per directory, names sorted bytewise ("B" < "a"), children right after their dir.
+    assert [e.stat.path for e in entries] == ["B", "a", "a/b", "a/b/c.txt", "a/x.log", "a-b", "a.txt", "lnk", "z-hard"]
+    by_path = {e.stat.path: e.stat for e in entries}
+    assert by_path["a"].mode & GO_MODE_DIR and by_path["a"].size == 0
+    assert by_path["lnk"].mode & GO_MODE_SYMLINK and by_path["lnk"].linkname == "a.txt"
+    assert by_path["z-hard"].linkname == "a.txt" and by_path["z-hard"].size == 0
+    assert by_path["a.txt"].size == len("a.txt") and by_path["a.txt"].modTime == os.lstat(tmp_path / "a.txt").st_mtime_ns
+
+    only_c = [e.stat.path for e in Walker(str(tmp_path), includes=["a/b/c.txt"])]
+    assert only_c == ["a", "a/b", "a/b/c.txt"]  # parents appear, siblings do not
+    reincluded = [e.stat.path for e in Walker(str(tmp_path), excludes=["a", "!a/b/c.txt"])]
+    assert reincluded == ["B", "a", "a/b", "a/b/c.txt", "a-b", "a.txt", "lnk", "z-hard"]
+
+
+def test_go_mode_bits():
+    assert go_mode(stat.S_IFREG | 0o4755) == (1 << 23) | 0o755
+    assert go_mode(stat.S_IFDIR | 0o1777) == GO_MODE_DIR | (1 << 20) | 0o777
+    assert go_mode(stat.S_IFSOCK | 0o600) == 0o600  # fsutil clears the socket bit
