@@ -157,29 +157,29 @@ class _Compiler:
                 return self.run(state, script, f"[user] {step.commands[0][:60]}", mounts=mounts,
                                 workdir=self.config.workdir)
             source = llb.image(step.image) if step.image else llb.local(CONTEXT)
-            return state.copy(source, step.source, step.target, create_dest_path=True,
-                              allow_wildcard=True, copy_dir_contents=True)
+            return state.copy(source, step.source, step.target, create_dest_path=True, allow_wildcard=True,
+                              allow_empty_wildcard=True, copy_dir_contents_only=True)
 
 
 def _managed_parallel(c: _Compiler, base: llb.State) -> llb.State:
     env, layers = c.env, [base]
-    python_root = base
+
+    def branch(key: str, root: llb.State, group: Group) -> llb.State:
+        c.steps[key] = upper = c.install(root, group)
+        with at_location(group.at):
+            layers.append(llb.diff(root, upper))
+        return upper
+
     for i, group in enumerate(env.groups_of("apt")):
-        c.steps[f"apt[{i}]"] = branch = c.install(base, group)
-        layers.append(llb.diff(base, branch))
-    if env.needs_python():
-        python_root = c.install(base, _python_group(env))
-        c.steps["python"] = python_root
-        layers.append(llb.diff(base, python_root))
+        branch(f"apt[{i}]", base, group)
+    python_root = branch("python", base, _python_group(env)) if env.needs_python() else base
     for i, group in enumerate(env.groups_of("pip")):
-        c.steps[f"pip[{i}]"] = branch = c.install(python_root, group)
-        layers.append(llb.diff(python_root, branch))
+        branch(f"pip[{i}]", python_root, group)
     for i, group in enumerate(env.groups_of("conda")):
-        c.steps[f"conda[{i}]"] = branch = c.install(base, group)
-        layers.append(llb.diff(base, branch))
+        branch(f"conda[{i}]", base, group)
     for i, group in enumerate(env.groups_of("http")):
-        c.steps[f"http[{i}]"] = branch = c.install(llb.scratch(), group)
-        layers.append(branch)
+        c.steps[f"http[{i}]"] = files = c.install(llb.scratch(), group)
+        layers.append(files)
     if len(layers) == 1:
         return base
     with at_location(env.base_at):
