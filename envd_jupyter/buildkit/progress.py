@@ -47,7 +47,7 @@ class StatusState:
 @dataclass
 class VertexState:
     digest: str
-    index: int  # order of first appearance, 1-based (the "#N" of plain progress)
+    index: int  # order of first appearance in the Status stream, 1-based
     name: str = ""
     inputs: tuple[str, ...] = ()
     started: float | None = None
@@ -95,8 +95,9 @@ EventCallback = Callable[[VertexEvent], None]
 class BuildModel:
     """Every vertex of one solve, merged by digest, in order of first appearance."""
 
-    def __init__(self, log_cap: int = DEFAULT_LOG_CAP):
+    def __init__(self, log_cap: int = DEFAULT_LOG_CAP, source_digests: frozenset[str] = frozenset()):
         self.vertices: dict[str, VertexState] = {}
+        self.source_digests = source_digests  # image/local/git sources: resolved, never "cached"
         self._log_cap = log_cap
 
     def _vertex(self, digest: str) -> VertexState:
@@ -164,8 +165,9 @@ class BuildModel:
 
     @property
     def fully_cached(self) -> bool:
-        """True when every vertex the daemon reported came from cache."""
-        return bool(self.vertices) and all(v.cached for v in self.vertices.values())
+        """True when every operation vertex came from cache (sources are only re-resolved)."""
+        ops = [v for v in self.vertices.values() if v.digest not in self.source_digests]
+        return bool(ops) and all(v.cached for v in ops)
 
     def failed(self) -> list[VertexState]:
         return [v for v in self.vertices.values() if v.error]

@@ -36,6 +36,7 @@ class PlainRenderer:
     def __init__(self, out: TextIO | None = None):
         self._out = out or sys.stderr
         self._current: VertexState | None = None
+        self._numbers: dict[str, int] = {}  # "#N" in order of first print, as buildctl numbers
         self._printed_any = False
         self._partial: dict[str, bool] = {}
 
@@ -51,34 +52,39 @@ class PlainRenderer:
         if event.kind == "log" and event.log is not None:
             self._write_log(vertex, event.log)
         elif event.kind == "status" and event.status is not None:
-            write(f"#{vertex.index} {self._status_line(event.status)}\n")
+            write(f"#{self._n(vertex)} {self._status_line(event.status)}\n")
         elif event.kind == "warning":
-            write(f"#{vertex.index} WARN: {event.warning}\n")
+            write(f"#{self._n(vertex)} WARN: {event.warning}\n")
         elif event.kind in ("completed", "cached", "error"):
             self._end_partial(vertex)
             if event.kind == "error":
                 if vertex.error.endswith(CANCELED_SUFFIX):
-                    write(f"#{vertex.index} CANCELED\n")
+                    write(f"#{self._n(vertex)} CANCELED\n")
                 else:
-                    write(f"#{vertex.index} ERROR: {vertex.error}\n")
+                    write(f"#{self._n(vertex)} ERROR: {vertex.error}\n")
             elif event.kind == "cached":
-                write(f"#{vertex.index} CACHED\n")
+                write(f"#{self._n(vertex)} CACHED\n")
             else:
                 duration = vertex.duration
-                write(f"#{vertex.index} DONE{f' {duration:.1f}s' if duration is not None else ''}\n")
+                write(f"#{self._n(vertex)} DONE{f' {duration:.1f}s' if duration is not None else ''}\n")
             self._current = None
+        elif vertex.done:
+            self._current = None  # a late update to a finished step: no "#N ..." continuation
         self._out.flush()
+
+    def _n(self, vertex: VertexState) -> int:
+        return self._numbers.setdefault(vertex.digest, len(self._numbers) + 1)
 
     def _switch_to(self, vertex: VertexState) -> None:
         if vertex is self._current:
             return
         if self._current is not None:
             self._end_partial(self._current)
-            self._out.write(f"#{self._current.index} ...\n")
+            self._out.write(f"#{self._n(self._current)} ...\n")
         if self._printed_any:
             self._out.write("\n")
         self._printed_any = True
-        self._out.write(f"#{vertex.index} {vertex.name}\n")
+        self._out.write(f"#{self._n(vertex)} {vertex.name}\n")
         self._current = vertex
 
     def _write_log(self, vertex: VertexState, chunk) -> None:
@@ -92,7 +98,7 @@ class PlainRenderer:
             if i == 0 and self._partial.get(vertex.digest):
                 self._out.write(piece)
             else:
-                self._out.write(f"#{vertex.index} {_seconds_label(since)} {piece}")
+                self._out.write(f"#{self._n(vertex)} {_seconds_label(since)} {piece}")
             if not last:
                 self._out.write("\n")
         self._partial[vertex.digest] = not text.endswith("\n")

@@ -1,0 +1,233 @@
+"""One solve: lower the definition for the daemon, open a session, follow Status, wait or cancel.
+
+Three things run at once, as in BuildKit's own client: the session (daemon calls us), the
+Status stream (merged into a BuildModel, fanned out as VertexEvents) and the Solve call.
+Cancelling the Solve call (KeyboardInterrupt, a cancel event, a timeout) cancels the job on
+the daemon; every thread started here is joined before returning.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import grpc
+
+from envd_jupyter._proto import control_pb2, ops_pb2, worker_pb2
+from envd_jupyter.buildkit.errors import CapsError, DaemonError, SolveCancelled, SolveError
+from envd_jupyter.buildkit.progress import BuildModel, EventCallback
+from envd_jupyter.buildkit.session import Export
+from envd_jupyter.buildkit.session.transport import Session, new_id
+
+POLL = 0.1  # seconds between cancel checks while the Solve call runs
+STATUS_DRAIN = 3.0  # how long the Status stream may trail the Solve answer
+LOG_TAIL_LINES = 10
+MULTIPLE_EXPORTERS_CAP = "exporter.multiple"
+_GONE_CODES = (grpc.StatusCode.UNAVAILABLE,)
+_EXIT_CODE = re.compile(r"exit code: (\d+)")
+
+
+@dataclass
+class SolveResult:
+    ref: str
+    exporter_response: dict[str, str]
+    model: BuildModel
+    exports: tuple = ()
+    elapsed: float = 0.0
+
+
+@dataclass
+class _Prepared:
+    definition: bytes
+    exports: list
+    services: list = field(default_factory=list)
+
+
+def prepare_definition(target: Any, llb_caps: frozenset[str]) -> bytes:
+    """Marshal, lower for the daemon's caps, check nothing required is missing, serialize."""
+    definition = target.marshal() if hasattr(target, "marshal") else target
+    lower = getattr(definition, "lower_for", None)
+    if lower is not None:
+        try:
+            definition = lower(llb_caps)
+        except (ValueError, TypeError, NotImplementedError) as exc:
+            raise CapsError(f"cannot lower the build for this daemon: {exc}") from None
+    missing = sorted(set(getattr(definition, "required_caps", ()) or ()) - set(llb_caps))
+    if missing:
+        raise CapsError(f"the daemon lacks LLB capabilities {', '.join(missing)} and the build cannot be lowered")
+    for attribute in ("to_bytes", "SerializeToString"):
+        if hasattr(definition, attribute):
+            return getattr(definition, attribute)()
+    if isinstance(definition, (bytes, bytearray)):
+        return bytes(definition)
+    raise TypeError(f"cannot solve {type(target).__name__}: expected a State, Definition or bytes")
+
+
+def source_digests(definition: bytes) -> frozenset[str]:
+    """Digests of the source ops (image, local, git, http), which resolve rather than cache."""
+    import hashlib
+
+    parsed = ops_pb2.Definition.FromString(definition)
+    return frozenset("sha256:" + hashlib.sha256(op).hexdigest() for op in getattr(parsed, "def")
+                     if ops_pb2.Op.FromString(op).HasField("source"))
+
+
+def _cache_entry(spec) -> control_pb2.CacheOptionsEntry:
+    if isinstance(spec, Mapping):
+        kind, attrs = spec["type"], spec.get("attrs", {})
+    elif isinstance(spec, tuple):
+        kind, attrs = spec
+    else:
+        kind, attrs = spec.type, spec.attrs
+    return control_pb2.CacheOptionsEntry(Type=kind, Attrs=dict(attrs))
+
+
+def _session_services(local_dirs, secrets, exports: Sequence[Export]) -> list:
+    services = []
+    if local_dirs:
+        from envd_jupyter.buildkit.session.filesync import FileSyncService
+
+        services.append(FileSyncService(local_dirs))
+    if secrets:
+        from envd_jupyter.buildkit.session.secrets import SecretsService
+
+        services.append(SecretsService(secrets))
+    try:
+        from envd_jupyter.buildkit.session.auth import AuthService
+    except ImportError:
+        pass
+    else:
+        services.append(AuthService())
+    for index, export in enumerate(exports):
+        services.extend(export.session_services(index))
+    return services
+
+
+def build_request(ref: str, session_id: str, definition: bytes, exports: Sequence[Export], caps,
+                  *, cache_imports=(), cache_exports=(), entitlements=()) -> control_pb2.SolveRequest:
+    """The SolveRequest in the shape this daemon reads (one legacy exporter before BuildKit 0.13)."""
+    request = control_pb2.SolveRequest(
+        Ref=ref, Session=session_id,
+        Definition=worker_pb2.OpaqueDefinition.FromString(definition),
+        Entitlements=list(entitlements),
+        Cache=control_pb2.CacheOptions(Imports=[_cache_entry(c) for c in cache_imports],
+                                       Exports=[_cache_entry(c) for c in cache_exports]),
+    )
+    if exports:
+        request.ExporterDeprecated = exports[0].type
+        request.ExporterAttrsDeprecated.update(exports[0].attrs)
+    if caps.has(MULTIPLE_EXPORTERS_CAP):
+        request.Exporters.extend(control_pb2.Exporter(Type=e.type, Attrs=dict(e.attrs)) for e in exports)
+    elif len(exports) > 1:
+        raise CapsError(f"this daemon exports one result per solve ({len(exports)} exports given); "
+                        "BuildKit >= 0.13 accepts several")
+    return request
+
+
+class _StatusFollower:
+    """Reads the Status stream into the model and calls the event callbacks, in one thread."""
+
+    def __init__(self, control, ref: str, model: BuildModel, callbacks: Sequence[EventCallback]):
+        self.model, self._callbacks = model, list(callbacks)
+        self.error: BaseException | None = None
+        self._call = control.Status(control_pb2.StatusRequest(Ref=ref))
+        self._thread = threading.Thread(target=self._run, name=f"envd-status-{ref[:8]}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for response in self._call:
+                for event in self.model.apply(response):
+                    for callback in list(self._callbacks):
+                        try:
+                            callback(event)
+                        except Exception as exc:  # a broken widget must not kill the build
+                            self.error = self.error or exc
+                            self._callbacks.remove(callback)
+        except grpc.RpcError:
+            pass  # the Solve call reports daemon failures; Status only feeds progress
+
+    def finish(self, wait: float) -> None:
+        self._thread.join(wait)
+        if self._thread.is_alive():
+            self._call.cancel()
+            self._thread.join(2.0)
+
+
+def run_solve(client, target, *, exports: Sequence[Export] = (), cache_imports=(), cache_exports=(),
+              secrets: Mapping | None = None, local_dirs: Mapping | None = None,
+              entitlements: Sequence[str] = (), on_event: EventCallback | Sequence[EventCallback] | None = None,
+              timeout: float | None = None, cancel: threading.Event | None = None) -> SolveResult:
+    """Solve ``target`` (State, Definition or bytes) on ``client``'s daemon; see Client.solve."""
+    started = time.monotonic()
+    caps = client.caps()
+    definition = prepare_definition(target, caps.llb)
+    exports = list(exports)
+    ref = new_id()
+    session = Session(_session_services(local_dirs, secrets, exports))
+    request = build_request(ref, session.id, definition, exports, caps, cache_imports=cache_imports,
+                            cache_exports=cache_exports, entitlements=entitlements)
+    callbacks = [] if on_event is None else [on_event] if callable(on_event) else list(on_event)
+    model = BuildModel(source_digests=source_digests(definition))
+    ok, response, follower = False, None, None
+    try:
+        session.start(client.transport)
+        follower = _StatusFollower(client.control, ref, model, callbacks)
+        call = client.control.Solve.future(request, timeout=timeout)
+        try:
+            response = _wait(call, cancel)
+        except KeyboardInterrupt:
+            call.cancel()
+            raise
+        ok = True
+    except grpc.RpcError as exc:
+        raise _classify(exc, client, model, timeout) from None
+    finally:
+        if follower is not None:
+            follower.finish(STATUS_DRAIN if ok else 0.5)
+        session.close()
+        for export in exports:
+            export.finish(ok, dict(response.ExporterResponse) if ok else {})
+    if follower.error is not None:
+        raise follower.error
+    return SolveResult(ref, dict(response.ExporterResponse), model, tuple(exports), time.monotonic() - started)
+
+
+def _wait(call, cancel: threading.Event | None):
+    while True:
+        try:
+            return call.result(timeout=POLL)
+        except grpc.FutureTimeoutError:
+            if cancel is not None and cancel.is_set():
+                call.cancel()
+                raise SolveCancelled("solve cancelled") from None
+        except grpc.FutureCancelledError:
+            raise SolveCancelled("solve cancelled") from None
+
+
+def _classify(exc: grpc.RpcError, client, model: BuildModel, timeout: float | None) -> Exception:
+    code, details = exc.code(), exc.details() or ""
+    if code in _GONE_CODES:
+        return DaemonError(f"the daemon at {client.address} went away mid-solve ({details})")
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return SolveError(f"solve timed out after {timeout}s", detail=details)
+    if code == grpc.StatusCode.CANCELLED:
+        return SolveCancelled(f"solve cancelled ({details})")
+    return solve_error(details, model)
+
+
+def solve_error(details: str, model: BuildModel) -> SolveError:
+    """A one-line SolveError naming the failed step and its exit code, with its last log lines."""
+    match = _EXIT_CODE.search(details)
+    exit_code = int(match.group(1)) if match else None
+    failed = [v for v in model.failed() if not v.error.endswith("context canceled")] or model.failed()
+    if not failed:
+        return SolveError(f"solve failed: {details}", exit_code=exit_code, detail=details)
+    step = failed[-1]
+    head = f"step {step.name!r} failed"
+    head += f" with exit code {exit_code}" if exit_code is not None else f": {step.error}"
+    return SolveError(head, step=step.name, exit_code=exit_code,
+                      log_tail=tuple(step.log_tail(LOG_TAIL_LINES)), detail=details)
