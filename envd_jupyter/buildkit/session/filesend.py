@@ -72,13 +72,18 @@ class DirTarget(_Target):
     def receive(self, requests, context) -> Iterator[bytes]:
         self.dest.parent.mkdir(parents=True, exist_ok=True)
         self.staging = Path(tempfile.mkdtemp(prefix=f".{self.dest.name}.export-", dir=self.dest.parent))
-        receiver = TreeReceiver(self.staging)
+        receiver = TreeReceiver(self.staging, on_complete=self._mark_received)
         try:
             yield from receiver.run(requests)
-            self.received = receiver.finished
         except (OSError, ValueError) as exc:
             self.error = str(exc)
             yield _P(type=_P.PACKET_ERR, data=self.error.encode()).SerializeToString()
+
+
+    def _mark_received(self) -> None:
+        # Called before our FIN goes out: the daemon may finish the solve right after reading it,
+        # before this handler regains control, so completion cannot wait for the stream's end.
+        self.received = True
 
 
 class FileTarget(_Target):
@@ -103,8 +108,9 @@ class FileTarget(_Target):
 class TreeReceiver:
     """fsutil receiver writing under ``root``; refuses unclean, absolute, ``..`` and symlinked-parent paths."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, on_complete=None):
         self.root = str(root)
+        self.on_complete = on_complete
         self.dirs: set[str] = {""}
         self.known: set[str] = set()
         self.last_in_dir: dict[str, str] = {}
@@ -133,6 +139,8 @@ class TreeReceiver:
             if stats_done and not self.pending and not self.finished:
                 self._finish_dirs()
                 self.finished = True
+                if self.on_complete is not None:
+                    self.on_complete()
                 yield _P(type=_P.PACKET_FIN).SerializeToString()
 
     def _check(self, path: str) -> tuple[str, str]:

@@ -37,6 +37,7 @@ class LocalDir:
     path: str | Path
     excludes: tuple[str, ...] = ()
     dockerignore: bool = True
+    transfers: list["TransferStats"] = field(default_factory=list, compare=False, repr=False)
 
     def client_excludes(self) -> list[str]:
         patterns = read_dockerignore(self.path) if self.dockerignore else []
@@ -102,6 +103,7 @@ class FileSyncService:
         stats = TransferStats(dir_name=name)
         with self._lock:
             self.transfers.append(stats)
+            local.transfers.append(stats)
         try:
             walker = Walker(local.path, opts.get("include-patterns", []), excludes, opts.get("followpaths", []))
         except (OSError, ValueError) as exc:
