@@ -1,0 +1,56 @@
+"""LLB in Python: build BuildKit graphs whose op bytes and digests equal Go's client/llb.
+
+    from envd_jupyter import llb
+    base = llb.image("python:3.11-slim").env(PIP_NO_CACHE_DIR="1").workdir("/app")
+    app = base.copy(llb.local("context"), "requirements.txt", "/app/")
+    app = app.run("pip install -r requirements.txt",
+                  mounts=[llb.cache_mount("/root/.cache/pip", "pip")])
+    definition = app.marshal()          # Definition: .digests, .to_bytes(), .to_json()
+
+Parity: for the same graph ``State.marshal()`` gives the bytes Go's ``State.Marshal``
+gives at BuildKit v0.26.3 (tests/llb pin each op kind against the Go source).
+``local()`` draws a random ``local.unique`` per marshal like Go; pass ``unique_id=`` or
+``marshal(local_unique_id=...)`` for stable digests.
+
+Source locations: every op-creating call takes ``location=SourceLocation(file, line)``,
+and ``with llb.located(SourceLocation("cell 3", 2)):`` applies one to every op created
+inside the block. They land in the Definition's source map (pb.Source), where BuildKit
+reports them with errors; ``Definition.locations(digest)`` reads them back.
+
+Capabilities: ``Definition.required_caps``; ``Definition.lower_for(daemon_caps)``
+rewrites merges for daemons without ``mergeop`` (see envd_jupyter.llb.caps).
+"""
+
+from ._op import OpMeta, SourceLocation, located
+from .caps import lower_for
+from .definition import Definition
+from .diff import diff
+from .errors import (
+    DefinitionError,
+    DuplicateMountError,
+    EmptyCommandError,
+    InvalidModeError,
+    InvalidMountError,
+    InvalidPlatformError,
+    InvalidReferenceError,
+    LLBError,
+    MissingCapabilityError,
+    NotAStateError,
+    ValidationError,
+)
+from .exec import bind_mount, cache_mount, secret_env, secret_mount, ssh_mount, tmpfs_mount
+from .fileop import FileActions, copy, mkdir, mkfile, rm, symlink
+from .merge import merge
+from .platform import Platform, default_platform
+from .source import git, http, image, local, oci_layout, scratch
+from .state import State
+
+__all__ = [
+    "Definition", "FileActions", "OpMeta", "Platform", "SourceLocation", "State",
+    "bind_mount", "cache_mount", "copy", "default_platform", "diff", "git", "http", "image", "local",
+    "located", "lower_for", "merge", "mkdir", "mkfile", "oci_layout", "rm", "scratch", "secret_env",
+    "secret_mount", "ssh_mount", "symlink", "tmpfs_mount",
+    "DefinitionError", "DuplicateMountError", "EmptyCommandError", "InvalidModeError", "InvalidMountError",
+    "InvalidPlatformError", "InvalidReferenceError", "LLBError", "MissingCapabilityError", "NotAStateError",
+    "ValidationError",
+]

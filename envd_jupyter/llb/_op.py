@@ -1,0 +1,140 @@
+"""The vertex base class and the per-op data that is not part of the op digest.
+
+Every op kind (source.py, exec.py, fileop.py, merge.py, diff.py) subclasses ``Op``: it
+names its inputs in Go's ``Vertex.Inputs()`` order (which fixes the definition order)
+and encodes its ``pb.Op`` bytes given the digests of its inputs.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from . import _wire
+
+CONSTRAINTS = b"\x5a\x00"  # Op.constraints: an empty WorkerConstraints, always present
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLocation:
+    """Where in the user's source an op came from (a cell, a file), for error messages.
+
+    Marshalled into the Definition's ``Source`` (BuildKit source maps). ``line`` and
+    ``end_line`` are 1-based; ``data`` optionally carries the source text itself.
+    """
+
+    filename: str
+    line: int
+    end_line: int | None = None
+    column: int = 0
+    end_column: int = 0
+    data: bytes | None = None
+    language: str = ""
+
+    def source_key(self) -> tuple:
+        """Locations with equal keys share one SourceInfo (Go's equalSourceMap)."""
+        return (self.filename, self.language, self.data or b"")
+
+    def encode_range(self) -> bytes:
+        start = _wire.int_field(1, self.line) + _wire.int_field(2, self.column)
+        end_line = self.line if self.end_line is None else self.end_line
+        end = _wire.int_field(1, end_line) + _wire.int_field(2, self.end_column)
+        return _wire.len_field(1, start) + _wire.len_field(2, end)
+
+
+_CURRENT_LOCATION: contextvars.ContextVar[SourceLocation | None] = contextvars.ContextVar(
+    "envd_jupyter_llb_location", default=None
+)
+
+
+@contextmanager
+def located(location: SourceLocation):
+    """Attach ``location`` to every op created inside the ``with`` block."""
+    token = _CURRENT_LOCATION.set(location)
+    try:
+        yield location
+    finally:
+        _CURRENT_LOCATION.reset(token)
+
+
+class OpMeta:
+    """pb.OpMetadata of one op: cache flags, description (llb.customname), caps."""
+
+    __slots__ = ("ignore_cache", "description", "caps", "export_cache", "progress_group")
+
+    def __init__(self, caps=(), *, ignore_cache=False, description=None, export_cache=None, progress_group=None):
+        self.ignore_cache = bool(ignore_cache)
+        self.description = dict(description) if description else None
+        self.caps = frozenset(caps)
+        self.export_cache = export_cache
+        self.progress_group = progress_group
+
+    def merged(self, other: "OpMeta") -> "OpMeta":
+        """Go's mergeMetadata: flags OR-ed, later description keys win, caps united."""
+        desc = self.description
+        if other.description:
+            desc = {**(desc or {}), **other.description}
+        return OpMeta(
+            self.caps | other.caps,
+            ignore_cache=self.ignore_cache or other.ignore_cache,
+            description=desc,
+            export_cache=other.export_cache if other.export_cache is not None else self.export_cache,
+            progress_group=other.progress_group or self.progress_group,
+        )
+
+    def encode(self) -> bytes:
+        out = _wire.int_field(1, self.ignore_cache)
+        if self.description:
+            out += _wire.str_map(2, self.description)
+        if self.export_cache is not None:
+            out += _wire.len_field(4, _wire.int_field(1, self.export_cache))
+        out += _wire.bool_map(5, {c: True for c in self.caps})
+        if self.progress_group is not None:
+            pid, name, weak = self.progress_group
+            out += _wire.len_field(6, _wire.str_field(1, pid) + _wire.str_field(2, name) + _wire.int_field(3, weak))
+        return out
+
+    def __eq__(self, other):
+        return isinstance(other, OpMeta) and all(getattr(self, s) == getattr(other, s) for s in self.__slots__)
+
+    def __repr__(self):
+        return f"OpMeta(caps={sorted(self.caps)}, ignore_cache={self.ignore_cache}, description={self.description})"
+
+
+def op_meta(caps, *, name=None, ignore_cache=False) -> OpMeta:
+    return OpMeta(caps, ignore_cache=ignore_cache, description={"llb.customname": name} if name else None)
+
+
+def current_locations(location: SourceLocation | None) -> tuple[SourceLocation, ...]:
+    loc = location if location is not None else _CURRENT_LOCATION.get()
+    if loc is not None and not isinstance(loc, SourceLocation):
+        from .errors import ValidationError
+
+        raise ValidationError(f"location must be a SourceLocation, not {type(loc).__name__}")
+    return (loc,) if loc is not None else ()
+
+
+def encode_input(digest: str, index: int) -> bytes:
+    return _wire.len_field(1, _wire.str_field(1, digest) + _wire.int_field(2, index))
+
+
+class Op:
+    """A vertex. Subclasses set ``meta`` and ``locations`` and implement the two hooks."""
+
+    __slots__ = ("meta", "locations", "uses_local", "_memo_key", "_memo")
+
+    def init_op(self, meta: OpMeta, locations, upstream) -> None:
+        self.meta = meta
+        self.locations = locations
+        self.uses_local = any(op.uses_local for op in upstream)
+        self._memo_key = None
+        self._memo = None
+
+    def walk_inputs(self) -> list["Op"]:
+        """Input vertices in Go's Inputs() order (duplicates allowed; the walk skips them)."""
+        raise NotImplementedError
+
+    def encode(self, ctx, digest_of) -> bytes:
+        """The pb.Op bytes; ``digest_of(op)`` gives each input's digest."""
+        raise NotImplementedError

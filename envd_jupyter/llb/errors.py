@@ -1,0 +1,52 @@
+"""Typed, one-line errors raised while a graph is built, marshalled, parsed or lowered.
+
+Everything is checked when the State is built, so marshal never surfaces a protobuf
+traceback. All classes derive from LLBError; value problems also derive from ValueError
+and wrong types from TypeError so ordinary ``except`` clauses keep working.
+"""
+
+from __future__ import annotations
+
+
+class LLBError(Exception):
+    """Base class of every envd_jupyter.llb error."""
+
+
+class ValidationError(LLBError, ValueError):
+    """An argument that BuildKit would reject or misread."""
+
+
+class NotAStateError(LLBError, TypeError):
+    """A State (or scratch()) was required but something else was given."""
+
+
+class InvalidPlatformError(ValidationError):
+    """A platform string that is not os[/arch[/variant]]."""
+
+
+class InvalidReferenceError(ValidationError):
+    """An image reference Docker's normaliser rejects."""
+
+
+class EmptyCommandError(ValidationError):
+    """run() was given no argv."""
+
+
+class InvalidModeError(ValidationError):
+    """A file mode outside 0..0o777."""
+
+
+class InvalidMountError(ValidationError):
+    """A mount with a relative destination, unknown option or unusable output."""
+
+
+class DuplicateMountError(InvalidMountError):
+    """Two mounts of one exec share a destination."""
+
+
+class DefinitionError(LLBError, ValueError):
+    """Bytes that are not a well-formed, topologically ordered LLB Definition."""
+
+
+class MissingCapabilityError(LLBError):
+    """The daemon lacks a capability the graph needs and no lowering exists."""
