@@ -22,7 +22,7 @@ from envd_jupyter import llb
 from envd_jupyter.lang.environment import Environment, Group, UserStep
 from envd_jupyter.lang.errors import Location
 from envd_jupyter.lang.functions import VENV
-from envd_jupyter.lang.image_config import ImageConfig
+from envd_jupyter.lang.image_config import DEFAULT_PATH, ImageConfig
 
 CACHE_IDS = {
     "/var/cache/apt": "envd-jupyter-apt-archives",
@@ -66,14 +66,19 @@ class _Compiler:
     def __init__(self, env: Environment, network: str | None):
         self.env, self.network = env, network
         config = env.config
+        self.system_env = {"PATH": ":".join(DEFAULT_PATH)}
+        self.venv_env = self.system_env
         if env.needs_python():
             config = config.with_path_prefix(f"{VENV}/bin").with_env(VIRTUAL_ENV=VENV)
+            self.venv_env = {"PATH": ":".join((f"{VENV}/bin",) + DEFAULT_PATH), "VIRTUAL_ENV": VENV}
+        # Build steps see only PATH (+ the venv for pip and user steps): runtime.environ is for the
+        # running image, and system installs must not depend on whether a pip group exists.
         self.config = config
         self.steps: dict[str, llb.State] = {}
 
-    def run(self, state: llb.State, script: str, name: str, *, mounts=(), env=None, workdir=None) -> llb.State:
-        exec_env = dict(pair.split("=", 1) for pair in self.config.env_list())
-        exec_env.update(env or {})
+    def run(self, state: llb.State, script: str, name: str, *, mounts=(), env=None, workdir=None,
+            venv: bool = False) -> llb.State:
+        exec_env = {**(self.venv_env if venv else self.system_env), **(env or {})}
         return state.run(_sh(script), env=exec_env, workdir=workdir, mounts=list(mounts),
                          network=self.network, name=name)
 
@@ -131,7 +136,7 @@ class _Compiler:
             args += [f"/envd/context/{w}" for w in wheels]
         command = " ".join(shlex.quote(a) for a in [f"{VENV}/bin/python", "-m", "pip", "install", *flags, *args])
         return self.run(root, command, f"[envd] pip install {' '.join(group.items) or 'requirements'}",
-                        mounts=mounts)
+                        mounts=mounts, venv=True)
 
     def _install_conda(self, root, group):
         channels = " ".join(f"-c {shlex.quote(c)}" for c in group.option("channel") or ())
@@ -155,7 +160,7 @@ class _Compiler:
                 mounts = [llb.bind_mount(self.config.workdir, llb.local(CONTEXT))] if step.mount_host else []
                 script = "set -e\n" + "\n".join(step.commands)
                 return self.run(state, script, f"[user] {step.commands[0][:60]}", mounts=mounts,
-                                workdir=self.config.workdir)
+                                workdir=self.config.workdir, venv=True)
             source = llb.image(step.image) if step.image else llb.local(CONTEXT)
             return state.copy(source, step.source, step.target, create_dest_path=True, allow_wildcard=True,
                               allow_empty_wildcard=True, copy_dir_contents_only=True)
