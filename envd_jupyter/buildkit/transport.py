@@ -95,6 +95,7 @@ class DockerTransport:
         listener.bind(path)
         listener.listen(16)
         self._pump.add_listener(listener, self._accept)
+        self.channel_target = path  # a plain h2c gRPC endpoint for this daemon, while the client lives
         self.channel = grpc.insecure_channel("unix:" + path, options=CHANNEL_OPTIONS)
 
     def _accept(self, local: socket.socket) -> None:

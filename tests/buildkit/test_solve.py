@@ -1,0 +1,97 @@
+"""Solves on the real daemons: logs, full cache on rerun, failing RUN, request shapes, sessions."""
+
+import pytest
+
+from envd_jupyter.buildkit import CapsError, SolveError, connect
+from envd_jupyter.buildkit.client import Caps
+from envd_jupyter.buildkit.solve import build_request, prepare_definition
+
+from llbdefs import chain
+
+
+def test_solve_streams_logs_by_vertex(any_client, busybox, network, tmp_path):
+    marker = tmp_path.name  # unique per test run, so this step is never cached
+    definition = chain(busybox, [f"echo out-{marker}; echo err-{marker} >&2"], network=network)
+    result = any_client.solve(definition)
+    (step,) = [v for v in result.model.vertices.values() if "echo out" in v.name]
+    streams = {chunk.stream: chunk.data for chunk in step.logs}
+    assert f"out-{marker}".encode() in streams[1] and f"err-{marker}".encode() in streams[2]
+    assert step.done and not step.cached and not step.error
+    assert not result.model.fully_cached
+
+
+def test_second_run_is_fully_cached(any_client, busybox, network, tmp_path):
+    steps = [f"echo {i} {tmp_path.name} > /step{i}" for i in range(3)]
+    definition = chain(busybox, steps, network=network)
+    first = any_client.solve(definition)
+    second = any_client.solve(definition)
+    assert not first.model.fully_cached
+    assert second.model.fully_cached
+    assert second.model.cached_count >= 3
+
+
+def test_failing_run_names_step_exit_code_and_last_lines(any_client, busybox, network, tmp_path):
+    script = f"echo first-{tmp_path.name}; echo last words; exit 7"
+    with pytest.raises(SolveError) as info:
+        any_client.solve(chain(busybox, [script], network=network))
+    error = info.value
+    assert error.exit_code == 7
+    assert "exit 7" in error.step
+    assert error.log_tail[-1] == "last words"
+    first_line = str(error).splitlines()[0]
+    assert "exit code 7" in first_line and "exit 7" in first_line
+    assert error._render_traceback_()[0].startswith("SolveError: step")
+
+
+def test_solve_over_control_session_stream(docker_current, client_for, busybox, network, tmp_path):
+    """A unix:// (buildkitd-style) client carries its session in Control.Session, not /session."""
+    proxied = client_for(docker_current)
+    with connect(f"unix://{proxied.transport.channel_target}") as direct:
+        assert direct.transport.uses_control_session
+        result = direct.solve(chain(busybox, [f"echo via-control-{tmp_path.name}"], network=network))
+    assert any(b"via-control" in v.log_text().encode() for v in result.model.vertices.values())
+
+
+class _Export:
+    def __init__(self, type_):
+        self.type, self.attrs, self.finished = type_, {"name": "x"}, None
+
+    def session_services(self, exporter_id):
+        return ()
+
+    def finish(self, ok, response):
+        self.finished = ok
+
+
+def test_request_shape_follows_exporter_caps():
+    new, old = Caps(frozenset({"exporter.multiple"}), frozenset()), Caps(frozenset(), frozenset())
+    one, two = [_Export("moby")], [_Export("moby"), _Export("tar")]
+    request = build_request("r", "s", b"", two, new)
+    assert [e.Type for e in request.Exporters] == ["moby", "tar"] and request.ExporterDeprecated == "moby"
+    request = build_request("r", "s", b"", one, old)
+    assert not request.Exporters and request.ExporterDeprecated == "moby"
+    assert dict(request.ExporterAttrsDeprecated) == {"name": "x"}
+    with pytest.raises(CapsError, match="one result per solve"):
+        build_request("r", "s", b"", two, old)
+
+
+class _Definition:
+    def __init__(self, required):
+        self.required_caps = required
+
+    def to_bytes(self):
+        return b""
+
+
+def test_missing_caps_fail_before_sending():
+    with pytest.raises(CapsError, match="mergeop"):
+        prepare_definition(_Definition({"mergeop", "source.image"}), frozenset({"source.image"}))
+    assert prepare_definition(_Definition({"source.image"}), frozenset({"source.image"})) == b""
+
+
+def test_export_finish_reports_failure(docker_old, client_for, busybox, network):
+    export = _Export("tar")
+    export.attrs = {}
+    with pytest.raises(SolveError):
+        client_for(docker_old).solve(chain(busybox, ["exit 3"], network=network), exports=[export])
+    assert export.finished is False
