@@ -86,3 +86,54 @@ def test_go_mode_bits():
     assert go_mode(stat.S_IFREG | 0o4755) == (1 << 23) | 0o755
     assert go_mode(stat.S_IFDIR | 0o1777) == GO_MODE_DIR | (1 << 20) | 0o777
     assert go_mode(stat.S_IFSOCK | 0o600) == 0o600  # fsutil clears the socket bit
+
+
+# -- real uploads -------------------------------------------------------------------------------
+
+from envd_jupyter.buildkit.exports import LocalDir as LocalExport  # noqa: E402
+from envd_jupyter.buildkit.session.filesync import LocalDir  # noqa: E402
+from envd_jupyter.llb.source import image, local, scratch  # noqa: E402
+
+CONTEXT = ["keep.txt", "sub/a.py", "sub/b.log", "node_modules/x.js", "secret.env", "deep/n/node_modules/y.js"]
+
+
+def _listing_state(busybox, network, name="ctx", **local_opts):
+    listed = (
+        image(busybox)
+        .copy(local(name, **local_opts), "/", "/ctx")
+        .run("find /ctx | sort > /listing", network=network)
+    )
+    return scratch().copy(listed, "/listing", "/listing")
+
+
+def test_local_context_upload_with_excludes(any_client, busybox, network, tmp_path):
+    ctx = tmp_path / "ctx"
+    _tree(ctx, CONTEXT)
+    (ctx / ".dockerignore").write_text("# client side\nsecret.env\n")
+    source = LocalDir(ctx)
+    out = tmp_path / "out"
+    state = _listing_state(busybox, network, exclude=["**/*.log", "**/node_modules"])
+    any_client.solve(state, local_dirs={"ctx": source}, exports=[LocalExport(out)])
+
+    seen_in_build = (out / "listing").read_text().split()
+    assert seen_in_build == ["/ctx", "/ctx/.dockerignore", "/ctx/deep", "/ctx/deep/n", "/ctx/keep.txt",
+                             "/ctx/sub", "/ctx/sub/a.py"]
+    assert sorted(source.transfers[-1].requested_paths) == [".dockerignore", "keep.txt", "sub/a.py"]
+
+
+def test_reupload_after_touch_sends_only_that_file(any_client, busybox, network, tmp_path):
+    ctx = tmp_path / "ctx"
+    _tree(ctx, [f"d{i % 5}/f{i}" for i in range(60)])
+    source = LocalDir(ctx)
+    state = _listing_state(busybox, network, name="reupload")  # its own name: the daemon caches per name
+    any_client.solve(state, local_dirs={"reupload": source})
+    assert source.transfers[-1].files_requested == 60
+
+    with open(ctx / "d2/f7", "a") as handle:
+        handle.write("-changed")
+    out = tmp_path / "out"
+    any_client.solve(state, local_dirs={"reupload": source}, exports=[LocalExport(out)])
+    again = source.transfers[-1]
+    assert again.requested_paths == ["d2/f7"]
+    assert again.data_bytes == (ctx / "d2/f7").stat().st_size
+    assert "/ctx/d2/f7" in (out / "listing").read_text().split()
