@@ -39,12 +39,11 @@ class CacheIndex:
     def matched_work(self, keys: Sequence[int], work: Sequence[float]) -> dict[str, float]:
         """Endpoint name → sum of ``work`` over the keys it holds (only endpoints with a hit)."""
         acc: dict[str, float] = {}
-        holders = self._holders
-        for key, w in zip(keys, work):
-            held_by = holders.get(key)
+        get = acc.get
+        for held_by, w in zip(map(self._holders.get, keys), work):
             if held_by:
                 for name in held_by:
-                    acc[name] = acc.get(name, 0.0) + w
+                    acc[name] = get(name, 0.0) + w
         return acc
 
     def record(self, endpoint: str, keys: Iterable[int], work: Sequence[float] | None = None) -> float:

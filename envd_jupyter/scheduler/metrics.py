@@ -47,6 +47,28 @@ class SchedulerMetrics:
         self.plugin: dict[tuple[str, str, str], Histogram] = {}
         self.attempts: dict[str, int] = {}
         self.shadow_agreement: dict[tuple[str, bool], int] = {}
+        self._pending: list[list[tuple[Any, int]]] = []
+
+    def add_decision(self, status: str, seconds: float, timings: list[tuple[Any, int]]) -> None:
+        """Count one ``schedule`` call; per-plugin timings are folded into histograms in batches."""
+        self.attempts[status] = self.attempts.get(status, 0) + 1
+        self.e2e.observe(seconds)
+        pending = self._pending
+        pending.append(timings)
+        if len(pending) >= 64:
+            self.flush()
+
+    def flush(self) -> None:
+        """Fold buffered plugin timings into their histograms (readers call this first)."""
+        pending, self._pending = self._pending, []
+        plugin = self.plugin
+        for timings in pending:
+            for p, ns in timings:
+                key = (p.extension_point, p.type_name, p.name)
+                histogram = plugin.get(key)
+                if histogram is None:
+                    histogram = plugin[key] = Histogram()
+                histogram.observe(ns * 1e-9)
 
     def observe_plugin(self, extension_point: str, type_name: str, name: str, seconds: float) -> None:
         key = (extension_point, type_name, name)
@@ -63,6 +85,7 @@ class SchedulerMetrics:
         self.shadow_agreement[key] = self.shadow_agreement.get(key, 0) + 1
 
     def to_dict(self) -> dict[str, Any]:
+        self.flush()
         return {
             "schedule_latency_seconds": self.e2e.to_dict(),
             "plugin_latency_seconds": {f"{ext}/{t}/{n}": h.to_dict() for (ext, t, n), h in sorted(self.plugin.items())},
@@ -72,6 +95,7 @@ class SchedulerMetrics:
         }
 
     def to_prometheus(self, prefix: str = "envd_scheduler") -> str:
+        self.flush()
         lines: list[str] = []
         _histogram(lines, f"{prefix}_schedule_duration_seconds", "End-to-end schedule() latency.", [({}, self.e2e)])
         _histogram(

@@ -54,7 +54,7 @@ class Filter(Plugin):
     kind = "filter"
     extension_point = "Filter"
 
-    def filter(self, cycle: "Cycle", endpoints: list["Endpoint"]) -> list["Endpoint"]:
+    def filter(self, cycle: "Cycle", endpoints: Sequence["Endpoint"]) -> Sequence["Endpoint"]:
         raise NotImplementedError
 
 
@@ -63,8 +63,10 @@ class Scorer(Plugin):
 
     kind = "scorer"
     extension_point = "Scorer"
+    #: True when the formula cannot leave [0, 1]; the framework then skips its range check.
+    bounded: ClassVar[bool] = False
 
-    def score(self, cycle: "Cycle", endpoints: list["Endpoint"]) -> Sequence[float]:
+    def score(self, cycle: "Cycle", endpoints: Sequence["Endpoint"]) -> Sequence[float]:
         raise NotImplementedError
 
 
@@ -82,7 +84,7 @@ class Picker(Plugin):
     kind = "picker"
     extension_point = "Picker"
 
-    def pick(self, cycle: "Cycle", endpoints: list["Endpoint"], totals: list[float]) -> Pick:
+    def pick(self, cycle: "Cycle", endpoints: Sequence["Endpoint"], totals: list[float]) -> Pick:
         raise NotImplementedError
 
 

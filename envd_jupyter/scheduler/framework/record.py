@@ -38,13 +38,13 @@ class CycleRecord:
         self.snapshot = snapshot
         self.candidates = candidates
         self.removed: list[tuple[str, list[str]]] = []
-        self.survivors: list["Endpoint"] = []
+        self.survivors: "list[Endpoint] | tuple[Endpoint, ...]" = ()
         self.scorers: list[ScorerStep] = []
         self.totals: list[float] = []
         self.tie_group: list[int] = []
         self.picked: list[int] = []
         self.picker = ""
-        self.timings: list[tuple[str, str, str, int]] = []
+        self.timings: list[tuple[Any, int]] = []  # (plugin, nanoseconds)
         self.error: str | None = None
         self.emptied_by: str | None = None
 
@@ -77,7 +77,7 @@ class CycleRecord:
             "tie_group": [names[i] for i in self.tie_group],
             "picker": self.picker,
             "picked": [names[i] for i in self.picked],
-            "latency_us": {f"{ext}/{name}": ns / 1000 for ext, _type, name, ns in self.timings},
+            "latency_us": {f"{plugin.extension_point}/{plugin.name}": ns / 1000 for plugin, ns in self.timings},
             "error": self.error,
             "emptied_by": self.emptied_by,
         }

@@ -58,7 +58,7 @@ def _chain_keys(vertices: Sequence[Vertex]) -> tuple[int, ...]:
 class BuildRequest:
     """A solve to place: vertices in topological order plus platform, labels and free attributes."""
 
-    __slots__ = ("id", "vertices", "platform", "labels", "attributes", "chain_keys", "_work_cache")
+    __slots__ = ("id", "vertices", "platform", "labels", "attributes", "chain_keys", "_kinds", "_durations", "_work_cache")
 
     def __init__(
         self,
@@ -75,6 +75,8 @@ class BuildRequest:
         self.labels = dict(labels or {})
         self.attributes = dict(attributes or {})
         self.chain_keys = _chain_keys(self.vertices)
+        self._kinds = [v.kind for v in self.vertices]
+        self._durations = [v.duration if v.duration is not None and v.duration > 0 else 0.0 for v in self.vertices]
         self._work_cache: dict[tuple, tuple[tuple[float, ...], float]] = {}
 
     def work(self, kind_weights: Mapping[str, float], use_durations: bool = True) -> tuple[tuple[float, ...], float]:
@@ -84,10 +86,8 @@ class BuildRequest:
         if hit is not None:
             return hit
         default = kind_weights.get("*", 1.0)
-        weights = tuple(
-            v.duration if use_durations and v.duration is not None and v.duration > 0 else kind_weights.get(v.kind, default)
-            for v in self.vertices
-        )
+        by_kind = [kind_weights.get(kind, default) for kind in self._kinds]
+        weights = tuple([d or k for d, k in zip(self._durations, by_kind)] if use_durations else by_kind)
         result = (weights, sum(weights))
         self._work_cache[cache_key] = result
         return result

@@ -87,36 +87,34 @@ class Scheduler:
         """Choose endpoint(s) for ``request``; raises ``NoEndpointsError``/``SchedulingError``."""
         start = perf_counter_ns()
         plan = self._plan
-        records: list[CycleRecord] = []
+        timings: list[tuple[Any, int]] = []
         status = "error"
         try:
-            with self._lock:
-                if isinstance(endpoints, Snapshot):
-                    snapshot = endpoints
-                else:
+            if isinstance(endpoints, Snapshot):
+                snapshot = endpoints
+            else:
+                with self._lock:
                     snapshot = Snapshot(endpoints, self._reservations.overlay(endpoints), self._clock())
-            result = self._decide(plan, request, snapshot, records)
+            result = self._decide(plan, request, snapshot, timings)
             status = "success"
             return result
         except NoEndpointsError:
             status = "no_endpoints"
             raise
         finally:
-            metrics = self.metrics
-            metrics.count_attempt(status)
-            for record in records:
-                for ext, type_name, name, ns in record.timings:
-                    metrics.observe_plugin(ext, type_name, name, ns * 1e-9)
-            metrics.e2e.observe((perf_counter_ns() - start) * 1e-9)
+            self.metrics.add_decision(status, (perf_counter_ns() - start) * 1e-9, timings)
 
-    def _decide(self, plan: "Plan", request: "BuildRequest", snapshot: Snapshot, records: list) -> SchedulingResult:
+    def _decide(self, plan: "Plan", request: "BuildRequest", snapshot: Snapshot, timings: list) -> SchedulingResult:
         handler = plan.handler
         results: dict[str, ProfileRunResult | None] = {}
         errors: dict[str, SchedulingError] = {}
+        records: list[CycleRecord] = []
         for _ in range(MAX_ROUNDS):
             t0 = perf_counter_ns()
-            names = [n for n in handler.pick_profiles(request, plan.profiles, results) if n not in results]
-            self.metrics.observe_plugin("ProfilePicker", handler.type_name, handler.name, (perf_counter_ns() - t0) * 1e-9)
+            names = handler.pick_profiles(request, plan.profiles, results)
+            timings.append((handler, perf_counter_ns() - t0))
+            if results:
+                names = [n for n in names if n not in results]
             if not names:
                 break
             for name in names:
@@ -125,23 +123,25 @@ class Scheduler:
                 results[name] = self._run_profile(plan, name, request, snapshot, results, records, errors)
         else:
             raise SchedulingError(f"profile handler '{handler.name}' still picking profiles after {MAX_ROUNDS} rounds")
+        for record in records:
+            timings += record.timings
         if not results:
             raise SchedulingError(f"profile handler '{handler.name}' ran no profile")
 
         t0 = perf_counter_ns()
         decision = handler.process_results(request, results)
-        self.metrics.observe_plugin("ProcessResults", handler.type_name, handler.name, (perf_counter_ns() - t0) * 1e-9)
-        if results.get(decision.primary) is None:
+        timings.append((handler, perf_counter_ns() - t0))
+        primary = results.get(decision.primary)
+        if primary is None:
             error = errors.get(decision.primary) or SchedulingError(f"primary profile '{decision.primary}' produced no result")
             error.records = records  # type: ignore[attr-defined]
             raise error
 
-        primary_endpoint = results[decision.primary].endpoint  # type: ignore[union-attr]
         shadows: dict[str, dict[str, Any]] = {}
         for name in decision.shadows:
             shadow = results.get(name)
             picked = shadow.endpoint.name if shadow is not None else None
-            agrees = picked == primary_endpoint.name
+            agrees = picked == primary.endpoint.name
             shadows[name] = {"picked": picked, "agrees": agrees, "error": str(errors[name]) if name in errors else None}
             self.metrics.count_shadow(name, agrees)
 
@@ -150,11 +150,12 @@ class Scheduler:
                 if result is None or name in decision.shadows:
                     continue
                 self._reservations.add(result.endpoint)
-                for plugin in plan.observers.get(result.profile, ()):
+                for plugin in plan.observers[result.profile]:
                     plugin.on_picked(request, result.endpoint)
         return SchedulingResult(decision.primary, results, records, shadows)
 
     def _run_profile(self, plan, name, request, snapshot, results, records, errors) -> ProfileRunResult | None:
+        """Run one profile's cycle; on an emptied set, record it and try its fallback profile."""
         profile = plan.profiles[name]
         try:
             result = profile.run(Cycle(name, request, snapshot, self.rng, results))
@@ -164,8 +165,8 @@ class Scheduler:
             records.append(exc.record)
             errors[name] = exc
             fallback = profile.fallback
-            if fallback is None:
-                return None
+        if fallback is None:
+            return None
         try:
             result = plan.profiles[fallback].run(Cycle(fallback, request, snapshot, self.rng, results))
         except NoEndpointsError as exc:

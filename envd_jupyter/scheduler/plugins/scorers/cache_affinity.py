@@ -22,6 +22,8 @@ from .._affinity import Mode, affinity_scores
 
 @register("cache-affinity-scorer")
 class CacheAffinityScorer(Scorer, PickObserver):
+    bounded = True  # matched work is a subset of the request's non-negative work
+
     @dataclass(frozen=True)
     class Params:
         mode: Mode = "approximate"

@@ -24,4 +24,5 @@ class FreeDiskScorer(Scorer):
 
     def score(self, cycle, endpoints):
         unknown = self.params.unknown_score
-        return [e.disk_free_bytes / e.disk_total_bytes if e.disk_total_bytes > 0 else unknown for e in endpoints]
+        return [e.disk_free_bytes / total if (total := e.disk_total_bytes) > 0 else unknown for e in endpoints]
+

@@ -12,6 +12,8 @@ from ...registry import register
 
 @register("in-flight-scorer")
 class InFlightScorer(Scorer):
+    bounded = True
+
     def score(self, cycle, endpoints):
         snapshot = cycle.snapshot
         if snapshot.reserved:
@@ -21,5 +23,5 @@ class InFlightScorer(Scorer):
         low, high = min(loads), max(loads)
         if high == low:
             return [1.0] * len(loads)
-        span = float(high - low)
+        span = float(high - low)  # division (not a reciprocal) keeps the best exactly at 1.0
         return [(high - n) / span for n in loads]

@@ -15,6 +15,8 @@ from ...registry import register
 
 @register("prior-pick-scorer")
 class PriorPickScorer(Scorer):
+    bounded = True
+
     @dataclass(frozen=True)
     class Params:
         profile: str
