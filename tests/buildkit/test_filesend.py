@@ -57,3 +57,75 @@ def test_receiver_requests_files_and_writes_them(tmp_path):
     assert (tmp_path / "d/f").stat().st_mtime_ns == 1_000_000_000
     assert (tmp_path / "d/h").stat().st_ino == (tmp_path / "d/f").stat().st_ino
     assert (tmp_path / "l").readlink().as_posix() == "d/f"
+
+
+# -- real exports -------------------------------------------------------------------------------
+
+import subprocess  # noqa: E402
+import tarfile  # noqa: E402
+
+from envd_jupyter.buildkit import SolveError  # noqa: E402
+from envd_jupyter.buildkit.exports import LocalDir, Tarball  # noqa: E402
+from envd_jupyter.llb.source import image, scratch  # noqa: E402
+
+
+def _leftovers(parent):
+    return sorted(p.name for p in parent.iterdir() if ".export-" in p.name or ".old-" in p.name)
+
+
+def test_local_export_replaces_the_directory(any_client, tmp_path):
+    dest = tmp_path / "out"
+    dest.mkdir()
+    (dest / "stale.txt").write_text("old")
+    state = scratch().mkdir("/d", 0o750).mkfile("/d/new.txt", b"fresh", 0o640)
+    export = LocalDir(dest)
+    any_client.solve(state, exports=[export])
+    assert export.ok is True
+    assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*")) == ["d", "d/new.txt"]
+    assert (dest / "d/new.txt").read_bytes() == b"fresh"
+    assert (dest / "d/new.txt").stat().st_mode & 0o777 == 0o640
+    assert _leftovers(tmp_path) == []
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MiB tmpfs, so an export that needs more fails mid-stream (a real ENOSPC)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], check=True)
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_failed_local_export_leaves_the_old_directory(any_client, busybox, network, small_disk):
+    dest = small_disk / "out"
+    dest.mkdir()
+    (dest / "keep.txt").write_text("previous export")
+    big = image(busybox).run("head -c 3000000 /dev/zero > /big && echo small > /small", network=network)
+    state = scratch().copy(big, "/small", "/small").copy(big, "/big", "/big")
+    export = LocalDir(dest)
+    with pytest.raises(SolveError) as failure:
+        any_client.solve(state, exports=[export])
+    assert "export" in str(failure.value)  # the export step failed (BuildKit 0.8 reports only "EOF")
+    assert export.ok is False
+    assert sorted(p.name for p in dest.iterdir()) == ["keep.txt"]
+    assert (dest / "keep.txt").read_text() == "previous export"
+    assert _leftovers(small_disk) == []
+
+
+def test_tar_export(any_client, tmp_path):
+    path = tmp_path / "rootfs.tar"
+    path.write_bytes(b"previous")
+    state = scratch().mkfile("/hello.txt", b"hello tar")
+    any_client.solve(state, exports=[Tarball(path)])
+    with tarfile.open(path) as archive:
+        assert archive.extractfile("hello.txt").read() == b"hello tar"
+    assert _leftovers(tmp_path) == []
+
+
+def test_oci_archive_export(docker_current, client_for, tmp_path):
+    path = tmp_path / "image.oci.tar"
+    client_for(docker_current).solve(scratch().mkfile("/x", b"x"), exports=[Tarball(path, format="oci")])
+    with tarfile.open(path) as archive:
+        names = archive.getnames()
+    assert "index.json" in names and "oci-layout" in names
