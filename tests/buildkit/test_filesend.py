@@ -106,7 +106,8 @@ def test_failed_local_export_leaves_the_old_directory(any_client, busybox, netwo
     export = LocalDir(dest)
     with pytest.raises(SolveError) as failure:
         any_client.solve(state, exports=[export])
-    assert "export" in str(failure.value)  # the export step failed (BuildKit 0.8 reports only "EOF")
+    # Our receiver's ENOSPC reaches the user, or (BuildKit 0.8, racing our error packet) the export step's EOF.
+    assert "No space left" in str(failure.value) or "exporting" in str(failure.value)
     assert export.ok is False
     assert sorted(p.name for p in dest.iterdir()) == ["keep.txt"]
     assert (dest / "keep.txt").read_text() == "previous export"
