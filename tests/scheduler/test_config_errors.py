@@ -1,0 +1,61 @@
+"""Every config mistake names its path and what was expected."""
+
+import pytest
+
+from envd_jupyter.scheduler import ConfigError, parse_config
+
+OK_PLUGINS = """
+plugins:
+- {type: in-flight-scorer, name: load}
+- {type: healthy-filter, name: up}
+"""
+
+CASES = [
+    ("unknown top-level field", "plugin: []\nschedulingProfiles: []", "plugin", "unknown field; expected one of apiVersion, kind, plugins, schedulingProfiles"),
+    ("wrong kind", "kind: Foo\nplugins: []\nschedulingProfiles: []", "kind", "expected 'EndpointPickerConfig'"),
+    ("missing profiles", "plugins: []", "schedulingProfiles", "required field is missing"),
+    ("plugins not a list", "plugins: {}\nschedulingProfiles: []", "plugins", "expected a list, got dict"),
+    ("unknown plugin type", "plugins: [{type: magic}]\nschedulingProfiles: []", "plugins[0].type", "unknown plugin type 'magic'; known: "),
+    ("unknown plugin field", "plugins: [{type: in-flight-scorer, weight: 2}]\nschedulingProfiles: []", "plugins[0].weight", "unknown field"),
+    ("duplicate plugin name", OK_PLUGINS + "- {type: free-disk-scorer, name: load}\nschedulingProfiles: []", "plugins[2].name", "duplicate plugin name 'load' (first defined at plugins[0])"),
+    ("unknown parameter", "plugins: [{type: saturation-filter, parameters: {max_in_flight: 3}}]\nschedulingProfiles: []", "plugins[0].parameters.max_in_flight", "unknown parameter (did you mean 'maxInFlight'?)"),
+    ("parameter type", "plugins: [{type: saturation-filter, parameters: {maxInFlight: lots}}]\nschedulingProfiles: []", "plugins[0].parameters.maxInFlight", "expected an integer, got 'lots'"),
+    ("parameter range", "plugins: [{type: saturation-filter, parameters: {maxInFlight: -1}}]\nschedulingProfiles: []", "plugins[0].parameters.maxInFlight", "must be >= 0"),
+    ("parameter enum", "plugins: [{type: cache-affinity-scorer, parameters: {mode: exact}}]\nschedulingProfiles: []", "plugins[0].parameters.mode", "expected one of 'approximate', 'precise'"),
+    ("nested parameter", "plugins: [{type: cache-affinity-scorer, parameters: {kindWeights: {exec: -1}}}]\nschedulingProfiles: []", "plugins[0].parameters.kindWeights.exec", "must be >= 0"),
+    ("missing required parameter", "plugins: [{type: prior-pick-scorer}]\nschedulingProfiles: []", "plugins[0].parameters", "missing 1 required"),
+    ("no profiles", OK_PLUGINS + "schedulingProfiles: []", "schedulingProfiles", "at least one profile is required"),
+    ("dangling ref", OK_PLUGINS + "schedulingProfiles:\n- {name: a, plugins: [{pluginRef: up}]}\n- {name: b, plugins: [{pluginRef: x}]}",
+     "schedulingProfiles[1].plugins[0].pluginRef", "no plugin named 'x'; defined: load, up"),
+    ("duplicate profile", OK_PLUGINS + "schedulingProfiles:\n- {name: a, plugins: []}\n- {name: a, plugins: []}", "schedulingProfiles[1].name", "duplicate profile name 'a'"),
+    ("unknown ref field", OK_PLUGINS + "schedulingProfiles:\n- {name: a, plugins: [{pluginRef: load, wieght: 2}]}", "schedulingProfiles[0].plugins[0].wieght", "unknown field"),
+    ("negative weight", OK_PLUGINS + "schedulingProfiles:\n- {name: a, plugins: [{pluginRef: load, weight: -1}]}", "schedulingProfiles[0].plugins[0].weight", "expected a number >= 0, got -1"),
+    ("weight on filter", OK_PLUGINS + "schedulingProfiles:\n- {name: a, plugins: [{pluginRef: up, weight: 2}]}", "schedulingProfiles[0].plugins[0].weight", "weight applies to scorers only; 'up' is a filter"),
+    ("ref twice", OK_PLUGINS + "schedulingProfiles:\n- {name: a, plugins: [{pluginRef: up}, {pluginRef: up}]}", "schedulingProfiles[0].plugins[1].pluginRef", "'up' is already in this profile"),
+    ("two pickers", "plugins: [{type: random-picker}, {type: max-score-picker}]\nschedulingProfiles:\n- {name: a, plugins: [{pluginRef: random-picker}, {pluginRef: max-score-picker}]}",
+     "schedulingProfiles[0].plugins[1].pluginRef", "a profile has one picker; 'random-picker' is already at schedulingProfiles[0].plugins[0]"),
+    ("handler inside profile", "plugins: [{type: single-profile-handler, name: h}]\nschedulingProfiles:\n- {name: a, plugins: [{pluginRef: h}]}",
+     "schedulingProfiles[0].plugins[0].pluginRef", "'h' is a profile handler"),
+    ("several profiles, no handler", OK_PLUGINS + "schedulingProfiles:\n- {name: a, plugins: []}\n- {name: b, plugins: []}", "plugins", "2 profiles need a profile handler plugin"),
+    ("single handler, several profiles", OK_PLUGINS + "- {type: single-profile-handler}\nschedulingProfiles:\n- {name: a, plugins: []}\n- {name: b, plugins: []}",
+     "plugins[2]", "single-profile-handler runs exactly one profile; 2 defined: a, b"),
+    ("two handlers", OK_PLUGINS + "- {type: single-profile-handler}\n- {type: attribute-profile-handler}\nschedulingProfiles:\n- {name: a, plugins: []}",
+     "plugins[3].type", "a second profile handler; 'single-profile-handler' is already defined"),
+    ("handler names unknown profile", OK_PLUGINS + "- {type: shadow-profile-handler, parameters: {primary: a, shadows: [zz]}}\nschedulingProfiles:\n- {name: a, plugins: []}",
+     "plugins[2].parameters.shadows[0]", "no profile named 'zz'; defined: a"),
+    ("multi-cycle primary outside rounds", OK_PLUGINS + "- {type: multi-cycle-profile-handler, parameters: {rounds: [[a]], primary: b}}\nschedulingProfiles:\n- {name: a, plugins: []}\n- {name: b, plugins: []}",
+     "plugins[2].parameters.primary", "'b' is not in any round"),
+    ("fallback unknown", OK_PLUGINS + "schedulingProfiles:\n- {name: a, fallbackProfile: q, plugins: []}", "schedulingProfiles[0].fallbackProfile", "no profile named 'q'"),
+    ("fallback self", OK_PLUGINS + "- {type: attribute-profile-handler}\nschedulingProfiles:\n- {name: a, fallbackProfile: a, plugins: []}", "schedulingProfiles[0].fallbackProfile", "cannot be its own fallback"),
+    ("reserved picker name", "plugins: [{type: healthy-filter, name: max-score-picker}]\nschedulingProfiles:\n- {name: a, plugins: []}", "plugins[0].name", "reserved for the default picker"),
+    ("bad yaml", "plugins: [", "line 1, column 11", "not valid YAML"),
+]
+
+
+@pytest.mark.parametrize("text, path, message", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_config_error_names_path_and_expectation(text, path, message):
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    assert info.value.path == path, str(info.value)
+    assert message in info.value.message, str(info.value)
+    assert str(info.value).startswith(f"{path}: ")
