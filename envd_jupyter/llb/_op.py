@@ -58,6 +58,9 @@ def located(location: SourceLocation):
         _CURRENT_LOCATION.reset(token)
 
 
+_META_CACHE: dict = {}
+
+
 class OpMeta:
     """pb.OpMetadata of one op: cache flags, description (llb.customname), caps."""
 
@@ -84,6 +87,17 @@ class OpMeta:
         )
 
     def encode(self) -> bytes:
+        """pb.OpMetadata bytes; ops of one kind share caps, so the bytes are cached by content."""
+        key = (self.caps, self.ignore_cache, tuple(sorted(self.description.items())) if self.description else (),
+               self.export_cache, self.progress_group)
+        data = _META_CACHE.get(key)
+        if data is None:
+            if len(_META_CACHE) > 4096:
+                _META_CACHE.clear()
+            data = _META_CACHE[key] = self._encode()
+        return data
+
+    def _encode(self) -> bytes:
         out = _wire.int_field(1, self.ignore_cache)
         if self.description:
             out += _wire.str_map(2, self.description)
@@ -116,7 +130,10 @@ def current_locations(location: SourceLocation | None) -> tuple[SourceLocation, 
 
 
 def encode_input(digest: str, index: int) -> bytes:
-    return _wire.len_field(1, _wire.str_field(1, digest) + _wire.int_field(2, index))
+    """One Op.inputs entry (pb.Input)."""
+    d = digest.encode()
+    inner = b"\x0a" + _wire.varint(len(d)) + d + (_wire.int_field(2, index) if index else b"")
+    return b"\x0a" + _wire.varint(len(inner)) + inner
 
 
 class Op:

@@ -9,15 +9,7 @@ orders oneofs by number, hence this module.
 
 from __future__ import annotations
 
-_VARINT_CACHE = [bytes([i]) for i in range(128)]
-
-
-def varint(n: int) -> bytes:
-    """Unsigned varint; negative int64/int32 values use their 64-bit two's complement."""
-    if 0 <= n < 128:
-        return _VARINT_CACHE[n]
-    if n < 0:
-        n += 1 << 64
+def _slow_varint(n: int) -> bytes:
     out = bytearray()
     while n > 127:
         out.append((n & 0x7F) | 0x80)
@@ -26,13 +18,24 @@ def varint(n: int) -> bytes:
     return bytes(out)
 
 
+_SMALL = [_slow_varint(i) for i in range(16384)]  # every tag and most lengths: one list lookup
+
+
+def varint(n: int) -> bytes:
+    """Unsigned varint; negative int64/int32 values use their 64-bit two's complement."""
+    if 0 <= n < 16384:
+        return _SMALL[n]
+    return _slow_varint(n + (1 << 64) if n < 0 else n)
+
+
 def key(field: int, wire_type: int) -> bytes:
     return varint((field << 3) | wire_type)
 
 
 def len_field(field: int, payload: bytes) -> bytes:
     """A length-delimited field (string, bytes or message), written even if empty."""
-    return varint((field << 3) | 2) + varint(len(payload)) + payload
+    n = len(payload)
+    return _SMALL[(field << 3) | 2] + (_SMALL[n] if n < 16384 else _slow_varint(n)) + payload
 
 
 def str_field(field: int, value: str) -> bytes:
@@ -40,7 +43,8 @@ def str_field(field: int, value: str) -> bytes:
     if not value:
         return b""
     data = value.encode()
-    return varint((field << 3) | 2) + varint(len(data)) + data
+    n = len(data)
+    return _SMALL[(field << 3) | 2] + (_SMALL[n] if n < 16384 else _slow_varint(n)) + data
 
 
 def bytes_field(field: int, value: bytes) -> bytes:

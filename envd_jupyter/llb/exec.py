@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import _wire
-from ._op import CONSTRAINTS, Op, current_locations, op_meta
+from ._op import CONSTRAINTS, Op, current_locations, encode_input, op_meta
 from .errors import DuplicateMountError, EmptyCommandError, InvalidModeError, InvalidMountError, ValidationError
 from .state import State, join_dir, net_mode, require_state, security_mode
 
@@ -190,9 +190,8 @@ class ExecOp(Op):
             mounts.append(_wire.len_field(2, _wire.int_field(1, i) + tail))
         meta, extra_mounts, trailer = self._body
         body = _wire.len_field(1, meta) + b"".join(mounts) + extra_mounts + trailer
-        head = b"".join(_wire.len_field(1, _wire.str_field(1, d) + _wire.int_field(2, x)) for d, x in inputs)
-        plat = (self.platform or ctx.platform).encode()
-        return head + _wire.len_field(10, plat) + CONSTRAINTS + _wire.len_field(2, body)
+        head = b"".join([encode_input(d, x) for d, x in inputs])
+        return head + (self.platform or ctx.platform).op_field() + CONSTRAINTS + _wire.len_field(2, body)
 
 
 def _argv(cmd) -> list[str]:
@@ -207,30 +206,23 @@ def _argv(cmd) -> list[str]:
     return list(cmd)
 
 
-def run(state: State, cmd, *, env=None, workdir=None, user=None, mounts=(), network=None, security=None,
-        readonly_rootfs=False, ignore_cache=False, name=None, location=None, hostname=None,
-        valid_exit_codes=None) -> State:
-    """Build the ExecOp for ``state.run(...)``; see State.run."""
-    args = _argv(cmd)
-    s = state._settings
-    env_list = s.env
-    if env:
-        for k, v in env.items():
-            if not isinstance(k, str) or not k or "=" in k or not isinstance(v, str):
-                raise ValidationError(f"env needs a non-empty key without '=' and a str value, got {k!r}={v!r}")
-            env_list = env_list.add(k, v)
-    cwd = join_dir(s.dir, workdir) if workdir is not None else s.dir
-    run_user = s.user if user is None else user
-    net = s.network if network is None else net_mode(network)
-    sec = s.security if security is None else security_mode(security)
-    host = s.hostname if hostname is None else hostname
+def _env(base, env):
+    if not env:
+        return base
+    for k, v in env.items():
+        if not isinstance(k, str) or not k or "=" in k or not isinstance(v, str):
+            raise ValidationError(f"env needs a non-empty key without '=' and a str value, got {k!r}={v!r}")
+        base = base.add(k, v)
+    return base
 
-    caps = {"exec.meta.base"}
+
+def _mounts(state, specs, readonly_rootfs):
+    """Validated filesystem mounts (sorted by target), secrets and ssh sockets, in Go's order."""
     fs_mounts = [_Mount("/", state, readonly=bool(readonly_rootfs))]
     secrets, sshs, targets = [], [], {"/"}
-    if isinstance(mounts, (BindMount, CacheMount, TmpfsMount, SecretMount, SecretEnv, SSHMount)):
-        mounts = (mounts,)
-    for spec in mounts:
+    if isinstance(specs, (BindMount, CacheMount, TmpfsMount, SecretMount, SecretEnv, SSHMount)):
+        specs = (specs,)
+    for spec in specs:
         if isinstance(spec, BindMount):
             m = _Mount(spec.dest, spec.state, spec.readonly, "" if spec.source == "/" else spec.source)
         elif isinstance(spec, CacheMount):
@@ -239,19 +231,22 @@ def run(state: State, cmd, *, env=None, workdir=None, user=None, mounts=(), netw
             m = _Mount(spec.dest, tmpfs=True, tmpfs_size=spec.size or 0)
         elif isinstance(spec, (SecretMount, SecretEnv)):
             secrets.append(spec)
-            m = None
+            continue
         elif isinstance(spec, SSHMount):
             sshs.append(spec)
-            m = None
+            continue
         else:
             raise InvalidMountError(f"mounts must come from bind_mount/cache_mount/tmpfs_mount/secret_mount/"
                                     f"secret_env/ssh_mount, got {type(spec).__name__}")
-        if m is not None:
-            if m.target in targets:
-                raise DuplicateMountError(f"two mounts at {m.target!r}")
-            targets.add(m.target)
-            fs_mounts.append(m)
-    fs_mounts.sort(key=lambda m: m.target)
+        _claim(targets, m.target)
+        fs_mounts.append(m)
+    if len(fs_mounts) > 1:
+        fs_mounts.sort(key=lambda m: m.target)
+    return fs_mounts, secrets, sshs, targets
+
+
+def _mount_caps(fs_mounts, caps: set) -> None:
+    """Assign output indexes (writable mounts, in target order) and add the mount caps."""
     out_index = 0
     for m in fs_mounts:
         if m.has_output():
@@ -267,6 +262,21 @@ def run(state: State, cmd, *, env=None, workdir=None, user=None, mounts=(), netw
                 caps.add("exec.mount.tmpfs.size")
         elif m.out is not None:
             caps.add("exec.mount.bind")
+
+
+def run(state: State, cmd, *, env=None, workdir=None, user=None, mounts=(), network=None, security=None,
+        readonly_rootfs=False, ignore_cache=False, name=None, location=None, hostname=None,
+        valid_exit_codes=None) -> State:
+    """Build the ExecOp for ``state.run(...)``; see State.run."""
+    args = _argv(cmd)
+    s = state._settings
+    env_list = _env(s.env, env)
+    cwd = join_dir(s.dir, workdir) if workdir is not None else s.dir
+    net = s.network if network is None else net_mode(network)
+    sec = s.security if security is None else security_mode(security)
+    fs_mounts, secrets, sshs, targets = _mounts(state, mounts, readonly_rootfs)
+    caps = {"exec.meta.base"}
+    _mount_caps(fs_mounts, caps)
 
     extra, secret_envs = [], b""
     for spec in secrets:
@@ -297,7 +307,8 @@ def run(state: State, cmd, *, env=None, workdir=None, user=None, mounts=(), netw
         caps.add("exec.validexitcode")
 
     meta = (_wire.repeated_str(1, args) + _wire.repeated_str(2, env_list.to_list()) + _wire.str_field(3, cwd)
-            + _wire.str_field(4, run_user) + _wire.str_field(7, host) + _wire.int_field(11, 1) + codes)
+            + _wire.str_field(4, s.user if user is None else user)
+            + _wire.str_field(7, s.hostname if hostname is None else hostname) + _wire.int_field(11, 1) + codes)
     trailer = _wire.int_field(3, net) + _wire.int_field(4, sec) + secret_envs
     upstream = [m.out[0] for m in fs_mounts if m.out is not None]
     op = ExecOp(fs_mounts, (meta, b"".join(extra), trailer), s.platform,

@@ -9,6 +9,9 @@ from __future__ import annotations
 import platform as _host
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+
+from . import _wire
 
 from .errors import InvalidPlatformError
 
@@ -66,15 +69,22 @@ class Platform:
 
     def encode(self) -> bytes:
         """pb.Platform bytes."""
-        from ._wire import repeated_str, str_field
+        return _encoded(self)
 
-        return (
-            str_field(1, self.architecture)
-            + str_field(2, self.os)
-            + str_field(3, self.variant)
-            + str_field(4, self.os_version)
-            + repeated_str(5, self.os_features)
-        )
+    def op_field(self) -> bytes:
+        """The whole ``Op.platform`` field (10), cached: every exec and image op writes it."""
+        return _op_field(self)
+
+
+@lru_cache(maxsize=64)
+def _encoded(p: Platform) -> bytes:
+    return (_wire.str_field(1, p.architecture) + _wire.str_field(2, p.os) + _wire.str_field(3, p.variant)
+            + _wire.str_field(4, p.os_version) + _wire.repeated_str(5, p.os_features))
+
+
+@lru_cache(maxsize=64)
+def _op_field(p: Platform) -> bytes:
+    return _wire.len_field(10, _encoded(p))
 
 
 def _normalize_os(name: str) -> str:

@@ -42,7 +42,7 @@ class SourceOp(Op):
         body = _wire.str_field(1, self.identifier) + _wire.str_map(2, attrs)
         out = b""
         if self.identifier.startswith(("docker-image://", "oci-layout://")):
-            out = _wire.len_field(10, (self.platform or ctx.platform).encode())
+            out = (self.platform or ctx.platform).op_field()
         return out + CONSTRAINTS + _wire.len_field(3, body)
 
 

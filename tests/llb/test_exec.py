@@ -1,0 +1,179 @@
+"""ExecOp. Expected values follow Go client/llb v0.26.3 exec.go (ExecOp.Marshal unless noted)."""
+
+import pytest
+
+from envd_jupyter import llb
+
+from ._support import BUSYBOX, caps, head_op, marshal
+
+SKIP = -1  # pb.SkipOutput / pb.Empty
+
+
+def test_plain_run_meta_and_root_mount():
+    op, meta = head_op(BUSYBOX.run(["echo", "hi"]))
+    m = op.exec.meta
+    assert list(m.args) == ["echo", "hi"] and list(m.env) == [] and m.cwd == "/"
+    assert m.removeMountStubsRecursive is True  # always set
+    assert [(x.dest, x.input, x.output, x.mountType) for x in op.exec.mounts] == [("/", 0, 0, 0)]
+    assert op.platform.Architecture == "amd64"
+    assert caps(meta) == {"exec.meta.base", "exec.mount.bind"}
+
+
+def test_string_command_runs_through_sh():
+    op, _ = head_op(BUSYBOX.run("echo $HOME"))
+    assert list(op.exec.meta.args) == ["/bin/sh", "-c", "echo $HOME"]
+
+
+def test_run_env_applies_to_that_exec_only_and_state_env_is_inherited():
+    base = BUSYBOX.env("A", "1").env(B="2")
+    first = base.run(["true"], env={"C": "3", "A": "9"})
+    op, _ = head_op(first)
+    # EnvList.AddOrReplace: a re-set key moves to the end with its new value
+    assert list(op.exec.meta.env) == ["B=2", "C=3", "A=9"]
+    second, _ = head_op(first.run(["true"]))
+    assert list(second.exec.meta.env) == ["A=1", "B=2"]
+    assert first.get_env() == {"A": "1", "B": "2"} and first.get_env("C") is None
+
+
+def test_workdir_user_hostname():
+    st = BUSYBOX.workdir("/app").workdir("sub").user("nobody")
+    assert st.get_workdir() == "/app/sub"
+    op, _ = head_op(st.run(["true"], workdir="x", hostname="box"))
+    assert (op.exec.meta.cwd, op.exec.meta.user, op.exec.meta.hostname) == ("/app/sub/x", "nobody", "box")
+    op2, _ = head_op(st.run(["true"], user="root"))
+    assert op2.exec.meta.cwd == "/app/sub" and op2.exec.meta.user == "root"
+
+
+def test_absolute_workdir_is_kept_verbatim_like_go_dir():
+    op, _ = head_op(BUSYBOX.workdir("/app/").run(["true"]))
+    assert op.exec.meta.cwd == "/app/"
+
+
+def test_network_and_security_add_caps():
+    op, meta = head_op(BUSYBOX.network("host").run(["true"], security="insecure"))
+    assert (op.exec.network, op.exec.security) == (1, 1)
+    assert {"exec.meta.network", "exec.meta.security"} <= caps(meta)
+    op2, meta2 = head_op(BUSYBOX.run(["true"], network="none"))
+    assert op2.exec.network == 2 and "exec.meta.security" not in caps(meta2)
+
+
+def test_mounts_sorted_with_output_indexes_and_caps():
+    # AddMount + getMountIndexFn: writable binds get outputs in target order; cache/tmpfs/readonly -1
+    src = llb.image("alpine")
+    st = BUSYBOX.run(["true"], mounts=[
+        llb.tmpfs_mount("/tmp", size=1 << 20),
+        llb.cache_mount("/cache", "pip", sharing="locked"),
+        llb.bind_mount("/src", src, source="/etc", readonly=True),
+        llb.bind_mount("/out", llb.scratch()),
+    ])
+    op, meta = head_op(st)
+    rows = [(m.dest, m.input, m.output, m.readonly, m.mountType, m.selector) for m in op.exec.mounts]
+    assert rows == [
+        ("/", 0, 0, False, 0, ""),
+        ("/cache", SKIP, SKIP, False, 3, ""),
+        ("/out", SKIP, 1, False, 0, ""),
+        ("/src", 1, SKIP, True, 0, "/etc"),
+        ("/tmp", SKIP, SKIP, False, 4, ""),
+    ]
+    cache = op.exec.mounts[1].cacheOpt
+    assert (cache.ID, cache.sharing) == ("pip", 2)
+    assert op.exec.mounts[4].TmpfsOpt.size == 1 << 20
+    assert caps(meta) == {"exec.meta.base", "exec.mount.bind", "exec.mount.selector", "exec.mount.cache",
+                          "exec.mount.cache.sharing", "exec.mount.tmpfs", "exec.mount.tmpfs.size"}
+
+
+def test_tmpfs_without_size_still_writes_empty_options():
+    op, meta = head_op(BUSYBOX.run(["true"], mounts=[llb.tmpfs_mount("/t")]))
+    assert op.exec.mounts[1].HasField("TmpfsOpt") and op.exec.mounts[1].TmpfsOpt.size == 0
+    assert "exec.mount.tmpfs.size" not in caps(meta)
+
+
+def test_mount_output_and_shared_inputs():
+    out_dir = llb.scratch()
+    st = BUSYBOX.run(["make"], mounts=[llb.bind_mount("/out", out_dir), llb.bind_mount("/ro", BUSYBOX, readonly=True)])
+    result = st.mount_output("/out")
+    definition = marshal(result)
+    assert definition.head == (definition.digests[-2], 1)
+    op = definition.op(definition.digests[-2])
+    assert len(op.inputs) == 1  # root and /ro use the same busybox output: one input
+    assert [m.input for m in op.exec.mounts] == [0, SKIP, 0]
+    assert st.mount_output("/ro") is BUSYBOX  # readonly mounts pass their source through
+    with pytest.raises(llb.InvalidMountError, match="no mount at '/nope'"):
+        st.mount_output("/nope")
+
+
+def test_cache_mount_has_no_output():
+    st = BUSYBOX.run(["true"], mounts=[llb.cache_mount("/c", "id")])
+    with pytest.raises(llb.InvalidMountError, match="cache mount at '/c' has no output"):
+        st.mount_output("/c")
+
+
+def test_readonly_rootfs_returns_the_input_root():
+    st = BUSYBOX.run(["true"], readonly_rootfs=True, mounts=[llb.bind_mount("/w", llb.scratch())])
+    assert marshal(st).digests == marshal(BUSYBOX).digests
+    op, _ = head_op(st.mount_output("/w"))
+    assert op.exec.mounts[0].readonly and op.exec.mounts[0].output == SKIP
+    assert op.exec.mounts[1].output == 0
+
+
+def test_secret_mount_and_secret_env():
+    # AddSecret / SecretAsEnvName: secrets follow the sorted mounts; Output stays 0 (unset)
+    st = BUSYBOX.run(["true"], mounts=[llb.secret_env("TOKEN", "tok", optional=True),
+                                       llb.secret_mount("/run/secrets/a", "a", uid=1, gid=2, mode=0o440)])
+    op, meta = head_op(st)
+    sec = op.exec.mounts[1]
+    assert (sec.dest, sec.input, sec.output, sec.mountType) == ("/run/secrets/a", SKIP, 0, 1)
+    assert (sec.secretOpt.ID, sec.secretOpt.uid, sec.secretOpt.gid, sec.secretOpt.mode) == ("a", 1, 2, 0o440)
+    assert [(s.ID, s.name, s.optional) for s in op.exec.secretenv] == [("tok", "TOKEN", True)]
+    assert {"exec.mount.secret", "exec.secretenv"} <= caps(meta)
+
+
+def test_ssh_mount_defaults_and_auth_sock():
+    # AddSSHSocket: mode 0600, target /run/buildkit/ssh_agent.N, SSH_AUTH_SOCK added if unset
+    op, meta = head_op(BUSYBOX.run(["true"], mounts=[llb.ssh_mount()]))
+    ssh = op.exec.mounts[1]
+    assert (ssh.dest, ssh.mountType, ssh.SSHOpt.mode, ssh.SSHOpt.ID) == ("/run/buildkit/ssh_agent.0", 2, 0o600, "")
+    assert list(op.exec.meta.env) == ["SSH_AUTH_SOCK=/run/buildkit/ssh_agent.0"]
+    assert "exec.mount.ssh" in caps(meta)
+
+
+def test_valid_exit_codes_ignore_cache_and_name():
+    definition = marshal(BUSYBOX.run(["false"], valid_exit_codes=[0, 1], ignore_cache=True, name="step"))
+    op = definition.op(definition.digests[-2])
+    meta = definition.metadata[definition.digests[-2]]
+    assert list(op.exec.meta.validExitCodes) == [0, 1]
+    assert meta.ignore_cache and meta.description == {"llb.customname": "step"}
+    assert "exec.validexitcode" in meta.caps
+    assert {"meta.ignorecache", "meta.description"} <= definition.metadata[definition.digests[-1]].caps
+
+
+def test_run_on_scratch_has_empty_root_input():
+    op, meta = head_op(llb.scratch().run(["/bin/true"]))
+    assert len(op.inputs) == 0 and op.exec.mounts[0].input == SKIP and op.exec.mounts[0].output == 0
+    assert caps(meta) == {"exec.meta.base"}
+
+
+def test_state_platform_reaches_exec():
+    op, _ = head_op(BUSYBOX.platform("linux/arm64").run(["true"]))
+    assert op.platform.Architecture == "arm64"
+
+
+@pytest.mark.parametrize("bad,error", [
+    (lambda: BUSYBOX.run([]), llb.EmptyCommandError),
+    (lambda: BUSYBOX.run(""), llb.EmptyCommandError),
+    (lambda: BUSYBOX.run(["a", 1]), llb.ValidationError),
+    (lambda: llb.cache_mount("rel/path", "id"), llb.InvalidMountError),
+    (lambda: BUSYBOX.run(["x"], mounts=[llb.cache_mount("/a", "1"), llb.tmpfs_mount("/a")]), llb.DuplicateMountError),
+    (lambda: BUSYBOX.run(["x"], mounts=[llb.tmpfs_mount("/")]), llb.DuplicateMountError),
+    (lambda: llb.bind_mount("/a", "not a state"), llb.NotAStateError),
+    (lambda: llb.cache_mount("/a", "id", sharing="sometimes"), llb.InvalidMountError),
+    (lambda: llb.secret_mount("/s", "id", mode=0o20000), llb.InvalidModeError),
+    (lambda: BUSYBOX.run(["x"], mounts=["/tmp"]), llb.InvalidMountError),
+    (lambda: BUSYBOX.run(["x"], network="bridge"), llb.ValidationError),
+    (lambda: BUSYBOX.run(["x"], env={"A=B": "1"}), llb.ValidationError),
+    (lambda: BUSYBOX.mount_output("/x"), llb.InvalidMountError),
+])
+def test_invalid_runs_raise_one_line_typed_errors(bad, error):
+    with pytest.raises(error) as info:
+        bad()
+    assert isinstance(info.value, llb.LLBError) and "\n" not in str(info.value)
