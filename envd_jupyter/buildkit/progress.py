@@ -109,8 +109,10 @@ class BuildModel:
     def apply(self, response) -> list[VertexEvent]:
         """Merge one StatusResponse; return what changed, in BuildKit's order."""
         events: list[VertexEvent] = []
+        finished: list[VertexEvent] = []  # completion last, after this response's statuses and logs
         for msg in response.vertexes:
-            events.extend(self._merge_vertex(msg))
+            for event in self._merge_vertex(msg):
+                (events if event.kind == "started" else finished).append(event)
         for msg in response.statuses:
             vertex = self._vertex(msg.vertex)
             status = vertex.statuses.setdefault(msg.ID, StatusState(msg.ID))
@@ -129,7 +131,7 @@ class BuildModel:
             chunk = LogChunk(msg.stream, _ts(msg, "timestamp") or 0.0, bytes(msg.msg))
             self._keep_log(vertex, chunk)
             events.append(VertexEvent("log", vertex, log=chunk))
-        return events
+        return events + finished
 
     def _merge_vertex(self, msg) -> Iterable[VertexEvent]:
         vertex = self._vertex(msg.digest)

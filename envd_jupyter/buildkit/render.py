@@ -42,8 +42,8 @@ class PlainRenderer:
 
     def __call__(self, event: VertexEvent) -> None:
         vertex = event.vertex
-        if event.kind == "started" and vertex.cached:
-            return  # the "cached" event that follows prints it
+        if event.kind == "started" and (vertex.done or self._current is not None):
+            return  # printed with its first output or its end, as buildctl does for parallel steps
         if event.kind in ("status",) and event.status is not None and event.status.completed is None \
                 and vertex is not self._current:
             return  # open counters of other vertices would only interleave noise
@@ -80,7 +80,8 @@ class PlainRenderer:
             return
         if self._current is not None:
             self._end_partial(self._current)
-            self._out.write(f"#{self._n(self._current)} ...\n")
+            if not self._current.done:
+                self._out.write(f"#{self._n(self._current)} ...\n")
         if self._printed_any:
             self._out.write("\n")
         self._printed_any = True

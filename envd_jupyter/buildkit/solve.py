@@ -21,6 +21,7 @@ from envd_jupyter.buildkit.errors import CapsError, DaemonError, SolveCancelled,
 from envd_jupyter.buildkit.progress import BuildModel, EventCallback
 from envd_jupyter.buildkit.session import Export
 from envd_jupyter.buildkit.session.transport import Session, new_id
+from envd_jupyter.llb.errors import LLBError
 
 POLL = 0.1  # seconds between cancel checks while the Solve call runs
 STATUS_DRAIN = 3.0  # how long the Status stream may trail the Solve answer
@@ -53,7 +54,7 @@ def prepare_definition(target: Any, llb_caps: frozenset[str]) -> bytes:
     if lower is not None:
         try:
             definition = lower(llb_caps)
-        except (ValueError, TypeError, NotImplementedError) as exc:
+        except (LLBError, ValueError, TypeError) as exc:
             raise CapsError(f"cannot lower the build for this daemon: {exc}") from None
     missing = sorted(set(getattr(definition, "required_caps", ()) or ()) - set(llb_caps))
     if missing:

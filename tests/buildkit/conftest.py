@@ -39,3 +39,11 @@ def network(daemon_env) -> str:
 
 def thread_names() -> set[str]:
     return {t.name for t in threading.enumerate()}
+
+
+@pytest.fixture
+def unique() -> str:
+    """A fresh token per test run, so steps that must execute are never served from cache."""
+    import uuid
+
+    return uuid.uuid4().hex[:12]

@@ -59,8 +59,8 @@ def _sleep_step(marker: str) -> str:
     return f"sleep 4242; echo {marker}"
 
 
-def test_cancel_event_stops_the_step_on_the_daemon(any_client, busybox, network, tmp_path):
-    marker = f"cancel-{tmp_path.name}"
+def test_cancel_event_stops_the_step_on_the_daemon(any_client, busybox, network, unique):
+    marker = f"cancel-{unique}"
     cancel = threading.Event()
     baseline = threading.active_count()
     with pytest.raises(SolveCancelled):
@@ -70,8 +70,8 @@ def test_cancel_event_stops_the_step_on_the_daemon(any_client, busybox, network,
     _eventually(lambda: threading.active_count() <= baseline, "no solve thread outlives the solve")
 
 
-def test_keyboard_interrupt_cancels_and_returns_control(docker_current, client_for, busybox, network, tmp_path):
-    marker = f"interrupt-{tmp_path.name}"
+def test_keyboard_interrupt_cancels_and_returns_control(docker_current, client_for, busybox, network, unique):
+    marker = f"interrupt-{unique}"
     client = client_for(docker_current)
     with pytest.raises(KeyboardInterrupt):
         client.solve(chain(busybox, [_sleep_step(marker)], network=network),
@@ -138,9 +138,9 @@ def _kill_tree(proc: subprocess.Popen) -> None:
     proc.wait(10)
 
 
-def test_daemon_killed_mid_solve_raises_clear_error(private_dockerd, busybox, tmp_path):
+def test_daemon_killed_mid_solve_raises_clear_error(private_dockerd, busybox, unique):
     proc, sock = private_dockerd
-    marker = f"killed-{tmp_path.name}"
+    marker = f"killed-{unique}"
     daemon_children = _children(proc.pid)
     client = connect(f"docker+unix://{sock}")
     baseline = threading.active_count()

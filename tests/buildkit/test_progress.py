@@ -127,12 +127,12 @@ def test_tty_renderer_redraws_in_place():
     assert "(2/2)" in last and "CACHED" in last and "0.5s" in last
 
 
-def test_live_events_reach_callback(docker_old, client_for, busybox, network, tmp_path):
+def test_live_events_reach_callback(docker_old, client_for, busybox, network, unique):
     seen = []
     out = io.StringIO()
     client_for(docker_old).solve(
-        __import__("llbdefs").chain(busybox, [f"echo live-{tmp_path.name}"], network=network),
+        __import__("llbdefs").chain(busybox, [f"echo live-{unique}"], network=network),
         on_event=[seen.append, PlainRenderer(out)])
     kinds = {event.kind for event in seen}
     assert {"started", "log", "completed"} <= kinds
-    assert f"live-{tmp_path.name}" in out.getvalue() and " DONE " in out.getvalue()
+    assert f"live-{unique}" in out.getvalue() and " DONE " in out.getvalue()

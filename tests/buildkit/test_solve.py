@@ -9,8 +9,8 @@ from envd_jupyter.buildkit.solve import build_request, prepare_definition
 from llbdefs import chain
 
 
-def test_solve_streams_logs_by_vertex(any_client, busybox, network, tmp_path):
-    marker = tmp_path.name  # unique per test run, so this step is never cached
+def test_solve_streams_logs_by_vertex(any_client, busybox, network, unique):
+    marker = unique  # unique per test run, so this step is never cached
     definition = chain(busybox, [f"echo out-{marker}; echo err-{marker} >&2"], network=network)
     result = any_client.solve(definition)
     (step,) = [v for v in result.model.vertices.values() if "echo out" in v.name]
@@ -20,8 +20,8 @@ def test_solve_streams_logs_by_vertex(any_client, busybox, network, tmp_path):
     assert not result.model.fully_cached
 
 
-def test_second_run_is_fully_cached(any_client, busybox, network, tmp_path):
-    steps = [f"echo {i} {tmp_path.name} > /step{i}" for i in range(3)]
+def test_second_run_is_fully_cached(any_client, busybox, network, unique):
+    steps = [f"echo {i} {unique} > /step{i}" for i in range(3)]
     definition = chain(busybox, steps, network=network)
     first = any_client.solve(definition)
     second = any_client.solve(definition)
@@ -30,8 +30,8 @@ def test_second_run_is_fully_cached(any_client, busybox, network, tmp_path):
     assert second.model.cached_count >= 3
 
 
-def test_failing_run_names_step_exit_code_and_last_lines(any_client, busybox, network, tmp_path):
-    script = f"echo first-{tmp_path.name}; echo last words; exit 7"
+def test_failing_run_names_step_exit_code_and_last_lines(any_client, busybox, network, unique):
+    script = f"echo first-{unique}; echo last words; exit 7"
     with pytest.raises(SolveError) as info:
         any_client.solve(chain(busybox, [script], network=network))
     error = info.value
@@ -43,12 +43,12 @@ def test_failing_run_names_step_exit_code_and_last_lines(any_client, busybox, ne
     assert error._render_traceback_()[0].startswith("SolveError: step")
 
 
-def test_solve_over_control_session_stream(docker_current, client_for, busybox, network, tmp_path):
+def test_solve_over_control_session_stream(docker_current, client_for, busybox, network, unique):
     """A unix:// (buildkitd-style) client carries its session in Control.Session, not /session."""
     proxied = client_for(docker_current)
     with connect(f"unix://{proxied.transport.channel_target}") as direct:
         assert direct.transport.uses_control_session
-        result = direct.solve(chain(busybox, [f"echo via-control-{tmp_path.name}"], network=network))
+        result = direct.solve(chain(busybox, [f"echo via-control-{unique}"], network=network))
     assert any(b"via-control" in v.log_text().encode() for v in result.model.vertices.values())
 
 
@@ -95,3 +95,34 @@ def test_export_finish_reports_failure(docker_old, client_for, busybox, network)
     with pytest.raises(SolveError):
         client_for(docker_old).solve(chain(busybox, ["exit 3"], network=network), exports=[export])
     assert export.finished is False
+
+
+def _merge_build(busybox, unique, network):
+    from envd_jupyter import llb
+
+    base = llb.image(busybox)
+    net = {"sandbox": {}, "host": {"network": "host"}, "none": {"network": "none"}}[network]
+    left = base.run(["sh", "-c", f"echo left-{unique} > /left"], **net)
+    right = base.run(["sh", "-c", f"echo right-{unique} > /right"], **net)
+    return llb.merge([left, right]).run(["sh", "-c", "cat /left /right"], **net)
+
+
+def test_merge_runs_on_buildkit_0_8_via_lowering(docker_old, client_for, busybox, network, unique):
+    result = client_for(docker_old).solve(_merge_build(busybox, unique, network))
+    names = [v.name for v in result.model.vertices.values()]
+    assert not any(name.startswith("merge") for name in names), "0.8 has no MergeOp: lowered to copies"
+    (final,) = [v for v in result.model.vertices.values() if v.name.endswith("cat /left /right")]
+    assert final.log_tail() == [f"left-{unique}", f"right-{unique}"]
+
+
+def test_merge_is_sent_as_is_where_supported(docker_current, client_for, busybox, network, unique):
+    result = client_for(docker_current).solve(_merge_build(busybox, unique, network))
+    assert any(v.name.startswith("merge") for v in result.model.vertices.values())
+
+
+def test_diff_on_buildkit_0_8_fails_before_sending(docker_old, client_for, busybox):
+    from envd_jupyter import llb
+
+    base = llb.image(busybox)
+    with pytest.raises(CapsError, match="diffop"):
+        client_for(docker_old).solve(llb.diff(base, base.run(["true"])))
