@@ -66,7 +66,8 @@ def test_saturation_filter(default, reserved, expected):
     [
         (0, 0, 2, ["hot"]),
         (2, 0, 2, ["hot"]),
-        (3, 0, 2, ["hot", "cold"]),   # much busier than the best cold one: unstick
+        (3, 0, 2, ["cold"]),   # much busier than the best cold one: copy the chain elsewhere
+        (3, 1, 2, ["hot"]),
     ],
 )
 def test_cache_affinity_filter_is_sticky_until_saturated(hot_load, cold_load, gap, expected):
@@ -76,6 +77,16 @@ def test_cache_affinity_filter_is_sticky_until_saturated(hot_load, cold_load, ga
     eps = [Endpoint("hot", in_flight=hot_load), Endpoint("cold", in_flight=cold_load)]
     f = make_plugin("cache-affinity-filter", {"threshold": 0.5, "maxLoadGap": gap}, index)
     assert names(f.filter(cycle(req, eps), eps)) == expected
+
+
+def test_cache_affinity_filter_drops_only_the_saturated_sticky_endpoints():
+    index = CacheIndex()
+    req = BuildRequest(chain("s", 4))
+    index.record("hot-busy", req.chain_keys)
+    index.record("hot-idle", req.chain_keys)
+    eps = [Endpoint("hot-busy", in_flight=5), Endpoint("hot-idle", in_flight=1), Endpoint("cold", in_flight=0)]
+    f = make_plugin("cache-affinity-filter", {"maxLoadGap": 2}, index)
+    assert names(f.filter(cycle(req, eps), eps)) == ["hot-idle"]
 
 
 def test_cache_affinity_filter_keeps_everyone_without_a_sticky_endpoint():

@@ -1,9 +1,10 @@
 """``cache-affinity-filter``: sticky until saturated.
 
-sticky = {e : affinity(e) ≥ threshold} (affinity as in ``cache-affinity-scorer``). Keeps only
-the sticky endpoints, unless there are none, or the least busy sticky endpoint has more than
-``maxLoadGap`` more in-flight solves than the least busy cold one — then keeps all, so a hot
-cache never turns into a hot spot. Parameters: ``threshold`` (0..1, default 0.5),
+sticky = {e : affinity(e) > 0 and affinity(e) ≥ threshold} (affinity as in
+``cache-affinity-scorer``); coldest = min in-flight over the other endpoints. Keeps the sticky
+endpoints with in_flight(e) − coldest ≤ ``maxLoadGap``. If every sticky endpoint is busier
+than that, keeps only the cold ones, so a hot chain is copied to a second builder instead of
+queueing on the first. Without sticky (or without cold) endpoints, keeps everyone. Parameters: ``threshold`` (0..1, default 0.5),
 ``maxLoadGap`` (int ≥ 0, default 2), ``mode``, ``kindWeights``, ``useDurations`` (as the scorer).
 """
 
@@ -42,7 +43,6 @@ class CacheAffinityFilter(Filter):
             return endpoints
         in_flight = cycle.snapshot.in_flight
         sticky_ids = {id(e) for e in sticky}
-        coldest = min(in_flight(e) for e in endpoints if id(e) not in sticky_ids)
-        if min(in_flight(e) for e in sticky) - coldest > p.max_load_gap:
-            return endpoints
-        return sticky
+        cold = [e for e in endpoints if id(e) not in sticky_ids]
+        ceiling = min(in_flight(e) for e in cold) + p.max_load_gap
+        return [e for e in sticky if in_flight(e) <= ceiling] or cold
