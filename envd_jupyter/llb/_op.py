@@ -32,15 +32,17 @@ class SourceLocation:
     data: bytes | None = None
     language: str = ""
 
+    def __post_init__(self):
+        if not isinstance(self.filename, str) or not isinstance(self.line, int):
+            from .errors import ValidationError
+
+            raise ValidationError(f"SourceLocation needs a filename str and an int line, got {self.filename!r}:{self.line!r}")
+        if self.end_line is None:
+            object.__setattr__(self, "end_line", self.line)
+
     def source_key(self) -> tuple:
         """Locations with equal keys share one SourceInfo (Go's equalSourceMap)."""
         return (self.filename, self.language, self.data or b"")
-
-    def encode_range(self) -> bytes:
-        start = _wire.int_field(1, self.line) + _wire.int_field(2, self.column)
-        end_line = self.line if self.end_line is None else self.end_line
-        end = _wire.int_field(1, end_line) + _wire.int_field(2, self.end_column)
-        return _wire.len_field(1, start) + _wire.len_field(2, end)
 
 
 _CURRENT_LOCATION: contextvars.ContextVar[SourceLocation | None] = contextvars.ContextVar(

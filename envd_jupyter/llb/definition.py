@@ -38,8 +38,7 @@ class SourceData:
             if idx is None:
                 idx = index_of[key] = len(infos)
                 infos.append((loc.filename, loc.data or b"", loc.language, None))
-            end_line = loc.line if loc.end_line is None else loc.end_line
-            locations[dgst].append((idx, [((loc.line, loc.column), (end_line, loc.end_column))]))
+            locations[dgst].append((idx, [((loc.line, loc.column), (loc.end_line, loc.end_column))]))
         return cls(infos, locations)
 
     def encode(self) -> bytes:

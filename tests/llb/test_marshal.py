@@ -1,0 +1,64 @@
+"""The marshal walk: order, de-duplication, metadata, source maps, depth (Go State.Marshal)."""
+
+from envd_jupyter import llb
+
+from ._support import BUSYBOX, marshal
+
+
+def test_terminal_op_is_last_and_points_at_result():
+    definition = marshal(BUSYBOX.run(["true"]))
+    terminal = definition.ops[-1]
+    assert terminal.WhichOneof("op") is None and not terminal.HasField("platform")
+    assert definition.head == (definition.digests[-2], 0)
+    assert definition.metadata[definition.digests[-1]].caps == {"constraints", "platform"}
+
+
+def test_equal_ops_from_different_calls_are_stored_once_and_metadata_merged():
+    a = llb.image("busybox", name="first")
+    b = llb.image("busybox", name="second", ignore_cache=True)
+    definition = marshal(llb.merge([a.run(["a"]), b.run(["b"])]))
+    image_digest = definition.digests[0]
+    assert definition.digests.count(image_digest) == 1 and len(definition) == 5
+    meta = definition.metadata[image_digest]
+    assert meta.description == {"llb.customname": "second"} and meta.ignore_cache
+
+
+def test_deep_chain_has_no_recursion_limit():
+    st = BUSYBOX
+    for i in range(10_000):
+        st = st.run(["echo", str(i)], env={f"K{i}": str(i)})
+    definition = st.marshal(platform="linux/amd64")
+    assert len(definition) == 10_002
+    last = definition.op(definition.digests[-2])
+    assert list(last.exec.meta.env) == ["K9999=9999"]
+
+
+def test_marshal_is_deterministic_and_platform_sensitive():
+    st = BUSYBOX.run(["true"]).mkdir("/x")
+    assert marshal(st).to_bytes() == marshal(st).to_bytes()
+    arm = st.marshal(platform="linux/arm64", local_unique_id="u")
+    assert arm.digests != marshal(st).digests
+    assert arm.ops[0].platform.Architecture == "arm64"
+    assert marshal(st).ops[0].platform.Architecture == "amd64"  # memo is per platform
+
+
+def test_source_locations_in_source_map():
+    loc_a = llb.SourceLocation("cell 3", 2)
+    with llb.located(llb.SourceLocation("cell 4", 7, end_line=8, data=b"run(...)")):
+        st = BUSYBOX.run(["a"], location=loc_a).mkdir("/x")
+    definition = marshal(st)
+    exec_digest, file_digest = definition.digests[1], definition.digests[2]
+    assert definition.locations(exec_digest) == [loc_a]
+    (loc_b,) = definition.locations(file_digest)
+    assert (loc_b.filename, loc_b.line, loc_b.end_line, loc_b.data) == ("cell 4", 7, 8, b"run(...)")
+    assert definition.locations(definition.digests[0]) == []
+    source = definition.source
+    assert [info[0] for info in source.infos] == ["cell 3", "cell 4"]
+    assert set(source.locations) == set(definition.digests[:-1])  # every vertex keyed, like Go
+    round_trip = llb.Definition.from_bytes(definition.to_bytes())
+    assert round_trip.locations(file_digest) == [loc_b] and round_trip.to_bytes() == definition.to_bytes()
+
+
+def test_same_source_file_shares_one_info():
+    st = BUSYBOX.run(["a"], location=llb.SourceLocation("f.py", 1)).run(["b"], location=llb.SourceLocation("f.py", 2))
+    assert len(marshal(st).source.infos) == 1
