@@ -176,3 +176,9 @@ class Client:
         from envd_jupyter.buildkit.solve import run_solve
 
         return run_solve(self, target, **options)
+
+    def interactive(self, **options):
+        """An interactive gateway build (``with client.interactive() as b:``); see buildkit.gateway."""
+        from envd_jupyter.buildkit.gateway import interactive
+
+        return interactive(self, **options)

@@ -21,7 +21,6 @@ from envd_jupyter.buildkit.errors import CapsError, DaemonError, SolveCancelled,
 from envd_jupyter.buildkit.progress import BuildModel, EventCallback
 from envd_jupyter.buildkit.session import Export
 from envd_jupyter.buildkit.session.transport import Session, new_id
-from envd_jupyter.llb.errors import LLBError
 
 POLL = 0.1  # seconds between cancel checks while the Solve call runs
 STATUS_DRAIN = 3.0  # how long the Status stream may trail the Solve answer
@@ -52,6 +51,8 @@ def prepare_definition(target: Any, llb_caps: frozenset[str]) -> bytes:
     definition = target.marshal() if hasattr(target, "marshal") else target
     lower = getattr(definition, "lower_for", None)
     if lower is not None:
+        from envd_jupyter.llb.errors import LLBError  # only Definitions from llb have lower_for
+
         try:
             definition = lower(llb_caps)
         except (LLBError, ValueError, TypeError) as exc:
