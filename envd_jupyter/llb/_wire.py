@@ -19,12 +19,15 @@ def _slow_varint(n: int) -> bytes:
 
 
 _SMALL = [_slow_varint(i) for i in range(16384)]  # every tag and most lengths: one list lookup
+_MINUS_ONE = _slow_varint((1 << 64) - 1)  # -1, BuildKit's "none" index and timestamp: ten bytes
 
 
 def varint(n: int) -> bytes:
     """Unsigned varint; negative int64/int32 values use their 64-bit two's complement."""
     if 0 <= n < 16384:
         return _SMALL[n]
+    if n == -1:
+        return _MINUS_ONE
     return _slow_varint(n + (1 << 64) if n < 0 else n)
 
 

@@ -8,6 +8,7 @@ definitions de-duplicated by digest, metadata merged per digest, and the termina
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import secrets
 
@@ -39,10 +40,27 @@ class MarshalContext:
 
 
 def marshal(state, *, platform=None, local_unique_id=None):
-    from .definition import Definition, SourceData
+    """Walk ``state``'s graph into a Definition (see the module docstring).
+
+    The cyclic garbage collector is paused during the walk: it allocates many small
+    acyclic objects, and full collections over a large graph would make it superlinear.
+    """
+    from .definition import Definition
 
     if state._out is None:
         return Definition([], {}, None)
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _walk(state, platform, local_unique_id)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _walk(state, platform, local_unique_id):
+    from .definition import Definition, SourceData
+
     ctx = MarshalContext(Platform.parse(platform) if platform is not None else default_platform(),
                          local_unique_id or new_unique_id())
     root, root_index = state._out
