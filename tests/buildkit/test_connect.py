@@ -4,7 +4,7 @@ import pytest
 
 from envd_jupyter.buildkit import ConnectError, connect
 from envd_jupyter.buildkit.address import Address, AddressError, candidates, parse
-from envd_jupyter.buildkit.transport import DirectTransport
+from envd_jupyter.buildkit.transport import DirectTransport, TLSConfig
 
 
 def test_parse_address_forms():
@@ -82,3 +82,57 @@ def test_direct_grpc_transport_reaches_control_api(docker_current, client_for):
     with connect(f"unix://{proxy_socket}") as direct:
         assert isinstance(direct.transport, DirectTransport)
         assert [w.id for w in direct.workers()] == [w.id for w in proxied.workers()]
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    from tlsrelay import make_certs
+
+    return make_certs(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture
+def h2c_endpoint(docker_current, client_for):
+    """The plain gRPC endpoint of the current daemon (its proxy socket), for a TLS relay to front."""
+    return client_for(docker_current).transport.channel_target
+
+
+@pytest.mark.parametrize("mutual", [False, True], ids=["tls", "mtls"])
+def test_tcp_tls_and_mtls(h2c_endpoint, certs, mutual):
+    from tlsrelay import SERVER_NAME, TLSRelay
+
+    relay = TLSRelay(h2c_endpoint, certs, require_client_cert=mutual)
+    tls = TLSConfig(ca=certs["ca.pem"], server_name=SERVER_NAME,
+                    cert=certs["client.pem"] if mutual else None, key=certs["client.key"] if mutual else None)
+    try:
+        with connect(f"tcp://127.0.0.1:{relay.port}", tls=tls) as client:
+            assert client.workers()
+            assert "source.image" in client.caps().llb
+    finally:
+        relay.close()
+
+
+def test_mtls_without_client_cert_is_refused(h2c_endpoint, certs):
+    from tlsrelay import SERVER_NAME, TLSRelay
+
+    relay = TLSRelay(h2c_endpoint, certs, require_client_cert=True)
+    try:
+        with pytest.raises(ConnectError, match=f"tcp://127.0.0.1:{relay.port}"):
+            connect(f"tcp://127.0.0.1:{relay.port}", tls={"ca": certs["ca.pem"], "server_name": SERVER_NAME},
+                    timeout=3)
+        assert relay.handshake_errors, "the server saw a handshake without a client certificate"
+    finally:
+        relay.close()
+
+
+def test_tls_with_unknown_ca_is_refused(h2c_endpoint, certs, tmp_path):
+    from tlsrelay import TLSRelay, make_certs
+
+    other = make_certs(tmp_path)
+    relay = TLSRelay(h2c_endpoint, certs, require_client_cert=False)
+    try:
+        with pytest.raises(ConnectError):
+            connect(f"tcp://127.0.0.1:{relay.port}", tls={"ca": other["ca.pem"], "server_name": "buildkitd.test"},
+                    timeout=3)
+    finally:
+        relay.close()
