@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from . import _wire
 from ._op import CONSTRAINTS, Op, current_locations, encode_input, op_meta
-from .errors import DuplicateMountError, EmptyCommandError, InvalidModeError, InvalidMountError, ValidationError
+from ._execmeta import add_env, argv, encode_meta
+from .errors import DuplicateMountError, InvalidModeError, InvalidMountError, ValidationError
 from .state import State, join_dir, net_mode, require_state, security_mode
 
 _SKIP = -1
@@ -194,28 +195,6 @@ class ExecOp(Op):
         return head + (self.platform or ctx.platform).op_field() + CONSTRAINTS + _wire.len_field(2, body)
 
 
-def _argv(cmd) -> list[str]:
-    if isinstance(cmd, str):
-        if not cmd.strip():
-            raise EmptyCommandError("run() needs a command, got an empty string")
-        return ["/bin/sh", "-c", cmd]
-    if not isinstance(cmd, (list, tuple)) or not cmd:
-        raise EmptyCommandError(f"run() needs a non-empty argv list or a shell string, got {cmd!r}")
-    if not all(isinstance(a, str) for a in cmd):
-        raise ValidationError(f"run() argv items must all be str, got {cmd!r}")
-    return list(cmd)
-
-
-def _env(base, env):
-    if not env:
-        return base
-    for k, v in env.items():
-        if not isinstance(k, str) or not k or "=" in k or not isinstance(v, str):
-            raise ValidationError(f"env needs a non-empty key without '=' and a str value, got {k!r}={v!r}")
-        base = base.add(k, v)
-    return base
-
-
 def _mounts(state, specs, readonly_rootfs):
     """Validated filesystem mounts (sorted by target), secrets and ssh sockets, in Go's order."""
     fs_mounts = [_Mount("/", state, readonly=bool(readonly_rootfs))]
@@ -266,11 +245,11 @@ def _mount_caps(fs_mounts, caps: set) -> None:
 
 def run(state: State, cmd, *, env=None, workdir=None, user=None, mounts=(), network=None, security=None,
         readonly_rootfs=False, ignore_cache=False, name=None, location=None, hostname=None,
-        valid_exit_codes=None) -> State:
+        valid_exit_codes=None, extra_hosts=None, ulimits=None, cgroup_parent=None, proxy_env=None) -> State:
     """Build the ExecOp for ``state.run(...)``; see State.run."""
-    args = _argv(cmd)
+    args = argv(cmd)
     s = state._settings
-    env_list = _env(s.env, env)
+    env_list = add_env(s.env, env)
     cwd = join_dir(s.dir, workdir) if workdir is not None else s.dir
     net = s.network if network is None else net_mode(network)
     sec = s.security if security is None else security_mode(security)
@@ -301,14 +280,13 @@ def run(state: State, cmd, *, env=None, workdir=None, user=None, mounts=(), netw
         caps.add("exec.meta.network")
     if sec:
         caps.add("exec.meta.security")
-    codes = b""
-    if valid_exit_codes is not None:
-        codes = _wire.packed_ints(12, [int(c) for c in valid_exit_codes])
-        caps.add("exec.validexitcode")
-
-    meta = (_wire.repeated_str(1, args) + _wire.repeated_str(2, env_list.to_list()) + _wire.str_field(3, cwd)
-            + _wire.str_field(4, s.user if user is None else user)
-            + _wire.str_field(7, s.hostname if hostname is None else hostname) + _wire.int_field(11, 1) + codes)
+    try:
+        meta = encode_meta(args, env_list, cwd, s.user if user is None else user,
+                           s.hostname if hostname is None else hostname, extra_hosts=extra_hosts, ulimits=ulimits,
+                           cgroup_parent=cgroup_parent, proxy_env=proxy_env, valid_exit_codes=valid_exit_codes,
+                           caps=caps)
+    except UnicodeEncodeError as exc:
+        raise ValidationError(f"run() text must be valid UTF-8: {exc.reason} in {exc.object[:40]!r}") from None
     trailer = _wire.int_field(3, net) + _wire.int_field(4, sec) + secret_envs
     upstream = [m.out[0] for m in fs_mounts if m.out is not None]
     op = ExecOp(fs_mounts, (meta, b"".join(extra), trailer), s.platform,

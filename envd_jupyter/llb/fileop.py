@@ -22,7 +22,15 @@ _SKIP = -1
 def _path(p, what="path") -> str:
     if not isinstance(p, str) or not p:
         raise ValidationError(f"{what} must be a non-empty string, got {p!r}")
+    _utf8(p, what)
     return p
+
+
+def _utf8(text: str, what: str) -> bytes:
+    try:
+        return text.encode()
+    except UnicodeEncodeError as exc:
+        raise ValidationError(f"{what} must be valid UTF-8 text: {exc.reason}") from None
 
 
 def _mode(mode) -> int:
@@ -118,7 +126,7 @@ class FileActions:
 
     def mkfile(self, path, data, mode=0o644, *, owner=None, created=None) -> "FileActions":
         if isinstance(data, str):
-            data = data.encode()
+            data = _utf8(data, "mkfile data")
         if not isinstance(data, (bytes, bytearray)):
             raise ValidationError(f"mkfile data must be bytes or str, got {type(data).__name__}")
         return FileActions(self.actions + (("mkfile", _path(path), _mode(mode), bytes(data), _owner(owner),

@@ -27,6 +27,13 @@ class SourceOp(Op):
 
     def __init__(self, identifier, attrs, caps, *, platform=None, unique_id=None, local=False,
                  name=None, ignore_cache=False, location=None):
+        for text in (identifier, *attrs.keys(), *attrs.values()):
+            if not isinstance(text, str):
+                raise ValidationError(f"source attributes must be str, got {text!r}")
+            try:
+                text.encode()
+            except UnicodeEncodeError as exc:
+                raise ValidationError(f"source text must be valid UTF-8: {exc.reason} in {text[:40]!r}") from None
         self.identifier, self.attrs, self.platform = identifier, attrs, platform
         self.unique_id = unique_id
         self.init_op(op_meta(caps, name=name, ignore_cache=ignore_cache), current_locations(location), ())

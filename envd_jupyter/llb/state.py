@@ -108,15 +108,21 @@ def require_state(value, what: str) -> "State":
     return value
 
 
+_set = object.__setattr__
+
+
 class State:
     """One filesystem result in the build graph plus inherited settings; immutable."""
 
     __slots__ = ("_out", "_settings", "_exec")
 
     def __init__(self, out=None, settings: Settings = DEFAULT_SETTINGS, exec_op=None):
-        self._out = out  # (op, output index) or None for scratch
-        self._settings = settings
-        self._exec = exec_op
+        _set(self, "_out", out)  # (op, output index) or None for scratch
+        _set(self, "_settings", settings)
+        _set(self, "_exec", exec_op)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"State is immutable; use its methods to derive a new State (tried to set {name})")
 
     # -- inherited settings ---------------------------------------------------------
     def env(self, key: str | None = None, value: str | None = None, /, **kv: str) -> "State":
@@ -185,8 +191,12 @@ class State:
         """Run ``cmd`` (argv list verbatim, or a str for /bin/sh -c); the root fs after it.
 
         Options: env, workdir, user, mounts, network, security, readonly_rootfs,
-        ignore_cache, name, location, hostname, valid_exit_codes. ``env``/``workdir``/
-        ``user`` apply to this exec only (Go's RunOption); use State.env for inheritance.
+        ignore_cache, name, location, hostname, valid_exit_codes, extra_hosts ({host: ip}),
+        ulimits ([(name, soft, hard)]), cgroup_parent, proxy_env ({"http_proxy": ...}).
+        ``env``/``workdir``/``user`` apply to this exec only (Go's RunOption); use
+        State.env/workdir/user for settings later runs inherit. With
+        ``readonly_rootfs=True`` the result is the unchanged input root (as in Go): use
+        ``mount_output`` to reach what the command wrote.
         """
         from .exec import run
 

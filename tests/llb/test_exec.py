@@ -177,3 +177,21 @@ def test_invalid_runs_raise_one_line_typed_errors(bad, error):
     with pytest.raises(error) as info:
         bad()
     assert isinstance(info.value, llb.LLBError) and "\n" not in str(info.value)
+
+
+def test_extra_hosts_ulimits_cgroup_and_proxy():
+    # ExecOp.Marshal: hosts add no cap, ulimits exec.meta.ulimit, proxy exec.meta.proxyenv
+    op, meta = head_op(BUSYBOX.run(["true"], extra_hosts={"db": "::ffff:10.0.0.1"}, ulimits=[("nofile", 1024, 2048)],
+                                   cgroup_parent="grp", proxy_env={"http_proxy": "http://p:3128"}))
+    m = op.exec.meta
+    assert [(h.Host, h.IP) for h in m.extraHosts] == [("db", "10.0.0.1")]  # net.IP.String() prints IPv4
+    assert [(u.Name, u.Soft, u.Hard) for u in m.ulimit] == [("nofile", 1024, 2048)]
+    assert m.cgroupParent == "grp" and m.proxy_env.http_proxy == "http://p:3128"
+    assert caps(meta) == {"exec.meta.base", "exec.mount.bind", "exec.meta.ulimit", "exec.meta.proxyenv"}
+
+
+def test_invalid_text_is_a_validation_error():
+    with pytest.raises(llb.ValidationError, match="UTF-8"):
+        BUSYBOX.run(["echo", "\ud800"])
+    with pytest.raises(llb.ValidationError):
+        BUSYBOX.run(["true"], extra_hosts={"db": "not-an-ip"})
