@@ -9,7 +9,6 @@ stay where they were written (sequential), because in a chain the order is the u
 
 from __future__ import annotations
 
-import copy
 from dataclasses import replace
 
 from envd_jupyter import llb
@@ -26,7 +25,7 @@ class EnvdState:
         self._env, self._network, self._parallel = env, network, parallel
 
     def _next(self, record) -> EnvdState:
-        env = copy.deepcopy(self._env)
+        env = self._env.clone()
         before = len(env.groups)
         record(EnvdFunctions(env))
         if self._env.user_steps and len(env.groups) > before:
@@ -80,7 +79,7 @@ class EnvdState:
 
     @property
     def environment(self) -> Environment:
-        return copy.deepcopy(self._env)
+        return self._env.clone()
 
     def build(self) -> EnvdBuild:
         return compile_environment(self._env, network=self._network, parallel=self._parallel)
@@ -107,7 +106,7 @@ def image(ref: str, *, dev: bool = False, network: str | None = None, parallel: 
 
 def from_environment(env: Environment, *, network: str | None = None, parallel: bool = True) -> EnvdState:
     """Continue a recorded environment (a build.envd, a cog.yaml) in the chaining form."""
-    return EnvdState(copy.deepcopy(env), network=network, parallel=parallel)
+    return EnvdState(env.clone(), network=network, parallel=parallel)
 
 
 def _from_state(state: llb.State, config: ImageConfig, first: EnvdState, at) -> EnvdState:

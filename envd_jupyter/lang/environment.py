@@ -8,7 +8,7 @@ the user stage (``run``, ``io.copy``) keeps the order it was written in.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +100,12 @@ class Environment:
     config: ImageConfig = field(default_factory=ImageConfig)
     runtime_commands: dict[str, str] = field(default_factory=dict)
     shell_name: str = "base"
+
+    def clone(self) -> Environment:
+        """An independent copy (groups, steps and config are immutable values, so shallow is enough)."""
+        return replace(self, groups=list(self.groups), user_steps=list(self.user_steps),
+                       pip_index=dict(self.pip_index) if self.pip_index else None,
+                       runtime_commands=dict(self.runtime_commands))
 
     def groups_of(self, role: str) -> list[Group]:
         return [g for g in self.groups if g.role == role]

@@ -7,8 +7,8 @@ base stage ─┬─ apt group 1 ─┐ each branch starts from the same root an
             └─ http files ──┘
 managed stage = merge(...) ── user stage: run / io.copy in written order, sequential.
 
-Daemons without MergeOp/DiffOp get ``parallel=False``: the same steps in one sequential chain
-(still one cacheable step per group). Package caches are shared cache mounts with fixed ids, so
+Daemons without MergeOp/DiffOp get ``parallel=False``: system installs in one chain, pip groups
+still branch from the venv and are joined by copying their venvs (one cacheable step per group). Package caches are shared cache mounts with fixed ids, so
 every environment on a daemon reuses them.
 """
 
@@ -192,16 +192,29 @@ def _managed_parallel(c: _Compiler, base: llb.State) -> llb.State:
 
 
 def _managed_sequential(c: _Compiler, base: llb.State) -> llb.State:
+    """No MergeOp/DiffOp: system installs in a chain, pip groups still as branches from the venv.
+
+    Each pip group installs into its own copy of the venv; one FileOp copies every branch's venv
+    over the venv root. Changing one pip group re-runs that branch and the (cheap) copy only.
+    Unlike a merge, a file a branch deletes from the shared venv survives from the others.
+    """
     env, state = c.env, base
-    order = [("apt", g) for g in env.groups_of("apt")]
-    order += [("python", _python_group(env))] if env.needs_python() else []
-    order += [(role, g) for role in ("pip", "conda", "http") for g in env.groups_of(role)]
-    counts: dict[str, int] = {}
-    for role, group in order:
-        state = c.install(state, group)
-        key = role if role == "python" else f"{role}[{counts.setdefault(role, 0)}]"
-        counts[role] = counts.get(role, 0) + (role != "python")
-        c.steps[key] = state
+    for i, group in enumerate(env.groups_of("apt")):
+        state = c.steps[f"apt[{i}]"] = c.install(state, group)
+    if env.needs_python():
+        state = c.steps["python"] = c.install(state, _python_group(env))
+        actions = None
+        for i, group in enumerate(env.groups_of("pip")):
+            c.steps[f"pip[{i}]"] = branch = c.install(state, group)
+            copy = (llb.copy if actions is None else actions.copy)(
+                branch, VENV, VENV, copy_dir_contents_only=True, create_dest_path=True)
+            actions = copy
+        if actions is not None:
+            with at_location(env.python_at or env.base_at):
+                state = state.file(actions, name="[envd] join pip groups into the venv")
+    for role in ("conda", "http"):
+        for i, group in enumerate(env.groups_of(role)):
+            state = c.steps[f"{role}[{i}]"] = c.install(state, group)
     return state
 
 

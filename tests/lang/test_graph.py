@@ -102,6 +102,12 @@ def test_sequential_form_for_daemons_without_merge_keeps_one_step_per_group():
     definition = build.marshal(local_unique_id=UNIQUE)
     assert "merge" not in kinds(definition) and "diff" not in kinds(definition)
     assert kinds(definition).count("exec") == 6
+    by_digest = dict(zip(definition.digests, definition.ops))
+    assert by_digest[head(build.steps["apt[1]"])].inputs[0].digest == head(build.steps["apt[0]"])
+    for key in ("pip[0]", "pip[1]"):  # pip groups stay independent branches of the venv root
+        assert by_digest[head(build.steps[key])].inputs[0].digest == head(build.steps["python"])
+    join = by_digest[head(build.stages["managed"])]
+    assert [a.WhichOneof("action") for a in join.file.actions] == ["copy", "copy"]
     parallel = compile_for_caps(record(), {"mergeop", "diffop"}).marshal(local_unique_id=UNIQUE)
     assert "merge" in kinds(parallel)
 

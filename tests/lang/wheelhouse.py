@@ -1,12 +1,16 @@
 """Tiny pure-Python wheels written at test time and served as a PEP 503 index on loopback.
 
-Builds inside BuildKit reach it with network mode host; nothing leaves the machine.
+Builds inside BuildKit reach it with network mode host; nothing leaves the machine. The server is
+the stdlib ``http.server`` plus a ``Cache-Control`` header: without one pip's HTTP cache stores
+nothing, and the shared-pip-cache test needs pip to say "Using cached".
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
+import http.server
 import socket
 import subprocess
 import sys
@@ -50,8 +54,8 @@ def _free_port() -> int:
 def serve(directory: Path, timeout: float = 10.0):
     """Serve ``directory`` with http.server on 127.0.0.1; yields the index URL (``.../simple/``)."""
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-                             "--directory", str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, __file__, str(port), str(directory)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -66,3 +70,17 @@ def serve(directory: Path, timeout: float = 10.0):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+class _CacheableHandler(http.server.SimpleHTTPRequestHandler):
+    def end_headers(self):
+        self.send_header("Cache-Control", "max-age=3600")
+        super().end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+if __name__ == "__main__":
+    handler = functools.partial(_CacheableHandler, directory=sys.argv[2])
+    http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), handler).serve_forever()
