@@ -9,6 +9,7 @@ key there removes the endpoint from the key's holder set.
 from __future__ import annotations
 
 from collections import OrderedDict
+from itertools import repeat
 from typing import Iterable, Sequence
 
 
@@ -54,18 +55,22 @@ class CacheIndex:
         holders = self._holders
         hit = 0.0
         total = 0.0
-        for i, key in enumerate(keys):
-            w = work[i] if work is not None else 1.0
+        for key, w in zip(keys, work if work is not None else repeat(1.0)):
             total += w
             if key in lru:
                 lru.move_to_end(key)
                 hit += w
             else:
                 lru[key] = None
-                holders.setdefault(key, set()).add(endpoint)
+                held_by = holders.get(key)
+                if held_by is None:
+                    holders[key] = {endpoint}
+                else:
+                    held_by.add(endpoint)
         self.routed_work += total
         self.routed_hit_work += hit
-        self._evict(endpoint)
+        if len(lru) > self._capacity.get(endpoint, self.default_capacity):
+            self._evict(endpoint)
         return hit
 
     def forget(self, endpoint: str) -> None:

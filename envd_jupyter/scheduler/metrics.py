@@ -6,36 +6,49 @@ Prometheus text exposition so any scraper (or a notebook) can read it.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .cache_index import CacheIndex
 
-#: Bucket upper bounds in seconds: 1 µs .. 1 s, roughly ×2.5 apart.
-LATENCY_BUCKETS = (1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 0.1, 1.0)
+#: Power-of-two buckets in nanoseconds: bucket k counts samples with ns.bit_length() == k, i.e.
+#: values below 2**k ns. Picking a bucket is one C call, cheap enough for every plugin call.
+_FIRST_BIT, _LAST_BIT = 10, 31  # ≤ 1.02 µs ... ≤ 2.1 s
 
 
 class Histogram:
-    __slots__ = ("bounds", "counts", "sum", "count")
+    """Latency histogram over nanosecond samples, exported in seconds."""
 
-    def __init__(self, bounds: tuple[float, ...] = LATENCY_BUCKETS) -> None:
-        self.bounds = bounds
-        self.counts = [0] * (len(bounds) + 1)
-        self.sum = 0.0
+    __slots__ = ("counts", "sum_ns", "count")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (_LAST_BIT + 2)
+        self.sum_ns = 0
         self.count = 0
 
-    def observe(self, value: float) -> None:
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.sum += value
+    def observe_ns(self, ns: int) -> None:
+        bit = ns.bit_length()
+        self.counts[bit if bit <= _LAST_BIT else _LAST_BIT + 1] += 1
+        self.sum_ns += ns
         self.count += 1
 
+    def merge(self, other: "Histogram") -> None:
+        self.counts = [a + b for a, b in zip(self.counts, other.counts)]
+        self.sum_ns += other.sum_ns
+        self.count += other.count
+
+    def cumulative(self) -> list[tuple[str, int]]:
+        """(upper bound in seconds as text, cumulative count), ending with +Inf."""
+        below = sum(self.counts[: _FIRST_BIT + 1])
+        out = [(repr((1 << _FIRST_BIT) * 1e-9), below)]
+        for bit in range(_FIRST_BIT + 1, _LAST_BIT + 1):
+            below += self.counts[bit]
+            out.append((repr((1 << bit) * 1e-9), below))
+        out.append(("+Inf", self.count))
+        return out
+
     def to_dict(self) -> dict[str, Any]:
-        cumulative, running = {}, 0
-        for bound, n in zip((*self.bounds, float("inf")), self.counts):
-            running += n
-            cumulative["+Inf" if bound == float("inf") else repr(bound)] = running
-        return {"count": self.count, "sum": self.sum, "buckets": cumulative}
+        return {"count": self.count, "sum": self.sum_ns * 1e-9, "buckets": dict(self.cumulative())}
 
 
 class SchedulerMetrics:
@@ -44,15 +57,15 @@ class SchedulerMetrics:
     def __init__(self, cache_index: "CacheIndex | None" = None) -> None:
         self.cache_index = cache_index
         self.e2e = Histogram()
-        self.plugin: dict[tuple[str, str, str], Histogram] = {}
+        self._by_plugin: dict[Any, Histogram] = {}
         self.attempts: dict[str, int] = {}
         self.shadow_agreement: dict[tuple[str, bool], int] = {}
         self._pending: list[list[tuple[Any, int]]] = []
 
-    def add_decision(self, status: str, seconds: float, timings: list[tuple[Any, int]]) -> None:
+    def add_decision(self, status: str, ns: int, timings: list[tuple[Any, int]]) -> None:
         """Count one ``schedule`` call; per-plugin timings are folded into histograms in batches."""
         self.attempts[status] = self.attempts.get(status, 0) + 1
-        self.e2e.observe(seconds)
+        self.e2e.observe_ns(ns)
         pending = self._pending
         pending.append(timings)
         if len(pending) >= 64:
@@ -61,21 +74,23 @@ class SchedulerMetrics:
     def flush(self) -> None:
         """Fold buffered plugin timings into their histograms (readers call this first)."""
         pending, self._pending = self._pending, []
-        plugin = self.plugin
+        by_plugin = self._by_plugin
         for timings in pending:
-            for p, ns in timings:
-                key = (p.extension_point, p.type_name, p.name)
-                histogram = plugin.get(key)
+            for plugin, ns in timings:
+                histogram = by_plugin.get(plugin)
                 if histogram is None:
-                    histogram = plugin[key] = Histogram()
-                histogram.observe(ns * 1e-9)
+                    histogram = by_plugin[plugin] = Histogram()
+                histogram.observe_ns(ns)
 
-    def observe_plugin(self, extension_point: str, type_name: str, name: str, seconds: float) -> None:
-        key = (extension_point, type_name, name)
-        histogram = self.plugin.get(key)
-        if histogram is None:
-            histogram = self.plugin[key] = Histogram()
-        histogram.observe(seconds)
+    @property
+    def plugin(self) -> dict[tuple[str, str, str], Histogram]:
+        """(extension point, plugin type, plugin name) → latency histogram."""
+        self.flush()
+        merged: dict[tuple[str, str, str], Histogram] = {}
+        for plugin, histogram in self._by_plugin.items():
+            key = (plugin.extension_point, plugin.type_name, plugin.name)
+            merged.setdefault(key, Histogram()).merge(histogram)
+        return merged
 
     def count_attempt(self, status: str) -> None:
         self.attempts[status] = self.attempts.get(status, 0) + 1
@@ -85,7 +100,6 @@ class SchedulerMetrics:
         self.shadow_agreement[key] = self.shadow_agreement.get(key, 0) + 1
 
     def to_dict(self) -> dict[str, Any]:
-        self.flush()
         return {
             "schedule_latency_seconds": self.e2e.to_dict(),
             "plugin_latency_seconds": {f"{ext}/{t}/{n}": h.to_dict() for (ext, t, n), h in sorted(self.plugin.items())},
@@ -95,7 +109,6 @@ class SchedulerMetrics:
         }
 
     def to_prometheus(self, prefix: str = "envd_scheduler") -> str:
-        self.flush()
         lines: list[str] = []
         _histogram(lines, f"{prefix}_schedule_duration_seconds", "End-to-end schedule() latency.", [({}, self.e2e)])
         _histogram(
@@ -127,10 +140,7 @@ def _labels(labels: dict[str, str], extra: dict[str, str] | None = None) -> str:
 def _histogram(lines: list[str], name: str, help_text: str, series: list[tuple[dict[str, str], Histogram]]) -> None:
     lines += [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
     for labels, histogram in series:
-        running = 0
-        for bound, n in zip((*histogram.bounds, float("inf")), histogram.counts):
-            running += n
-            le = "+Inf" if bound == float("inf") else repr(bound)
-            lines.append(f"{name}_bucket{_labels(labels, {'le': le})} {running}")
-        lines.append(f"{name}_sum{_labels(labels)} {histogram.sum:.9g}")
+        for le, count in histogram.cumulative():
+            lines.append(f"{name}_bucket{_labels(labels, {'le': le})} {count}")
+        lines.append(f"{name}_sum{_labels(labels)} {histogram.sum_ns * 1e-9:.9g}")
         lines.append(f"{name}_count{_labels(labels)} {histogram.count}")

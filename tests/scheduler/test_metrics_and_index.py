@@ -28,6 +28,9 @@ def test_metrics_count_attempts_latency_and_cache():
     assert "envd_scheduler_cache_index_hit_ratio 0.5" in text
     assert re.search(r'envd_scheduler_plugin_duration_seconds_count\{extension_point="Picker",plugin_type="max-score-picker",plugin_name="max-score-picker"\} 2', text)
     assert 'envd_scheduler_schedule_duration_seconds_bucket{le="+Inf"} 3' in text
+    assert 'extension_point="ProfileHandler",plugin_type="single-profile-handler"' in text
+    buckets = data["schedule_latency_seconds"]["buckets"]
+    assert list(buckets.values()) == sorted(buckets.values()) and buckets["+Inf"] == 3
 
 
 def test_lru_evicts_oldest_and_updates_holders():

@@ -59,10 +59,10 @@ def endpoints(draw):
             in_flight=draw(st.integers(0, 8)),
             max_in_flight=draw(st.integers(0, 6)),
             disk_total_bytes=total,
-            disk_free_bytes=draw(st.integers(0, 1200)),
+            disk_free_bytes=draw(st.integers(0, total)),
             cpu_load=draw(st.floats(0, 3)),
             recent_solves=solves,
-            recent_failures=draw(st.integers(0, 25)),
+            recent_failures=draw(st.integers(0, solves)),
             cached_digests=frozenset(draw(st.lists(st.sampled_from(DIGESTS), max_size=5))),
             registry_rtt_ms=draw(st.dictionaries(st.just("reg"), st.floats(0, 500))),
         ))

@@ -40,7 +40,7 @@ def test_free_disk_is_free_share(free, total, params, expected):
     assert make_plugin("free-disk-scorer", params).score(cycle(endpoints=eps), eps) == [expected]
 
 
-@pytest.mark.parametrize("load, expected", [(0.0, 1.0), (0.25, 0.75), (1.0, 0.0), (1.5, -0.5)])
+@pytest.mark.parametrize("load, expected", [(0.0, 1.0), (0.25, 0.75), (1.0, 0.0), (1.5, 0.0)])
 def test_cpu_load_is_one_minus_normalised_load(load, expected):
     eps = [Endpoint("a", cpu_load=load)]
     assert make_plugin("cpu-load-scorer").score(cycle(endpoints=eps), eps) == [pytest.approx(expected)]
@@ -48,7 +48,7 @@ def test_cpu_load_is_one_minus_normalised_load(load, expected):
 
 @pytest.mark.parametrize(
     "solves, failures, pseudo, expected",
-    [(0, 0, 2.0, 1.0), (8, 2, 2.0, 0.8), (0, 1, 2.0, 0.5), (4, 4, 0.0, 0.0)],
+    [(0, 0, 2.0, 1.0), (8, 2, 2.0, 0.8), (1, 1, 1.0, 0.5), (4, 4, 0.0, 0.0)],
 )
 def test_failure_rate_uses_pseudo_count(solves, failures, pseudo, expected):
     eps = [Endpoint("a", recent_solves=solves, recent_failures=failures)]
@@ -121,3 +121,19 @@ def test_empty_request_scores_zero_affinity():
     eps = [Endpoint("a")]
     got = make_plugin("cache-affinity-scorer").score(cycle(BuildRequest([]), eps), eps)
     assert got == [0.0] and not math.isnan(got[0])
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"in_flight": -1}, "in_flight=-1"),
+        ({"disk_free_bytes": 11, "disk_total_bytes": 10}, "exceeds disk_total_bytes=10"),
+        ({"cpu_load": float("nan")}, "cpu_load=nan"),
+        ({"cpu_load": -0.1}, "cpu_load=-0.1"),
+        ({"recent_failures": 3, "recent_solves": 2}, "recent_failures=3"),
+        ({"registry_rtt_ms": {"r": -1.0}}, "registry_rtt_ms"),
+    ],
+)
+def test_impossible_reports_are_rejected_once_at_the_endpoint(fields, message):
+    with pytest.raises(ValueError, match=f"endpoint 'x': .*{message}"):
+        Endpoint("x", **fields)

@@ -13,7 +13,11 @@ from typing import Mapping, Sequence
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """One BuildKit daemon as the scheduler sees it (all fields optional but ``name``)."""
+    """One BuildKit daemon as the scheduler sees it (all fields optional but ``name``).
+
+    ``cpu_load`` is load normalised by core count (1.0 = every core busy); ``recent_*`` count
+    solves in the daemon's recent window (failures are a subset of solves).
+    """
 
     name: str
     address: str = ""
@@ -31,6 +35,24 @@ class Endpoint:
     registry_rtt_ms: Mapping[str, float] = field(default_factory=dict)
     version: int = 0
     reported_at: float | None = None
+
+    def __post_init__(self) -> None:
+        """Reject impossible reports once, here, so scorers can rely on sane ranges per decision."""
+        problem = None
+        if self.in_flight < 0 or self.max_in_flight < 0:
+            problem = f"in_flight={self.in_flight}, max_in_flight={self.max_in_flight} must be >= 0"
+        elif self.disk_free_bytes < 0 or self.disk_total_bytes < 0:
+            problem = f"disk_free_bytes={self.disk_free_bytes}, disk_total_bytes={self.disk_total_bytes} must be >= 0"
+        elif self.disk_total_bytes and self.disk_free_bytes > self.disk_total_bytes:
+            problem = f"disk_free_bytes={self.disk_free_bytes} exceeds disk_total_bytes={self.disk_total_bytes}"
+        elif not self.cpu_load >= 0.0 or self.cpu_load == float("inf"):
+            problem = f"cpu_load={self.cpu_load} must be a finite number >= 0"
+        elif not 0 <= self.recent_failures <= self.recent_solves:
+            problem = f"recent_failures={self.recent_failures} must be within 0..recent_solves={self.recent_solves}"
+        elif any(not 0.0 <= rtt < float("inf") for rtt in self.registry_rtt_ms.values()):
+            problem = f"registry_rtt_ms={dict(self.registry_rtt_ms)} must hold finite numbers >= 0"
+        if problem:
+            raise ValueError(f"endpoint {self.name!r}: {problem}")
 
 
 class Reservations:

@@ -88,12 +88,17 @@ class Picker(Plugin):
         raise NotImplementedError
 
 
-@dataclass(frozen=True)
 class HandlerDecision:
     """Which profile's pick routes the request and which ran only to be observed."""
 
-    primary: str
-    shadows: tuple[str, ...] = ()
+    __slots__ = ("primary", "shadows")
+
+    def __init__(self, primary: str, shadows: tuple[str, ...] = ()) -> None:
+        self.primary = primary
+        self.shadows = shadows
+
+    def __repr__(self) -> str:
+        return f"HandlerDecision(primary={self.primary!r}, shadows={self.shadows!r})"
 
 
 class ProfileHandler(Plugin):

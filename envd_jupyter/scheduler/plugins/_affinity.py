@@ -37,12 +37,12 @@ def affinity_scores(
             matched = index.matched_work(request.chain_keys, work)
         else:
             matched = _reported_work(request.vertices, work, cycle.snapshot.endpoints)
+        matched = {name: min(1.0, hit / total) for name, hit in matched.items()}
         cycle.state[memo_key] = matched
     if not matched:
         return [0.0] * len(endpoints)
-    inverse = 1.0 / total
     get = matched.get
-    return [get(e.name, 0.0) * inverse for e in endpoints]
+    return [get(e.name, 0.0) for e in endpoints]
 
 
 def _reported_work(vertices, work, endpoints) -> dict[str, float]:

@@ -1,7 +1,7 @@
 """``cpu-load-scorer``: idle CPUs are better.
 
-score(e) = 1 − e.cpu_load, where cpu_load is the reported load normalised by core count
-(0 = idle, 1 = every core busy; above 1 the framework clamps the score to 0). No parameters.
+score(e) = max(0, 1 − e.cpu_load), where cpu_load is the reported load normalised by core
+count (0 = idle, 1 = every core busy, more = overloaded). No parameters.
 """
 
 from __future__ import annotations
@@ -12,5 +12,7 @@ from ...registry import register
 
 @register("cpu-load-scorer")
 class CpuLoadScorer(Scorer):
+    bounded = True  # Endpoint guarantees cpu_load >= 0
+
     def score(self, cycle, endpoints):
-        return [1.0 - e.cpu_load for e in endpoints]
+        return [1.0 - load if (load := e.cpu_load) < 1.0 else 0.0 for e in endpoints]

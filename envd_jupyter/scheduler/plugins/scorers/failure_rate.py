@@ -15,6 +15,8 @@ from ...registry import ParamError, register
 
 @register("failure-rate-scorer")
 class FailureRateScorer(Scorer):
+    bounded = True  # Endpoint guarantees failures <= solves
+
     @dataclass(frozen=True)
     class Params:
         pseudo_solves: float = 2.0

@@ -14,6 +14,8 @@ from ...registry import ParamError, register
 
 @register("free-disk-scorer")
 class FreeDiskScorer(Scorer):
+    bounded = True  # Endpoint guarantees 0 <= free <= total
+
     @dataclass(frozen=True)
     class Params:
         unknown_score: float = 0.0

@@ -16,6 +16,8 @@ from ...registry import register
 
 @register("registry-proximity-scorer")
 class RegistryProximityScorer(Scorer):
+    bounded = True
+
     @dataclass(frozen=True)
     class Params:
         attribute: str = "registry"
