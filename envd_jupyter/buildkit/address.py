@@ -48,7 +48,7 @@ def parse(address: str, *, source: str = "explicit", docker_default: bool = Fals
     if scheme == "unix":
         if not rest:
             raise AddressError(f"{address!r}: missing socket path")
-        return Address(kind, "unix", rest if rest.startswith("/") else "/" + rest, source)
+        return Address(kind, "unix", rest, source)
     if scheme == "tcp":
         host, colon, port = rest.rstrip("/").rpartition(":")
         if not colon or not port.isdigit() or not host:

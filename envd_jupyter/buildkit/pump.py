@@ -43,14 +43,13 @@ class Pump:
         except OSError:
             pass
 
-    def add_pair(self, a: socket.socket, b: socket.socket, *, to_a: bytes = b"", to_b: bytes = b"",
-                 on_close: Callable[[], None] | None = None) -> None:
+    def add_pair(self, a: socket.socket, b: socket.socket, *, to_a: bytes = b"", to_b: bytes = b"") -> None:
         """Copy a<->b until either side closes; ``to_a``/``to_b`` are bytes already read for them."""
         for sock in (a, b):
             sock.settimeout(SEND_TIMEOUT)
 
         def register() -> None:
-            pair = _Pair(a, b, on_close)
+            pair = _Pair(a, b)
             try:
                 if to_a:
                     a.sendall(to_a)
@@ -152,8 +151,8 @@ class Pump:
 
 
 class _Pair:
-    def __init__(self, a: socket.socket, b: socket.socket, on_close: Callable[[], None] | None):
-        self.a, self.b, self._on_close, self._closed = a, b, on_close, False
+    def __init__(self, a: socket.socket, b: socket.socket):
+        self.a, self.b, self._closed = a, b, False
 
     def close(self) -> None:
         if self._closed:
@@ -165,5 +164,3 @@ class _Pair:
             except OSError:
                 pass
             sock.close()
-        if self._on_close:
-            self._on_close()

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
 
 import grpc
 
@@ -37,13 +37,6 @@ class SolveResult:
     model: BuildModel
     exports: tuple = ()
     elapsed: float = 0.0
-
-
-@dataclass
-class _Prepared:
-    definition: bytes
-    exports: list
-    services: list = field(default_factory=list)
 
 
 def prepare_definition(target: Any, llb_caps: frozenset[str]) -> bytes:

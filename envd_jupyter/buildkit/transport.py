@@ -117,9 +117,8 @@ class DockerTransport:
             local.close()
             remote.close()
             raise
-        link = SocketLink(remote, local)
-        self._pump.add_pair(remote, local, to_b=rest, on_close=link.mark_closed)
-        return link
+        self._pump.add_pair(remote, local, to_b=rest)
+        return SocketLink(remote, local)
 
     def close(self) -> None:
         self.channel.close()
@@ -131,10 +130,7 @@ class SocketLink:
     """A session stream piped by the pump; closing it ends the session on the daemon."""
 
     def __init__(self, remote: socket.socket, local: socket.socket):
-        self._remote, self._local, self.closed = remote, local, False
-
-    def mark_closed(self) -> None:
-        self.closed = True
+        self._remote, self._local = remote, local
 
     def close(self) -> None:
         for sock in (self._remote, self._local):

@@ -1,7 +1,5 @@
 """Control API on the real daemons: workers, info with its fallback, disk usage, prune, caps."""
 
-import pytest
-
 from envd_jupyter.buildkit import BuildKitInfo
 
 
