@@ -15,7 +15,7 @@ from ._op import CONSTRAINTS, Op, current_locations, op_meta
 from .errors import ValidationError
 from .platform import Platform
 from .reference import normalize_image_ref
-from .state import State
+from .state import State, go_join
 
 RESOLVE_MODES = {"default": "", "pull": "pull", "force-pull": "pull", "local": "local", "prefer-local": "local"}
 
@@ -175,7 +175,7 @@ def git(url: str, ref: str | None = None, *, subdir=None, keep_git_dir=False, au
         url = "https://" + url
         parsed = _parse_git_url(url)
     scheme, host, path, url = parsed
-    ident = host + _posix_join_root(path)
+    ident = host + go_join("/", path)
     if ref or subdir:
         ident += "#" + (ref or "") + (":" + subdir if subdir else "")
     attrs, caps = {}, {"source.git"}
@@ -201,12 +201,6 @@ def git(url: str, ref: str | None = None, *, subdir=None, keep_git_dir=False, au
         attrs["git.skipsubmodules"] = "true"
         caps.add("source.git.skipsubmodules")
     return _source_state(SourceOp("git://" + ident, attrs, caps, **_op_opts(op_opts)))
-
-
-def _posix_join_root(path: str) -> str:
-    from .state import go_join
-
-    return go_join("/", path)
 
 
 def http(url: str, *, filename=None, checksum=None, perm=None, uid=None, gid=None,

@@ -195,3 +195,13 @@ def test_invalid_text_is_a_validation_error():
         BUSYBOX.run(["echo", "\ud800"])
     with pytest.raises(llb.ValidationError):
         BUSYBOX.run(["true"], extra_hosts={"db": "not-an-ip"})
+
+
+def test_definition_order_follows_sorted_mount_targets():
+    # ExecOp.Inputs(): mounts sorted by target, so /a's source is walked before /b's
+    a, b = llb.image("alpine"), llb.image("debian")
+    definition = marshal(BUSYBOX.run(["x"], mounts=[llb.bind_mount("/b", b), llb.bind_mount("/a", a)]))
+    names = [definition.op(d).source.identifier.split("/")[-1] for d in definition.digests[:3]]
+    assert names == ["busybox:latest", "alpine:latest", "debian:latest"]
+    op = definition.op(definition.digests[3])
+    assert [m.dest for m in op.exec.mounts] == ["/", "/a", "/b"] and [m.output for m in op.exec.mounts] == [0, 1, 2]
