@@ -45,6 +45,8 @@ def op_views(definition) -> dict[str, OpView]:
         body.pop("constraints", None)
         meta = definition.metadata.get(digest)
         name = (meta.description or {}).get(CUSTOM_NAME, "") if meta is not None else ""
+        if not name and op.WhichOneof("op") == "source":
+            name = op.source.identifier
         locs = definition.locations(digest)
         location = Location(locs[0].filename, locs[0].line or None) if locs else None
         views[digest] = OpView(digest, op.WhichOneof("op") or "terminal", body, inputs, name, location)
