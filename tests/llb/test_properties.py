@@ -27,8 +27,10 @@ def graphs(draw):
                                              readonly=draw(st.booleans())))
             if draw(st.booleans()):
                 mounts.append(llb.cache_mount("/cache", "c", sharing=draw(st.sampled_from(["shared", "locked"]))))
+            where = draw(st.none() | st.builds(llb.SourceLocation, st.sampled_from(["cell 1", "cell 2"]),
+                                               st.integers(1, 50), data=st.none() | st.binary(max_size=6)))
             new = base.run(["sh", "-c", draw(st.text(min_size=1, max_size=10))], mounts=mounts,
-                           env={"K": draw(st.text(max_size=5))})
+                           env={"K": draw(st.text(max_size=5))}, location=where)
             if mounts and isinstance(mounts[0], BindMount) and not mounts[0].readonly and draw(st.booleans()):
                 new = new.mount_output(mounts[0].dest)
         elif kind == "mkfile":
@@ -67,3 +69,5 @@ def test_random_graphs_round_trip(state):
         assert go_order_bytes(op) == parsed.defs[len(seen)]
         seen.add(dgst)
     assert state.marshal(platform="linux/amd64").to_bytes() == data  # stable across marshals
+    for dgst in definition.digests[:-1]:
+        assert parsed.locations(dgst) == definition.locations(dgst)
