@@ -188,6 +188,7 @@ def _parse_profiles(items: list[Any], plugins: list[PluginSpec], where: dict[str
     if not items:
         raise ConfigError("schedulingProfiles", "at least one profile is required")
     kinds = {p.name: types[p.type].kind for p in plugins}
+    usable = ", ".join(name for name, kind in kinds.items() if kind != "handler") or "none"
     profiles: list[ProfileSpec] = []
     seen: dict[str, int] = {}
     for i, item in enumerate(items):
@@ -205,7 +206,7 @@ def _parse_profiles(items: list[Any], plugins: list[PluginSpec], where: dict[str
             ref = _name(ref_node["pluginRef"], f"{ref_path}.pluginRef")
             kind = kinds.get(ref)
             if kind is None:
-                raise ConfigError(f"{ref_path}.pluginRef", f"no plugin named '{ref}'; defined: {', '.join(kinds) or 'none'}")
+                raise ConfigError(f"{ref_path}.pluginRef", f"no plugin named '{ref}'; defined: {usable}")
             if kind == "handler":
                 raise ConfigError(f"{ref_path}.pluginRef", f"'{ref}' is a profile handler; handlers are chosen at top level, not inside a profile")
             if any(r.plugin_ref == ref for r in refs):

@@ -82,3 +82,16 @@ def test_reload_keeps_the_cache_index():
     scheduler.schedule(req, [Endpoint("a"), Endpoint("b")])
     scheduler.reload(DEFAULT_CONFIG_YAML)
     assert scheduler.cache_index.stats()["entries"] == len(req.chain_keys)
+
+
+def test_cli_checks_and_prints(tmp_path, capsys):
+    from envd_jupyter.scheduler.__main__ import main
+
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text(MINIMAL)
+    bad.write_text(MINIMAL.replace("pluginRef: in-flight-scorer", "pluginRef: x"))
+    assert main(["check", str(good)]) == 0
+    assert "single-profile-handler" in capsys.readouterr().out
+    assert main(["check", str(bad)]) == 1
+    assert "schedulingProfiles[0].plugins[0].pluginRef: no plugin named 'x'; defined: in-flight-scorer" in capsys.readouterr().err
+    assert main(["schema"]) == 0 and '"EndpointPickerConfig"' in capsys.readouterr().out
