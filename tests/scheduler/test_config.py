@@ -95,3 +95,17 @@ def test_cli_checks_and_prints(tmp_path, capsys):
     assert main(["check", str(bad)]) == 1
     assert "schedulingProfiles[0].plugins[0].pluginRef: no plugin named 'x'; defined: in-flight-scorer" in capsys.readouterr().err
     assert main(["schema"]) == 0 and '"EndpointPickerConfig"' in capsys.readouterr().out
+
+
+def test_the_documented_example_config_runs():
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "scheduler.md").read_text()
+    example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    scheduler = Scheduler(example)
+    eps = [
+        Endpoint("b1", registry_rtt_ms={"reg": 40.0}, disk_free_bytes=5, disk_total_bytes=10),
+        Endpoint("b2", in_flight=1, registry_rtt_ms={"reg": 1.0}, disk_free_bytes=5, disk_total_bytes=10),
+    ]
+    result = scheduler.schedule(request(attributes={"registry": "reg"}), eps)
+    assert result.primary == "build" and set(result.profile_results) == {"build", "export"}
