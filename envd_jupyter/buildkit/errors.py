@@ -34,9 +34,10 @@ class SolveError(BuildKitError):
     """The daemon rejected or failed the build; for a failing step, which one and its last output."""
 
     def __init__(self, message: str, *, step: str = "", exit_code: int | None = None,
-                 log_tail: tuple[str, ...] = (), detail: str = ""):
+                 log_tail: tuple[str, ...] = (), detail: str = "", location: str = ""):
         super().__init__(message)
         self.step = step
+        self.location = location  # "file:line" of the user's code that made the step, when known
         self.exit_code = exit_code
         self.log_tail = log_tail
         self.detail = detail

@@ -39,26 +39,46 @@ class SolveResult:
     elapsed: float = 0.0
 
 
-def prepare_definition(target: Any, llb_caps: frozenset[str]) -> bytes:
-    """Marshal, lower for the daemon's caps, check nothing required is missing, serialize."""
+def lower(target: Any, llb_caps: frozenset[str]) -> Any:
+    """Marshal a State, lower the Definition for the daemon's caps, check nothing required is missing."""
     definition = target.marshal() if hasattr(target, "marshal") else target
-    lower = getattr(definition, "lower_for", None)
-    if lower is not None:
+    lower_for = getattr(definition, "lower_for", None)
+    if lower_for is not None:
         from envd_jupyter.llb.errors import LLBError  # only Definitions from llb have lower_for
 
         try:
-            definition = lower(llb_caps)
+            definition = lower_for(llb_caps)
         except (LLBError, ValueError, TypeError) as exc:
             raise CapsError(f"cannot lower the build for this daemon: {exc}") from None
     missing = sorted(set(getattr(definition, "required_caps", ()) or ()) - set(llb_caps))
     if missing:
         raise CapsError(f"the daemon lacks LLB capabilities {', '.join(missing)} and the build cannot be lowered")
+    return definition
+
+
+def serialize(definition: Any) -> bytes:
     for attribute in ("to_bytes", "SerializeToString"):
         if hasattr(definition, attribute):
             return getattr(definition, attribute)()
     if isinstance(definition, (bytes, bytearray)):
         return bytes(definition)
-    raise TypeError(f"cannot solve {type(target).__name__}: expected a State, Definition or bytes")
+    raise TypeError(f"cannot solve {type(definition).__name__}: expected a State, Definition or bytes")
+
+
+def prepare_definition(target: Any, llb_caps: frozenset[str]) -> bytes:
+    """The bytes to send: ``lower`` then ``serialize``."""
+    return serialize(lower(target, llb_caps))
+
+
+def _locator(definition: Any):
+    """digest -> "file:line" from an llb Definition's source map ("" when unknown)."""
+    locations = getattr(definition, "locations", None)
+
+    def locate(digest: str) -> str:
+        found = locations(digest) if locations is not None else []
+        return f"{found[0].filename}:{found[0].line}" if found else ""
+
+    return locate
 
 
 def source_digests(definition: bytes) -> frozenset[str]:
@@ -159,16 +179,17 @@ def run_solve(client, target, *, exports: Sequence[Export] = (), cache_imports=(
     """Solve ``target`` (State, Definition or bytes) on ``client``'s daemon; see Client.solve."""
     started = time.monotonic()
     caps = client.caps()
-    definition = prepare_definition(target, caps.llb)
+    lowered = lower(target, caps.llb)
+    definition = serialize(lowered)
     exports = list(exports)
     ref = new_id()
-    session = Session(_session_services(local_dirs, secrets, exports))
-    request = build_request(ref, session.id, definition, exports, caps, cache_imports=cache_imports,
-                            cache_exports=cache_exports, entitlements=entitlements)
     callbacks = [] if on_event is None else [on_event] if callable(on_event) else list(on_event)
     model = BuildModel(source_digests=source_digests(definition))
-    ok, response, follower = False, None, None
+    ok, response, follower, session = False, None, None, None
     try:
+        session = Session(_session_services(local_dirs, secrets, exports))
+        request = build_request(ref, session.id, definition, exports, caps, cache_imports=cache_imports,
+                                cache_exports=cache_exports, entitlements=entitlements)
         session.start(client.transport)
         follower = _StatusFollower(client.control, ref, model, callbacks)
         call = client.control.Solve.future(request, timeout=timeout)
@@ -179,12 +200,13 @@ def run_solve(client, target, *, exports: Sequence[Export] = (), cache_imports=(
             raise
         ok = True
     except grpc.RpcError as exc:
-        raise _classify(exc, client, model, timeout) from None
+        raise _classify(exc, client, model, timeout, _locator(lowered)) from None
     finally:
         if follower is not None:
             follower.finish(STATUS_DRAIN if ok else 0.5)
-        session.close()
-        for export in exports:
+        if session is not None:
+            session.close()
+        for export in exports:  # always told, so a failed solve leaves no half-written output
             export.finish(ok, dict(response.ExporterResponse) if ok else {})
     if follower.error is not None:
         raise follower.error
@@ -203,7 +225,7 @@ def _wait(call, cancel: threading.Event | None):
             raise SolveCancelled("solve cancelled") from None
 
 
-def _classify(exc: grpc.RpcError, client, model: BuildModel, timeout: float | None) -> Exception:
+def _classify(exc: grpc.RpcError, client, model: BuildModel, timeout: float | None, locate) -> Exception:
     code, details = exc.code(), exc.details() or ""
     if code in _GONE_CODES:
         return DaemonError(f"the daemon at {client.address} went away mid-solve ({details})")
@@ -211,10 +233,10 @@ def _classify(exc: grpc.RpcError, client, model: BuildModel, timeout: float | No
         return SolveError(f"solve timed out after {timeout}s", detail=details)
     if code == grpc.StatusCode.CANCELLED:
         return SolveCancelled(f"solve cancelled ({details})")
-    return solve_error(details, model)
+    return solve_error(details, model, locate)
 
 
-def solve_error(details: str, model: BuildModel) -> SolveError:
+def solve_error(details: str, model: BuildModel, locate=lambda digest: "") -> SolveError:
     """A one-line SolveError naming the failed step and its exit code, with its last log lines."""
     match = _EXIT_CODE.search(details)
     exit_code = int(match.group(1)) if match else None
@@ -222,7 +244,8 @@ def solve_error(details: str, model: BuildModel) -> SolveError:
     if not failed:
         return SolveError(f"solve failed: {details}", exit_code=exit_code, detail=details)
     step = failed[-1]
-    head = f"step {step.name!r} failed"
+    location = locate(step.digest)
+    head = f"step {step.name!r}{f' ({location})' if location else ''} failed"
     head += f" with exit code {exit_code}" if exit_code is not None else f": {step.error}"
-    return SolveError(head, step=step.name, exit_code=exit_code,
+    return SolveError(head, step=step.name, exit_code=exit_code, location=location,
                       log_tail=tuple(step.log_tail(LOG_TAIL_LINES)), detail=details)

@@ -126,3 +126,23 @@ def test_diff_on_buildkit_0_8_fails_before_sending(docker_old, client_for, busyb
     base = llb.image(busybox)
     with pytest.raises(CapsError, match="diffop"):
         client_for(docker_old).solve(llb.diff(base, base.run(["true"])))
+
+
+def test_failing_step_points_at_the_users_line(any_client, busybox, network, unique):
+    from envd_jupyter import llb
+
+    net = {} if network == "sandbox" else {"network": network}
+    where = llb.SourceLocation("build.envd", 12)
+    state = llb.image(busybox).run(["sh", "-c", f"echo {unique}; exit 4"], location=where, **net)
+    with pytest.raises(SolveError) as info:
+        any_client.solve(state)
+    assert info.value.location == "build.envd:12"
+    assert "(build.envd:12) failed with exit code 4" in str(info.value).splitlines()[0]
+    assert info.value.log_tail == (unique,)
+
+
+def test_unsendable_request_still_finishes_exports(docker_old, client_for, busybox):
+    exports = [_Export("tar"), _Export("local")]
+    with pytest.raises(CapsError):
+        client_for(docker_old).solve(chain(busybox, ["true"]), exports=exports)
+    assert [e.finished for e in exports] == [False, False]
