@@ -23,10 +23,10 @@ class DiffOp(Op):
 
     def encode(self, ctx, digest_of) -> bytes:
         (low_op, low_i), upper_index = self.lower, -1  # diff() never builds a scratch lower
-        head = _wire.len_field(1, _wire.str_field(1, digest_of[low_op]) + _wire.int_field(2, low_i))
+        head = ctx.input_field(digest_of[low_op], low_i)
         if self.upper is not None:
             up_op, up_i = self.upper
-            head += _wire.len_field(1, _wire.str_field(1, digest_of[up_op]) + _wire.int_field(2, up_i))
+            head += ctx.input_field(digest_of[up_op], up_i)
             upper_index = 1
         body = _wire.len_field(1, b"") + _wire.len_field(2, _wire.int_field(1, upper_index))
         return head + CONSTRAINTS + _wire.len_field(7, body)

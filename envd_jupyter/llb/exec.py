@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import _wire
-from ._op import CONSTRAINTS, Op, current_locations, encode_input, op_meta
+from ._op import CONSTRAINTS, Op, current_locations, op_meta
 from ._execmeta import add_env, argv, encode_meta
 from .errors import DuplicateMountError, InvalidModeError, InvalidMountError, ValidationError
 from .state import State, join_dir, net_mode, require_state, security_mode
@@ -158,21 +158,22 @@ def _opt_mount(mount_type: int, opt_field: int, dest: str, spec) -> bytes:
 
 
 class ExecOp(Op):
-    __slots__ = ("mounts", "platform", "_body", "_mount_tails")
+    __slots__ = ("mounts", "platform", "_body", "_mount_tails", "_walk")
 
-    def __init__(self, mounts, body_parts, platform, meta, locations, upstream):
+    def __init__(self, mounts, body_parts, platform, meta, locations):
         self.mounts, self.platform = mounts, platform
         self._body = body_parts  # (meta bytes, secret/ssh mount bytes, trailing ExecOp fields)
         self._mount_tails = None
-        self.init_op(meta, locations, upstream)
-
-    def walk_inputs(self):
-        seen, ops = set(), []
-        for m in self.mounts:
+        seen, walk = set(), []
+        for m in mounts:
             if m.out is not None and m.out not in seen:
                 seen.add(m.out)
-                ops.append(m.out[0])
-        return ops
+                walk.append(m.out[0])
+        self._walk = walk
+        self.init_op(meta, locations, walk)
+
+    def walk_inputs(self):
+        return self._walk
 
     def encode(self, ctx, digest_of) -> bytes:
         tails = self._mount_tails
@@ -191,7 +192,7 @@ class ExecOp(Op):
             mounts.append(_wire.len_field(2, _wire.int_field(1, i) + tail))
         meta, extra_mounts, trailer = self._body
         body = _wire.len_field(1, meta) + b"".join(mounts) + extra_mounts + trailer
-        head = b"".join([encode_input(d, x) for d, x in inputs])
+        head = b"".join([ctx.input_field(d, x) for d, x in inputs])
         return head + (self.platform or ctx.platform).op_field() + CONSTRAINTS + _wire.len_field(2, body)
 
 
@@ -288,9 +289,8 @@ def run(state: State, cmd, *, env=None, workdir=None, user=None, mounts=(), netw
     except UnicodeEncodeError as exc:
         raise ValidationError(f"run() text must be valid UTF-8: {exc.reason} in {exc.object[:40]!r}") from None
     trailer = _wire.int_field(3, net) + _wire.int_field(4, sec) + secret_envs
-    upstream = [m.out[0] for m in fs_mounts if m.out is not None]
     op = ExecOp(fs_mounts, (meta, b"".join(extra), trailer), s.platform,
-                op_meta(caps, name=name, ignore_cache=ignore_cache), current_locations(location), upstream)
+                op_meta(caps, name=name, ignore_cache=ignore_cache), current_locations(location))
     root = fs_mounts[0]
     out = root.out if root.readonly else (op, root.output_index)
     return state.with_output(out, exec_op=op)

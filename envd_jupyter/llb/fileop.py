@@ -212,12 +212,13 @@ def _encode_action(action, parent: str, base: int) -> bytes:
 
 
 class FileOp(Op):
-    __slots__ = ("base", "parent", "actions")
+    __slots__ = ("base", "parent", "actions", "_walk", "_action_bytes")
 
     def __init__(self, state: State, actions: tuple, meta, locations):
         self.base, self.parent, self.actions = state._out, state._settings.dir, actions
-        upstream = [o[0] for o in self._outputs()]
-        self.init_op(meta, locations, upstream)
+        self._walk = [o[0] for o in self._outputs()]
+        self._action_bytes = None
+        self.init_op(meta, locations, self._walk)
 
     def _outputs(self):
         """Go's allOutputs: walking from the last action back, base then copy source."""
@@ -230,7 +231,7 @@ class FileOp(Op):
         return outs
 
     def walk_inputs(self):
-        return [o[0] for o in self._outputs()]
+        return self._walk
 
     def encode(self, ctx, digest_of) -> bytes:
         inputs, index_of = [], {}
@@ -250,14 +251,16 @@ class FileOp(Op):
             if action[0] == "copy" and action[1] is not None:
                 second = add(action[1])
             staged.append((base, second, action))
+        if self._action_bytes is None:  # the base index is 0 or -1, so these never change
+            self._action_bytes = [_encode_action(a, self.parent, b) for b, _, a in staged]
         n = len(inputs)
+        last = len(staged) - 1
         parts = []
-        for i, (base, second, action) in enumerate(staged):
+        for i, ((base, second, _), body) in enumerate(zip(staged, self._action_bytes)):
             first = base if i == 0 else n + i - 1
-            output = 0 if i == len(staged) - 1 else _SKIP
             parts.append(_wire.len_field(2, _wire.int_field(1, first) + _wire.int_field(2, second)
-                                         + _wire.int_field(3, output) + _encode_action(action, self.parent, base)))
-        head = b"".join(_wire.len_field(1, _wire.str_field(1, d) + _wire.int_field(2, x)) for d, x in inputs)
+                                         + _wire.int_field(3, 0 if i == last else _SKIP) + body))
+        head = b"".join([ctx.input_field(d, x) for d, x in inputs])
         return head + CONSTRAINTS + _wire.len_field(4, b"".join(parts))
 
 

@@ -31,12 +31,21 @@ def new_unique_id() -> str:
 class MarshalContext:
     """Marshal-wide defaults: the platform of ops without one, and the local.unique id."""
 
-    __slots__ = ("platform", "local_unique_id", "key", "local_key")
+    __slots__ = ("platform", "local_unique_id", "key", "local_key", "_inputs")
 
     def __init__(self, platform: Platform, local_unique_id: str):
         self.platform, self.local_unique_id = platform, local_unique_id
         self.key = (platform,)
         self.local_key = (platform, local_unique_id)
+        self._inputs: dict = {}
+
+    def input_field(self, digest: str, index: int) -> bytes:
+        """The Op.inputs entry for (digest, index); a shared base is encoded once per walk."""
+        key = (digest, index)
+        data = self._inputs.get(key)
+        if data is None:
+            data = self._inputs[key] = encode_input(digest, index)
+        return data
 
 
 def marshal(state, *, platform=None, local_unique_id=None):

@@ -23,8 +23,7 @@ class MergeOp(Op):
         return [o[0] for o in self.inputs]
 
     def encode(self, ctx, digest_of) -> bytes:
-        head = b"".join(_wire.len_field(1, _wire.str_field(1, digest_of[op]) + _wire.int_field(2, i))
-                        for op, i in self.inputs)
+        head = b"".join([ctx.input_field(digest_of[op], i) for op, i in self.inputs])
         body = b"".join(_wire.len_field(1, _wire.int_field(1, n)) for n in range(len(self.inputs)))
         return head + CONSTRAINTS + _wire.len_field(6, body)
 
