@@ -19,6 +19,13 @@ reports them with errors; ``Definition.locations(digest)`` reads them back.
 
 Capabilities: ``Definition.required_caps``; ``Definition.lower_for(daemon_caps)``
 rewrites merges for daemons without ``mergeop`` (see envd_jupyter.llb.caps).
+
+Where we knowingly differ from Go (none changes the bytes of a graph both accept):
+validation is stricter (duplicate mount destinations, relative mount paths, modes
+above 0o777, unknown modes raise LLBError at build time instead of failing in the
+daemon); ``git()`` over ssh never runs ssh-keyscan (pass ``known_ssh_hosts``);
+``bind_mount(source="/")`` writes no selector (Go's default); ``str`` commands run
+through ``/bin/sh -c`` (Go's Shlex splits instead: pass a list for argv).
 """
 
 from ._op import OpMeta, SourceLocation, located
