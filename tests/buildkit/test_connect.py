@@ -1,5 +1,7 @@
 """connect(): explicit addresses for every flavour, discovery order, and the failure message."""
 
+import time
+
 import pytest
 
 from envd_jupyter.buildkit import ConnectError, connect
@@ -120,6 +122,9 @@ def test_mtls_without_client_cert_is_refused(h2c_endpoint, certs):
         with pytest.raises(ConnectError, match=f"tcp://127.0.0.1:{relay.port}"):
             connect(f"tcp://127.0.0.1:{relay.port}", tls={"ca": certs["ca.pem"], "server_name": SERVER_NAME},
                     timeout=3)
+        deadline = time.monotonic() + 10  # the relay logs the failed handshake from its own thread
+        while not relay.handshake_errors and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert relay.handshake_errors, "the server saw a handshake without a client certificate"
     finally:
         relay.close()
