@@ -178,3 +178,10 @@ def test_same_seed_same_decisions():
         return [scheduler.schedule(r, eps).endpoint.name for r in reqs]
 
     assert run(4) == run(4)
+
+
+def test_endpoints_may_be_any_iterable():
+    scheduler = Scheduler()
+    first = scheduler.schedule(request(), (Endpoint(n) for n in "ab")).endpoint.name
+    result = scheduler.schedule(request(), (Endpoint(n) for n in "ab"))
+    assert result.records[0].snapshot.reserved == {first: 1} and result.endpoint.name != first

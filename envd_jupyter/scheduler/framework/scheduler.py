@@ -33,6 +33,8 @@ class Scheduler:
     """Places build requests on endpoints according to a (reloadable) ``EndpointPickerConfig``.
 
     ``seed`` (or an injected ``rng``) makes tie-breaking and random pickers reproducible.
+    Safe to call from several threads: reservations and the cache index are updated under a
+    lock (the order in which threads draw from the RNG is then up to the threads).
     """
 
     def __init__(
@@ -93,6 +95,8 @@ class Scheduler:
             if isinstance(endpoints, Snapshot):
                 snapshot = endpoints
             else:
+                if not isinstance(endpoints, (list, tuple)):
+                    endpoints = tuple(endpoints)
                 with self._lock:
                     snapshot = Snapshot(endpoints, self._reservations.overlay(endpoints), self._clock())
             result = self._decide(plan, request, snapshot, timings)
