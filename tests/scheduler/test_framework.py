@@ -181,7 +181,7 @@ def test_same_seed_same_decisions():
 
 
 def test_endpoints_may_be_any_iterable():
-    scheduler = Scheduler()
+    scheduler = Scheduler("plugins: [{type: in-flight-scorer}]\nschedulingProfiles: [{name: d, plugins: [{pluginRef: in-flight-scorer}]}]")
     first = scheduler.schedule(request(), (Endpoint(n) for n in "ab")).endpoint.name
     result = scheduler.schedule(request(), (Endpoint(n) for n in "ab"))
     assert result.records[0].snapshot.reserved == {first: 1} and result.endpoint.name != first
