@@ -122,13 +122,19 @@ def op_meta(caps, *, name=None, ignore_cache=False) -> OpMeta:
     return OpMeta(caps, ignore_cache=ignore_cache, description={"llb.customname": name} if name else None)
 
 
-def current_locations(location: SourceLocation | None) -> tuple[SourceLocation, ...]:
-    loc = location if location is not None else _CURRENT_LOCATION.get()
-    if loc is not None and not isinstance(loc, SourceLocation):
+def current_locations(location) -> tuple[SourceLocation, ...]:
+    """The op's locations: ``location`` (one or a sequence) or else the ``located()`` one."""
+    if location is None:
+        location = _CURRENT_LOCATION.get()
+    if location is None:
+        return ()
+    locs = (location,) if isinstance(location, SourceLocation) else tuple(location) if isinstance(
+        location, (list, tuple)) else None
+    if locs is None or not all(isinstance(loc, SourceLocation) for loc in locs):
         from .errors import ValidationError
 
-        raise ValidationError(f"location must be a SourceLocation, not {type(loc).__name__}")
-    return (loc,) if loc is not None else ()
+        raise ValidationError(f"location must be a SourceLocation or a list of them, not {type(location).__name__}")
+    return locs
 
 
 def encode_input(digest: str, index: int) -> bytes:

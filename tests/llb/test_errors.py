@@ -18,7 +18,7 @@ VALIDATIONS = {
     "bad local patterns": (lambda: llb.local("ctx", include="*.py"), llb.ValidationError),
     "unknown source option": (lambda: llb.image("busybox", plaform="linux/amd64"), llb.ValidationError),
     "bad http url": (lambda: llb.http("ftp://x/y"), llb.ValidationError),
-    "bad location": (lambda: BUSYBOX.run(["x"], location=("cell", 1)), llb.ValidationError),
+    "bad location": (lambda: BUSYBOX.run(["x"], location="cell 1"), llb.ValidationError),
 }
 
 

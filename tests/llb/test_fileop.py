@@ -7,7 +7,7 @@ import pytest
 
 from envd_jupyter import llb
 
-from ._support import BUSYBOX, caps, head_op
+from ._support import BUSYBOX, caps, head_op, marshal
 
 SKIP = -1
 
@@ -128,3 +128,89 @@ def test_invalid_file_actions(bad, error):
     with pytest.raises(error) as info:
         bad()
     assert "\n" not in str(info.value)
+
+
+def _ops(definition):
+    return {d: op for d, op in zip(definition.digests, definition.ops)}, definition.ops
+
+
+def test_go_file_pipeline_with_bound_chain():
+    # Go client/llb fileop_test.go TestFilePipeline, ported assertion by assertion
+    st = (llb.image("foo").workdir("/out")
+          .file(llb.copy(llb.mkdir("foo", 0o700).mkfile("foo/bar", b"dt", 0o600).with_state(llb.image("bar").workdir("/tmp")),
+                         "foo/bar", "baz").rm("foo/bax"))
+          .file(llb.mkdir("/bar", 0o701).copy(llb.image("foo"), "in", "out")
+                .copy(llb.image("baz").workdir("/base"), "in2", "out2")))
+    m, arr = _ops(marshal(st))
+    assert len(arr) == 6  # 3 images + 2 file ops + terminal
+    assert m[arr[-1].inputs[0].digest] == arr[4] and arr[-1].inputs[0].index == 0
+    f = arr[4].file
+    assert len(arr[4].inputs) == 3
+    assert m[arr[4].inputs[1].digest].source.identifier == "docker-image://docker.io/library/foo:latest"
+    assert m[arr[4].inputs[2].digest].source.identifier == "docker-image://docker.io/library/baz:latest"
+    assert [(a.input, a.secondaryInput, a.output) for a in f.actions] == [(0, -1, -1), (3, 1, -1), (4, 2, 0)]
+    assert (f.actions[0].mkdir.path, f.actions[0].mkdir.mode) == ("/bar", 0o701)
+    assert (f.actions[1].copy.src, f.actions[1].copy.dest) == ("/in", "/out/out")
+    assert (f.actions[2].copy.src, f.actions[2].copy.dest) == ("/base/in2", "/out/out2")
+    op = m[arr[4].inputs[0].digest]
+    f = op.file
+    assert len(op.inputs) == 2 and len(f.actions) == 4
+    assert m[op.inputs[1].digest].source.identifier == "docker-image://docker.io/library/bar:latest"
+    assert [(a.input, a.secondaryInput, a.output) for a in f.actions] == [(1, -1, -1), (2, -1, -1), (0, 3, -1), (4, -1, 0)]
+    assert (f.actions[0].mkdir.path, f.actions[0].mkdir.mode) == ("/tmp/foo", 0o700)
+    assert (f.actions[1].mkfile.path, f.actions[1].mkfile.mode, f.actions[1].mkfile.data) == ("/tmp/foo/bar", 0o600, b"dt")
+    assert arr[4].inputs[1].digest == op.inputs[0].digest
+    assert (f.actions[2].copy.src, f.actions[2].copy.dest) == ("/tmp/foo/bar", "/out/baz")
+    assert f.actions[3].rm.path == "/out/foo/bax"
+
+
+def test_go_file_copy_owner():
+    # Go client/llb fileop_test.go TestFileCopyOwner
+    st = llb.scratch().file(
+        llb.mkdir("/foo", 0o700, owner="user1")
+        .copy(llb.image("foo"), "src1", "dst", owner="user2")
+        .copy(llb.copy(llb.scratch(), "src0", "src2", owner="user3").with_state(llb.image("foo")), "src2", "dst",
+              owner="user4")
+        .copy(llb.image("foo"), "src3", "dst", owner=(1, 2)))
+    m, arr = _ops(marshal(st))
+    assert len(arr) == 3 and m[arr[-1].inputs[0].digest] == arr[1]
+    f = arr[1].file
+    assert len(arr[1].inputs) == 1 and m[arr[1].inputs[0].digest] == arr[0] and len(f.actions) == 5
+    owners = [f.actions[0].mkdir.owner] + [f.actions[i].copy.owner for i in range(1, 5)]
+    assert [(o.user.byName.name, o.user.byName.input) for o in owners[:4]] == [
+        ("user1", -1), ("user2", -1), ("user3", 0), ("user4", -1)]
+    assert all(not o.HasField("group") for o in owners[:4])
+    assert [f.actions[i].copy.src for i in range(1, 5)] == ["/src1", "/src0", "/src2", "/src3"]
+    assert (owners[4].user.byID, owners[4].group.byID) == (1, 2)
+
+
+def test_go_file_simple_chains():
+    # Go client/llb fileop_test.go TestFileSimpleChains
+    st = (llb.image("foo").workdir("/tmp")
+          .file(llb.mkdir("foo/bar/", 0o700).rm("abc").mkfile("foo/bar/baz", b"d0", 0o777))
+          .workdir("sub").file(llb.rm("foo").mkfile("/abc", b"d1", 0o701)))
+    m, arr = _ops(marshal(st))
+    assert len(arr) == 4 and m[arr[-1].inputs[0].digest] == arr[2]
+    f = arr[2].file
+    assert len(arr[2].inputs) == 1 and m[arr[2].inputs[0].digest] == arr[1]
+    assert [(a.input, a.secondaryInput, a.output) for a in f.actions] == [(0, -1, -1), (1, -1, 0)]
+    assert (f.actions[0].rm.path, f.actions[1].mkfile.path) == ("/tmp/sub/foo", "/abc")
+    f = arr[1].file
+    assert m[arr[1].inputs[0].digest] == arr[0]
+    assert [(a.input, a.secondaryInput, a.output) for a in f.actions] == [(0, -1, -1), (1, -1, -1), (2, -1, 0)]
+    assert (f.actions[0].mkdir.path, f.actions[1].rm.path, f.actions[2].mkfile.path) == (
+        "/tmp/foo/bar", "/tmp/abc", "/tmp/foo/bar/baz")
+
+
+def test_go_file_copy_from_action_on_scratch():
+    # Go client/llb fileop_test.go TestFileCopyFromAction
+    st = llb.image("foo").workdir("/out").file(
+        llb.copy(llb.mkdir("foo", 0o700).mkfile("foo/bar", b"dt", 0o600).with_state(llb.scratch().workdir("/tmp")),
+                 "foo/bar", "baz"))
+    m, arr = _ops(marshal(st))
+    assert len(arr) == 3 and m[arr[-1].inputs[0].digest] == arr[1]
+    f = arr[1].file
+    assert len(arr[1].inputs) == 1 and m[arr[1].inputs[0].digest] == arr[0]
+    assert [(a.input, a.secondaryInput, a.output) for a in f.actions] == [(-1, -1, -1), (1, -1, -1), (0, 2, 0)]
+    assert (f.actions[0].mkdir.path, f.actions[1].mkfile.path) == ("/tmp/foo", "/tmp/foo/bar")
+    assert (f.actions[2].copy.src, f.actions[2].copy.dest) == ("/tmp/foo/bar", "/out/baz")

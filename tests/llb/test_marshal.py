@@ -62,3 +62,66 @@ def test_source_locations_in_source_map():
 def test_same_source_file_shares_one_info():
     st = BUSYBOX.run(["a"], location=llb.SourceLocation("f.py", 1)).run(["b"], location=llb.SourceLocation("f.py", 2))
     assert len(marshal(st).source.infos) == 1
+
+
+def test_go_state_source_map_marshal():
+    # Go client/llb state_test.go TestStateSourceMapMarshal (our ranges always carry an end)
+    def loc(name, line):
+        foo = name == "foo"
+        return llb.SourceLocation(name, line, data=b"data1" if foo else b"data2", language="lang1" if foo else "lang2")
+
+    s = llb.image("myimage", location=[loc("foo", 7), loc("bar", 8), loc("foo", 9)])
+    definition = marshal(s)
+    assert len(definition) == 2
+    dgst = definition.digests[0]
+    assert definition.source.infos == [("foo", b"data1", "lang1", None), ("bar", b"data2", "lang2", None)]
+    assert list(definition.source.locations) == [dgst]
+    assert [(i, r[0][0][0]) for i, r in definition.source.locations[dgst]] == [(0, 7), (1, 8), (0, 9)]
+    s = llb.merge([s, llb.image("myimage", location=loc("foo", 10))])
+    definition = marshal(s)
+    assert len(definition) == 3 and len(definition.source.infos) == 2
+    assert len(definition.source.locations) == 2
+    assert [(i, r[0][0][0]) for i, r in definition.source.locations[definition.digests[0]]] == [
+        (0, 7), (1, 8), (0, 9), (0, 10)]
+
+
+def test_go_platform_from_image():
+    # Go client/llb state_test.go TestPlatformFromImage
+    s = (llb.image("srcimage", platform="linux/s390x").run(["foo"])
+         .file(llb.mkdir("/foo", 0o700).mkfile("/bar", b"bar", 0o600)).run(["afterfile"]))
+    dest = llb.image("destimage").file(llb.copy(s, "/", "/")).run(["afterfile"])
+    definition = marshal(dest, platform="linux/ppc64le")
+    m = dict(zip(definition.digests, definition.ops))
+    assert len(definition) == 8
+    vtx = m[definition.head[0]]
+    assert vtx.WhichOneof("op") == "exec" and vtx.platform.Architecture == "ppc64le"
+    main = m[vtx.inputs[0].digest]
+    assert main.WhichOneof("op") == "file" and len(main.file.actions) == 1 and not main.HasField("platform")
+    src = m[main.inputs[0].digest]
+    assert src.source.identifier == "docker-image://docker.io/library/destimage:latest"
+    assert src.platform.Architecture == "ppc64le"
+    vtx = m[main.inputs[1].digest]
+    assert vtx.WhichOneof("op") == "exec" and vtx.platform.Architecture == "s390x"
+    vtx = m[vtx.inputs[0].digest]
+    assert vtx.WhichOneof("op") == "file" and len(vtx.file.actions) == 2 and not vtx.HasField("platform")
+    vtx = m[vtx.inputs[0].digest]
+    assert vtx.WhichOneof("op") == "exec" and vtx.platform.Architecture == "s390x"
+    vtx = m[vtx.inputs[0].digest]
+    assert vtx.source.identifier == "docker-image://docker.io/library/srcimage:latest"
+    assert vtx.platform.Architecture == "s390x"
+
+
+def test_go_platform_from_image_with_merge():
+    # Go client/llb state_test.go TestPlatformFromImageWithMerge
+    s = llb.image("srcimage", platform="linux/s390x")
+    s2 = llb.scratch().file(llb.mkdir("/foo", 0o700).mkfile("/bar", b"bar", 0o600))
+    definition = marshal(llb.merge([s, s2]).run(["aftermerge"]), platform="linux/ppc64le")
+    m = dict(zip(definition.digests, definition.ops))
+    assert len(definition) == 5
+    vtx = m[definition.head[0]]
+    assert vtx.WhichOneof("op") == "exec" and vtx.platform.Architecture == "s390x"
+    merge = m[vtx.inputs[0].digest]
+    assert merge.WhichOneof("op") == "merge" and not merge.HasField("platform")
+    src = m[merge.inputs[0].digest]
+    assert src.source.identifier == "docker-image://docker.io/library/srcimage:latest"
+    assert src.platform.Architecture == "s390x"
