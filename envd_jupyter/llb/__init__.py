@@ -46,14 +46,14 @@ from .errors import (
     ValidationError,
 )
 from .exec import bind_mount, cache_mount, secret_env, secret_mount, ssh_mount, tmpfs_mount
-from .fileop import FileActions, copy, mkdir, mkfile, rm, symlink
+from .fileop import BoundActions, FileActions, copy, mkdir, mkfile, rm, symlink
 from .merge import merge
 from .platform import Platform, default_platform
 from .source import git, http, image, local, oci_layout, scratch
 from .state import State
 
 __all__ = [
-    "Definition", "FileActions", "OpMeta", "Platform", "SourceLocation", "State",
+    "BoundActions", "Definition", "FileActions", "OpMeta", "Platform", "SourceLocation", "State",
     "bind_mount", "cache_mount", "copy", "default_platform", "diff", "git", "http", "image", "local",
     "located", "lower_for", "merge", "mkdir", "mkfile", "oci_layout", "rm", "scratch", "secret_env",
     "secret_mount", "ssh_mount", "symlink", "tmpfs_mount",

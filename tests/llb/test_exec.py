@@ -205,3 +205,19 @@ def test_definition_order_follows_sorted_mount_targets():
     assert names == ["busybox:latest", "alpine:latest", "debian:latest"]
     op = definition.op(definition.digests[3])
     assert [m.dest for m in op.exec.mounts] == ["/", "/a", "/b"] and [m.output for m in op.exec.mounts] == [0, 1, 2]
+
+
+def test_go_valid_get_mount_index():
+    # Go client/llb exec_test.go TestValidGetMountIndex: tmpfs mounts never shift output indexes
+    for tmpfs_dest in ("/c", "/a"):
+        st = llb.image("foo").run(["args"], mounts=[llb.bind_mount("/b", llb.scratch()), llb.tmpfs_mount(tmpfs_dest)])
+        assert marshal(st.mount_output("/b")).head[1] == 1
+
+
+def test_go_exec_marshal_consistency():
+    # Go client/llb exec_test.go TestExecOpMarshalConsistency
+    st = BUSYBOX.run(["ls /a; ls /b"], mounts=[
+        llb.bind_mount("/b", llb.scratch().file(llb.mkfile("file1", b"file1 contents", 0o644))),
+        llb.bind_mount("/a", llb.scratch().file(llb.mkfile("file2", b"file2 contents", 0o644)))])
+    first = st.marshal(platform="linux/amd64").defs
+    assert all(st.marshal(platform="linux/amd64").defs == first for _ in range(100))
