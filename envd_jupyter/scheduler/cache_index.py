@@ -53,12 +53,13 @@ class CacheIndex:
         if lru is None:
             lru = self._lru[endpoint] = OrderedDict()
         holders = self._holders
+        touch = lru.move_to_end
         hit = 0.0
         total = 0.0
         for key, w in zip(keys, work if work is not None else repeat(1.0)):
             total += w
             if key in lru:
-                lru.move_to_end(key)
+                touch(key)
                 hit += w
             else:
                 lru[key] = None
@@ -82,11 +83,19 @@ class CacheIndex:
         lru = self._lru.get(endpoint)
         if lru is None:
             return
-        capacity = self.capacity(endpoint)
-        while len(lru) > capacity:
-            key, _ = lru.popitem(last=False)
-            self._drop_holder(key, endpoint)
-            self.evictions += 1
+        excess = len(lru) - self.capacity(endpoint)
+        if excess <= 0:
+            return
+        holders = self._holders
+        pop = lru.popitem
+        for _ in range(excess):
+            key = pop(last=False)[0]
+            held_by = holders[key]
+            if len(held_by) == 1:
+                del holders[key]
+            else:
+                held_by.discard(endpoint)
+        self.evictions += excess
 
     def _drop_holder(self, key: int, endpoint: str) -> None:
         held_by = self._holders.get(key)

@@ -10,8 +10,6 @@ keeps the per-endpoint cost to one pass at hundreds of endpoints.
 from __future__ import annotations
 
 import random
-from itertools import repeat
-from operator import add, mul
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -19,7 +17,7 @@ from .record import CycleRecord, ScorerStep
 from .result import NoEndpointsError, ProfileRunResult
 
 if TYPE_CHECKING:
-    from .endpoint import Endpoint, Snapshot
+    from .endpoint import Snapshot
     from .interfaces import Filter, Picker, Scorer
     from .request import BuildRequest
 
@@ -73,9 +71,6 @@ class Profile:
         self.picker = picker
         self.fallback = fallback
         self._combine = _weighted_sum([weight for _, weight in scorers])
-
-    def plugins(self) -> list[Any]:
-        return [*self.filters, *(s for s, _ in self.scorers), self.picker]
 
     def run(self, cycle: Cycle) -> ProfileRunResult:
         """Filter, score, pick; raise ``NoEndpointsError`` naming the filter that emptied the set."""

@@ -97,9 +97,6 @@ class Reservations:
                 extra[endpoint.name] = len(live)
         return extra
 
-    def __len__(self) -> int:
-        return sum(len(v) for v in self._by_name.values())
-
 
 class Snapshot:
     """Every endpoint's state, frozen once per ``schedule`` call and shared by all its cycles.

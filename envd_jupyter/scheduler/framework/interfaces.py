@@ -7,7 +7,7 @@ profiles run and which result routes. Scores never live on the endpoint; they li
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
 if TYPE_CHECKING:
@@ -28,7 +28,6 @@ class PluginHandle:
     """Shared services a plugin may hold on to: the cache index (kept across reloads)."""
 
     cache_index: "CacheIndex"
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 class Plugin:

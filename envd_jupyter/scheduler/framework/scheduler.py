@@ -18,7 +18,7 @@ from ..cache_index import CacheIndex
 from ..metrics import SchedulerMetrics
 from .cycle import Cycle
 from .endpoint import Endpoint, Reservations, Snapshot
-from .interfaces import PickObserver, PluginHandle
+from .interfaces import PluginHandle
 from .result import NoEndpointsError, ProfileRunResult, SchedulingError, SchedulingResult
 
 if TYPE_CHECKING:
@@ -195,5 +195,3 @@ class Scheduler:
         """Teach the cache index that ``endpoint`` finished ``request`` (when routing elsewhere)."""
         self.cache_index.record(endpoint if isinstance(endpoint, str) else endpoint.name, request.chain_keys)
 
-
-__all__ = ["Scheduler", "PickObserver"]
