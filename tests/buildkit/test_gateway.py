@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from envd_jupyter.buildkit.exports import LocalDir
-from envd_jupyter.buildkit.gateway import GatewayError, interactive
+from envd_jupyter.buildkit.gateway import GatewayError
 from envd_jupyter.buildkit.session.localwalk import GO_MODE_DIR
 from envd_jupyter.llb.source import image
 
@@ -14,7 +14,7 @@ def test_read_between_two_solves_then_export(any_client, busybox, network, tmp_p
     base = image(busybox)
     out = tmp_path / "out"
     export = LocalDir(out)
-    with interactive(any_client, exports=[export]) as build:
+    with any_client.interactive(exports=[export]) as build:
         first = build.solve(base.run("mkdir -p /work && printf 'one two three' > /work/a.txt", network=network))
         assert build.read_file(first, "/work/a.txt") == b"one two three"
         assert build.read_file(first, "/work/a.txt", offset=4, length=3) == b"two"
@@ -40,7 +40,7 @@ def test_error_in_block_ends_build_without_export(any_client, busybox, tmp_path)
     (out / "old.txt").write_text("kept")
     export = LocalDir(out)
     with pytest.raises(ZeroDivisionError):
-        with interactive(any_client, exports=[export]) as build:
+        with any_client.interactive(exports=[export]) as build:
             ref = build.solve(image(busybox))
             build.set_result(ref)
             1 / 0
@@ -49,14 +49,14 @@ def test_error_in_block_ends_build_without_export(any_client, busybox, tmp_path)
 
 
 def test_reading_a_missing_file_is_a_clear_error(any_client, busybox):
-    with interactive(any_client) as build:
+    with any_client.interactive() as build:
         ref = build.solve(image(busybox))
         with pytest.raises(GatewayError, match="ReadFile"):
             build.read_file(ref, "/no/such/file")
 
 
 def test_failing_solve_reports_inside_the_build(any_client, busybox, network):
-    with interactive(any_client) as build:
+    with any_client.interactive() as build:
         with pytest.raises(GatewayError, match="exit code: 3"):
             build.solve(image(busybox).run("exit 3", network=network))
         ok = build.solve(image(busybox))  # the build goes on after a failed step
