@@ -165,6 +165,8 @@ def git(url: str, ref: str | None = None, *, subdir=None, keep_git_dir=False, au
         skip_submodules=False, **op_opts) -> State:
     """A git checkout (``git://host/path#ref:subdir``), like Go's llb.Git(url, "ref:subdir").
 
+    ``ref`` may itself be "ref:subdir" (Go's fragment); ``subdir=`` overrides its subdir.
+
     For ssh remotes Go runs ssh-keyscan when no known hosts are given; we never touch the
     network while building a graph, so pass ``known_ssh_hosts`` to get that attribute.
     """
@@ -176,8 +178,10 @@ def git(url: str, ref: str | None = None, *, subdir=None, keep_git_dir=False, au
         parsed = _parse_git_url(url)
     scheme, host, path, url = parsed
     ident = host + go_join("/", path)
-    if ref or subdir:
-        ident += "#" + (ref or "") + (":" + subdir if subdir else "")
+    frag_ref, _, frag_subdir = (ref or "").partition(":")  # Go's fragment form "ref:subdir"
+    subdir = subdir or frag_subdir
+    if frag_ref or subdir:
+        ident += "#" + frag_ref + (":" + subdir if subdir else "")
     attrs, caps = {}, {"source.git"}
     if keep_git_dir:
         attrs["git.keepgitdir"] = "true"

@@ -160,3 +160,18 @@ def test_source_name_sets_customname_description():
     definition = marshal(llb.image("busybox", name="base image"))
     assert definition.metadata[definition.digests[0]].description == {"llb.customname": "base image"}
     assert "meta.description" in definition.metadata[definition.digests[-1]].caps
+
+
+@pytest.mark.parametrize("kwargs,identifier", [
+    ({"ref": "ref"}, "git://github.com/foo/bar.git#ref"),
+    ({"ref": "ref:subdir"}, "git://github.com/foo/bar.git#ref:subdir"),
+    ({"ref": "ref", "subdir": "subdir"}, "git://github.com/foo/bar.git#ref:subdir"),
+    ({"ref": "v1.0", "subdir": "dir"}, "git://github.com/foo/bar.git#v1.0:dir"),
+    ({"subdir": "dir"}, "git://github.com/foo/bar.git#:dir"),
+])
+def test_go_git_identifiers(kwargs, identifier):
+    # Go client/llb git_test.go TestGit
+    op, _ = head_op(llb.git("github.com/foo/bar.git", **kwargs))
+    assert op.source.identifier == identifier
+    assert dict(op.source.attrs) == {"git.authheadersecret": "GIT_AUTH_HEADER", "git.authtokensecret": "GIT_AUTH_TOKEN",
+                                     "git.fullurl": "https://github.com/foo/bar.git"}

@@ -43,3 +43,14 @@ def test_long_env_chains_share_lists():
         st = st.env(f"K{i}", str(i))
     env = st.get_env()
     assert len(env) == 2000 and env["K1999"] == "1999"
+
+
+def test_go_relative_workdir():
+    # Go client/llb meta_test.go TestRelativeWd
+    st = llb.scratch().workdir("foo")
+    assert st.get_workdir() == "/foo"
+    st = st.workdir("bar")
+    assert st.get_workdir() == "/foo/bar"
+    assert st.workdir("..").get_workdir() == "/foo"
+    assert st.workdir("/baz").get_workdir() == "/baz"
+    assert st.workdir("/baz").workdir("../../..").get_workdir() == "/"
