@@ -13,6 +13,7 @@ from . import _wire
 from ._op import CONSTRAINTS, Op, current_locations, op_meta
 from ._execmeta import add_env, argv, encode_meta
 from .errors import DuplicateMountError, InvalidModeError, InvalidMountError, ValidationError
+from .platform import Platform
 from .state import State, join_dir, net_mode, require_state, security_mode
 
 _SKIP = -1
@@ -246,7 +247,8 @@ def _mount_caps(fs_mounts, caps: set) -> None:
 
 def run(state: State, cmd, *, env=None, workdir=None, user=None, mounts=(), network=None, security=None,
         readonly_rootfs=False, ignore_cache=False, name=None, location=None, hostname=None,
-        valid_exit_codes=None, extra_hosts=None, ulimits=None, cgroup_parent=None, proxy_env=None) -> State:
+        valid_exit_codes=None, extra_hosts=None, ulimits=None, cgroup_parent=None, proxy_env=None,
+        platform=None) -> State:
     """Build the ExecOp for ``state.run(...)``; see State.run."""
     args = argv(cmd)
     s = state._settings
@@ -289,11 +291,13 @@ def run(state: State, cmd, *, env=None, workdir=None, user=None, mounts=(), netw
     except UnicodeEncodeError as exc:
         raise ValidationError(f"run() text must be valid UTF-8: {exc.reason} in {exc.object[:40]!r}") from None
     trailer = _wire.int_field(3, net) + _wire.int_field(4, sec) + secret_envs
-    op = ExecOp(fs_mounts, (meta, b"".join(extra), trailer), s.platform,
+    run_platform = Platform.parse(platform) if platform is not None else None
+    op = ExecOp(fs_mounts, (meta, b"".join(extra), trailer), run_platform or s.platform,
                 op_meta(caps, name=name, ignore_cache=ignore_cache), current_locations(location))
     root = fs_mounts[0]
     out = root.out if root.readonly else (op, root.output_index)
-    return state.with_output(out, exec_op=op)
+    # Go: the exec's own platform becomes the result's (ensurePlatform on the exec output)
+    return state.with_output(out, None if root.readonly else run_platform, exec_op=op)
 
 
 def _claim(targets: set, dest: str) -> None:

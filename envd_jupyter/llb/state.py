@@ -192,7 +192,8 @@ class State:
 
         Options: env, workdir, user, mounts, network, security, readonly_rootfs,
         ignore_cache, name, location, hostname, valid_exit_codes, extra_hosts ({host: ip}),
-        ulimits ([(name, soft, hard)]), cgroup_parent, proxy_env ({"http_proxy": ...}).
+        ulimits ([(name, soft, hard)]), cgroup_parent, proxy_env ({"http_proxy": ...}),
+        platform (this exec's platform; later runs on the result inherit it, as in Go).
         ``env``/``workdir``/``user`` apply to this exec only (Go's RunOption); use
         State.env/workdir/user for settings later runs inherit. With
         ``readonly_rootfs=True`` the result is the unchanged input root (as in Go): use

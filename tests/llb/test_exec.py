@@ -221,3 +221,47 @@ def test_go_exec_marshal_consistency():
         llb.bind_mount("/a", llb.scratch().file(llb.mkfile("file2", b"file2 contents", 0o644)))])
     first = st.marshal(platform="linux/amd64").defs
     assert all(st.marshal(platform="linux/amd64").defs == first for _ in range(100))
+
+
+def _chain_platforms(definition):
+    """(kind, platform, args or identifier) from the result back along input 0."""
+    m, out, dgst = dict(zip(definition.digests, definition.ops)), [], definition.head[0]
+    while dgst:
+        op = m[dgst]
+        p = op.platform
+        label = list(op.exec.meta.args) if op.WhichOneof("op") == "exec" else op.source.identifier
+        out.append(("/".join(x for x in (p.OS, p.Architecture, p.Variant) if x), label))
+        dgst = op.inputs[0].digest if op.inputs else None
+    return out
+
+
+def test_go_custom_platform():
+    # Go client/llb/llbtest platform_test.go TestCustomPlatform (a run's platform is inherited)
+    s = (llb.image("foo", platform="linux/armhf").run(["baz"]).run(["bar"]).run(["bax"], platform="windows/amd64")
+         .run(["bay"]))
+    assert _chain_platforms(marshal(s)) == [
+        ("windows/amd64", ["bay"]), ("windows/amd64", ["bax"]), ("linux/arm/v7", ["bar"]),
+        ("linux/arm/v7", ["baz"]), ("linux/arm/v7", "docker-image://docker.io/library/foo:latest")]
+
+
+def test_go_default_platform_and_platform_on_marshal():
+    # TestDefaultPlatform and TestPlatformOnMarshal
+    host = str(llb.default_platform())
+    assert [p for p, _ in _chain_platforms(llb.image("foo").run(["bar"]).marshal())] == [host, host]
+    assert [p for p, _ in _chain_platforms(marshal(llb.image("image1").run(["bar"]), platform="windows/amd64"))] == [
+        "windows/amd64", "windows/amd64"]
+
+
+def test_go_platform_mixed():
+    # TestPlatformMixed: a mount keeps the platform of the State it came from
+    s2 = llb.image("image2", platform="linux/armel").run(["cmd-sub"])
+    s1 = llb.image("image1").run(["cmd-main"], mounts=[llb.bind_mount("/mnt", s2)])
+    definition = marshal(s1, platform="linux/amd64")
+    m = dict(zip(definition.digests, definition.ops))
+    main = m[definition.head[0]]
+    assert list(main.exec.meta.args) == ["cmd-main"] and main.platform.Architecture == "amd64"
+    by_dest = {mt.dest: m[main.inputs[mt.input].digest] for mt in main.exec.mounts}
+    assert by_dest["/"].source.identifier == "docker-image://docker.io/library/image1:latest"
+    sub = by_dest["/mnt"]
+    assert list(sub.exec.meta.args) == ["cmd-sub"] and (sub.platform.Architecture, sub.platform.Variant) == ("arm", "v6")
+    assert m[sub.inputs[0].digest].platform.Variant == "v6"
