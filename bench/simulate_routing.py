@@ -10,7 +10,7 @@ LRU of chain keys and run 2 builds at once. Policies:
 - load-only: Scheduler with the in-flight scorer alone (ties rotate);
 - round-robin: a counter; random: Scheduler with the random picker.
 
-Run: python -m bench.simulate_routing [--bases N] [--zipf S] [--load L] (about a minute)
+Run: python -m bench.simulate_routing [--bases N] [--zipf S] [--load L | --rate R] (well under a minute)
 """
 
 from __future__ import annotations
@@ -56,9 +56,10 @@ def policies(builders: int):
     yield "random", scheduler_policy(Scheduler(RANDOM, seed=1)), False
 
 
-def scenario(builders: int, builds: int, bases: int, zipf: float, load: float) -> list[str]:
-    probe = make_trace(TraceParams(builds=builds, bases=bases, zipf_s=zipf))
-    rate = load * builders * SLOTS / cold_work(probe)
+def scenario(builders: int, builds: int, bases: int, zipf: float, load: float, rate: float) -> list[str]:
+    if not rate:
+        probe = make_trace(TraceParams(builds=builds, bases=bases, zipf_s=zipf))
+        rate = load * builders * SLOTS / cold_work(probe)
     trace = make_trace(TraceParams(builds=builds, bases=bases, zipf_s=zipf, arrival_rate=rate))
     rows = []
     for name, policy, report in policies(builders):
@@ -77,16 +78,18 @@ def main() -> None:
     parser.add_argument("--bases", type=int, default=0, help="base chains (default: 50 at 10 builders, 400 at 1,000)")
     parser.add_argument("--zipf", type=float, default=1.1, help="Zipf skew of base popularity")
     parser.add_argument("--load", type=float, default=0.6, help="arrival rate as a share of the builders' cold capacity")
+    parser.add_argument("--rate", type=float, default=0.0, help="arrival rate in builds per simulated second (overrides --load)")
     args = parser.parse_args()
     started = time.perf_counter()
     rows = []
     for builders, builds, bases in ((10, 3000, 50), (1000, 10000, 400)):
-        rows += scenario(builders, builds, args.bases or bases, args.zipf, args.load)
+        rows += scenario(builders, builds, args.bases or bases, args.zipf, args.load, args.rate)
     markdown = "\n".join([
         "## Routing simulation (`bench/simulate_routing.py`)",
         "",
         f"Builds share Zipf(s={args.zipf})-popular base chains (10 vertices: image pull + execs, recorded",
-        f"durations) plus 3 vertices of their own; Poisson arrivals at {args.load} × the builders' cold capacity;",
+        "durations) plus 3 vertices of their own; Poisson arrivals at "
+        + (f"{args.rate} builds/s;" if args.rate else f"{args.load} × the builders' cold capacity;"),
         f"each builder runs {SLOTS} builds at once and keeps an LRU of {CACHE_ENTRIES} chain keys. 10 builders:",
         "3,000 builds over 50 bases; 1,000 builders: 10,000 builds over 400 bases. Build time = finish − arrival",
         "(queueing + uncached work, simulated seconds). Peers: load-only, round-robin, random on the same trace.",

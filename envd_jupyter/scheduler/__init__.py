@@ -6,21 +6,17 @@ picker, chosen by a profile handler, with a record of every decision (pure libra
     result.endpoint, result.records[0].to_dict()
 """
 
-from .cache_index import CacheIndex
-from .config import ConfigError, SchedulerConfig, config_json_schema, default_config, load_config, parse_config
+from .config import ConfigError, config_json_schema, load_config, parse_config
 from .framework.cycle import Cycle
-from .framework.endpoint import Endpoint, Snapshot
+from .framework.endpoint import Endpoint
 from .framework.interfaces import Filter, HandlerDecision, Pick, Picker, ProfileHandler, Scorer
-from .framework.record import CycleRecord
 from .framework.request import BuildRequest, Vertex
-from .framework.result import NoEndpointsError, ProfileRunResult, SchedulingError, SchedulingResult
+from .framework.result import NoEndpointsError, SchedulingError, SchedulingResult
 from .framework.scheduler import Scheduler
 from .registry import ParamError, register
 
 __all__ = [
-    "BuildRequest", "CacheIndex", "ConfigError", "Cycle", "CycleRecord", "Endpoint", "Filter",
-    "HandlerDecision", "NoEndpointsError", "ParamError", "Pick", "Picker", "ProfileHandler",
-    "ProfileRunResult", "Scheduler", "SchedulerConfig", "SchedulingError", "SchedulingResult",
-    "Scorer", "Snapshot", "Vertex", "config_json_schema", "default_config", "load_config",
-    "parse_config", "register",
+    "BuildRequest", "ConfigError", "Cycle", "Endpoint", "Filter", "HandlerDecision", "NoEndpointsError",
+    "ParamError", "Pick", "Picker", "ProfileHandler", "Scheduler", "SchedulingError", "SchedulingResult",
+    "Scorer", "Vertex", "config_json_schema", "load_config", "parse_config", "register",
 ]

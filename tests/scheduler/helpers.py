@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 
-from envd_jupyter.scheduler import BuildRequest, Cycle, Endpoint, Scheduler, Snapshot, Vertex
+from envd_jupyter.scheduler import BuildRequest, Cycle, Endpoint, Scheduler, Vertex
+from envd_jupyter.scheduler.framework.endpoint import Snapshot
 from envd_jupyter.scheduler.framework.interfaces import PluginHandle
 from envd_jupyter.scheduler.cache_index import CacheIndex
 from envd_jupyter.scheduler.registry import parse_params, plugin_types

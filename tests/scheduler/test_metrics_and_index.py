@@ -2,7 +2,8 @@
 
 import re
 
-from envd_jupyter.scheduler import BuildRequest, CacheIndex, Endpoint, NoEndpointsError, Scheduler, Vertex
+from envd_jupyter.scheduler import BuildRequest, Endpoint, NoEndpointsError, Scheduler, Vertex
+from envd_jupyter.scheduler.cache_index import CacheIndex
 
 from .helpers import chain, request
 

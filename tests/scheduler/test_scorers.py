@@ -108,7 +108,7 @@ def test_registry_proximity_min_max_over_reported_rtts(rtts, expected):
 
 
 def test_prior_pick_scores_the_earlier_profiles_choice():
-    from envd_jupyter.scheduler import ProfileRunResult
+    from envd_jupyter.scheduler.framework.result import ProfileRunResult
 
     eps = [Endpoint("a"), Endpoint("b")]
     earlier = {"build": ProfileRunResult("build", (eps[1],), None)}
