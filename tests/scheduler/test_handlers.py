@@ -83,3 +83,11 @@ def test_attribute_handler_selects_by_request_attribute(attributes, profile):
 def test_attribute_handler_rejects_unknown_profile():
     with pytest.raises(SchedulingError, match="profile='nope' names no profile; defined: fast, spread"):
         Scheduler(ATTR).schedule(request(attributes={"profile": "nope"}), [Endpoint("a")])
+
+
+def test_attribute_handler_without_default_needs_the_attribute():
+    config = ATTR.replace("{attribute: profile, default: fast}", "{attribute: profile}")
+    scheduler = Scheduler(config)
+    with pytest.raises(SchedulingError, match="request has no 'profile' attribute and no default profile"):
+        scheduler.schedule(request(), [Endpoint("a")])
+    assert scheduler.metrics.to_dict()["attempts"] == {"error": 1}
