@@ -28,6 +28,16 @@ CHANNEL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2000),
 ]
+# dockerd serves /grpc with Go's x/net/http2, which answers pings without grpc-go's ping policy,
+# so we can ping often during calls and notice a frozen (not just dead) daemon within seconds.
+# Standalone buildkitd runs grpc-go's server, whose default policy closes chatty clients: no pings.
+DOCKER_KEEPALIVE = [
+    ("grpc.keepalive_time_ms", 2000),
+    ("grpc.keepalive_timeout_ms", 3000),
+    ("grpc.http2.ping_timeout_ms", 3000),  # grpc core times pings out with this, not the line above
+    ("grpc.keepalive_permit_without_calls", 0),
+    ("grpc.http2.max_pings_without_data", 0),
+]
 
 
 @dataclass(frozen=True)
@@ -96,7 +106,7 @@ class DockerTransport:
         listener.listen(16)
         self._pump.add_listener(listener, self._accept)
         self.channel_target = path  # a plain h2c gRPC endpoint for this daemon, while the client lives
-        self.channel = grpc.insecure_channel("unix:" + path, options=CHANNEL_OPTIONS)
+        self.channel = grpc.insecure_channel("unix:" + path, options=CHANNEL_OPTIONS + DOCKER_KEEPALIVE)
 
     def _accept(self, local: socket.socket) -> None:
         try:

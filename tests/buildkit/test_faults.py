@@ -157,3 +157,22 @@ def test_daemon_killed_mid_solve_raises_clear_error(private_dockerd, busybox, un
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_frozen_daemon_mid_solve_raises_instead_of_hanging(private_dockerd, busybox, unique):
+    """SIGSTOP keeps dockerd's sockets open but silent; keepalive pings must notice."""
+    proc, sock = private_dockerd
+    marker = f"frozen-{unique}"
+    client = connect(f"docker+unix://{sock}")
+    try:
+        with pytest.raises(DaemonError, match="went away mid-solve"):
+            client.solve(chain(busybox, [_sleep_step(marker)], network="none"),
+                         on_event=_when_running(marker, lambda: os.kill(proc.pid, signal.SIGSTOP)))
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+        client.close()
+        for pid in _procs_with(marker):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
