@@ -124,6 +124,12 @@ class State:
     def __setattr__(self, name, value):
         raise AttributeError(f"State is immutable; use its methods to derive a new State (tried to set {name})")
 
+    def __copy__(self) -> "State":
+        return self  # immutable: a copy is the same value
+
+    def __deepcopy__(self, memo) -> "State":
+        return self
+
     # -- inherited settings ---------------------------------------------------------
     def env(self, key: str | None = None, value: str | None = None, /, **kv: str) -> "State":
         """Set environment variables for later runs: ``env("K", "v")`` or ``env(K="v")``."""

@@ -54,3 +54,10 @@ def test_go_relative_workdir():
     assert st.workdir("..").get_workdir() == "/foo"
     assert st.workdir("/baz").get_workdir() == "/baz"
     assert st.workdir("/baz").workdir("../../..").get_workdir() == "/"
+
+
+def test_copying_a_state_returns_it():
+    import copy
+
+    st = BUSYBOX.run(["x"])
+    assert copy.copy(st) is st and copy.deepcopy({"s": st})["s"] is st
