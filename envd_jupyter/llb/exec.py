@@ -26,6 +26,12 @@ def _dest(dest) -> str:
     return dest
 
 
+def _id(value, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**32:
+        raise ValidationError(f"{what} must be an int in 0..2**32-1, got {value!r}")
+    return value
+
+
 def _mode(mode) -> int:
     if not isinstance(mode, int) or not 0 <= mode <= 0o7777:
         raise InvalidModeError(f"mode {mode!r} out of range 0..0o7777")
@@ -105,7 +111,7 @@ def tmpfs_mount(dest, size=None) -> TmpfsMount:
 def secret_mount(dest, id, *, uid=0, gid=0, mode=0o400, optional=False) -> SecretMount:
     if not isinstance(id, str) or not id:
         raise InvalidMountError(f"secret_mount needs a non-empty id, got {id!r}")
-    return SecretMount(_dest(dest), id, int(uid), int(gid), _mode(mode), bool(optional))
+    return SecretMount(_dest(dest), id, _id(uid, "uid"), _id(gid, "gid"), _mode(mode), bool(optional))
 
 
 def secret_env(name, id, *, optional=False) -> SecretEnv:
@@ -119,7 +125,8 @@ def secret_env(name, id, *, optional=False) -> SecretEnv:
 
 def ssh_mount(dest=None, id=None, *, uid=0, gid=0, mode=0o600, optional=False) -> SSHMount:
     """Forward the client's ssh agent; default socket /run/buildkit/ssh_agent.N."""
-    return SSHMount(None if dest is None else _dest(dest), id, int(uid), int(gid), _mode(mode), bool(optional))
+    return SSHMount(None if dest is None else _dest(dest), id, _id(uid, "uid"), _id(gid, "gid"), _mode(mode),
+                    bool(optional))
 
 
 class _Mount:

@@ -168,6 +168,8 @@ def test_state_platform_reaches_exec():
     (lambda: llb.bind_mount("/a", "not a state"), llb.NotAStateError),
     (lambda: llb.cache_mount("/a", "id", sharing="sometimes"), llb.InvalidMountError),
     (lambda: llb.secret_mount("/s", "id", mode=0o20000), llb.InvalidModeError),
+    (lambda: llb.secret_mount("/s", "id", uid=-1), llb.ValidationError),
+    (lambda: llb.ssh_mount(gid=2**32), llb.ValidationError),
     (lambda: BUSYBOX.run(["x"], mounts=["/tmp"]), llb.InvalidMountError),
     (lambda: BUSYBOX.run(["x"], network="bridge"), llb.ValidationError),
     (lambda: BUSYBOX.run(["x"], env={"A=B": "1"}), llb.ValidationError),
