@@ -1,5 +1,15 @@
-"""envd's build language on the LLB IR: envd v1 functions, build.envd files, cog.yaml, explain_rebuild."""
+"""envd's build language on the LLB IR.
 
+``load_file("build.envd")`` / ``exec_cell(source)`` (Starlark, go.starlark.net) and
+``from_cog_yaml("cog.yaml")`` record an Environment; ``compile_environment`` turns it into the
+staged graph (base → parallel envd-managed branches joined by merge → sequential user steps)
+with its image config; ``image(ref).apt_packages([...]).run("...")`` is the chaining form;
+``explain_rebuild(previous, current)`` says why a build re-ran.
+"""
+
+from envd_jupyter.lang.build import EnvironmentSolve, solve_environment
+from envd_jupyter.lang.chain import EnvdState, diff, from_environment, image, merge
+from envd_jupyter.lang.cog import from_cog_yaml
 from envd_jupyter.lang.environment import Environment
 from envd_jupyter.lang.errors import (
     CogConfigError,
@@ -11,12 +21,16 @@ from envd_jupyter.lang.errors import (
     UnknownFunctionError,
     UnsupportedFunctionError,
 )
+from envd_jupyter.lang.explain import RebuildReport, explain_rebuild
 from envd_jupyter.lang.functions import EnvdFunctions
+from envd_jupyter.lang.graph import CACHE_IDS, EnvdBuild, compile_environment, compile_for_caps
 from envd_jupyter.lang.image_config import ImageConfig
 from envd_jupyter.lang.starlark_loader import exec_cell, load_file
 
 __all__ = [
-    "CogConfigError", "EnvdArgumentError", "EnvdError", "EnvdFunctions", "EnvdLoadError", "EnvdSyntaxError",
-    "Environment", "ImageConfig", "Location", "UnknownFunctionError", "UnsupportedFunctionError",
-    "exec_cell", "load_file",
+    "CACHE_IDS", "CogConfigError", "EnvdArgumentError", "EnvdBuild", "EnvdError", "EnvdFunctions", "EnvdLoadError",
+    "EnvdState", "EnvdSyntaxError", "Environment", "EnvironmentSolve", "ImageConfig", "Location", "RebuildReport",
+    "UnknownFunctionError", "UnsupportedFunctionError", "compile_environment", "compile_for_caps", "diff",
+    "exec_cell", "explain_rebuild", "from_cog_yaml", "from_environment", "image", "load_file", "merge",
+    "solve_environment",
 ]

@@ -11,6 +11,7 @@ import base64
 import functools
 import hashlib
 import http.server
+import os
 import socket
 import subprocess
 import sys
@@ -25,8 +26,11 @@ def _record_line(name: str, data: bytes) -> str:
     return f"{name},sha256={digest},{len(data)}"
 
 
-def write_wheel(directory: Path, name: str, version: str) -> Path:
-    """A py3-none-any wheel whose module ``name`` has ``VERSION = version``."""
+def write_wheel(directory: Path, name: str, version: str, payload_bytes: int = 0) -> Path:
+    """A py3-none-any wheel whose module ``name`` has ``VERSION = version``.
+
+    ``payload_bytes`` of incompressible data (``payload.bin``) stand in for a real package's size.
+    """
     module = name.replace("-", "_")
     dist_info = f"{module}-{version}.dist-info"
     files = {
@@ -34,6 +38,8 @@ def write_wheel(directory: Path, name: str, version: str) -> Path:
         f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
         f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: envd-jupyter-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
     }
+    if payload_bytes:
+        files[f"{module}/payload.bin"] = os.urandom(payload_bytes)
     record = [_record_line(path, data) for path, data in files.items()] + [f"{dist_info}/RECORD,,"]
     files[f"{dist_info}/RECORD"] = ("\n".join(record) + "\n").encode()
     target = directory / "simple" / name.replace("_", "-") / f"{module}-{version}-py3-none-any.whl"
