@@ -82,3 +82,11 @@ def test_ran_and_cached_from_a_progress_model():
     assert "[envd] pip install pandas==2.2" in ran_names
     assert "[envd] apt-get install git" in {s.name for s in report.cached}
     assert "ran " in str(report)
+
+
+def test_a_downstream_step_with_its_own_edit_is_listed_too():
+    report = explain_rebuild(definition(), definition(pandas="pandas==2.2", message="bye"))
+    (first,) = report.changes
+    (also,) = report.also_changed
+    assert str(first.location) == "build.envd:4" and str(also.location) == "build.envd:5"
+    assert also.fields[0] == "argv" and "also changed further down:" in str(report)
