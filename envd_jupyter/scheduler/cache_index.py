@@ -4,6 +4,10 @@ Like the prefix indexer of llm-d-router (block hash → servers), the inverted m
 ``chain key → endpoints`` makes a lookup cost O(request vertices + hits), not
 O(endpoints × vertices). Each endpoint's LRU bounds what it is believed to keep; evicting a
 key there removes the endpoint from the key's holder set.
+
+Holder sets are immutable and shared: keys recorded together (a chain) end up pointing at
+the same frozenset object, so a lookup adds a chain's work per distinct holder set and
+expands each set to endpoint names once, however widely the chain is replicated.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ class CacheIndex:
         if default_capacity <= 0:
             raise ValueError(f"default_capacity must be positive, got {default_capacity}")
         self.default_capacity = default_capacity
-        self._holders: dict[int, set[str]] = {}
+        self._holders: dict[int, frozenset[str]] = {}
+        self._singles: dict[str, frozenset[str]] = {}
         self._lru: dict[str, OrderedDict[int, None]] = {}
         self._capacity: dict[str, int] = {}
         self.routed_work = 0.0
@@ -39,12 +44,15 @@ class CacheIndex:
 
     def matched_work(self, keys: Sequence[int], work: Sequence[float]) -> dict[str, float]:
         """Endpoint name → sum of ``work`` over the keys it holds (only endpoints with a hit)."""
-        acc: dict[str, float] = {}
-        get = acc.get
+        per_set: dict[frozenset[str], float] = {}
+        get = per_set.get
         for held_by, w in zip(map(self._holders.get, keys), work):
-            if held_by:
-                for name in held_by:
-                    acc[name] = get(name, 0.0) + w
+            if held_by is not None:
+                per_set[held_by] = get(held_by, 0.0) + w
+        acc: dict[str, float] = {}
+        for held_by, w in per_set.items():
+            for name in held_by:
+                acc[name] = acc.get(name, 0.0) + w
         return acc
 
     def record(self, endpoint: str, keys: Iterable[int], work: Sequence[float] | None = None) -> float:
@@ -52,6 +60,8 @@ class CacheIndex:
         lru = self._lru.get(endpoint)
         if lru is None:
             lru = self._lru[endpoint] = OrderedDict()
+        single = self._single(endpoint)
+        widened: dict[frozenset[str], frozenset[str]] = {}
         holders = self._holders
         touch = lru.move_to_end
         hit = 0.0
@@ -61,23 +71,34 @@ class CacheIndex:
             if key in lru:
                 touch(key)
                 hit += w
+                continue
+            lru[key] = None
+            held_by = holders.get(key)
+            if held_by is None:
+                holders[key] = single
             else:
-                lru[key] = None
-                held_by = holders.get(key)
-                if held_by is None:
-                    holders[key] = {endpoint}
-                else:
-                    held_by.add(endpoint)
+                wider = widened.get(held_by)
+                if wider is None:
+                    wider = widened[held_by] = held_by | single
+                holders[key] = wider
         self.routed_work += total
         self.routed_hit_work += hit
         if len(lru) > self._capacity.get(endpoint, self.default_capacity):
             self._evict(endpoint)
         return hit
 
+    def _single(self, endpoint: str) -> frozenset[str]:
+        single = self._singles.get(endpoint)
+        if single is None:
+            single = self._singles[endpoint] = frozenset((endpoint,))
+        return single
+
     def forget(self, endpoint: str) -> None:
         """Drop everything known about an endpoint (it was pruned or replaced)."""
-        for key in self._lru.pop(endpoint, ()):
-            self._drop_holder(key, endpoint)
+        lru = self._lru.pop(endpoint, None)
+        if lru:
+            self._drop(endpoint, list(lru))
+        self._singles.pop(endpoint, None)
 
     def _evict(self, endpoint: str) -> None:
         lru = self._lru.get(endpoint)
@@ -86,23 +107,24 @@ class CacheIndex:
         excess = len(lru) - self.capacity(endpoint)
         if excess <= 0:
             return
-        holders = self._holders
         pop = lru.popitem
-        for _ in range(excess):
-            key = pop(last=False)[0]
+        self._drop(endpoint, [pop(last=False)[0] for _ in range(excess)])
+        self.evictions += excess
+
+    def _drop(self, endpoint: str, keys: list[int]) -> None:
+        """Remove ``endpoint`` from the holder sets of ``keys`` (sharing narrowed sets)."""
+        holders = self._holders
+        single = self._single(endpoint)
+        narrowed: dict[frozenset[str], frozenset[str]] = {}
+        for key in keys:
             held_by = holders[key]
             if len(held_by) == 1:
                 del holders[key]
-            else:
-                held_by.discard(endpoint)
-        self.evictions += excess
-
-    def _drop_holder(self, key: int, endpoint: str) -> None:
-        held_by = self._holders.get(key)
-        if held_by is not None:
-            held_by.discard(endpoint)
-            if not held_by:
-                del self._holders[key]
+                continue
+            narrower = narrowed.get(held_by)
+            if narrower is None:
+                narrower = narrowed[held_by] = held_by - single
+            holders[key] = narrower
 
     def holds(self, endpoint: str, key: int) -> bool:
         return key in self._lru.get(endpoint, ())

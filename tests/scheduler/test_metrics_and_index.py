@@ -59,3 +59,15 @@ def test_chain_keys_follow_dag_inputs():
     assert left.chain_keys[1] == swapped.chain_keys[2]  # same vertex, same history
     assert left.chain_keys[3] != swapped.chain_keys[3]  # merge of (y, x) is not merge of (x, y)
     assert len(set(left.chain_keys)) == 4
+
+
+def test_replicated_chains_share_holders_and_narrow_on_eviction():
+    index = CacheIndex(default_capacity=4)
+    index.record("a", [1, 2, 3])
+    index.record("b", [1, 2, 3])
+    assert index.matched_work([1, 2, 3, 9], [1.0, 2.0, 3.0, 4.0]) == {"a": 6.0, "b": 6.0}
+    index.record("a", [7, 8])                      # a is over capacity by one: evicts 1
+    assert index.matched_work([1, 2, 3], [1.0, 2.0, 3.0]) == {"a": 5.0, "b": 6.0}
+    index.forget("b")
+    assert index.matched_work([1, 2, 3, 7], [1.0, 2.0, 3.0, 4.0]) == {"a": 9.0}
+    assert index.stats()["keys"] == 4 and index.evictions == 1

@@ -86,9 +86,12 @@ class BuildRequest:
         if hit is not None:
             return hit
         default = kind_weights.get("*", 1.0)
-        by_kind = [kind_weights.get(kind, default) for kind in self._kinds]
-        weights = tuple([d or k for d, k in zip(self._durations, by_kind)] if use_durations else by_kind)
-        result = (weights, sum(weights))
+        weight_of = kind_weights.get
+        if use_durations:
+            weights = [d or weight_of(k, default) for d, k in zip(self._durations, self._kinds)]
+        else:
+            weights = [weight_of(k, default) for k in self._kinds]
+        result = (tuple(weights), sum(weights))
         self._work_cache[cache_key] = result
         return result
 
