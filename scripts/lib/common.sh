@@ -1,0 +1,52 @@
+# Shared paths and small helpers for scripts/buildkit-up and scripts/buildkit-down.
+# Sourced, not executed.
+
+STATE=${ENVD_JUPYTER_STATE:-/var/lib/envd-jupyter}
+LOGS=$STATE/logs
+CACHE=$STATE/cache
+DOCKER26=$STATE/opt/docker-26            # trixie docker.io + docker-cli + docker-buildx, unpacked
+DOCKER_CLI=$DOCKER26/usr/bin/docker      # one client for every daemon (API version is negotiated)
+DOCKER_CFG=$STATE/docker-config          # DOCKER_CONFIG holding cli-plugins/docker-buildx
+
+# name | bridge | bridge address | dockerd flavour | containerd image store
+DAEMONS=(
+  "current envdj-current 10.213.1.1/24 26 true"
+  "classic envdj-classic 10.213.2.1/24 26 false"
+  "old envdj-old 10.213.3.1/24 20 false"
+)
+
+IMAGE_BUSYBOX=envd-jupyter/busybox:latest
+IMAGE_PYTHON=envd-jupyter/python:3.11-bookworm
+IMAGE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+log() { printf '[%s %s] %s\n' "${0##*/}" "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { printf 'buildkit-up: error: %s\n' "$*" >&2; exit 1; }
+
+daemon_dir() { echo "$STATE/daemons/$1"; }
+daemon_sock() { echo "$STATE/daemons/$1/docker.sock"; }
+
+# True when the docker API on unix socket $1 answers /_ping within 3 s.
+socket_pings() {
+  [ -S "$1" ] && curl -fsS --max-time 3 --unix-socket "$1" http://docker/_ping >/dev/null 2>&1
+}
+
+# Prints the pid from pidfile $1 if that process is alive and its command line mentions $2.
+live_pid() {
+  local pid
+  pid=$(cat "$1" 2>/dev/null) || return 1
+  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$2" || return 1
+  echo "$pid"
+}
+
+# Runs the docker client against daemon $1 with the buildx plugin available.
+dk() {
+  local name=$1; shift
+  DOCKER_CONFIG=$DOCKER_CFG "$DOCKER_CLI" -H "unix://$(daemon_sock "$name")" "$@"
+}
+
+# Prints the last lines of log file $1, indented, for failure messages.
+log_tail() {
+  echo "--- last lines of $1 ---" >&2
+  tail -n "${2:-25}" "$1" 2>/dev/null | sed 's/^/    /' >&2
+}
