@@ -16,7 +16,8 @@ class Endpoint:
     """One BuildKit daemon as the scheduler sees it (all fields optional but ``name``).
 
     ``cpu_load`` is load normalised by core count (1.0 = every core busy); ``recent_*`` count
-    solves in the daemon's recent window (failures are a subset of solves).
+    solves in the daemon's recent window (failures are a subset of solves); ``reported_at`` is
+    on the scheduler's clock (``time.monotonic`` unless the scheduler was given another).
     """
 
     name: str
