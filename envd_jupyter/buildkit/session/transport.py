@@ -13,6 +13,7 @@ import secrets as _random
 import shutil
 import socket
 import threading
+import time
 from concurrent import futures
 from typing import Sequence
 
@@ -48,7 +49,8 @@ class Session:
         self.services = [HealthService(), *merge_services(list(services))]
         self._dir = private_dir("envd-bks-")
         self.socket_path = os.path.join(self._dir, "session.sock")
-        self._executor = futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="envd-session")
+        self._thread_prefix = f"envd-session-{self.id[:8]}"
+        self._executor = futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=self._thread_prefix)
         self._server = grpc.server(self._executor, options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE),
             ("grpc.max_send_message_length", MAX_MESSAGE),
@@ -85,7 +87,12 @@ class Session:
         if self._link is not None:
             self._link.close()
         self._server.stop(STOP_GRACE).wait(STOP_GRACE + 1)
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        # Handlers see their context end with the server; a service that ignores it must not hang us.
+        deadline = time.monotonic() + STOP_GRACE + 2
+        for thread in threading.enumerate():
+            if thread.name.startswith(self._thread_prefix):
+                thread.join(max(0.0, deadline - time.monotonic()))
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> "Session":
