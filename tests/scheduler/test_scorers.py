@@ -137,3 +137,8 @@ def test_empty_request_scores_zero_affinity():
 def test_impossible_reports_are_rejected_once_at_the_endpoint(fields, message):
     with pytest.raises(ValueError, match=f"endpoint 'x': .*{message}"):
         Endpoint("x", **fields)
+
+
+def test_non_finite_durations_fall_back_to_kind_weights():
+    req = BuildRequest([Vertex("sha256:a", "exec", duration=float("inf")), Vertex("sha256:b", "file", duration=float("nan"))])
+    assert req.work({"exec": 10.0, "file": 1.0}) == ((10.0, 1.0), 11.0)

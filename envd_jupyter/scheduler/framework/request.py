@@ -7,6 +7,7 @@ scheduler stay independent of the IR and lets simulators and tests build request
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -76,7 +77,7 @@ class BuildRequest:
         self.attributes = dict(attributes or {})
         self.chain_keys = _chain_keys(self.vertices)
         self._kinds = [v.kind for v in self.vertices]
-        self._durations = [v.duration if v.duration is not None and v.duration > 0 else 0.0 for v in self.vertices]
+        self._durations = [v.duration if v.duration is not None and 0 < v.duration < math.inf else 0.0 for v in self.vertices]
         self._work_cache: dict[tuple, tuple[tuple[float, ...], float]] = {}
 
     def work(self, kind_weights: Mapping[str, float], use_durations: bool = True) -> tuple[tuple[float, ...], float]:

@@ -8,7 +8,10 @@ precise mode asks the daemon's own report (v.digest ∈ e.cached_digests).
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Literal, Mapping
+
+from ..registry import ParamError
 
 if TYPE_CHECKING:
     from ..cache_index import CacheIndex
@@ -16,6 +19,13 @@ if TYPE_CHECKING:
     from ..framework.endpoint import Endpoint
 
 Mode = Literal["approximate", "precise"]
+
+
+def check_kind_weights(kind_weights: Mapping[str, float]) -> None:
+    """Kind weights are finite and non-negative (shared by the scorer and the filter)."""
+    for kind, weight in kind_weights.items():
+        if not (weight >= 0 and math.isfinite(weight)):
+            raise ParamError(f"kindWeights.{kind}", f"must be a finite number >= 0, got {weight}")
 
 
 def affinity_scores(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from ...framework.interfaces import Filter
 from ...framework.request import DEFAULT_KIND_WEIGHTS
 from ...registry import ParamError, register
-from .._affinity import Mode, affinity_scores
+from .._affinity import Mode, affinity_scores, check_kind_weights
 
 
 @register("cache-affinity-filter")
@@ -33,6 +33,7 @@ class CacheAffinityFilter(Filter):
                 raise ParamError("threshold", f"must be within [0, 1], got {self.threshold}")
             if self.max_load_gap < 0:
                 raise ParamError("maxLoadGap", f"must be >= 0, got {self.max_load_gap}")
+            check_kind_weights(self.kind_weights)
 
     def filter(self, cycle, endpoints):
         p = self.params

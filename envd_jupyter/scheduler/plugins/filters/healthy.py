@@ -19,7 +19,7 @@ class HealthyFilter(Filter):
         max_report_age_seconds: float = 0.0
 
         def __post_init__(self) -> None:
-            if self.max_report_age_seconds < 0:
+            if not self.max_report_age_seconds >= 0:
                 raise ParamError("maxReportAgeSeconds", f"must be >= 0, got {self.max_report_age_seconds}")
 
     def filter(self, cycle, endpoints):

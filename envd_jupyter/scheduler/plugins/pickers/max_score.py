@@ -24,7 +24,7 @@ class MaxScorePicker(Picker):
 
         def __post_init__(self) -> None:
             super().__post_init__()
-            if self.tie_tolerance < 0:
+            if not self.tie_tolerance >= 0:
                 raise ParamError("tieTolerance", f"must be >= 0, got {self.tie_tolerance}")
 
     def pick(self, cycle, endpoints, totals):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from ...framework.interfaces import PickObserver, Scorer
 from ...framework.request import DEFAULT_KIND_WEIGHTS
 from ...registry import ParamError, register
-from .._affinity import Mode, affinity_scores
+from .._affinity import Mode, affinity_scores, check_kind_weights
 
 
 @register("cache-affinity-scorer")
@@ -37,9 +37,7 @@ class CacheAffinityScorer(Scorer, PickObserver):
                 raise ParamError("lruCapacity", f"must be > 0, got {self.lru_capacity}")
             if self.bytes_per_entry < 0:
                 raise ParamError("bytesPerEntry", f"must be >= 0, got {self.bytes_per_entry}")
-            for kind, weight in self.kind_weights.items():
-                if weight < 0:
-                    raise ParamError(f"kindWeights.{kind}", f"must be >= 0, got {weight}")
+            check_kind_weights(self.kind_weights)
 
     def __init__(self, name, params, handle) -> None:
         super().__init__(name, params, handle)

@@ -22,7 +22,7 @@ class FailureRateScorer(Scorer):
         pseudo_solves: float = 2.0
 
         def __post_init__(self) -> None:
-            if self.pseudo_solves < 0:
+            if not self.pseudo_solves >= 0:
                 raise ParamError("pseudoSolves", f"must be >= 0, got {self.pseudo_solves}")
 
     def score(self, cycle, endpoints):
