@@ -19,6 +19,7 @@ GIB = 1 << 30
         ([3, 3], {}, [1.0, 1.0]),
         ([1, 1], {"b": 2}, [1.0, 0.0]),
         ([5], {}, [1.0]),
+        ([5000, 9000, 7000], {}, [1.0, 0.0, 0.5]),
     ],
 )
 def test_in_flight_is_min_max_of_reported_plus_reserved(loads, reserved, expected):

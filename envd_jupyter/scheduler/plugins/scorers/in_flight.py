@@ -24,4 +24,10 @@ class InFlightScorer(Scorer):
         if high == low:
             return [1.0] * len(loads)
         span = float(high - low)  # division (not a reciprocal) keeps the best exactly at 1.0
+        if high <= _TABLE_LIMIT:  # small counts: look the score up instead of dividing per endpoint
+            table = [(high - n) / span for n in range(high + 1)]
+            return [table[n] for n in loads]
         return [(high - n) / span for n in loads]
+
+
+_TABLE_LIMIT = 4096
