@@ -50,3 +50,17 @@ log_tail() {
   echo "--- last lines of $1 ---" >&2
   tail -n "${2:-25}" "$1" 2>/dev/null | sed 's/^/    /' >&2
 }
+
+# Sends TERM to the pid in pidfile $1 (only if it is still the process whose command line has
+# $2), then KILL after ${ENVD_JUPYTER_STOP_TIMEOUT:-30} seconds.
+stop_pidfile() {
+  local pid deadline
+  pid=$(live_pid "$1" "$2") || return 0
+  kill -TERM "$pid" 2>/dev/null
+  deadline=$((SECONDS + ${ENVD_JUPYTER_STOP_TIMEOUT:-30}))
+  while live_pid "$1" "$2" >/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+  if live_pid "$1" "$2" >/dev/null; then
+    log "pid $pid ($2) ignored TERM: killing"
+    kill -KILL "$pid" 2>/dev/null
+  fi
+}

@@ -30,7 +30,15 @@ start_daemon() {
   if live_pid "$dir/docker.pid" "$sock" >/dev/null && socket_pings "$sock"; then
     return 0
   fi
+  if live_pid "$dir/docker.pid" "$sock" >/dev/null; then
+    return 0 # alive but not answering yet: wait_daemon decides
+  fi
   mkdir -p "$dir"
+  # A killed dockerd leaves its pidfile and its containerd's; while either lingers (even as a
+  # zombie) the new dockerd refuses to start or waits on a dead containerd.
+  rm -f "$dir/docker.pid"
+  stop_pidfile "$dir/exec/containerd/containerd.pid" "$dir/exec/containerd"
+  rm -f "$dir/exec/containerd/containerd.pid"
   read -r bin path_prefix <<<"$(dockerd_for "$flavour")"
   if [ "$BRIDGES_OK" = 1 ]; then
     net_args=(--bridge="$bridge")

@@ -6,11 +6,15 @@ BOOKWORM_PACKAGES=(docker.io containerd runc tini iptables iproute2 curl busybox
 TRIXIE_DEBS=(docker.io docker-cli docker-buildx)
 DOCKER26_VERSION=26.1.5
 
-# The machine's configured Debian archive for suite $1 (e.g. bookworm), read from apt's own
-# view of its sources so no mirror name is ever written down here.
+# The machine's configured Debian archive, read from apt's own view of its sources so no mirror
+# name is ever written down here: the entry for suite $1 (e.g. bookworm), else the first plain
+# suite (no -security/-updates/-backports) of an archive that also serves Debian packages.
 debian_mirror() {
   apt-get indextargets --no-release-info --format '$(REPO_URI) $(RELEASE) $(TARGET_OF)' |
-    awk -v suite="$1" '$2 == suite && $3 == "deb" { print $1; exit }'
+    awk -v suite="$1" '$3 != "deb" { next }
+      $2 == suite { print $1; found = 1; exit }
+      !plain && $2 !~ /-(security|updates|backports)$/ { plain = $1 }
+      END { if (!found && plain) print plain }'
 }
 
 apt_lists_present() {
@@ -32,11 +36,20 @@ install_bookworm_packages() {
     printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
     own_policy=1
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
-    >>"$LOGS/apt.log" 2>&1
-  local rc=$?
+  local rc
+  apt_install "${missing[@]}"
+  rc=$?
+  if [ $rc -ne 0 ]; then
+    log "apt-get install failed: refreshing package lists and retrying once"
+    apt-get update -qq >>"$LOGS/apt.log" 2>&1 && apt_install "${missing[@]}"
+    rc=$?
+  fi
   [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d
   [ $rc -eq 0 ] || { log_tail "$LOGS/apt.log"; die "apt-get install ${missing[*]} failed"; }
+}
+
+apt_install() {
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >>"$LOGS/apt.log" 2>&1
 }
 
 # Unpacks trixie's docker.io, docker-cli and docker-buildx into $DOCKER26 using a private apt
