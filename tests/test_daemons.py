@@ -1,6 +1,7 @@
 """The daemon contract of scripts/buildkit-up holds (standard library only, so a broken client
 cannot hide a broken daemon)."""
 
+import base64
 import http.client
 import json
 import os
@@ -24,14 +25,18 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
         self.sock.connect(self._path)
 
 
-def _get(sock_path: str, url: str) -> tuple[int, bytes]:
+def _call(sock_path: str, method: str, url: str, headers=None) -> tuple[int, bytes]:
     conn = _UnixHTTPConnection(sock_path)
     try:
-        conn.request("GET", url)
+        conn.request(method, url, headers=headers or {})
         response = conn.getresponse()
         return response.status, response.read()
     finally:
         conn.close()
+
+
+def _get(sock_path: str, url: str) -> tuple[int, bytes]:
+    return _call(sock_path, "GET", url)
 
 
 def _flavour(request) -> str:
@@ -77,6 +82,30 @@ def test_registry_is_loopback_and_answers_v2(daemon_env):
         response.read()
         assert response.status == 200
         assert response.getheader("Docker-Distribution-API-Version") == "registry/2.0"
+    finally:
+        conn.close()
+
+
+def test_daemon_pushes_to_loopback_registry(any_daemon, daemon_env, request):
+    """Push and cache tests rely on every daemon treating the loopback registry as plain http."""
+    flavour = _flavour(request)
+    repo = f"{daemon_env['ENVD_REGISTRY']}/envd-jupyter-infra/busybox"
+    source = quote(daemon_env["ENVD_IMAGE_BUSYBOX"], safe="")
+    status, body = _call(any_daemon, "POST", f"/images/{source}/tag?repo={quote(repo, safe='')}&tag={flavour}")
+    assert status == 201, body
+    try:
+        auth = {"X-Registry-Auth": base64.urlsafe_b64encode(b"{}").decode()}
+        status, body = _call(any_daemon, "POST", f"/images/{quote(repo, safe='')}/push?tag={flavour}", auth)
+        assert status == 200, body
+        messages = [json.loads(line) for line in body.splitlines() if line.strip()]
+        assert not [m for m in messages if "error" in m or "errorDetail" in m], messages
+    finally:
+        _call(any_daemon, "DELETE", f"/images/{quote(f'{repo}:{flavour}', safe='')}")
+    conn = http.client.HTTPConnection("127.0.0.1", int(daemon_env["ENVD_REGISTRY"].split(":")[1]), timeout=10)
+    try:
+        accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
+        conn.request("HEAD", f"/v2/envd-jupyter-infra/busybox/manifests/{flavour}", headers={"Accept": accept})
+        assert conn.getresponse().status == 200
     finally:
         conn.close()
 
