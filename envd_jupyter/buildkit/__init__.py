@@ -6,7 +6,7 @@ Imports nothing from IPython or widgets; the notebook layer builds on these call
 from envd_jupyter.buildkit.client import BuildKitInfo, Caps, Client, UsageRecord, Worker
 from envd_jupyter.buildkit.connect import connect
 from envd_jupyter.buildkit.errors import (BuildKitError, CapsError, ConnectError, DaemonError,
-                                          SolveCancelled, SolveError)
+                                          InvalidDefinitionError, SolveCancelled, SolveError)
 from envd_jupyter.buildkit.progress import BuildModel, VertexEvent, VertexState
 from envd_jupyter.buildkit.render import PlainRenderer, TtyRenderer
 from envd_jupyter.buildkit.solve import SolveResult
@@ -14,6 +14,6 @@ from envd_jupyter.buildkit.transport import TLSConfig
 
 __all__ = [
     "BuildKitError", "BuildKitInfo", "BuildModel", "Caps", "CapsError", "Client", "ConnectError",
-    "DaemonError", "PlainRenderer", "SolveCancelled", "SolveError", "SolveResult", "TLSConfig",
+    "DaemonError", "InvalidDefinitionError", "PlainRenderer", "SolveCancelled", "SolveError", "SolveResult", "TLSConfig",
     "TtyRenderer", "UsageRecord", "VertexEvent", "VertexState", "Worker", "connect",
 ]

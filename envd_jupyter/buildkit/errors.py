@@ -26,6 +26,10 @@ class CapsError(BuildKitError):
     """The definition needs capabilities the daemon lacks and cannot be lowered for it."""
 
 
+class InvalidDefinitionError(BuildKitError, ValueError):
+    """What was given to solve is not an LLB Definition (or a State that marshals to one)."""
+
+
 class SolveCancelled(BuildKitError):
     """The solve was cancelled by the caller (KeyboardInterrupt or a cancel token)."""
 

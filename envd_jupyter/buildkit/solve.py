@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from envd_jupyter._proto import control_pb2, ops_pb2, worker_pb2
-from envd_jupyter.buildkit.errors import CapsError, DaemonError, SolveCancelled, SolveError
+from envd_jupyter.buildkit.errors import (CapsError, DaemonError, InvalidDefinitionError, SolveCancelled,
+                                          SolveError)
 from envd_jupyter.buildkit.progress import BuildModel, EventCallback
 from envd_jupyter.buildkit.session import Export
 from envd_jupyter.buildkit.session.transport import Session, new_id
@@ -57,12 +59,12 @@ def lower(target: Any, llb_caps: frozenset[str]) -> Any:
 
 
 def serialize(definition: Any) -> bytes:
-    for attribute in ("to_bytes", "SerializeToString"):
-        if hasattr(definition, attribute):
-            return getattr(definition, attribute)()
     if isinstance(definition, (bytes, bytearray)):
         return bytes(definition)
-    raise TypeError(f"cannot solve {type(definition).__name__}: expected a State, Definition or bytes")
+    for attribute in ("to_bytes", "SerializeToString"):
+        if hasattr(definition, attribute) and not isinstance(definition, int):  # int.to_bytes is not LLB
+            return getattr(definition, attribute)()
+    raise InvalidDefinitionError(f"cannot solve {type(definition).__name__}: expected a State, Definition or bytes")
 
 
 def prepare_definition(target: Any, llb_caps: frozenset[str]) -> bytes:
@@ -85,9 +87,12 @@ def source_digests(definition: bytes) -> frozenset[str]:
     """Digests of the source ops (image, local, git, http), which resolve rather than cache."""
     import hashlib
 
-    parsed = ops_pb2.Definition.FromString(definition)
-    return frozenset("sha256:" + hashlib.sha256(op).hexdigest() for op in getattr(parsed, "def")
-                     if ops_pb2.Op.FromString(op).HasField("source"))
+    try:
+        parsed = ops_pb2.Definition.FromString(definition)
+        return frozenset("sha256:" + hashlib.sha256(op).hexdigest() for op in getattr(parsed, "def")
+                         if ops_pb2.Op.FromString(op).HasField("source"))
+    except DecodeError as exc:
+        raise InvalidDefinitionError(f"not an LLB Definition ({len(definition)} bytes): {exc}") from None
 
 
 def _cache_entry(spec) -> control_pb2.CacheOptionsEntry:

@@ -146,3 +146,20 @@ def test_unsendable_request_still_finishes_exports(docker_old, client_for, busyb
     with pytest.raises(CapsError):
         client_for(docker_old).solve(chain(busybox, ["true"]), exports=exports)
     assert [e.finished for e in exports] == [False, False]
+
+
+def test_garbage_is_refused_before_sending(docker_old, client_for):
+    from envd_jupyter.buildkit import InvalidDefinitionError
+
+    client = client_for(docker_old)
+    with pytest.raises(InvalidDefinitionError, match="not an LLB Definition"):
+        client.solve(b"\xff garbage")
+    with pytest.raises(InvalidDefinitionError, match="expected a State, Definition or bytes"):
+        client.solve(42)
+
+
+def test_missing_image_names_the_source_step(any_client):
+    with pytest.raises(SolveError) as info:
+        any_client.solve(chain("envd-jupyter/no-such-image:latest", ["true"]))
+    assert info.value.step == "docker-image://docker.io/envd-jupyter/no-such-image:latest"
+    assert info.value.exit_code is None
