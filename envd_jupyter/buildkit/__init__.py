@@ -1,5 +1,15 @@
 """BuildKit client over gRPC: connect to buildkitd or dockerd, solve LLB, follow progress, sessions.
 
+Addresses: ``unix:///run/buildkit/buildkitd.sock`` and ``tcp://host:port`` (optionally
+``tls=TLSConfig(ca=..., cert=..., key=..., server_name=...)``) reach buildkitd;
+``docker+unix:///path/docker.sock``, ``docker+tcp://host:port`` and ``docker://`` (the default
+socket) reach dockerd's embedded BuildKit. ``connect()`` without an address tries
+``BUILDKIT_HOST``, ``DOCKER_HOST``, ``/run/buildkit/buildkitd.sock``, ``/var/run/docker.sock``.
+
+    with connect("docker+unix:///var/run/docker.sock") as client:
+        result = client.solve(state, on_event=PlainRenderer())
+        result.model.fully_cached
+
 Imports nothing from IPython or widgets; the notebook layer builds on these calls.
 """
 
