@@ -36,7 +36,7 @@ build_python_tar() {
   log "debootstrap bookworm minbase + python3/pip/venv (about a minute; log: $LOGS/debootstrap.log)"
   debootstrap --variant=minbase --include=python3,python3-pip,python3-venv bookworm "$root" "$mirror" \
     >"$LOGS/debootstrap.log" 2>&1 || { log_tail "$LOGS/debootstrap.log"; rm -rf "$root"; die "debootstrap failed"; }
-  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/dev/*
+  rm -rf "${root:?}"/var/cache/apt/archives/*.deb "${root:?}"/var/lib/apt/lists/* "${root:?}"/dev/*
   tar_rootfs "$root" "$PYTHON_TAR" || die "could not tar the python rootfs"
   rm -rf "$root"
 }
