@@ -177,6 +177,12 @@ class Client:
 
         return run_solve(self, target, **options)
 
+    async def solve_async(self, target, **options):
+        """``solve`` for asyncio: cancelling the awaiting task cancels the solve on the daemon."""
+        from envd_jupyter.buildkit.solve import solve_in_thread
+
+        return await solve_in_thread(self, target, **options)
+
     def interactive(self, **options):
         """An interactive gateway build (``with client.interactive() as b:``); see buildkit.gateway."""
         from envd_jupyter.buildkit.gateway import interactive

@@ -254,3 +254,38 @@ def solve_error(details: str, model: BuildModel, locate=lambda digest: "") -> So
     head += f" with exit code {exit_code}" if exit_code is not None else f": {step.error}"
     return SolveError(head, step=step.name, exit_code=exit_code, location=location,
                       log_tail=tuple(step.log_tail(LOG_TAIL_LINES)), detail=details)
+
+
+async def solve_in_thread(client, target, **options) -> SolveResult:
+    """Run ``run_solve`` in its own thread; task cancellation sets its cancel event and waits for it."""
+    import asyncio
+
+    if "cancel" in options:
+        raise TypeError("solve_async is cancelled by cancelling its task, not with cancel=")
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future = loop.create_future()
+    cancel = threading.Event()
+
+    def settle(outcome, failed: bool) -> None:
+        if not done.done():
+            done.set_exception(outcome) if failed else done.set_result(outcome)
+
+    def work() -> None:
+        try:
+            outcome, failed = run_solve(client, target, cancel=cancel, **options), False
+        except BaseException as exc:  # handed to the awaiting task
+            outcome, failed = exc, True
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(settle, outcome, failed)
+
+    thread = threading.Thread(target=work, name="envd-solve-async", daemon=True)
+    thread.start()
+    try:
+        return await asyncio.shield(done)
+    except asyncio.CancelledError:
+        done.cancel()  # the thread's SolveCancelled is expected: nothing left to retrieve it
+        cancel.set()
+        deadline = loop.time() + STATUS_DRAIN + 5  # the solve thread ends once the daemon confirms
+        while thread.is_alive() and loop.time() < deadline:
+            await asyncio.sleep(POLL)
+        raise

@@ -176,3 +176,28 @@ def test_frozen_daemon_mid_solve_raises_instead_of_hanging(private_dockerd, busy
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_asyncio_task_cancel_cancels_the_solve(docker_classic, client_for, busybox, network, unique):
+    import asyncio
+
+    marker = f"task-{unique}"
+    client = client_for(docker_classic)
+    baseline = threading.active_count()
+
+    async def scenario():
+        started = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        on_event = _when_running(marker, lambda: loop.call_soon_threadsafe(started.set))
+        task = asyncio.create_task(client.solve_async(chain(busybox, [_sleep_step(marker)], network=network),
+                                                      on_event=on_event))
+        await asyncio.wait_for(started.wait(), WAIT)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return await client.solve_async(chain(busybox, [f"echo after-{marker}"], network=network))
+
+    after = asyncio.run(scenario())
+    assert any(f"after-{marker}" in v.log_text() for v in after.model.vertices.values())
+    _eventually(lambda: not _procs_with(marker), "the cancelled task's step process is gone")
+    _eventually(lambda: threading.active_count() <= baseline, "no solve thread outlives the task")
