@@ -190,7 +190,7 @@ def run_solve(client, target, *, exports: Sequence[Export] = (), cache_imports=(
     ref = new_id()
     callbacks = [] if on_event is None else [on_event] if callable(on_event) else list(on_event)
     model = BuildModel(source_digests=source_digests(definition))
-    ok, response, follower, session = False, None, None, None
+    ok, response, follower, session, failure = False, None, None, None, None
     try:
         session = Session(_session_services(local_dirs, secrets, exports))
         request = build_request(ref, session.id, definition, exports, caps, cache_imports=cache_imports,
@@ -205,14 +205,16 @@ def run_solve(client, target, *, exports: Sequence[Export] = (), cache_imports=(
             raise
         ok = True
     except grpc.RpcError as exc:
-        raise _classify(exc, client, model, timeout, _locator(lowered)) from None
+        failure = exc  # classified below, once the Status stream has delivered the failed step
     finally:
         if follower is not None:
-            follower.finish(STATUS_DRAIN if ok else 0.5)
+            follower.finish(STATUS_DRAIN if ok or failure is not None else 0.5)
         if session is not None:
             session.close()
         for export in exports:  # always told, so a failed solve leaves no half-written output
             export.finish(ok, dict(response.ExporterResponse) if ok else {})
+    if failure is not None:
+        raise _classify(failure, client, model, timeout, _locator(lowered)) from None
     if follower.error is not None:
         raise follower.error
     return SolveResult(ref, dict(response.ExporterResponse), model, tuple(exports), time.monotonic() - started)
