@@ -89,6 +89,9 @@ class Buildx:
         self.env = {"DOCKER_HOST": f"unix://{socket_path}", "DOCKER_CONFIG": env["ENVD_DOCKER_CONFIG"],
                     "PATH": "/usr/bin:/bin"}
 
+    def remove_images(self, *images: str) -> None:
+        subprocess.run([self.cli, "image", "rm", "-f", *images], env=self.env, capture_output=True, timeout=120)
+
     def build(self, text: str, image: str) -> float:
         (self.workdir / "Dockerfile").write_text(text)
         started = time.perf_counter()
@@ -119,6 +122,7 @@ def one_run(client, buildx: Buildx, base: str, index: str, tag: str, ours_first:
             else:
                 times[side] = buildx.build(dockerfile(base, index, tag, bumped), image + "-buildx")
         figures[label] = (times["ours"], times["buildx"])
+    buildx.remove_images(image + "-ours", image + "-buildx")
     return figures
 
 

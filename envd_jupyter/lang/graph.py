@@ -19,7 +19,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from envd_jupyter import llb
-from envd_jupyter.lang.environment import Environment, Group, UserStep
+from envd_jupyter.lang.environment import DEFAULT_BASE, Environment, Group, UserStep
 from envd_jupyter.lang.errors import Location
 from envd_jupyter.lang.functions import VENV
 from envd_jupyter.lang.image_config import DEFAULT_PATH, ImageConfig
@@ -85,7 +85,7 @@ class _Compiler:
     def base(self) -> llb.State:
         env = self.env
         with at_location(env.base_at):
-            root = env.base_state if env.base_state is not None else llb.image(env.base_image or "ubuntu:20.04")
+            root = env.base_state if env.base_state is not None else llb.image(env.base_image or DEFAULT_BASE)
         if env.apt_source is not None:
             source, at = env.apt_source
             with at_location(at):
