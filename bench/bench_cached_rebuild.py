@@ -111,6 +111,7 @@ def main() -> None:
     parser.add_argument("--flavours", nargs="+", default=list(FLAVOURS), choices=FLAVOURS)
     args = parser.parse_args()
     env = daemon_env()
+    load_before = os.getloadavg()[0]
     rows = []
     for flavour in args.flavours:
         figures = measure(flavour, env, args.repeats)
@@ -131,6 +132,9 @@ def main() -> None:
         "| daemon | buildx ms | ours warm ms | warm / buildx | ours cold process ms | cold / buildx |",
         "|---|---:|---:|---:|---:|---:|",
         *rows,
+        "",
+        f"1-minute load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after "
+        "(the machine is shared; interleaving keeps the ratios fair, absolute times drift).",
     ])
     write_section(SECTION, markdown)
 
