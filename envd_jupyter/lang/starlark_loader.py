@@ -70,7 +70,7 @@ def rewrite(source: str, filename: str, function_names: set[str]) -> _Rewritten:
         prev = tokens[i - 1] if i else None
         after_dot = prev is not None and prev.string == "."
         if tok.type == tokenize.NAME and tok.string == "load" and tok.start[1] == 0 and _is_open(tokens, i + 1):
-            close = _matching_paren(tokens, i + 1)
+            close = _matching_paren(tokens, i + 1, filename)
             loads.append(_parse_load(tokens[i + 2:close], filename, tok.start[0]))
             edits.extend(_blank(tokens[i].start, tokens[close].end, lines))
             i = close + 1
@@ -85,7 +85,7 @@ def rewrite(source: str, filename: str, function_names: set[str]) -> _Rewritten:
             elif tok.string in function_names:
                 name = tok.string
         if name and _is_open(tokens, call_at):
-            close = _matching_paren(tokens, call_at)
+            close = _matching_paren(tokens, call_at, filename)
             empty = close == call_at + 1
             trailing_comma = tokens[close - 1].string == ","
             sep = "" if empty or trailing_comma else ", "
@@ -99,7 +99,7 @@ def _is_open(tokens, j: int) -> bool:
     return j < len(tokens) and tokens[j].string == "("
 
 
-def _matching_paren(tokens, open_index: int) -> int:
+def _matching_paren(tokens, open_index: int, filename: str) -> int:
     depth = 0
     for j in range(open_index, len(tokens)):
         if tokens[j].string in "([{" and tokens[j].type == tokenize.OP:
@@ -108,7 +108,7 @@ def _matching_paren(tokens, open_index: int) -> int:
             depth -= 1
             if depth == 0:
                 return j
-    raise EnvdSyntaxError("unclosed '('", Location("<source>", tokens[open_index].start[0]))
+    raise EnvdSyntaxError("unclosed '('", Location(filename, tokens[open_index].start[0]))
 
 
 def _parse_load(arg_tokens, filename: str, line: int) -> _Load:

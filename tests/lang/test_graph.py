@@ -2,7 +2,6 @@
 
 import json
 
-from envd_jupyter import llb
 from envd_jupyter.lang import EnvdFunctions, Environment, exec_cell
 from envd_jupyter.lang.chain import diff, image, merge
 from envd_jupyter.lang.cog import from_cog_yaml
