@@ -181,7 +181,16 @@ def run_solve(client, target, *, exports: Sequence[Export] = (), cache_imports=(
               secrets: Mapping | None = None, local_dirs: Mapping | None = None,
               entitlements: Sequence[str] = (), on_event: EventCallback | Sequence[EventCallback] | None = None,
               timeout: float | None = None, cancel: threading.Event | None = None) -> SolveResult:
-    """Solve ``target`` (State, Definition or bytes) on ``client``'s daemon; see Client.solve."""
+    """Solve ``target`` (State, Definition or bytes) on ``client``'s daemon.
+
+    ``exports``: ``session.Export`` objects (buildkit.exports); more than one needs BuildKit >= 0.13.
+    ``cache_imports``/``cache_exports``: CacheSpec, (type, attrs) or {"type", "attrs"}.
+    ``secrets``: {id: source}; ``local_dirs``: {name: path | LocalDir} for ``local()`` sources.
+    ``on_event``: callback(s) receiving VertexEvents from the Status thread; one that raises is
+    dropped and its error re-raised after the build. ``timeout`` bounds the whole solve;
+    ``cancel`` (a threading.Event) or KeyboardInterrupt cancels it on the daemon.
+    Raises CapsError, InvalidDefinitionError, SolveError, SolveCancelled or DaemonError.
+    """
     started = time.monotonic()
     caps = client.caps()
     lowered = lower(target, caps.llb)

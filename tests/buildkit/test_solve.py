@@ -163,3 +163,26 @@ def test_missing_image_names_the_source_step(any_client):
         any_client.solve(chain("envd-jupyter/no-such-image:latest", ["true"]))
     assert info.value.step == "docker-image://docker.io/envd-jupyter/no-such-image:latest"
     assert info.value.exit_code is None
+
+
+def test_two_exports_share_one_session_on_current(docker_current, client_for, busybox, network, unique, tmp_path):
+    """BuildKit >= 0.13 takes an Exporters list; both file receivers merge into one FileSend service."""
+    from envd_jupyter.buildkit.exports import LocalDir, Tarball
+
+    exports = [LocalDir(tmp_path / "out"), Tarball(tmp_path / "out.tar")]
+    client_for(docker_current).solve(chain(busybox, [f"echo {unique} > /hello"], network=network), exports=exports)
+    assert (tmp_path / "out" / "hello").read_text().strip() == unique
+    import tarfile
+
+    with tarfile.open(tmp_path / "out.tar") as archive:
+        assert archive.extractfile("hello").read().decode().strip() == unique
+
+
+def test_a_failing_event_callback_surfaces_after_the_build(docker_old, client_for, busybox, network, unique):
+    def broken(event):
+        raise RuntimeError("widget exploded")
+
+    seen = []
+    with pytest.raises(RuntimeError, match="widget exploded"):
+        client_for(docker_old).solve(chain(busybox, [f"echo {unique}"], network=network), on_event=[broken, seen.append])
+    assert any(event.kind == "completed" for event in seen), "other callbacks kept receiving events"
