@@ -6,14 +6,16 @@ Prometheus text exposition so any scraper (or a notebook) can read it.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .cache_index import CacheIndex
 
 #: Power-of-two buckets in nanoseconds: bucket k counts samples with ns.bit_length() == k, i.e.
-#: values below 2**k ns. Picking a bucket is one C call, cheap enough for every plugin call.
+#: values below 2**k ns. Picking a bucket is one C call, so a batch is binned by ``Counter``.
 _FIRST_BIT, _LAST_BIT = 10, 31  # ≤ 1.02 µs ... ≤ 2.1 s
+_BATCH = 256  # decisions buffered before their latencies are binned
 
 
 class Histogram:
@@ -26,11 +28,13 @@ class Histogram:
         self.sum_ns = 0
         self.count = 0
 
-    def observe_ns(self, ns: int) -> None:
-        bit = ns.bit_length()
-        self.counts[bit if bit <= _LAST_BIT else _LAST_BIT + 1] += 1
-        self.sum_ns += ns
-        self.count += 1
+    def observe_many_ns(self, samples: list[int]) -> None:
+        """Count each sample (nanoseconds) in its bucket, binned in one pass."""
+        counts = self.counts
+        for bit, n in Counter(map(int.bit_length, samples)).items():
+            counts[bit if bit <= _LAST_BIT else _LAST_BIT + 1] += n
+        self.sum_ns += sum(samples)
+        self.count += len(samples)
 
     def merge(self, other: "Histogram") -> None:
         self.counts = [a + b for a, b in zip(self.counts, other.counts)]
@@ -56,31 +60,47 @@ class SchedulerMetrics:
 
     def __init__(self, cache_index: "CacheIndex | None" = None) -> None:
         self.cache_index = cache_index
-        self.e2e = Histogram()
+        self._e2e = Histogram()
         self._by_plugin: dict[Any, Histogram] = {}
         self.attempts: dict[str, int] = {}
         self.shadow_agreement: dict[tuple[str, bool], int] = {}
         self._pending: list[list[tuple[Any, int]]] = []
+        self._pending_e2e: list[int] = []
 
     def add_decision(self, status: str, ns: int, timings: list[tuple[Any, int]]) -> None:
-        """Count one ``schedule`` call; per-plugin timings are folded into histograms in batches."""
+        """Count one ``schedule`` call; latencies are folded into histograms in batches."""
         self.attempts[status] = self.attempts.get(status, 0) + 1
-        self.e2e.observe_ns(ns)
+        self._pending_e2e.append(ns)
         pending = self._pending
         pending.append(timings)
-        if len(pending) >= 64:
+        if len(pending) >= _BATCH:
             self.flush()
 
     def flush(self) -> None:
         """Fold buffered plugin timings into their histograms (readers call this first)."""
         pending, self._pending = self._pending, []
-        by_plugin = self._by_plugin
+        e2e, self._pending_e2e = self._pending_e2e, []
+        self._e2e.observe_many_ns(e2e)
+        samples: dict[Any, list[int]] = {}
         for timings in pending:
             for plugin, ns in timings:
-                histogram = by_plugin.get(plugin)
-                if histogram is None:
-                    histogram = by_plugin[plugin] = Histogram()
-                histogram.observe_ns(ns)
+                batch = samples.get(plugin)
+                if batch is None:
+                    samples[plugin] = [ns]
+                else:
+                    batch.append(ns)
+        by_plugin = self._by_plugin
+        for plugin, batch in samples.items():
+            histogram = by_plugin.get(plugin)
+            if histogram is None:
+                histogram = by_plugin[plugin] = Histogram()
+            histogram.observe_many_ns(batch)
+
+    @property
+    def e2e(self) -> Histogram:
+        """End-to-end ``schedule`` latency histogram."""
+        self.flush()
+        return self._e2e
 
     @property
     def plugin(self) -> dict[tuple[str, str, str], Histogram]:

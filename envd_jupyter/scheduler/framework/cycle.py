@@ -4,7 +4,9 @@ total(e) = Σ wᵢ · clamp(sᵢ(e), 0, 1). Clamping is checked per scorer with 
 and only done element-wise when a scorer strayed (NaN counts as 0); scorers whose formula
 cannot leave [0, 1] declare ``bounded = True`` and skip the check (property tests hold them to
 it). The weighted sum is one list comprehension specialised to the profile's weights, which
-keeps the per-endpoint cost to one pass at hundreds of endpoints.
+keeps the per-endpoint cost to one pass at hundreds of endpoints. Scorers that read only the
+reports (``per_report = True``) are recomputed when a report or a reservation changed, not on
+every decision.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def _needs_clamp(raw: list[float]) -> bool:
 class Profile:
     """A named, ordered set of plugins; runs one cycle per call."""
 
-    __slots__ = ("name", "filters", "scorers", "picker", "fallback", "_combine")
+    __slots__ = ("name", "filters", "scorers", "picker", "fallback", "_combine", "_last_columns")
 
     def __init__(
         self,
@@ -71,6 +73,7 @@ class Profile:
         self.picker = picker
         self.fallback = fallback
         self._combine = _weighted_sum([weight for _, weight in scorers])
+        self._last_columns: list[tuple[tuple, dict, list[float]] | None] = [None] * len(scorers)
 
     def run(self, cycle: Cycle) -> ProfileRunResult:
         """Filter, score, pick; raise ``NoEndpointsError`` naming the filter that emptied the set."""
@@ -98,12 +101,16 @@ class Profile:
 
         columns = []
         steps = record.scorers
-        for plugin, weight in self.scorers:
+        for slot, (plugin, weight) in enumerate(self.scorers):
             start = perf_counter_ns()
-            raw = plugin.score(cycle, endpoints)
+            raw = self._reused_column(slot, snapshot, endpoints) if plugin.per_report else None
+            if raw is None:
+                raw = plugin.score(cycle, endpoints)
+                if type(raw) is not list:
+                    raw = list(raw)
+                if plugin.per_report:
+                    self._last_columns[slot] = (tuple(endpoints), dict(snapshot.reserved), raw[:])
             timings.append((plugin, perf_counter_ns() - start))
-            if type(raw) is not list:
-                raw = list(raw)
             if len(raw) != len(endpoints):
                 raise ValueError(f"scorer '{plugin.name}' returned {len(raw)} scores for {len(endpoints)} endpoints")
             clamped = raw if plugin.bounded or not _needs_clamp(raw) else clamp_scores(raw)
@@ -121,6 +128,17 @@ class Profile:
         record.picked = pick.chosen
         record.tie_group = pick.tie_group
         return ProfileRunResult(self.name, tuple([endpoints[i] for i in pick.chosen]), record)
+
+    def _reused_column(self, slot: int, snapshot: "Snapshot", endpoints) -> list[float] | None:
+        """A copy of the scorer's last column if it saw equal reports and reservations, else None."""
+        last = self._last_columns[slot]
+        if last is None:
+            return None
+        candidates, reserved, column = last
+        if candidates == tuple(endpoints) and reserved == snapshot.reserved:
+            return column[:]
+        return None
+
 
 
 def _weighted_sum(weights: list[float]):

@@ -64,6 +64,10 @@ class Scorer(Plugin):
     extension_point = "Scorer"
     #: True when the formula cannot leave [0, 1]; the framework then skips its range check.
     bounded: ClassVar[bool] = False
+    #: True when the scores depend only on the candidates' reports, the snapshot's reservations and
+    #: the plugin's parameters (not on the request or other state): a profile then reuses the last
+    #: column while those are unchanged, so each new report costs one recomputation.
+    per_report: ClassVar[bool] = False
 
     def score(self, cycle: "Cycle", endpoints: Sequence["Endpoint"]) -> Sequence[float]:
         raise NotImplementedError

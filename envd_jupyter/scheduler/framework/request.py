@@ -59,7 +59,9 @@ def _chain_keys(vertices: Sequence[Vertex]) -> tuple[int, ...]:
 class BuildRequest:
     """A solve to place: vertices in topological order plus platform, labels and free attributes."""
 
-    __slots__ = ("id", "vertices", "platform", "labels", "attributes", "chain_keys", "_kinds", "_durations", "_work_cache")
+    __slots__ = (
+        "id", "vertices", "platform", "labels", "attributes", "chain_keys", "_kinds", "_durations", "_timed", "_work_cache",
+    )
 
     def __init__(
         self,
@@ -78,6 +80,7 @@ class BuildRequest:
         self.chain_keys = _chain_keys(self.vertices)
         self._kinds = [v.kind for v in self.vertices]
         self._durations = [v.duration if v.duration is not None and 0 < v.duration < math.inf else 0.0 for v in self.vertices]
+        self._timed = any(self._durations)  # without recorded durations every vertex weighs its kind
         self._work_cache: dict[tuple, tuple[tuple[float, ...], float]] = {}
 
     def work(self, kind_weights: Mapping[str, float], use_durations: bool = True) -> tuple[tuple[float, ...], float]:
@@ -88,7 +91,7 @@ class BuildRequest:
             return hit
         default = kind_weights.get("*", 1.0)
         weight_of = kind_weights.get
-        if use_durations:
+        if use_durations and self._timed:
             weights = [d or weight_of(k, default) for d, k in zip(self._durations, self._kinds)]
         else:
             weights = [weight_of(k, default) for k in self._kinds]

@@ -13,6 +13,7 @@ from ...registry import register
 @register("cpu-load-scorer")
 class CpuLoadScorer(Scorer):
     bounded = True  # Endpoint guarantees cpu_load >= 0
+    per_report = True
 
     def score(self, cycle, endpoints):
         return [1.0 - load if (load := e.cpu_load) < 1.0 else 0.0 for e in endpoints]

@@ -16,6 +16,7 @@ from ...registry import ParamError, register
 @register("failure-rate-scorer")
 class FailureRateScorer(Scorer):
     bounded = True  # Endpoint guarantees failures <= solves
+    per_report = True
 
     @dataclass(frozen=True)
     class Params:

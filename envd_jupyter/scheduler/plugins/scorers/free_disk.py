@@ -15,6 +15,7 @@ from ...registry import ParamError, register
 @register("free-disk-scorer")
 class FreeDiskScorer(Scorer):
     bounded = True  # Endpoint guarantees 0 <= free <= total
+    per_report = True
 
     @dataclass(frozen=True)
     class Params:

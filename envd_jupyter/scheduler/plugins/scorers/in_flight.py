@@ -13,6 +13,7 @@ from ...registry import register
 @register("in-flight-scorer")
 class InFlightScorer(Scorer):
     bounded = True
+    per_report = True
 
     def score(self, cycle, endpoints):
         snapshot = cycle.snapshot
