@@ -1,0 +1,345 @@
+"""A small gRPC-over-h2c server for BuildKit sessions, built on the ``h2`` state machine.
+
+grpcio's Python server sends one message per round trip through its completion queue
+(~100 µs each here); a context upload is ~3 messages per file, so 20,000 files cost seconds.
+This server packs many gRPC messages into each HTTP/2 DATA frame and each socket write, and
+runs the same ``grpc`` method handlers (``add_generic_rpc_handlers``), so session services
+work unchanged on either server. It implements what BuildKit's daemon uses: unary and
+bidirectional-streaming calls, metadata, flow control, status trailers, pings.
+"""
+
+from __future__ import annotations
+
+import collections
+import selectors
+import socket
+import struct
+import threading
+import urllib.parse
+from concurrent import futures
+
+import grpc
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import h2.settings
+
+READ_CHUNK = 1 << 20
+WINDOW = 1 << 24  # our receive window: large, so the daemon's exports stream without stalls
+OUT_LIMIT = 8 << 20  # bytes a handler may queue ahead of the socket before it waits
+_END = object()
+
+
+class _Abort(Exception):
+    def __init__(self, code: grpc.StatusCode, details: str):
+        super().__init__(details)
+        self.code, self.details = code, details
+
+
+class _Stream:
+    def __init__(self, conn: "_Connection", stream_id: int, path: str, metadata: tuple):
+        self.conn, self.id, self.path, self.metadata = conn, stream_id, path, metadata
+        self.inbound: collections.deque = collections.deque()
+        self.buffer = bytearray()
+        self.cond = threading.Condition()
+        self.active = True
+        self.outbound = bytearray()
+        self.trailers: list | None = None
+        self.headers_sent = False
+
+    # -- called from the I/O thread --
+    def feed(self, data: bytes, flow: int) -> None:
+        self.buffer += data
+        messages = []
+        while len(self.buffer) >= 5:
+            length = struct.unpack(">I", self.buffer[1:5])[0]
+            if len(self.buffer) < 5 + length:
+                break
+            messages.append(bytes(self.buffer[5 : 5 + length]))
+            del self.buffer[: 5 + length]
+        with self.cond:
+            self.inbound.extend(messages)
+            self.inbound.append(("ack", flow))
+            self.cond.notify_all()
+
+    def close_inbound(self, reset: bool = False) -> None:
+        with self.cond:
+            if reset:
+                self.active = False
+            self.inbound.append(_END)
+            self.cond.notify_all()
+
+    # -- called from the handler thread --
+    def requests(self, deserialize):
+        while True:
+            with self.cond:
+                while not self.inbound:
+                    self.cond.wait(1.0)
+                    if not self.conn.alive:
+                        return
+                item = self.inbound.popleft()
+            if item is _END:
+                return
+            if isinstance(item, tuple):
+                self.conn.call(lambda n=item[1]: self.conn.ack(self.id, n))
+                continue
+            yield deserialize(item) if deserialize else item
+
+    def send(self, payload: bytes) -> None:
+        framed = b"\x00" + struct.pack(">I", len(payload)) + payload
+        with self.conn.out_cond:
+            while len(self.outbound) > OUT_LIMIT and self.active and self.conn.alive:
+                self.conn.out_cond.wait(1.0)
+            if not (self.active and self.conn.alive):
+                raise _Abort(grpc.StatusCode.CANCELLED, "stream closed by the daemon")
+            self.outbound += framed
+        self.conn.wake()
+
+    def finish(self, code: grpc.StatusCode, details: str = "") -> None:
+        trailers = [("grpc-status", str(code.value[0]))]
+        if details:
+            trailers.append(("grpc-message", urllib.parse.quote(details, safe=" !\"#$&'()*+,-./:;<=>?@[]^_`{|}~")))
+        with self.conn.out_cond:
+            self.trailers = trailers
+        self.conn.wake()
+
+
+class _Context:
+    """The slice of grpc.ServicerContext that session services use."""
+
+    def __init__(self, stream: _Stream):
+        self._stream = stream
+
+    def invocation_metadata(self):
+        return self._stream.metadata
+
+    def is_active(self) -> bool:
+        return self._stream.active and self._stream.conn.alive
+
+    def abort(self, code, details):
+        raise _Abort(code, details)
+
+    def peer(self) -> str:
+        return "session"
+
+
+class _Connection:
+    def __init__(self, sock: socket.socket, server: "H2Server"):
+        self.sock, self.server = sock, server
+        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
+        self.streams: dict[int, _Stream] = {}
+        self.alive = True
+        self.out_cond = threading.Condition()
+        self._calls: collections.deque = collections.deque()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._woken = False
+
+    def wake(self) -> None:
+        if not self._woken:
+            self._woken = True
+            try:
+                self._wake_w.send(b"x")
+            except OSError:
+                pass
+
+    def call(self, action) -> None:
+        self._calls.append(action)
+        self.wake()
+
+    def ack(self, stream_id: int, flow: int) -> None:
+        if flow:
+            try:
+                self.h2.acknowledge_received_data(flow, stream_id)
+            except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
+                pass
+
+    def run(self) -> None:
+        # Set before the preface so the first SETTINGS frame carries them (update() would only stage them).
+        self.h2.local_settings = h2.settings.Settings(client=False, initial_values={
+            h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: WINDOW,
+            h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 1000,
+            h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: 1 << 20,
+        })
+        self.h2.initiate_connection()
+        self.h2.increment_flow_control_window(WINDOW)
+        selector = selectors.DefaultSelector()
+        self.sock.setblocking(True)
+        selector.register(self.sock, selectors.EVENT_READ, "sock")
+        selector.register(self._wake_r, selectors.EVENT_READ, "wake")
+        try:
+            self._flush()
+            while self.alive and not self.server.stopping:
+                for key, _ in selector.select(0.5):
+                    if key.data == "wake":
+                        self._wake_r.recv(4096)
+                        self._woken = False
+                    else:
+                        data = self.sock.recv(READ_CHUNK)
+                        if not data:
+                            self.alive = False
+                            break
+                        self._handle(self.h2.receive_data(data))
+                while self._calls:
+                    self._calls.popleft()()
+                self._pump_out()
+                self._flush()
+        except (OSError, h2.exceptions.ProtocolError):
+            pass
+        finally:
+            self.alive = False
+            for stream in self.streams.values():
+                stream.close_inbound(reset=True)
+            with self.out_cond:
+                self.out_cond.notify_all()
+            selector.close()
+            for sock in (self.sock, self._wake_r, self._wake_w):
+                sock.close()
+
+    def _handle(self, events) -> None:
+        for event in events:
+            if isinstance(event, h2.events.RequestReceived):
+                headers = list(event.headers)
+                path = dict(headers).get(":path", "")
+                metadata = tuple((k, v) for k, v in headers if not k.startswith(":") and k not in ("te", "content-type"))
+                stream = _Stream(self, event.stream_id, path, metadata)
+                self.streams[event.stream_id] = stream
+                self.server.executor.submit(self.server.dispatch, stream)
+            elif isinstance(event, h2.events.DataReceived):
+                stream = self.streams.get(event.stream_id)
+                if stream is not None:
+                    stream.feed(event.data, event.flow_controlled_length)
+                else:
+                    self.ack(event.stream_id, event.flow_controlled_length)
+            elif isinstance(event, h2.events.StreamEnded):
+                if event.stream_id in self.streams:
+                    self.streams[event.stream_id].close_inbound()
+            elif isinstance(event, h2.events.StreamReset):
+                stream = self.streams.pop(event.stream_id, None)
+                if stream is not None:
+                    stream.close_inbound(reset=True)
+            elif isinstance(event, h2.events.ConnectionTerminated):
+                self.alive = False
+        with self.out_cond:
+            self.out_cond.notify_all()
+
+    def _pump_out(self) -> None:
+        """Move queued messages into DATA frames as far as flow control allows."""
+        with self.out_cond:
+            for stream in list(self.streams.values()):
+                if not stream.headers_sent and (stream.outbound or stream.trailers is not None):
+                    self.h2.send_headers(stream.id, [(":status", "200"), ("content-type", "application/grpc")])
+                    stream.headers_sent = True
+                while stream.outbound:
+                    room = min(self.h2.local_flow_control_window(stream.id), self.h2.max_outbound_frame_size)
+                    if room <= 0:
+                        break
+                    chunk = bytes(stream.outbound[:room])
+                    del stream.outbound[:room]
+                    self.h2.send_data(stream.id, chunk)
+                if not stream.outbound and stream.trailers is not None:
+                    self.h2.send_headers(stream.id, stream.trailers, end_stream=True)
+                    stream.trailers, stream.active = None, False
+                    del self.streams[stream.id]
+            self.out_cond.notify_all()
+
+    def _flush(self) -> None:
+        data = self.h2.data_to_send()
+        if data:
+            self.sock.sendall(data)
+
+
+class H2Server:
+    """grpc.Server look-alike (the parts Session uses) serving one or more h2c connections."""
+
+    def __init__(self, max_workers: int = 16):
+        self.executor = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="envd-h2")
+        self.handlers: list = []
+        self.stopping = False
+        self._listeners: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+
+    def add_generic_rpc_handlers(self, handlers) -> None:
+        self.handlers.extend(handlers)
+
+    def add_insecure_port(self, address: str) -> int:
+        path = address.removeprefix("unix:").removeprefix("//")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+        listener.listen(8)
+        self._listeners.append(listener)
+        return 0
+
+    def start(self) -> None:
+        for listener in self._listeners:
+            self._spawn(self._accept, listener)
+
+    def serve_socket(self, sock: socket.socket) -> None:
+        """Serve an already connected socket (e.g. a hijacked dockerd /session stream)."""
+        self._spawn(_Connection(sock, self).run)
+
+    def _spawn(self, target, *args) -> None:
+        thread = threading.Thread(target=target, args=args, name="envd-h2-io", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _accept(self, listener: socket.socket) -> None:
+        listener.settimeout(0.5)
+        while not self.stopping:
+            try:
+                sock, _ = listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.serve_socket(sock)
+
+    def _method(self, path: str):
+        details = _CallDetails(path)
+        for handler in self.handlers:
+            method = handler.service(details)
+            if method is not None:
+                return method
+        return None
+
+    def dispatch(self, stream: _Stream) -> None:
+        method = self._method(stream.path)
+        if method is None:
+            stream.finish(grpc.StatusCode.UNIMPLEMENTED, f"method {stream.path} not served by this session")
+            return
+        context = _Context(stream)
+        serialize = method.response_serializer or (lambda value: value)
+        try:
+            requests = stream.requests(method.request_deserializer)
+            if method.unary_unary:
+                stream.send(serialize(method.unary_unary(next(iter(requests)), context)))
+            elif method.stream_stream:
+                for response in method.stream_stream(requests, context):
+                    stream.send(serialize(response))
+            elif method.unary_stream:
+                for response in method.unary_stream(next(iter(requests)), context):
+                    stream.send(serialize(response))
+            else:
+                stream.send(serialize(method.stream_unary(requests, context)))
+            stream.finish(grpc.StatusCode.OK)
+        except _Abort as exc:
+            stream.finish(exc.code, exc.details)
+        except Exception as exc:  # a broken handler fails its call, not the session
+            stream.finish(grpc.StatusCode.UNKNOWN, f"{type(exc).__name__}: {exc}")
+
+    def stop(self, grace: float | None = None):
+        self.stopping = True
+        for listener in self._listeners:
+            listener.close()
+        for thread in self._threads:
+            thread.join(grace or 1.0)
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        done = threading.Event()
+        done.set()
+        return done
+
+
+class _CallDetails(grpc.HandlerCallDetails):
+    def __init__(self, method: str):
+        self.method = method
+        self.invocation_metadata = ()
