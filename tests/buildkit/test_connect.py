@@ -141,3 +141,14 @@ def test_tls_with_unknown_ca_is_refused(h2c_endpoint, certs, tmp_path):
                     timeout=3)
     finally:
         relay.close()
+
+
+def test_tcp_without_tls(h2c_endpoint):
+    from tlsrelay import TLSRelay
+
+    relay = TLSRelay(h2c_endpoint, None)
+    try:
+        with connect(f"tcp://127.0.0.1:{relay.port}") as client:
+            assert client.address.transport == "tcp" and client.workers()
+    finally:
+        relay.close()

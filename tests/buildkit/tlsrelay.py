@@ -34,11 +34,13 @@ def make_certs(directory: Path) -> dict[str, Path]:
 class TLSRelay:
     """Listens on 127.0.0.1:<port> with TLS; each connection is piped to ``upstream`` (unix socket)."""
 
-    def __init__(self, upstream: str, certs: dict[str, Path], *, require_client_cert: bool):
+    def __init__(self, upstream: str, certs: dict[str, Path] | None, *, require_client_cert: bool = False):
+        """``certs=None`` relays plain TCP (for tcp:// without TLS)."""
         self.upstream = upstream
-        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.context.load_cert_chain(certs["server.pem"], certs["server.key"])
-        self.context.set_alpn_protocols(["h2"])
+        self.context = None if certs is None else ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        if self.context is not None:
+            self.context.load_cert_chain(certs["server.pem"], certs["server.key"])
+            self.context.set_alpn_protocols(["h2"])
         if require_client_cert:
             self.context.verify_mode = ssl.CERT_REQUIRED
             self.context.load_verify_locations(certs["ca.pem"])
@@ -63,7 +65,7 @@ class TLSRelay:
     def _relay(self, raw: socket.socket) -> None:
         raw.settimeout(10)
         try:
-            tls = self.context.wrap_socket(raw, server_side=True)
+            tls = raw if self.context is None else self.context.wrap_socket(raw, server_side=True)
         except (ssl.SSLError, OSError) as exc:
             self.handshake_errors.append(str(exc))
             raw.close()
