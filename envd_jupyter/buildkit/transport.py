@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import tempfile
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,6 +100,8 @@ class DockerTransport:
         self.address = address
         self._hijack_timeout = hijack_timeout
         self._dir = private_dir("envd-bk-")
+        # A client nobody closes (a script that just exits) still removes its socket dir.
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self._dir, True)
         self._pump = Pump(f"envd-buildkit-proxy {address}")
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         path = os.path.join(self._dir, "grpc.sock")
@@ -133,7 +136,7 @@ class DockerTransport:
     def close(self) -> None:
         self.channel.close()
         self._pump.close()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        self._cleanup()
 
 
 class SocketLink:

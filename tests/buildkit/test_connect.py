@@ -152,3 +152,16 @@ def test_tcp_without_tls(h2c_endpoint):
             assert client.address.transport == "tcp" and client.workers()
     finally:
         relay.close()
+
+
+def test_unclosed_client_leaves_no_socket_dir(docker_old, tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; from envd_jupyter.buildkit import connect\n"
+            "c = connect('docker+unix://' + sys.argv[1]); c.workers(); print(c.transport.channel_target)")
+    done = subprocess.run([sys.executable, "-c", code, docker_old], capture_output=True, text=True, timeout=60,
+                          env={**__import__("os").environ, "TMPDIR": str(tmp_path)})
+    socket_path = done.stdout.strip()
+    assert socket_path.startswith(str(tmp_path)), done.stderr
+    assert list(tmp_path.iterdir()) == []

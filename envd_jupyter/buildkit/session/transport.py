@@ -14,6 +14,7 @@ import shutil
 import socket
 import threading
 import time
+import weakref
 from concurrent import futures
 from typing import Sequence
 
@@ -48,6 +49,7 @@ class Session:
         self.shared_key = shared_key
         self.services = [HealthService(), *merge_services(list(services))]
         self._dir = private_dir("envd-bks-")
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self._dir, True)
         self.socket_path = os.path.join(self._dir, "session.sock")
         self._thread_prefix = f"envd-session-{self.id[:8]}"
         self._executor = futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=self._thread_prefix)
@@ -93,7 +95,7 @@ class Session:
         for thread in threading.enumerate():
             if thread.name.startswith(self._thread_prefix):
                 thread.join(max(0.0, deadline - time.monotonic()))
-        shutil.rmtree(self._dir, ignore_errors=True)
+        self._cleanup()
 
     def __enter__(self) -> "Session":
         return self
