@@ -3,6 +3,7 @@
 import threading
 
 import grpc
+import pytest
 
 from envd_jupyter.buildkit.session.transport import Session
 
@@ -35,9 +36,19 @@ def test_headers_announce_every_method():
     assert methods == ["/grpc.health.v1.Health/Check", "/envd.test.Stuck/Wait"]
 
 
-def test_close_returns_while_a_service_is_stuck(docker_current, client_for):
+SERVERS = {"grpcio": None}
+try:
+    from envd_jupyter.buildkit.session.h2server import H2Server
+
+    SERVERS["h2"] = H2Server
+except ImportError:  # the h2 server is optional; grpcio's is always there
+    pass
+
+
+@pytest.mark.parametrize("factory", list(SERVERS.values()), ids=list(SERVERS))
+def test_close_returns_while_a_service_is_stuck(docker_current, client_for, factory):
     service = _StuckService()
-    session = Session([service]).start(client_for(docker_current).transport)
+    session = Session([service], server_factory=factory).start(client_for(docker_current).transport)
     channel = grpc.insecure_channel("unix:" + session.socket_path)
     call = channel.unary_unary("/envd.test.Stuck/Wait", request_serializer=bytes, response_deserializer=bytes).future(
         b"", timeout=60)
@@ -51,8 +62,9 @@ def test_close_returns_while_a_service_is_stuck(docker_current, client_for):
         channel.close()
 
 
-def test_health_answers_serving(docker_old, client_for):
-    with Session().start(client_for(docker_old).transport) as session:
+@pytest.mark.parametrize("factory", list(SERVERS.values()), ids=list(SERVERS))
+def test_health_answers_serving(docker_old, client_for, factory):
+    with Session(server_factory=factory).start(client_for(docker_old).transport) as session:
         channel = grpc.insecure_channel("unix:" + session.socket_path)
         check = channel.unary_unary("/grpc.health.v1.Health/Check", request_serializer=bytes,
                                     response_deserializer=bytes)

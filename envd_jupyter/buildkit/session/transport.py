@@ -16,7 +16,7 @@ import threading
 import time
 import weakref
 from concurrent import futures
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import grpc
 
@@ -39,11 +39,17 @@ def new_id() -> str:
     return "".join(_random.choice(_ALPHABET) for _ in range(25))
 
 
+# Builds the session's gRPC server when a Session is given no ``server_factory``: a callable
+# returning an object with grpc.Server's add_generic_rpc_handlers / add_insecure_port / start /
+# stop(grace) -> waitable. None means grpcio's own server.
+DEFAULT_SERVER_FACTORY: Callable[[], Any] | None = None
+
+
 class Session:
     """One session for one solve (or one interactive build); ``with`` closes it."""
 
     def __init__(self, services: Sequence[SessionService] = (), *, name: str = "envd-jupyter",
-                 shared_key: str = "", workers: int = 16):
+                 shared_key: str = "", workers: int = 16, server_factory: Callable[[], Any] | None = None):
         self.id = new_id()
         self.name = name
         self.shared_key = shared_key
@@ -52,11 +58,16 @@ class Session:
         self._cleanup = weakref.finalize(self, shutil.rmtree, self._dir, True)
         self.socket_path = os.path.join(self._dir, "session.sock")
         self._thread_prefix = f"envd-session-{self.id[:8]}"
-        self._executor = futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=self._thread_prefix)
-        self._server = grpc.server(self._executor, options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE),
-            ("grpc.max_send_message_length", MAX_MESSAGE),
-        ])
+        self._executor = None
+        factory = server_factory or DEFAULT_SERVER_FACTORY
+        if factory is not None:
+            self._server = factory()
+        else:
+            self._executor = futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=self._thread_prefix)
+            self._server = grpc.server(self._executor, options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE),
+                ("grpc.max_send_message_length", MAX_MESSAGE),
+            ])
         for service in self.services:
             service.add_to_server(self._server)
         self._server.add_insecure_port("unix:" + self.socket_path)
@@ -89,7 +100,8 @@ class Session:
         if self._link is not None:
             self._link.close()
         self._server.stop(STOP_GRACE).wait(STOP_GRACE + 1)
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
         # Handlers see their context end with the server; a service that ignores it must not hang us.
         deadline = time.monotonic() + STOP_GRACE + 2
         for thread in threading.enumerate():
