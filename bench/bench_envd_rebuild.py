@@ -86,11 +86,13 @@ def dockerfile(base: str, index: str, tag: str, bumped: set[int]) -> str:
 class Buildx:
     def __init__(self, env: dict[str, str], socket_path: str, workdir: Path):
         self.cli, self.workdir = env["ENVD_DOCKER_CLI"], workdir
+        self.made: list[str] = []  # removed only at the end: removing images mid-run races dockerd's snapshot GC
         self.env = {"DOCKER_HOST": f"unix://{socket_path}", "DOCKER_CONFIG": env["ENVD_DOCKER_CONFIG"],
                     "PATH": "/usr/bin:/bin"}
 
-    def remove_images(self, *images: str) -> None:
-        subprocess.run([self.cli, "image", "rm", "-f", *images], env=self.env, capture_output=True, timeout=120)
+    def remove_images(self) -> None:
+        if self.made:
+            subprocess.run([self.cli, "image", "rm", "-f", *self.made], env=self.env, capture_output=True, timeout=300)
 
     def build(self, text: str, image: str) -> float:
         (self.workdir / "Dockerfile").write_text(text)
@@ -122,7 +124,7 @@ def one_run(client, buildx: Buildx, base: str, index: str, tag: str, ours_first:
             else:
                 times[side] = buildx.build(dockerfile(base, index, tag, bumped), image + "-buildx")
         figures[label] = (times["ours"], times["buildx"])
-    buildx.remove_images(image + "-ours", image + "-buildx")
+    buildx.made.extend((image + "-ours", image + "-buildx"))
     return figures
 
 
@@ -142,11 +144,14 @@ def measure(client, env, socket_path: str, base: str, wheel_mb: float, runs: int
         wheelhouse(root, tags, int(wheel_mb * 1e6))
         (Path(work) / "ctx").mkdir()
         buildx = Buildx(env, socket_path, Path(work) / "ctx")
-        with serve(root) as index:
-            for n, tag in enumerate(tags):
-                for label, pair in one_run(client, buildx, base, index, tag, ours_first=n % 2 == 0).items():
-                    results.setdefault(label, []).append(pair)
-                    print(f"{wheel_mb:g} MB run {n} {label}: ours {pair[0]:.2f}s buildx {pair[1]:.2f}s", flush=True)
+        try:
+            with serve(root) as index:
+                for n, tag in enumerate(tags):
+                    for label, pair in one_run(client, buildx, base, index, tag, ours_first=n % 2 == 0).items():
+                        results.setdefault(label, []).append(pair)
+                        print(f"{wheel_mb:g} MB run {n} {label}: ours {pair[0]:.2f}s buildx {pair[1]:.2f}s", flush=True)
+        finally:
+            buildx.remove_images()
     return {label: (statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs))
             for label, pairs in results.items()}
 
