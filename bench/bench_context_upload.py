@@ -6,8 +6,8 @@ no export (buildx: ``--output type=cacheonly``; ours: a solve without exports). 
 bytes / wall time. Then one file is touched and ours re-uploads: BuildKit should request that file
 alone, and ``LocalDir.transfers`` shows exactly which bytes went out.
 
-Ours runs twice per round: with the session served by grpcio's server (what ``Session`` uses by
-default) and by ``session.h2server.H2Server`` (swapped in for the run), to show what the server
+Ours runs twice per round: with the session served by grpcio's server (``Session``'s default) and by
+``session.h2server.H2Server`` (set as ``transport.DEFAULT_SERVER_FACTORY`` for the run), to show what the server
 choice costs.
 
 Run: python -m bench.bench_context_upload [--flavour current] [--repeats 3]
@@ -25,10 +25,9 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import grpc
-
 from bench._results import write_section
 from envd_jupyter.buildkit import connect
+from envd_jupyter.buildkit.session import transport
 from envd_jupyter.buildkit.session.filesync import LocalDir
 from envd_jupyter.buildkit.session.h2server import H2Server
 from envd_jupyter.llb.source import local, scratch
@@ -97,13 +96,12 @@ def time_ours(client, docker: Docker, source: LocalDir, *, prune: bool = True) -
 @contextmanager
 def session_server(kind: str):
     """Serve sessions with grpcio (default) or H2Server for the duration of the block."""
-    original = grpc.server
-    if kind == "h2":
-        grpc.server = lambda executor=None, options=None, **_: H2Server()
+    original = transport.DEFAULT_SERVER_FACTORY
+    transport.DEFAULT_SERVER_FACTORY = H2Server if kind == "h2" else None
     try:
         yield
     finally:
-        grpc.server = original
+        transport.DEFAULT_SERVER_FACTORY = original
 
 
 def main() -> None:

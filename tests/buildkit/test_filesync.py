@@ -141,11 +141,10 @@ def test_reupload_after_touch_sends_only_that_file(any_client, busybox, network,
 
 def test_upload_and_export_through_h2_session_server(any_client, busybox, network, tmp_path, monkeypatch):
     """The same services served by H2Server (instead of grpcio's server) on every daemon."""
-    import grpc
-
+    from envd_jupyter.buildkit.session import transport
     from envd_jupyter.buildkit.session.h2server import H2Server
 
-    monkeypatch.setattr(grpc, "server", lambda executor=None, options=None, **_: H2Server())
+    monkeypatch.setattr(transport, "DEFAULT_SERVER_FACTORY", H2Server)
     ctx = tmp_path / "ctx"
     _tree(ctx, [f"f{i}" for i in range(300)] + ["big/blob"])
     (ctx / "big" / "blob").write_bytes(os.urandom(3 << 20))

@@ -258,6 +258,7 @@ class H2Server:
         self.stopping = False
         self._listeners: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
+        self._connections: list[_Connection] = []
 
     def add_generic_rpc_handlers(self, handlers) -> None:
         self.handlers.extend(handlers)
@@ -276,7 +277,9 @@ class H2Server:
 
     def serve_socket(self, sock: socket.socket) -> None:
         """Serve an already connected socket (e.g. a hijacked dockerd /session stream)."""
-        self._spawn(_Connection(sock, self).run)
+        connection = _Connection(sock, self)
+        self._connections.append(connection)
+        self._spawn(connection.run)
 
     def _spawn(self, target, *args) -> None:
         thread = threading.Thread(target=target, args=args, name="envd-h2-io", daemon=True)
@@ -327,15 +330,26 @@ class H2Server:
         except Exception as exc:  # a broken handler fails its call, not the session
             stream.finish(grpc.StatusCode.UNKNOWN, f"{type(exc).__name__}: {exc}")
 
-    def stop(self, grace: float | None = None):
+    def stop(self, grace: float | None = None) -> threading.Event:
+        """Close listeners and connections; the returned event is set once every thread has ended."""
         self.stopping = True
         for listener in self._listeners:
             listener.close()
-        for thread in self._threads:
-            thread.join(grace or 1.0)
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        for connection in list(self._connections):
+            connection.alive = False
+            try:
+                connection.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         done = threading.Event()
-        done.set()
+
+        def finish() -> None:
+            for thread in self._threads:
+                thread.join(grace or 1.0)
+            self.executor.shutdown(wait=True, cancel_futures=True)  # handlers notice within ~1 s
+            done.set()
+
+        threading.Thread(target=finish, name="envd-h2-stop", daemon=True).start()
         return done
 
 
