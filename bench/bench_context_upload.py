@@ -37,6 +37,7 @@ SMALL_SIZE = 512
 BIG_FILES = 20
 BIG_SIZE = 10 * 1024 * 1024
 SECTION = "buildkit-context-upload"
+SETTLE = 5.0  # seconds after a prune: containerd deletes the pruned snapshots asynchronously
 
 
 def daemon_env() -> dict[str, str]:
@@ -73,7 +74,9 @@ class Docker:
             raise RuntimeError(f"docker {' '.join(args[:2])} failed: {done.stderr.strip()[-500:]}")
 
     def prune(self) -> None:
+        """Empty the build cache, then let the daemon's background snapshot GC finish before timing."""
         self.run("builder", "prune", "-af")
+        time.sleep(SETTLE)
 
 
 def time_buildx(docker: Docker, context: Path, dockerfile_dir: Path) -> float:
@@ -151,7 +154,7 @@ def main() -> None:
     report = f"""## Context upload (vs docker buildx, dockerd {args.flavour})
 
 Context: {SMALL_FILES:,} files of {SMALL_SIZE} B + {BIG_FILES} files of {BIG_SIZE // 2**20} MiB = {mib:.0f} MiB.
-Same daemon, cold cache (`docker builder prune -af` before every run), median of {args.repeats}, interleaved.
+Same daemon, cold cache (`docker builder prune -af` and {SETTLE:.0f} s settle before every run), median of {args.repeats}, interleaved.
 
 | client | wall time (s) | throughput (MiB/s) | runs (s) |
 |---|---:|---:|---|
