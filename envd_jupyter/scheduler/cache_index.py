@@ -45,17 +45,17 @@ class CacheIndex:
     def matched_work(self, keys: Sequence[int], work: Sequence[float]) -> dict[str, float]:
         """Endpoint name → sum of ``work`` over the keys it holds (only endpoints with a hit)."""
         per_set: dict[frozenset[str], float] = {}
-        current, acc = None, 0.0  # a chain's keys share one holder set: sum a run, store it once
+        current, run_work = None, 0.0  # a chain's keys share one holder set: sum a run, store it once
         for held_by, w in zip(map(self._holders.get, keys), work):
             if held_by is None:
                 continue
             if held_by is not current:
                 if current is not None:
-                    per_set[current] = acc
-                current, acc = held_by, per_set.get(held_by, 0.0)
-            acc += w
+                    per_set[current] = run_work
+                current, run_work = held_by, per_set.get(held_by, 0.0)
+            run_work += w
         if current is not None:
-            per_set[current] = acc
+            per_set[current] = run_work
         acc: dict[str, float] = {}
         for held_by, w in per_set.items():
             for name in held_by:

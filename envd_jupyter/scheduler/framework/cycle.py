@@ -54,7 +54,7 @@ def _needs_clamp(raw: list[float]) -> bool:
 class Profile:
     """A named, ordered set of plugins; runs one cycle per call."""
 
-    __slots__ = ("name", "filters", "scorers", "picker", "fallback", "_combine", "_last_columns")
+    __slots__ = ("name", "filters", "scorers", "picker", "fallback", "_combine", "_per_report", "_last_reports")
 
     def __init__(
         self,
@@ -73,7 +73,10 @@ class Profile:
         self.picker = picker
         self.fallback = fallback
         self._combine = _weighted_sum([weight for _, weight in scorers])
-        self._last_columns: list[tuple[tuple, dict, list[float]] | None] = [None] * len(scorers)
+        self._per_report = any(scorer.per_report for scorer, _ in scorers)
+        #: (candidates, reservations, column per scorer slot or None) of the last completed cycle,
+        #: replaced as one tuple so concurrent decisions never pair columns with other reports.
+        self._last_reports: tuple[tuple, dict, list[list[float] | None]] | None = None
 
     def run(self, cycle: Cycle) -> ProfileRunResult:
         """Filter, score, pick; raise ``NoEndpointsError`` naming the filter that emptied the set."""
@@ -101,21 +104,26 @@ class Profile:
 
         columns = []
         steps = record.scorers
+        reusable, candidates = self._reusable_columns(snapshot, endpoints)
+        fresh: list[list[float] | None] = [None] * len(self.scorers)
         for slot, (plugin, weight) in enumerate(self.scorers):
             start = perf_counter_ns()
-            raw = self._reused_column(slot, snapshot, endpoints) if plugin.per_report else None
-            if raw is None:
+            if reusable is not None and plugin.per_report:
+                raw = reusable[slot][:]  # a copy: every record owns its numbers
+            else:
                 raw = plugin.score(cycle, endpoints)
                 if type(raw) is not list:
                     raw = list(raw)
                 if plugin.per_report:
-                    self._last_columns[slot] = (tuple(endpoints), dict(snapshot.reserved), raw[:])
+                    fresh[slot] = raw[:]
             timings.append((plugin, perf_counter_ns() - start))
             if len(raw) != len(endpoints):
                 raise ValueError(f"scorer '{plugin.name}' returned {len(raw)} scores for {len(endpoints)} endpoints")
             clamped = raw if plugin.bounded or not _needs_clamp(raw) else clamp_scores(raw)
             steps.append(ScorerStep(plugin.name, plugin.type_name, weight, raw, clamped))
             columns.append(clamped)
+        if candidates is not None:
+            self._last_reports = (candidates, dict(snapshot.reserved), fresh)
         totals = record.totals = self._combine(columns, len(endpoints))
 
         picker = self.picker
@@ -129,16 +137,16 @@ class Profile:
         record.tie_group = pick.tie_group
         return ProfileRunResult(self.name, tuple([endpoints[i] for i in pick.chosen]), record)
 
-    def _reused_column(self, slot: int, snapshot: "Snapshot", endpoints) -> list[float] | None:
-        """A copy of the scorer's last column if it saw equal reports and reservations, else None."""
-        last = self._last_columns[slot]
-        if last is None:
-            return None
-        candidates, reserved, column = last
-        if candidates == tuple(endpoints) and reserved == snapshot.reserved:
-            return column[:]
-        return None
-
+    def _reusable_columns(self, snapshot: "Snapshot", endpoints) -> tuple[list | None, tuple | None]:
+        """(last per-report columns if the candidates' reports and reservations are equal, else
+        None; the candidates to remember when this cycle computes fresh columns, else None)."""
+        if not self._per_report:
+            return None, None
+        candidates = tuple(endpoints)
+        last = self._last_reports
+        if last is not None and last[0] == candidates and last[1] == snapshot.reserved:
+            return last[2], None
+        return None, candidates
 
 
 def _weighted_sum(weights: list[float]):
