@@ -21,6 +21,9 @@ from envd_jupyter.buildkit.session import SessionService
 from envd_jupyter.buildkit.session.filesend import DirTarget, FileSendService, FileTarget
 
 
+IMAGE_CONFIG_KEY = "containerimage.config"
+
+
 class ExportError(RuntimeError):
     """An export that could not be completed on the client side (e.g. a push dockerd refused)."""
 
@@ -66,6 +69,11 @@ class Image(_Export):
             self.attrs["push"] = "true"
         if insecure_registry:
             self.attrs["registry.insecure"] = "true"
+
+    def result_metadata(self) -> dict[str, bytes]:
+        """dockerd's ``moby`` exporter reads the image config from result metadata only, never from attrs."""
+        config = self.attrs.get(IMAGE_CONFIG_KEY)
+        return {IMAGE_CONFIG_KEY: config.encode()} if self.type == "moby" and config else {}
 
     def __repr__(self) -> str:
         return f"Image({self.attrs['name']!r}, type={self.type!r})"

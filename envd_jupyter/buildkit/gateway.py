@@ -10,13 +10,16 @@ exporters but no definition; the daemon then waits for LLBBridge calls tagged wi
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import grpc
 
 from envd_jupyter._proto import fsutil_pb2, gateway_pb2, gateway_pb2_grpc, worker_pb2
+from envd_jupyter.buildkit.errors import SolveCancelled
+from envd_jupyter.buildkit.progress import BuildModel
 
 BUILD_ID_METADATA = "buildkit-controlapi-buildid"
 READ_TIMEOUT = 120.0  # seconds for ReadFile/ReadDir/StatFile/Ping/Return
@@ -62,13 +65,15 @@ class Build:
     """One interactive build. ``control`` is the running Control.Solve: ``result(timeout)``/``cancel()``."""
 
     def __init__(self, channel: grpc.Channel, build_ref: str, control: Any, *,
-                 on_end: Callable[[bool, Any], Any] | None = None, model: Any = None):
+                 on_end: Callable[[bool, Any], Any] | None = None, model: Any = None,
+                 cancel: threading.Event | None = None):
         self.ref = build_ref
         self.model = model
         self._bridge = gateway_pb2_grpc.LLBBridgeStub(channel)
         self._metadata = ((BUILD_ID_METADATA, build_ref),)
         self._control = control
         self._on_end = on_end
+        self._cancel = cancel
         self._result_ref: Ref | None = None
         self._returned = False
         self._ended = False
@@ -90,6 +95,7 @@ class Build:
                     return future.result(timeout=_POLL)
                 except grpc.FutureTimeoutError:
                     self._raise_if_control_failed()
+                    self._raise_if_cancelled()
         except grpc.RpcError as exc:
             raise GatewayError(f"{name}: {exc.details() or exc.code().name}") from None
         except BaseException:
@@ -101,6 +107,12 @@ class Build:
         if done is not None and done():
             self._control.result(timeout=0)  # re-raises the solve's error
             raise GatewayError("the build ended before the gateway call returned")
+
+    def _raise_if_cancelled(self) -> None:
+        if self._cancel is not None and self._cancel.is_set():
+            self._control.cancel()
+            self._end(False)
+            raise SolveCancelled(f"build {self.ref} cancelled")
 
     def _wait_for_forwarder(self) -> set[str]:
         deadline = time.monotonic() + FORWARDER_WAIT
@@ -146,15 +158,20 @@ class Build:
         """The ref the daemon exports when the build ends (None: export nothing)."""
         self._result_ref = ref
 
-    def finish(self, ref: Ref | None = None, *, timeout: float | None = None) -> Any:
-        """Return ``ref`` (or the one set) to the daemon, wait for its exports; the Control.Solve answer."""
+    def finish(self, ref: Ref | None = None, *, metadata: Mapping[str, str | bytes] | None = None,
+               timeout: float | None = None) -> Any:
+        """Return ``ref`` (or the one set) to the daemon, wait for its exports; the Control.Solve answer.
+
+        ``metadata`` goes into the result's metadata, which exporters read: dockerd's ``moby``
+        exporter takes the image config only from there (``containerimage.config``), not from attrs.
+        """
         if ref is not None:
             self._result_ref = ref
-        self._return(None)
+        self._return(None, metadata)
         return self._wait_control(timeout)
 
     # -- ending --------------------------------------------------------------------------------
-    def _return(self, error: BaseException | None) -> None:
+    def _return(self, error: BaseException | None, metadata: Mapping[str, str | bytes] | None = None) -> None:
         if self._returned:
             return
         self._returned = True
@@ -169,6 +186,9 @@ class Build:
                 request.result.refDeprecated = self._result_ref.id
         else:
             request.result.refDeprecated = ""  # an empty result: nothing to export
+        if error is None:
+            for key, value in (metadata or {}).items():
+                request.result.metadata[key] = value.encode() if isinstance(value, str) else bytes(value)
         self._call("Return", request)
 
     def _wait_control(self, timeout: float | None):
@@ -182,6 +202,7 @@ class Build:
                     ok = True
                     return self.response
                 except (TimeoutError, grpc.FutureTimeoutError):
+                    self._raise_if_cancelled()
                     if deadline is not None and time.monotonic() > deadline:
                         self._control.cancel()
                         raise GatewayError(f"build {self.ref} did not finish within {timeout}s") from None
@@ -242,33 +263,55 @@ def _ref_id(response: gateway_pb2.SolveResponse) -> str:
 
 
 def interactive(client, *, exports=(), cache_imports=(), cache_exports=(), secrets=None, local_dirs=None,
-                entitlements=(), on_event=None, timeout: float | None = None) -> Build:
+                entitlements=(), on_event=None, timeout: float | None = None,
+                cancel: threading.Event | None = None) -> Build:
     """Start an interactive build on ``client`` (what ``Client.interactive`` returns).
 
     Options mean what they mean for ``Client.solve``; ``exports`` apply to the ref handed back
-    with ``finish``/``set_result``. The session lives until the build ends.
+    with ``finish``/``set_result``. The session lives until the build ends. Setting ``cancel`` (or
+    Ctrl-C) cancels the build on the daemon; the waiting call raises SolveCancelled.
     """
     from envd_jupyter.buildkit import solve as solving
-    from envd_jupyter.buildkit.progress import BuildModel
     from envd_jupyter.buildkit.session.transport import Session, new_id
 
     exports = list(exports)
     caps = client.caps()
     build_ref = new_id()
-    session = Session(solving._session_services(local_dirs, secrets, exports))
+    session = Session(solving.session_services(local_dirs, secrets, exports))
     request = solving.build_request(build_ref, session.id, b"", exports, caps, cache_imports=cache_imports,
                                     cache_exports=cache_exports, entitlements=entitlements)
     request.ClearField("Definition")  # no definition, no frontend: the daemon waits for LLBBridge calls
     callbacks = [] if on_event is None else [on_event] if callable(on_event) else list(on_event)
     model = BuildModel()
     session.start(client.transport)
-    follower = solving._StatusFollower(client.control, build_ref, model, callbacks)
+    follower = solving.StatusFollower(client.control, build_ref, model, callbacks)
     control = client.control.Solve.future(request, timeout=timeout)
 
     def on_end(ok: bool, response) -> None:
-        follower.finish(solving.STATUS_DRAIN if ok else 0.5)
+        follower.finish(ok)
         session.close()
         for export in exports:
             export.finish(ok, dict(response.ExporterResponse) if ok and response is not None else {})
 
-    return Build(client.transport.channel, build_ref, control, on_end=on_end, model=model)
+    return Build(client.transport.channel, build_ref, control, on_end=on_end, model=model, cancel=cancel)
+
+
+def solve_with_metadata(client, definition: Any, metadata: Mapping[str, bytes], *, exports=(), on_event=None,
+                        timeout: float | None = None, cancel: threading.Event | None = None, **options):
+    """``Client.solve`` for exports that need result metadata: solve to a ref, Return it with ``metadata``.
+
+    A plain Control.Solve cannot carry result metadata, and dockerd's ``moby`` exporter (20.10, 26
+    classic) reads the image config only from there, so ``run_solve`` comes here for such exports.
+    """
+    from envd_jupyter.buildkit.solve import SolveResult, solve_error
+
+    started = time.monotonic()
+    build = None
+    try:
+        with interactive(client, exports=exports, on_event=on_event, timeout=timeout, cancel=cancel,
+                         **options) as build:
+            response = build.finish(build.solve(definition, timeout=timeout), metadata=metadata, timeout=timeout)
+    except GatewayError as exc:
+        raise solve_error(str(exc), build.model if build is not None else BuildModel()) from None
+    return SolveResult(build.ref, dict(response.ExporterResponse), build.model, tuple(exports),
+                       time.monotonic() - started)

@@ -105,7 +105,8 @@ def _cache_entry(spec) -> control_pb2.CacheOptionsEntry:
     return control_pb2.CacheOptionsEntry(Type=kind, Attrs=dict(attrs))
 
 
-def _session_services(local_dirs, secrets, exports: Sequence[Export]) -> list:
+def session_services(local_dirs, secrets, exports: Sequence[Export]) -> list:
+    """The services a solve's session needs for these options (shared by solve and gateway builds)."""
     services = []
     if local_dirs:
         from envd_jupyter.buildkit.session.filesync import FileSyncService
@@ -124,6 +125,16 @@ def _session_services(local_dirs, secrets, exports: Sequence[Export]) -> list:
     for index, export in enumerate(exports):
         services.extend(export.session_services(index))
     return services
+
+
+def result_metadata(exports: Sequence[Export]) -> dict[str, bytes]:
+    """Result metadata the exports need (see ``session.Export``); two exports may not disagree on a key."""
+    merged: dict[str, bytes] = {}
+    for export in exports:
+        for key, value in (getattr(export, "result_metadata", dict)() or {}).items():
+            if merged.setdefault(key, value) != value:
+                raise InvalidDefinitionError(f"exports disagree on result metadata {key!r}")
+    return merged
 
 
 def build_request(ref: str, session_id: str, definition: bytes, exports: Sequence[Export], caps,
@@ -147,8 +158,11 @@ def build_request(ref: str, session_id: str, definition: bytes, exports: Sequenc
     return request
 
 
-class _StatusFollower:
-    """Reads the Status stream into the model and calls the event callbacks, in one thread."""
+class StatusFollower:
+    """Reads the Status stream into the model and calls the event callbacks, in one thread.
+
+    ``error`` holds the first exception a callback raised (that callback is then dropped).
+    """
 
     def __init__(self, control, ref: str, model: BuildModel, callbacks: Sequence[EventCallback]):
         self.model, self._callbacks = model, list(callbacks)
@@ -170,8 +184,9 @@ class _StatusFollower:
         except grpc.RpcError:
             pass  # the Solve call reports daemon failures; Status only feeds progress
 
-    def finish(self, wait: float) -> None:
-        self._thread.join(wait)
+    def finish(self, ok: bool) -> None:
+        """Stop following: after a finished solve let the stream trail by STATUS_DRAIN, else 0.5 s."""
+        self._thread.join(STATUS_DRAIN if ok else 0.5)
         if self._thread.is_alive():
             self._call.cancel()
             self._thread.join(2.0)
@@ -196,16 +211,23 @@ def run_solve(client, target, *, exports: Sequence[Export] = (), cache_imports=(
     lowered = lower(target, caps.llb)
     definition = serialize(lowered)
     exports = list(exports)
+    metadata = result_metadata(exports)
+    if metadata:
+        from envd_jupyter.buildkit.gateway import solve_with_metadata
+
+        return solve_with_metadata(client, definition, metadata, exports=exports, cache_imports=cache_imports,
+                                   cache_exports=cache_exports, secrets=secrets, local_dirs=local_dirs,
+                                   entitlements=entitlements, on_event=on_event, timeout=timeout, cancel=cancel)
     ref = new_id()
     callbacks = [] if on_event is None else [on_event] if callable(on_event) else list(on_event)
     model = BuildModel(source_digests=source_digests(definition))
     ok, response, follower, session, failure = False, None, None, None, None
     try:
-        session = Session(_session_services(local_dirs, secrets, exports))
+        session = Session(session_services(local_dirs, secrets, exports))
         request = build_request(ref, session.id, definition, exports, caps, cache_imports=cache_imports,
                                 cache_exports=cache_exports, entitlements=entitlements)
         session.start(client.transport)
-        follower = _StatusFollower(client.control, ref, model, callbacks)
+        follower = StatusFollower(client.control, ref, model, callbacks)
         call = client.control.Solve.future(request, timeout=timeout)
         try:
             response = _wait(call, cancel)
@@ -217,7 +239,7 @@ def run_solve(client, target, *, exports: Sequence[Export] = (), cache_imports=(
         failure = exc  # classified below, once the Status stream has delivered the failed step
     finally:
         if follower is not None:
-            follower.finish(STATUS_DRAIN if ok or failure is not None else 0.5)
+            follower.finish(ok or failure is not None)
         if session is not None:
             session.close()
         for export in exports:  # always told, so a failed solve leaves no half-written output

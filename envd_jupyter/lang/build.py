@@ -47,26 +47,6 @@ def solve_environment(client, env: Environment, *, image_name: str | None = None
     image = Image(image_name, attrs=build.exporter_attrs())
     with client.interactive(exports=[image], timeout=timeout, **solve_options) as session:
         ref = session.solve(definition, timeout=timeout)
-        response = _return_with_metadata(session, ref, {EXPORTER_CONFIG_KEY: build.exporter_attrs()[EXPORTER_CONFIG_KEY]},
-                                         timeout)
+        response = session.finish(ref, metadata={EXPORTER_CONFIG_KEY: build.exporter_attrs()[EXPORTER_CONFIG_KEY]},
+                                  timeout=timeout)
     return EnvironmentSolve(build, definition, session.model, dict(response.ExporterResponse))
-
-
-def _return_with_metadata(session, ref, metadata: dict[str, str], timeout: float | None):
-    """Return ``ref`` with result metadata and wait for the export.
-
-    The gateway Build has no public way to attach metadata to its Return yet, so this fills the
-    ReturnRequest itself (same ref shape rule as Build._return) and marks the build returned.
-    """
-    from envd_jupyter._proto import gateway_pb2
-
-    request = gateway_pb2.ReturnRequest()
-    if "proto.refarray" in session.caps:
-        request.result.ref.id = ref.id
-    else:
-        request.result.refDeprecated = ref.id
-    for key, value in metadata.items():
-        request.result.metadata[key] = value.encode()
-    session._returned = True
-    session._call("Return", request)
-    return session._wait_control(timeout)

@@ -88,3 +88,34 @@ def test_registry_cache_export_refused_where_dockerd_cannot(docker_classic, clie
     # And the daemon agrees: the classic store has no registry cache exporter.
     with pytest.raises(Exception, match="registry"):
         client_for(docker_classic).solve(image(busybox), cache_exports=[spec])
+
+
+def test_image_config_attr_reaches_dockerd_image(any_client, any_daemon, daemon_env, busybox, network):
+    """``containerimage.config`` given as an Image attr ends up in the stored image on every dockerd flavour."""
+    name = f"envd-jupyter-test/config:{uuid.uuid4().hex[:8]}"
+    config = {"architecture": "amd64", "os": "linux",
+              "config": {"Env": ["ENVD_PROBE=config-from-attrs", "PATH=/bin"], "WorkingDir": "/probe"},
+              "rootfs": {"type": "layers", "diff_ids": []}}
+    state = image(busybox).run("mkdir -p /probe", network=network)
+    export = Image(name, attrs={"containerimage.config": json.dumps(config)})
+    any_client.solve(state, exports=[export])
+    try:
+        status, info = _image_inspect(any_daemon, name)
+        assert status == 200
+        assert "ENVD_PROBE=config-from-attrs" in info["Config"]["Env"]
+        assert info["Config"]["WorkingDir"] == "/probe"
+    finally:
+        _docker(daemon_env, any_daemon, "rmi", "-f", name)
+
+
+def test_failing_run_with_config_export_names_the_step(docker_classic, client_for, busybox, network):
+    """The gateway route taken for a config export reports failures like a plain solve."""
+    from envd_jupyter.buildkit.errors import SolveError
+
+    state = image(busybox).run("echo about-to-fail; exit 7", network=network)
+    export = Image(f"envd-jupyter-test/never:{uuid.uuid4().hex[:8]}", attrs={"containerimage.config": "{}"})
+    with pytest.raises(SolveError) as failure:
+        client_for(docker_classic).solve(state, exports=[export])
+    assert failure.value.exit_code == 7
+    assert "exit 7" in str(failure.value)
+    assert export.ok is False

@@ -14,6 +14,11 @@ before they exist):
 * always, for registry pulls/pushes     -> ``auth.AuthService()`` (if the module exists)
 * each ``Export`` in ``exports``         -> ``export.session_services(exporter_id)``
 
+An export may also define ``result_metadata() -> Mapping[str, bytes]``: entries the exporter
+must find in the *result* metadata (dockerd's ``moby`` exporter takes ``containerimage.config``
+only from there). A plain Control.Solve cannot carry them, so ``Client.solve`` then solves
+through the gateway and Returns the ref with that metadata (``gateway.solve_with_metadata``).
+
 ``exporter_id`` is the export's index in ``exports``; dockerd 26 / BuildKit >= 0.13 tags its
 FileSend calls with gRPC metadata ``buildkit-attachable-exporter-id: <index>`` so one receiver
 can serve several exports. Services from different sources must not claim the same method
