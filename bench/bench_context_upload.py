@@ -6,9 +6,9 @@ no export (buildx: ``--output type=cacheonly``; ours: a solve without exports). 
 bytes / wall time. Then one file is touched and ours re-uploads: BuildKit should request that file
 alone, and ``LocalDir.transfers`` shows exactly which bytes went out.
 
-Ours runs twice per round: with the session served by grpcio's server (``Session``'s default) and by
-``session.h2server.H2Server`` (set as ``transport.DEFAULT_SERVER_FACTORY`` for the run), to show what the server
-choice costs.
+Ours runs twice per round: with the session served by ``session.h2server.H2Server`` (``Session``'s
+default) and by ``session.grpcio_server.GrpcioServer`` (set as ``transport.DEFAULT_SERVER_FACTORY`` for
+the run), to show what the server choice costs.
 
 Run: python -m bench.bench_context_upload [--flavour current] [--repeats 3]
 """
@@ -29,6 +29,7 @@ from bench._results import write_section
 from envd_jupyter.buildkit import connect
 from envd_jupyter.buildkit.session import transport
 from envd_jupyter.buildkit.session.filesync import LocalDir
+from envd_jupyter.buildkit.session.grpcio_server import GrpcioServer
 from envd_jupyter.buildkit.session.h2server import H2Server
 from envd_jupyter.llb.source import local, scratch
 
@@ -98,9 +99,9 @@ def time_ours(client, docker: Docker, source: LocalDir, *, prune: bool = True) -
 
 @contextmanager
 def session_server(kind: str):
-    """Serve sessions with grpcio (default) or H2Server for the duration of the block."""
+    """Serve sessions with H2Server or grpcio's server for the duration of the block."""
     original = transport.DEFAULT_SERVER_FACTORY
-    transport.DEFAULT_SERVER_FACTORY = H2Server if kind == "h2" else None
+    transport.DEFAULT_SERVER_FACTORY = H2Server if kind == "h2" else GrpcioServer
     try:
         yield
     finally:
@@ -127,7 +128,8 @@ def main() -> None:
         ours, ours_h2, theirs = [], [], []
         for _ in range(args.repeats):  # interleaved so drift hits all alike
             theirs.append(time_buildx(docker, context, dockerfile_dir))
-            ours.append(time_ours(client, docker, source))
+            with session_server("grpcio"):
+                ours.append(time_ours(client, docker, source))
             with session_server("h2"):
                 ours_h2.append(time_ours(client, docker, source))
         cold = source.transfers[-1]

@@ -139,18 +139,18 @@ def test_reupload_after_touch_sends_only_that_file(any_client, busybox, network,
     assert "/ctx/d2/f7" in (out / "listing").read_text().split()
 
 
-def test_upload_and_export_through_h2_session_server(any_client, busybox, network, tmp_path, monkeypatch):
-    """The same services served by H2Server (instead of grpcio's server) on every daemon."""
+def test_upload_and_export_through_grpcio_session_server(any_client, busybox, network, tmp_path, monkeypatch):
+    """The same services served by grpcio's server (the non-default choice) on every daemon."""
     from envd_jupyter.buildkit.session import transport
-    from envd_jupyter.buildkit.session.h2server import H2Server
+    from envd_jupyter.buildkit.session.grpcio_server import GrpcioServer
 
-    monkeypatch.setattr(transport, "DEFAULT_SERVER_FACTORY", H2Server)
+    monkeypatch.setattr(transport, "DEFAULT_SERVER_FACTORY", GrpcioServer)
     ctx = tmp_path / "ctx"
     _tree(ctx, [f"f{i}" for i in range(300)] + ["big/blob"])
     (ctx / "big" / "blob").write_bytes(os.urandom(3 << 20))
     source = LocalDir(ctx)
     out = tmp_path / "out"
-    state = scratch().copy(local("h2ctx"), "/", "/")
-    any_client.solve(state, local_dirs={"h2ctx": source}, exports=[LocalExport(out)])
+    state = scratch().copy(local("grpcioctx"), "/", "/")
+    any_client.solve(state, local_dirs={"grpcioctx": source}, exports=[LocalExport(out)])
     assert (out / "big" / "blob").read_bytes() == (ctx / "big" / "blob").read_bytes()
     assert sorted(p.name for p in out.iterdir() if p.is_file()) == sorted(f"f{i}" for i in range(300))

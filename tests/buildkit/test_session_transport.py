@@ -5,6 +5,8 @@ import threading
 import grpc
 import pytest
 
+from envd_jupyter.buildkit.session.grpcio_server import GrpcioServer
+from envd_jupyter.buildkit.session.h2server import H2Server
 from envd_jupyter.buildkit.session.transport import Session
 
 
@@ -36,13 +38,7 @@ def test_headers_announce_every_method():
     assert methods == ["/grpc.health.v1.Health/Check", "/envd.test.Stuck/Wait"]
 
 
-SERVERS = {"grpcio": None}
-try:
-    from envd_jupyter.buildkit.session.h2server import H2Server
-
-    SERVERS["h2"] = H2Server
-except ImportError:  # the h2 server is optional; grpcio's is always there
-    pass
+SERVERS = {"grpcio": GrpcioServer, "h2": H2Server}
 
 
 @pytest.mark.parametrize("factory", list(SERVERS.values()), ids=list(SERVERS))

@@ -1,4 +1,4 @@
-"""A Session: our grpcio server on a private unix socket, bridged to the daemon.
+"""A Session: our gRPC server on a private unix socket, bridged to the daemon.
 
 The daemon is the gRPC *client* of a session. We run the server locally and pipe the bytes of
 one daemon-side stream into it: dockerd's hijacked ``POST /session`` connection, or for a
@@ -13,17 +13,16 @@ import secrets as _random
 import shutil
 import socket
 import threading
-import time
 import weakref
-from concurrent import futures
 from typing import Any, Callable, Sequence
 
 import grpc
 
 from envd_jupyter._proto import control_pb2, control_pb2_grpc
 from envd_jupyter.buildkit.session import SessionService, merge_services
+from envd_jupyter.buildkit.session.h2server import H2Server
 from envd_jupyter.buildkit.session.health import HealthService
-from envd_jupyter.buildkit.transport import MAX_MESSAGE, private_dir
+from envd_jupyter.buildkit.transport import private_dir
 
 HEADER_ID = "X-Docker-Expose-Session-Uuid"
 HEADER_NAME = "X-Docker-Expose-Session-Name"
@@ -41,15 +40,16 @@ def new_id() -> str:
 
 # Builds the session's gRPC server when a Session is given no ``server_factory``: a callable
 # returning an object with grpc.Server's add_generic_rpc_handlers / add_insecure_port / start /
-# stop(grace) -> waitable. None means grpcio's own server.
-DEFAULT_SERVER_FACTORY: Callable[[], Any] | None = None
+# stop(grace) -> threading.Event. H2Server packs messages into frames (fast context uploads);
+# grpcio_server.GrpcioServer is grpcio's own server.
+DEFAULT_SERVER_FACTORY: Callable[[], Any] = H2Server
 
 
 class Session:
     """One session for one solve (or one interactive build); ``with`` closes it."""
 
     def __init__(self, services: Sequence[SessionService] = (), *, name: str = "envd-jupyter",
-                 shared_key: str = "", workers: int = 16, server_factory: Callable[[], Any] | None = None):
+                 shared_key: str = "", server_factory: Callable[[], Any] | None = None):
         self.id = new_id()
         self.name = name
         self.shared_key = shared_key
@@ -57,17 +57,7 @@ class Session:
         self._dir = private_dir("envd-bks-")
         self._cleanup = weakref.finalize(self, shutil.rmtree, self._dir, True)
         self.socket_path = os.path.join(self._dir, "session.sock")
-        self._thread_prefix = f"envd-session-{self.id[:8]}"
-        self._executor = None
-        factory = server_factory or DEFAULT_SERVER_FACTORY
-        if factory is not None:
-            self._server = factory()
-        else:
-            self._executor = futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=self._thread_prefix)
-            self._server = grpc.server(self._executor, options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE),
-                ("grpc.max_send_message_length", MAX_MESSAGE),
-            ])
+        self._server = (server_factory or DEFAULT_SERVER_FACTORY)()
         for service in self.services:
             service.add_to_server(self._server)
         self._server.add_insecure_port("unix:" + self.socket_path)
@@ -99,14 +89,8 @@ class Session:
         self._closed = True
         if self._link is not None:
             self._link.close()
-        self._server.stop(STOP_GRACE).wait(STOP_GRACE + 1)
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
         # Handlers see their context end with the server; a service that ignores it must not hang us.
-        deadline = time.monotonic() + STOP_GRACE + 2
-        for thread in threading.enumerate():
-            if thread.name.startswith(self._thread_prefix):
-                thread.join(max(0.0, deadline - time.monotonic()))
+        self._server.stop(STOP_GRACE).wait(STOP_GRACE + 2)
         self._cleanup()
 
     def __enter__(self) -> "Session":
