@@ -92,6 +92,18 @@ def _merge_as_copies(op, remap) -> bytes:
     return _inputs_bytes(inputs) + CONSTRAINTS + _wire.len_field(4, b"".join(actions))
 
 
+def minimum_caps(definition) -> frozenset[str]:
+    """What a daemon must support for ``lower_for`` to succeed: the caps no lowering replaces.
+
+    Schedulers use it to keep a build away from daemons that could never run it, while still
+    sending merges to daemons that lack ``mergeop`` (they get the copy lowering).
+    """
+    caps = definition.required_caps
+    if MERGE_OP in caps:
+        caps = (caps - {MERGE_OP}) | {FILE_BASE}
+    return caps
+
+
 def lower_for(definition, caps):
     """A Definition that a daemon supporting ``caps`` accepts; see the module docstring."""
     from .definition import Definition, SourceData

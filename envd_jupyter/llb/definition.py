@@ -180,6 +180,13 @@ class Definition:
             caps |= meta.caps
         return frozenset(caps)
 
+    @property
+    def minimum_caps(self) -> frozenset[str]:
+        """The caps a daemon needs once lowering has done what it can (see llb.caps)."""
+        from .caps import minimum_caps
+
+        return minimum_caps(self)
+
     def locations(self, digest: str) -> list[SourceLocation]:
         """The user source locations recorded for op ``digest``."""
         if self.source is None:

@@ -28,6 +28,7 @@ DEFAULT_CONFIG_YAML = """\
 plugins:
 - type: healthy-filter
 - type: platform-filter
+- type: caps-filter
 - type: label-filter
 - type: saturation-filter
 - type: cache-affinity-scorer
@@ -40,6 +41,7 @@ schedulingProfiles:
   plugins:
   - pluginRef: healthy-filter
   - pluginRef: platform-filter
+  - pluginRef: caps-filter
   - pluginRef: label-filter
   - pluginRef: saturation-filter
   - {pluginRef: cache-affinity-scorer, weight: 3}

@@ -54,3 +54,18 @@ def test_other_missing_caps_are_named():
     definition = marshal(BUSYBOX.run(["x"], mounts=[llb.tmpfs_mount("/t")]))
     with pytest.raises(llb.MissingCapabilityError, match="exec.mount.tmpfs"):
         definition.lower_for(ALL)
+
+
+def test_minimum_caps_drop_what_lowering_replaces():
+    definition = marshal(_graph())
+    assert "mergeop" in definition.required_caps
+    assert "mergeop" not in definition.minimum_caps and "file.base" in definition.minimum_caps
+    lowered = definition.lower_for(definition.minimum_caps)
+    assert lowered.required_caps <= definition.minimum_caps
+
+
+def test_minimum_caps_keep_what_has_no_lowering():
+    definition = marshal(llb.merge([BUSYBOX, llb.diff(BUSYBOX, BUSYBOX.run(["x"]))]))
+    assert "diffop" in definition.minimum_caps
+    with pytest.raises(llb.MissingCapabilityError):
+        definition.lower_for(definition.minimum_caps - {"diffop"})

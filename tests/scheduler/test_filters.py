@@ -93,3 +93,20 @@ def test_cache_affinity_filter_keeps_everyone_without_a_sticky_endpoint():
     eps = [Endpoint("a"), Endpoint("b")]
     f = make_plugin("cache-affinity-filter")
     assert names(f.filter(cycle(BuildRequest(chain("z", 2)), eps), eps)) == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "required, drop_unreported, expected",
+    [
+        (set(), False, ["modern", "old", "silent"]),
+        ({"file.base"}, False, ["modern", "old", "silent"]),
+        ({"file.base", "diffop"}, False, ["modern", "silent"]),
+        ({"file.base", "diffop"}, True, ["modern"]),
+        ({"exec.mount.ssh"}, True, []),
+    ],
+)
+def test_caps_filter_needs_every_required_cap(required, drop_unreported, expected):
+    eps = [Endpoint("modern", caps=frozenset({"file.base", "diffop", "mergeop"})),
+           Endpoint("old", caps=frozenset({"file.base"})), Endpoint("silent")]
+    f = make_plugin("caps-filter", {"dropUnreported": drop_unreported})
+    assert names(f.filter(cycle(request(required_caps=required), eps), eps)) == expected

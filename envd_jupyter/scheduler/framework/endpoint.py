@@ -17,7 +17,8 @@ class Endpoint:
 
     ``cpu_load`` is load normalised by core count (1.0 = every core busy); ``recent_*`` count
     solves in the daemon's recent window (failures are a subset of solves); ``reported_at`` is
-    on the scheduler's clock (``time.monotonic`` unless the scheduler was given another).
+    on the scheduler's clock (``time.monotonic`` unless the scheduler was given another);
+    ``caps`` are the LLB capabilities the daemon advertises (``None``: not reported).
     """
 
     name: str
@@ -33,6 +34,7 @@ class Endpoint:
     recent_solves: int = 0
     recent_failures: int = 0
     cached_digests: frozenset[str] = frozenset()
+    caps: frozenset[str] | None = None
     registry_rtt_ms: Mapping[str, float] = field(default_factory=dict)
     version: int = 0
     reported_at: float | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 #: Relative cost of a vertex by op kind when no recorded duration is known (seconds-ish scale).
 DEFAULT_KIND_WEIGHTS: Mapping[str, float] = {
@@ -57,10 +57,14 @@ def _chain_keys(vertices: Sequence[Vertex]) -> tuple[int, ...]:
 
 
 class BuildRequest:
-    """A solve to place: vertices in topological order plus platform, labels and free attributes."""
+    """A solve to place: vertices in topological order plus platform, labels and free attributes.
+
+    ``required_caps`` are the LLB capabilities a daemon must advertise to run the build (for an
+    LLB Definition: ``definition.minimum_caps``, which leaves out what lowering can replace).
+    """
 
     __slots__ = (
-        "id", "vertices", "platform", "labels", "attributes", "chain_keys", "_kinds", "_durations", "_timed", "_work_cache",
+        "id", "vertices", "platform", "labels", "attributes", "required_caps", "chain_keys", "_kinds", "_durations", "_timed", "_work_cache",
     )
 
     def __init__(
@@ -71,12 +75,14 @@ class BuildRequest:
         platform: str | None = None,
         labels: Mapping[str, str] | None = None,
         attributes: Mapping[str, str] | None = None,
+        required_caps: Iterable[str] = (),
     ) -> None:
         self.id = id
         self.vertices = tuple(vertices)
         self.platform = platform
         self.labels = dict(labels or {})
         self.attributes = dict(attributes or {})
+        self.required_caps = frozenset(required_caps)
         self.chain_keys = _chain_keys(self.vertices)
         self._kinds = [v.kind for v in self.vertices]
         self._durations = [v.duration if v.duration is not None and 0 < v.duration < math.inf else 0.0 for v in self.vertices]

@@ -1,3 +1,3 @@
 """Filters: drop endpoints that cannot or should not take the request."""
 
-from . import cache_affinity, healthy, labels, platform, saturation  # noqa: F401
+from . import cache_affinity, caps, healthy, labels, platform, saturation  # noqa: F401
