@@ -33,7 +33,20 @@ from wheelhouse import serve, write_wheel  # noqa: E402
 SECTION = "envd-rebuild"
 APT = ("tree", "jq", "bc")
 GROUPS = ((0, 1, 2), (3, 4, 5), (6, 7))
-SOURCES = "deb http://deb.debian.org/debian bookworm main\n"
+
+
+def bookworm_sources() -> str:
+    """The machine's own bookworm archive as a sources.list line, read from apt (no mirror written here)."""
+    listing = subprocess.run(["apt-get", "indextargets", "--no-release-info", "--format",
+                              "$(REPO_URI) $(RELEASE) $(TARGET_OF)"], capture_output=True, text=True, check=True)
+    for line in listing.stdout.splitlines():
+        uri, release, target = line.split()
+        if target == "deb" and release == "bookworm":
+            return f"deb {uri} bookworm main\n"
+    raise SystemExit("no bookworm archive in this machine's apt sources: run scripts/buildkit-up first")
+
+
+SOURCES = bookworm_sources()
 VENV = "/opt/envd/venv"
 
 
