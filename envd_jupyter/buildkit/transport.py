@@ -119,9 +119,13 @@ class DockerTransport:
             return
         self._pump.add_pair(local, remote, to_a=rest)
 
+    def hijack_session(self, headers: list[tuple[str, str]]) -> tuple[socket.socket, bytes]:
+        """``POST /session`` upgraded: the daemon's h2c client stream, and bytes already read from it."""
+        return hijack(self.address, "/session", headers, timeout=self._hijack_timeout)
+
     def open_session(self, headers: list[tuple[str, str]], server_path: str) -> "SocketLink":
-        """Hijack ``/session`` and pipe it to our session server's unix socket."""
-        remote, rest = hijack(self.address, "/session", headers, timeout=self._hijack_timeout)
+        """Hijack ``/session`` and pipe it to a session server's unix socket (for servers that only listen)."""
+        remote, rest = self.hijack_session(headers)
         local = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             local.settimeout(self._hijack_timeout)
@@ -140,13 +144,13 @@ class DockerTransport:
 
 
 class SocketLink:
-    """A session stream piped by the pump; closing it ends the session on the daemon."""
+    """A session stream (piped by the pump, or served directly); closing it ends the session on the daemon."""
 
-    def __init__(self, remote: socket.socket, local: socket.socket):
-        self._remote, self._local = remote, local
+    def __init__(self, *sockets: socket.socket):
+        self._sockets = sockets
 
     def close(self) -> None:
-        for sock in (self._remote, self._local):
+        for sock in self._sockets:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:

@@ -154,3 +154,19 @@ def test_upload_and_export_through_grpcio_session_server(any_client, busybox, ne
     any_client.solve(state, local_dirs={"grpcioctx": source}, exports=[LocalExport(out)])
     assert (out / "big" / "blob").read_bytes() == (ctx / "big" / "blob").read_bytes()
     assert sorted(p.name for p in out.iterdir() if p.is_file()) == sorted(f"f{i}" for i in range(300))
+
+
+def test_h2_server_serves_dockerd_session_stream_without_the_pipe(any_client, tmp_path, monkeypatch):
+    """The default server takes the hijacked /session socket itself; the pump pipe is for GrpcioServer only."""
+    from envd_jupyter.buildkit.transport import DockerTransport
+
+    def no_pipe(*args, **kwargs):
+        raise AssertionError("the session was piped through the pump")
+
+    monkeypatch.setattr(DockerTransport, "open_session", no_pipe)
+    ctx = tmp_path / "ctx"
+    _tree(ctx, ["a", "sub/b"])
+    out = tmp_path / "out"
+    state = scratch().copy(local("direct"), "/", "/")
+    any_client.solve(state, local_dirs={"direct": LocalDir(ctx)}, exports=[LocalExport(out)])
+    assert (out / "sub" / "b").read_bytes() == (ctx / "sub" / "b").read_bytes()

@@ -125,8 +125,8 @@ class _Context:
 
 
 class _Connection:
-    def __init__(self, sock: socket.socket, server: "H2Server"):
-        self.sock, self.server = sock, server
+    def __init__(self, sock: socket.socket, server: "H2Server", received: bytes = b""):
+        self.sock, self.server, self._received = sock, server, received
         self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
         self.streams: dict[int, _Stream] = {}
         self.alive = True
@@ -168,6 +168,8 @@ class _Connection:
         selector.register(self.sock, selectors.EVENT_READ, "sock")
         selector.register(self._wake_r, selectors.EVENT_READ, "wake")
         try:
+            if self._received:  # bytes read past the HTTP upgrade reply: the client preface
+                self._handle(self.h2.receive_data(self._received))
             self._flush()
             while self.alive and not self.server.stopping:
                 for key, _ in selector.select(0.5):
@@ -275,9 +277,12 @@ class H2Server:
         for listener in self._listeners:
             self._spawn(self._accept, listener)
 
-    def serve_socket(self, sock: socket.socket) -> None:
-        """Serve an already connected socket (e.g. a hijacked dockerd /session stream)."""
-        connection = _Connection(sock, self)
+    def serve_socket(self, sock: socket.socket, *, received: bytes = b"") -> None:
+        """Serve an already connected socket (e.g. a hijacked dockerd /session stream).
+
+        ``received``: bytes already read from it (what followed the upgrade reply).
+        """
+        connection = _Connection(sock, self, received)
         self._connections.append(connection)
         self._spawn(connection.run)
 

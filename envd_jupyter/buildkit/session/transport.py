@@ -22,7 +22,7 @@ from envd_jupyter._proto import control_pb2, control_pb2_grpc
 from envd_jupyter.buildkit.session import SessionService, merge_services
 from envd_jupyter.buildkit.session.h2server import H2Server
 from envd_jupyter.buildkit.session.health import HealthService
-from envd_jupyter.buildkit.transport import private_dir
+from envd_jupyter.buildkit.transport import SocketLink, private_dir
 
 HEADER_ID = "X-Docker-Expose-Session-Uuid"
 HEADER_NAME = "X-Docker-Expose-Session-Name"
@@ -75,6 +75,10 @@ class Session:
         try:
             if transport.uses_control_session:
                 self._link = ControlSessionLink(transport.channel, self.headers(), self.socket_path)
+            elif hasattr(self._server, "serve_socket"):  # H2Server: serve dockerd's stream itself, no pipe
+                remote, rest = transport.hijack_session(self.headers())
+                self._server.serve_socket(remote, received=rest)
+                self._link = SocketLink(remote)
             else:
                 self._link = transport.open_session(self.headers(), self.socket_path)
         except BaseException:
