@@ -56,6 +56,8 @@ def from_cog_yaml(path: str | Path, *, base_image: str | None = None, env: Envir
     def at(*keys: str) -> Location:
         return Location(str(path), lines.get(tuple(keys)))
 
+    if not isinstance(data, dict):
+        raise CogConfigError(f"must be a mapping with a build: key, got {type(data).__name__}", Location(str(path), 1))
     build = data.get("build") or {}
     if not isinstance(build, dict):
         raise CogConfigError("build: must be a mapping", at("build"))
@@ -65,7 +67,13 @@ def from_cog_yaml(path: str | Path, *, base_image: str | None = None, env: Envir
     if build.get("gpu") and base_image is None:
         raise CogConfigError("build.gpu: no CUDA base image here; pass base_image= with CUDA inside", at("build", "gpu"))
 
-    version = str(build.get("python_version", "3.11"))
+    version = build.get("python_version", "3.11")
+    if not isinstance(version, (str, int, float)) or isinstance(version, bool):
+        raise CogConfigError("build.python_version: must be a version such as \"3.11\"", at("build", "python_version"))
+    version = str(version)
+    run_steps = build.get("run") or []
+    if not isinstance(run_steps, list):  # a bare string would otherwise run each character as a step
+        raise CogConfigError("build.run: must be a list of commands", at("build", "run"))
     env = env if env is not None else Environment(name=path.parent.name, context=path.parent)
     fns = EnvdFunctions(env)
     fns.base(image=base_image or f"python:{version}", _at=at("build") if "build" in data else Location(str(path), 1))
@@ -77,7 +85,7 @@ def from_cog_yaml(path: str | Path, *, base_image: str | None = None, env: Envir
                                     _at=at("build", "python_requirements"))
     if build.get("python_packages"):
         fns.install.python_packages(name=_strings(build, "python_packages", at), _at=at("build", "python_packages"))
-    for i, step in enumerate(build.get("run") or []):
+    for i, step in enumerate(run_steps):
         command = step.get("command") if isinstance(step, dict) else step
         if not isinstance(command, str):
             raise CogConfigError("build.run: each item is a string or {command: ...}", at("build", "run", str(i)))

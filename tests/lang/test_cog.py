@@ -46,6 +46,9 @@ def test_default_base_follows_python_version(tmp_path):
     ("build:\n  python_version: '3.11'\n  weird: 1\n", "cog.yaml:3: build.weird: not understood"),
     ("build:\n  system_packages: libgl1\n", "cog.yaml:2: build.system_packages: must be a list"),
     ("build: [\n", "cog.yaml:2: invalid YAML"),
+    ("- python_version: '3.11'\n", "cog.yaml:1: must be a mapping with a build: key, got list"),
+    ("build:\n  run: pip install torch\n", "cog.yaml:2: build.run: must be a list of commands"),
+    ("build:\n  python_version: [3]\n", "cog.yaml:2: build.python_version: must be a version"),
 ])
 def test_cog_errors_point_into_cog_yaml(tmp_path, text, expected):
     (tmp_path / "cog.yaml").write_text(text)
