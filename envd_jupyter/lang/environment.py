@@ -76,6 +76,20 @@ def string_list(rule: str, param: str, value: Any, at: Location) -> tuple[str, .
     raise EnvdArgumentError(f"{rule}: for parameter {param}: got {type(value).__name__}, want list of string", at)
 
 
+def string_arg(rule: str, param: str, value: Any, at: Location) -> str:
+    """A str argument, checked when called, so a wrong type names the user's line and not a later compile."""
+    if not isinstance(value, str):
+        raise EnvdArgumentError(f"{rule}: for parameter {param}: got {type(value).__name__}, want string", at)
+    return value
+
+
+def port_arg(rule: str, param: str, value: Any, at: Location, *, allow_zero: bool = False) -> int:
+    low = 0 if allow_zero else 1
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value < 65536:
+        raise EnvdArgumentError(f"{rule}: {param} must be a port number, got {value!r}", at)
+    return value
+
+
 @dataclass
 class Environment:
     """The recorded content of one envd environment.

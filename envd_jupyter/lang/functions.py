@@ -12,7 +12,9 @@ import json
 from dataclasses import replace
 from typing import Any, Callable
 
-from envd_jupyter.lang.environment import DEFAULT_BASE, Environment, UserStep, as_location, string_list
+from envd_jupyter.lang.environment import (
+    DEFAULT_BASE, Environment, UserStep, as_location, port_arg, string_arg, string_list,
+)
 from envd_jupyter.lang.errors import EnvdArgumentError, Location, UnknownFunctionError, UnsupportedFunctionError
 
 VENV = "/opt/envd/venv"
@@ -49,9 +51,7 @@ class _Namespace:
 class Install(_Namespace):
     def python(self, version: str = "3.11", *, _at=None) -> None:
         at = as_location(_at)
-        if not isinstance(version, str):
-            raise EnvdArgumentError(f"install.python: for parameter version: got {type(version).__name__}, want string", at)
-        self._env.python_version, self._env.python_at = version, at
+        self._env.python_version, self._env.python_at = string_arg("install.python", "version", version, at), at
 
     def apt_packages(self, name=None, *, _at=None) -> None:
         at = as_location(_at)
@@ -61,6 +61,7 @@ class Install(_Namespace):
         at = as_location(_at)
         names = string_list("install.python_packages", "name", name, at)
         wheels = string_list("install.python_packages", "local_wheels", local_wheels, at)
+        requirements = string_arg("install.python_packages", "requirements", requirements or "", at)
         req_text = ""
         if requirements:
             path = self._env.context / requirements
@@ -75,18 +76,23 @@ class Install(_Namespace):
         at = as_location(_at)
         names = string_list("install.conda_packages", "name", name, at)
         channels = string_list("install.conda_packages", "channel", channel, at)
+        env_file = string_arg("install.conda_packages", "env_file", env_file, at)
         self._env.add_group("conda", names, at, channel=channels, env_file=env_file)
 
 
 class IO(_Namespace):
     def copy(self, source: str, target: str, image: str = "", *, _at=None) -> None:
         at = as_location(_at)
+        source, target, image = (string_arg("io.copy", p, v, at) for p, v in
+                                 (("source", source), ("target", target), ("image", image)))
         if not source or not target:
             raise EnvdArgumentError("io.copy: source and target are required", at)
         self._env.user_steps.append(UserStep("copy", at, source=source, target=target, image=image))
 
     def http(self, url: str, checksum: str = "", filename: str = "", *, _at=None) -> None:
         at = as_location(_at)
+        url, checksum, filename = (string_arg("io.http", p, v, at) for p, v in
+                                   (("url", url), ("checksum", checksum), ("filename", filename)))
         if not url:
             raise EnvdArgumentError("io.http: url is required", at)
         name = filename or url.rstrip("/").rsplit("/", 1)[-1] or "download"
@@ -114,8 +120,9 @@ class Runtime(_Namespace):
 
     def expose(self, envd_port: int, host_port: int = 0, service: str = "", listen_addr: str = "", *, _at=None) -> None:
         at = as_location(_at)
-        if not isinstance(envd_port, int) or not 0 < envd_port < 65536:
-            raise EnvdArgumentError(f"runtime.expose: envd_port must be a port number, got {envd_port!r}", at)
+        port_arg("runtime.expose", "envd_port", envd_port, at)
+        port_arg("runtime.expose", "host_port", host_port, at, allow_zero=True)
+        service = string_arg("runtime.expose", "service", service, at)
         self._env.config = self._env.config.with_ports(str(envd_port))
         if service:
             self._env.config = self._env.config.with_labels(**{f"ai.tensorchord.envd.service.{service}": str(envd_port)})
@@ -124,15 +131,20 @@ class Runtime(_Namespace):
 class Config(_Namespace):
     def pip_index(self, url: str, extra_url: str = "", trust: bool = False, *, _at=None) -> None:
         at = as_location(_at)
+        url = string_arg("config.pip_index", "url", url, at)
+        extra_url = string_arg("config.pip_index", "extra_url", extra_url, at)
         if not url:
             raise EnvdArgumentError("config.pip_index: url is required", at)
         self._env.pip_index = {"url": url, "extra_url": extra_url, "trust": bool(trust)}
 
     def apt_source(self, source: str = "", *, _at=None) -> None:
-        self._env.apt_source = (source, as_location(_at))
+        at = as_location(_at)
+        self._env.apt_source = (string_arg("config.apt_source", "source", source, at), at)
 
     def jupyter(self, token: str = "", port: int = 8888, *, _at=None) -> None:
         at = as_location(_at)
+        token = string_arg("config.jupyter", "token", token, at)
+        port_arg("config.jupyter", "port", port, at)
         self._env.add_group("pip", ("jupyterlab",), at, requirements="", local_wheels=())
         self._env.config = self._env.config.with_ports(str(port)).with_labels(
             **{"ai.tensorchord.envd.jupyter.port": str(port)})
@@ -157,6 +169,7 @@ class EnvdFunctions:
         if v0_args:
             raise EnvdArgumentError(f"base: unexpected keyword argument {sorted(v0_args)[0]} "
                                     "(base(os=..., language=...) is envd v0; v1 is base(image=..., dev=...))", at)
+        image = string_arg("base", "image", image, at)
         self.env.base_image, self.env.base_at, self.env.dev = image or DEFAULT_BASE, at, bool(dev)
         if dev:
             self.env.config = self.env.config.with_labels(**{"ai.tensorchord.envd.dev": "true"})

@@ -173,6 +173,7 @@ class StarlarkLoader:
                 raise
             except TypeError as err:
                 text = re.sub(r"^\S+\(\) ", "", str(err))
+                text = re.sub(r" \(and \d+ keyword-only arguments?\)", "", text)  # the hidden _at
                 self._pending = EnvdArgumentError(f"{dotted}: {text}", Location(*_split_at(_at)))
                 raise self._pending from err
         return call

@@ -71,6 +71,17 @@ def test_cell_body_records_top_level_calls():
      "build.envd:1: base: unexpected keyword argument language (base(os=..., language=...) is envd v0"),
     ('x = [1][3]\n', Exception, "build.envd:1: list index 3 out of range"),
     ('load("missing.envd", "f")\n', EnvdLoadError, "build.envd:1: cannot load"),
+    # wrong types are caught at the call (not later in compile, which has no file:line)
+    ('\nbase(image=3)\n', EnvdArgumentError, "build.envd:2: base: for parameter image: got int, want string"),
+    ('io.copy(source=1, target="/x")\n', EnvdArgumentError, "build.envd:1: io.copy: for parameter source: got int"),
+    ('install.python_packages(requirements=3)\n', EnvdArgumentError,
+     "build.envd:1: install.python_packages: for parameter requirements: got int, want string"),
+    ('io.http(url=3)\n', EnvdArgumentError, "build.envd:1: io.http: for parameter url: got int, want string"),
+    ('config.apt_source(source=3)\n', EnvdArgumentError, "build.envd:1: config.apt_source: for parameter source"),
+    ('config.jupyter(port="x")\n', EnvdArgumentError, "build.envd:1: config.jupyter: port must be a port number"),
+    ('runtime.expose(envd_port=True)\n', EnvdArgumentError, "build.envd:1: runtime.expose: envd_port must be a port"),
+    ('install.conda_packages(name=["a"], env_file=3)\n', EnvdArgumentError,
+     "build.envd:1: install.conda_packages: for parameter env_file: got int"),
 ])
 def test_errors_are_one_line_with_file_and_line(tmp_path, body, kind, expected):
     with pytest.raises(kind) as info:
@@ -78,6 +89,13 @@ def test_errors_are_one_line_with_file_and_line(tmp_path, body, kind, expected):
     text = str(info.value)
     assert "\n" not in text
     assert f"{tmp_path}/{expected}" in text
+
+
+def test_too_many_arguments_do_not_mention_the_hidden_location_argument(tmp_path):
+    with pytest.raises(EnvdArgumentError) as info:
+        load_file(write(tmp_path, "build.envd", 'base("a", True, 3)\n'))
+    assert f"{tmp_path}/build.envd:1: base: takes" in str(info.value)
+    assert "keyword-only" not in str(info.value)
 
 
 def test_load_cycle_is_reported(tmp_path):
