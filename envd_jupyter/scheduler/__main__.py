@@ -31,8 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         try:
             print(load_config(args.path).to_yaml(), end="")
-        except (ConfigError, OSError) as exc:
-            print(f"{args.path}: {exc}", file=sys.stderr)
+        except ConfigError as exc:  # already names the file
+            print(exc, file=sys.stderr)
+            return 1
+        except OSError as exc:
+            print(f"{args.path}: {exc.strerror or exc}", file=sys.stderr)
             return 1
     return 0
 

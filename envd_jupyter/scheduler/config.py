@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Hashable, Mapping
 
 import yaml
 
@@ -55,10 +55,28 @@ schedulingProfiles:
 class ConfigError(ValueError):
     """The config is wrong at ``path`` (e.g. ``schedulingProfiles[1].plugins[0].pluginRef``)."""
 
-    def __init__(self, path: str, message: str) -> None:
+    def __init__(self, path: str, message: str, *, file: str | None = None) -> None:
         self.path = path
         self.message = message
-        super().__init__(f"{path}: {message}")
+        self.file = file
+        where = ": ".join(part for part in (file, path) if part)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys; a strict config must not lose the first silently."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, Hashable):
+                continue  # SafeLoader's own construct_mapping reports unhashable keys
+            if key in seen:
+                mark = key_node.start_mark
+                raise ConfigError(f"line {mark.line + 1}, column {mark.column + 1}", f"duplicate key {key!r}")
+            seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 @dataclass
@@ -134,7 +152,11 @@ def _name(node: Any, path: str) -> str:
 
 
 def load_config(path: str | Path) -> SchedulerConfig:
-    return parse_config(Path(path).read_text())
+    """Parse a config file; a ConfigError names the file as well as the path inside it."""
+    try:
+        return parse_config(Path(path).read_text())
+    except ConfigError as exc:
+        raise ConfigError(exc.path, exc.message, file=str(path)) from None
 
 
 def default_config() -> SchedulerConfig:
@@ -145,20 +167,23 @@ def parse_config(source: str | Mapping[str, Any] | None) -> SchedulerConfig:
     """Validate a YAML text or mapping; ``None``/empty gives the default config."""
     if isinstance(source, str):
         try:
-            source = yaml.safe_load(source)
+            source = yaml.load(source, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "yaml"
             raise ConfigError(where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
     if not source:
         source = yaml.safe_load(DEFAULT_CONFIG_YAML)
-    root = _strict_keys(source, "", ("apiVersion", "kind", "plugins", "schedulingProfiles"), ("plugins", "schedulingProfiles"))
+    root = _strict_keys(source, "", ("apiVersion", "kind", "plugins", "schedulingProfiles"), ("plugins",))
     if root.get("kind", KIND) != KIND:
         raise ConfigError("kind", f"expected '{KIND}', got {root['kind']!r}")
     if root.get("apiVersion", API_VERSION) != API_VERSION:
         raise ConfigError("apiVersion", f"expected '{API_VERSION}', got {root['apiVersion']!r}")
     types = plugin_types()
     plugins, where = _parse_plugins(_list(root["plugins"], "plugins"), types)
+    # Required, but checked after the plugins so a config with a bad plugin reports that plugin.
+    if "schedulingProfiles" not in root:
+        raise ConfigError("schedulingProfiles", "required field is missing")
     profiles = _parse_profiles(_list(root["schedulingProfiles"], "schedulingProfiles"), plugins, where, types)
     _ensure_handler(plugins, profiles, where, types)
     return SchedulerConfig(plugins, profiles, types)

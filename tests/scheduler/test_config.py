@@ -96,6 +96,8 @@ def test_cli_checks_and_prints(tmp_path, capsys):
     assert main(["check", str(bad)]) == 1
     assert "schedulingProfiles[0].plugins[0].pluginRef: no plugin named 'x'; defined: in-flight-scorer" in capsys.readouterr().err
     assert main(["schema"]) == 0 and '"EndpointPickerConfig"' in capsys.readouterr().out
+    assert main(["check", str(tmp_path / "missing.yaml")]) == 1
+    assert capsys.readouterr().err == f"{tmp_path / 'missing.yaml'}: No such file or directory\n"
 
 
 def test_the_documented_example_config_runs():

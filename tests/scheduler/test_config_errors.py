@@ -51,6 +51,8 @@ CASES = [
     ("fallback self", OK_PLUGINS + "- {type: attribute-profile-handler}\nschedulingProfiles:\n- {name: a, fallbackProfile: a, plugins: []}", "schedulingProfiles[0].fallbackProfile", "cannot be its own fallback"),
     ("reserved picker name", "plugins: [{type: healthy-filter, name: max-score-picker}]\nschedulingProfiles:\n- {name: a, plugins: []}", "plugins[0].name", "reserved for the default picker"),
     ("bad yaml", "plugins: [", "line 1, column 11", "not valid YAML"),
+    ("duplicate key", "plugins: []\nschedulingProfiles: []\nplugins: []", "line 3, column 1", "duplicate key 'plugins'"),
+    ("bad plugin before missing profiles", "plugins: [{type: magic}]", "plugins[0].type", "unknown plugin type 'magic'"),
 ]
 
 
@@ -61,3 +63,20 @@ def test_config_error_names_path_and_expectation(text, path, message):
     assert info.value.path == path, str(info.value)
     assert message in info.value.message, str(info.value)
     assert str(info.value).startswith(f"{path}: ")
+
+
+def test_top_level_not_a_mapping_has_no_empty_path_prefix():
+    with pytest.raises(ConfigError) as info:
+        parse_config("- a\n")
+    assert str(info.value) == "expected a mapping with keys apiVersion, kind, plugins, schedulingProfiles; got list"
+
+
+def test_load_config_names_the_file(tmp_path):
+    from envd_jupyter.scheduler import load_config
+
+    bad = tmp_path / "scheduler.yaml"
+    bad.write_text("plugins: [{type: magic}]\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(bad)
+    assert info.value.path == "plugins[0].type" and info.value.file == str(bad)
+    assert str(info.value).startswith(f"{bad}: plugins[0].type: unknown plugin type 'magic'")
