@@ -8,6 +8,7 @@ exec.meta.proxyenv, valid exit codes exec.validexitcode.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 
 from . import _wire
 from .errors import EmptyCommandError, ValidationError
@@ -31,6 +32,8 @@ def add_env(base, env):
     """``base`` (an EnvList) with ``env`` added for this exec only."""
     if not env:
         return base
+    if not isinstance(env, Mapping):
+        raise ValidationError(f"env must be a dict of str to str, got {type(env).__name__}")
     for k, v in env.items():
         if not isinstance(k, str) or not k or "=" in k or not isinstance(v, str):
             raise ValidationError(f"env needs a non-empty key without '=' and a str value, got {k!r}={v!r}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 
 from . import _wire
-from .errors import InvalidModeError, ValidationError
+from .errors import ValidationError
 from .state import go_clean, go_join
 
 
@@ -25,12 +25,6 @@ def utf8(text: str, what: str) -> bytes:
         return text.encode()
     except UnicodeEncodeError as exc:
         raise ValidationError(f"{what} must be valid UTF-8 text: {exc.reason}") from None
-
-
-def check_mode(mode) -> int:
-    if not isinstance(mode, int) or isinstance(mode, bool) or not 0 <= mode <= 0o777:
-        raise InvalidModeError(f"mode {mode!r} out of range 0..0o777")
-    return mode
 
 
 def timestamp(created) -> int:

@@ -33,7 +33,7 @@ class EmptyCommandError(ValidationError):
 
 
 class InvalidModeError(ValidationError):
-    """A file mode outside 0..0o777."""
+    """A file mode that is not an int in range (0..0o777 for files, 0..0o7777 for secret/ssh mounts)."""
 
 
 class InvalidMountError(ValidationError):
@@ -50,3 +50,12 @@ class DefinitionError(LLBError, ValueError):
 
 class MissingCapabilityError(LLBError):
     """The daemon lacks a capability the graph needs and no lowering exists."""
+
+
+def check_mode(mode, *, what: str = "mode", maximum: int = 0o777) -> int:
+    """The one permission-bits check (file actions, http perm, secret/ssh mounts)."""
+    if not isinstance(mode, int) or isinstance(mode, bool):
+        raise InvalidModeError(f"{what} must be an int such as 0o644, got {mode!r}")
+    if not 0 <= mode <= maximum:
+        raise InvalidModeError(f"{what} {mode:#o} out of range 0..{maximum:#o}")
+    return mode

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from . import _wire
 from ._op import CONSTRAINTS, Op, current_locations, op_meta
 from ._execmeta import add_env, argv, encode_meta
-from .errors import DuplicateMountError, InvalidModeError, InvalidMountError, ValidationError
+from .errors import DuplicateMountError, InvalidMountError, ValidationError, check_mode
 from .platform import Platform
 from .state import State, join_dir, net_mode, require_state, security_mode
 
@@ -30,12 +30,6 @@ def _id(value, what: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**32:
         raise ValidationError(f"{what} must be an int in 0..2**32-1, got {value!r}")
     return value
-
-
-def _mode(mode) -> int:
-    if not isinstance(mode, int) or not 0 <= mode <= 0o7777:
-        raise InvalidModeError(f"mode {mode!r} out of range 0..0o7777")
-    return mode
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +105,7 @@ def tmpfs_mount(dest, size=None) -> TmpfsMount:
 def secret_mount(dest, id, *, uid=0, gid=0, mode=0o400, optional=False) -> SecretMount:
     if not isinstance(id, str) or not id:
         raise InvalidMountError(f"secret_mount needs a non-empty id, got {id!r}")
-    return SecretMount(_dest(dest), id, _id(uid, "uid"), _id(gid, "gid"), _mode(mode), bool(optional))
+    return SecretMount(_dest(dest), id, _id(uid, "uid"), _id(gid, "gid"), check_mode(mode, maximum=0o7777), bool(optional))
 
 
 def secret_env(name, id, *, optional=False) -> SecretEnv:
@@ -125,7 +119,7 @@ def secret_env(name, id, *, optional=False) -> SecretEnv:
 
 def ssh_mount(dest=None, id=None, *, uid=0, gid=0, mode=0o600, optional=False) -> SSHMount:
     """Forward the client's ssh agent; default socket /run/buildkit/ssh_agent.N."""
-    return SSHMount(None if dest is None else _dest(dest), id, _id(uid, "uid"), _id(gid, "gid"), _mode(mode),
+    return SSHMount(None if dest is None else _dest(dest), id, _id(uid, "uid"), _id(gid, "gid"), check_mode(mode, maximum=0o7777),
                     bool(optional))
 
 

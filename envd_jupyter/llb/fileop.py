@@ -11,9 +11,9 @@ timestamps and copy mode default to -1. Like Go v0.26.3 the op's capabilities ar
 from __future__ import annotations
 
 from . import _wire
-from ._fileaction import check_mode, check_path, encode_action, parse_owner, timestamp, utf8
+from ._fileaction import check_path, encode_action, parse_owner, timestamp, utf8
 from ._op import CONSTRAINTS, Op, current_locations, op_meta
-from .errors import ValidationError
+from .errors import ValidationError, check_mode
 from .state import State, go_clean, go_join, require_state
 
 _SKIP = -1

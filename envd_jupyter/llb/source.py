@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from . import _wire
 from ._op import CONSTRAINTS, Op, current_locations, op_meta
-from .errors import ValidationError
+from .errors import ValidationError, check_mode
 from .platform import Platform
 from .reference import normalize_image_ref
 from .state import State, go_join
@@ -219,10 +219,7 @@ def http(url: str, *, filename=None, checksum=None, perm=None, uid=None, gid=Non
     if filename:
         attrs["http.filename"] = filename
     if perm:
-        if not 0 <= perm <= 0o777:
-            from .errors import InvalidModeError
-
-            raise InvalidModeError(f"perm {perm:#o} out of range 0..0o777")
+        check_mode(perm, what="perm")
         attrs["http.perm"] = "0" + format(perm, "o")
         caps.add("source.http.perm")
     if uid:

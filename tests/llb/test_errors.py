@@ -19,7 +19,23 @@ VALIDATIONS = {
     "unknown source option": (lambda: llb.image("busybox", plaform="linux/amd64"), llb.ValidationError),
     "bad http url": (lambda: llb.http("ftp://x/y"), llb.ValidationError),
     "bad location": (lambda: BUSYBOX.run(["x"], location="cell 1"), llb.ValidationError),
+    "run env not a mapping": (lambda: BUSYBOX.run(["x"], env="A=B"), llb.ValidationError),
+    "mode not an int": (lambda: BUSYBOX.mkfile("/f", b"", "0644"), llb.InvalidModeError),
+    "http perm not an int": (lambda: llb.http("http://x/y", perm="0644"), llb.InvalidModeError),
 }
+
+
+@pytest.mark.parametrize("build, expected", [
+    (lambda: BUSYBOX.mkdir("/d", 0o1777), "mode 0o1777 out of range 0..0o777"),
+    (lambda: llb.secret_mount("/s", "id", mode=0o20000), "mode 0o20000 out of range 0..0o7777"),
+    (lambda: llb.http("http://x/y", perm=0o1000), "perm 0o1000 out of range 0..0o777"),
+    (lambda: BUSYBOX.mkfile("/f", b"", "0644"), "mode must be an int such as 0o644, got '0644'"),
+    (lambda: BUSYBOX.run(["x"], env="A=B"), "env must be a dict of str to str, got str"),
+])
+def test_mode_and_env_messages_say_what_is_wrong(build, expected):
+    with pytest.raises(llb.LLBError) as info:
+        build()
+    assert str(info.value) == expected
 
 
 @pytest.mark.parametrize("case", sorted(VALIDATIONS))
