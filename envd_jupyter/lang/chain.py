@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from envd_jupyter import llb
 from envd_jupyter.lang.environment import Environment, UserStep, as_location
+from envd_jupyter.lang.errors import EnvdArgumentError
 from envd_jupyter.lang.functions import EnvdFunctions
 from envd_jupyter.lang.graph import EnvdBuild, at_location, compile_environment
 from envd_jupyter.lang.image_config import ImageConfig
@@ -114,11 +115,19 @@ def _from_state(state: llb.State, config: ImageConfig, first: EnvdState, at) -> 
     return EnvdState(env, network=first._network, parallel=first._parallel)
 
 
+def _require_states(rule: str, states, at) -> None:
+    """merge()/diff() take chain states; anything else names the user's line, not an AttributeError."""
+    for value in states:
+        if not isinstance(value, EnvdState):
+            raise EnvdArgumentError(f"{rule}: want states from image(...) or merge(...), got {type(value).__name__}", at)
+
+
 def merge(states: list[EnvdState], *, _at=None) -> EnvdState:
     """Overlay the filesystems of ``states`` (later wins); image config is merged the same way."""
-    if not states:
-        raise ValueError("merge: give at least one state")
     at = as_location(_at)
+    if not states:
+        raise EnvdArgumentError("merge: give at least one state", at)
+    _require_states("merge", states, at)
     builds = [s.build() for s in states]
     config = builds[0].image_config
     for b in builds[1:]:
@@ -132,5 +141,6 @@ def merge(states: list[EnvdState], *, _at=None) -> EnvdState:
 def diff(lower: EnvdState, upper: EnvdState, *, _at=None) -> EnvdState:
     """What ``upper`` adds on top of ``lower``, as a state of its own (image config of ``upper``)."""
     at = as_location(_at)
+    _require_states("diff", (lower, upper), at)
     with at_location(at):
         return _from_state(llb.diff(lower.state, upper.state), upper.image_config, upper, at)

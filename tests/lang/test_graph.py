@@ -2,7 +2,9 @@
 
 import json
 
-from envd_jupyter.lang import EnvdFunctions, Environment, exec_cell
+import pytest
+
+from envd_jupyter.lang import EnvdArgumentError, EnvdFunctions, Environment, exec_cell
 from envd_jupyter.lang.chain import diff, image, merge
 from envd_jupyter.lang.cog import from_cog_yaml
 from envd_jupyter.lang.graph import CACHE_IDS, compile_environment, compile_for_caps
@@ -182,3 +184,14 @@ def test_cog_yaml_compiles_to_role_steps(tmp_path):
     pip = [e for e in exec_ops(definition) if "pip install" in e.meta.args[-1]][0]
     assert "-r /envd/requirements/requirements.txt" in pip.meta.args[-1]
     assert "python_version" in json.loads(build.exporter_attrs()["containerimage.config"])["config"]["Labels"]["run.cog.config"]
+
+
+def test_merge_and_diff_reject_non_states_at_the_callers_line():
+    with pytest.raises(EnvdArgumentError) as info:
+        merge([image("python:3.11"), "python:3.12"])
+    assert str(info.value).endswith("merge: want states from image(...) or merge(...), got str")
+    assert info.value.at.file == __file__
+    with pytest.raises(EnvdArgumentError, match="merge: give at least one state"):
+        merge([])
+    with pytest.raises(EnvdArgumentError, match=r"diff: want states .* got NoneType"):
+        diff(image("python:3.11"), None)
