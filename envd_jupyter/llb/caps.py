@@ -23,24 +23,9 @@ from . import _wire
 from ._op import CONSTRAINTS, OpMeta
 from .errors import MissingCapabilityError
 
-SOURCE_IMAGE = "source.image"
-SOURCE_LOCAL = "source.local"
-SOURCE_LOCAL_UNIQUE = "source.local.unique"
-SOURCE_GIT = "source.git"
-SOURCE_HTTP = "source.http"
-SOURCE_OCI_LAYOUT = "source.ocilayout"
-EXEC_META_BASE = "exec.meta.base"
-EXEC_MOUNT_BIND = "exec.mount.bind"
-EXEC_MOUNT_CACHE = "exec.mount.cache"
-EXEC_MOUNT_TMPFS = "exec.mount.tmpfs"
-EXEC_MOUNT_SECRET = "exec.mount.secret"
-EXEC_MOUNT_SSH = "exec.mount.ssh"
-EXEC_SECRET_ENV = "exec.secretenv"
 FILE_BASE = "file.base"
 MERGE_OP = "mergeop"
 DIFF_OP = "diffop"
-CONSTRAINTS_CAP = "constraints"
-PLATFORM_CAP = "platform"
 
 _COPY_ALL = (_wire.str_field(1, "/") + _wire.str_field(2, "/") + _wire.int_field(4, -1) + _wire.int_field(6, 1)
              + _wire.int_field(8, 1) + _wire.int_field(9, 1) + _wire.int_field(10, 1) + _wire.int_field(11, -1))

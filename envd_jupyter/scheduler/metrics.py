@@ -112,9 +112,6 @@ class SchedulerMetrics:
             merged.setdefault(key, Histogram()).merge(histogram)
         return merged
 
-    def count_attempt(self, status: str) -> None:
-        self.attempts[status] = self.attempts.get(status, 0) + 1
-
     def count_shadow(self, profile: str, agrees: bool) -> None:
         key = (profile, agrees)
         self.shadow_agreement[key] = self.shadow_agreement.get(key, 0) + 1
