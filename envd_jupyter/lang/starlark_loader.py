@@ -199,10 +199,15 @@ class StarlarkLoader:
         if path in self._loaded:
             return
         if not path.is_file():
-            raise EnvdLoadError(f"cannot load {path}: no such file", at)
+            raise EnvdLoadError(f"cannot load {path}: {'a directory' if path.is_dir() else 'no such file'}", at)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:  # Starlark source is UTF-8, like go.starlark.net expects
+            line = path.read_bytes()[:err.start].count(b"\n") + 1
+            raise EnvdLoadError(f"not UTF-8 text: {err.reason} at byte {err.start}", Location(str(path), line)) from None
         self._loading.append(path)
         try:
-            self._exec_text(path.read_text(), str(path), path.parent)
+            self._exec_text(text, str(path), path.parent)
         finally:
             self._loading.pop()
         self._loaded.add(path)

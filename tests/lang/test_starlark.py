@@ -98,6 +98,16 @@ def test_too_many_arguments_do_not_mention_the_hidden_location_argument(tmp_path
     assert "keyword-only" not in str(info.value)
 
 
+def test_unreadable_files_give_one_line_load_errors(tmp_path):
+    bad = tmp_path / "build.envd"
+    bad.write_bytes(b'base(image="a")\n# caf\xe9\n')
+    with pytest.raises(EnvdLoadError) as info:
+        load_file(bad)
+    assert str(info.value) == f"{bad}:2: not UTF-8 text: invalid continuation byte at byte 21"
+    with pytest.raises(EnvdLoadError, match=r"cannot load .*: a directory$"):
+        load_file(tmp_path)
+
+
 def test_load_cycle_is_reported(tmp_path):
     write(tmp_path, "a.envd", 'load("b.envd", "g")\ndef f():\n    pass\n')
     write(tmp_path, "b.envd", 'load("a.envd", "f")\ndef g():\n    pass\n')
