@@ -43,7 +43,11 @@ def _lines(node: yaml.Node) -> dict[tuple[str, ...], int]:
 def from_cog_yaml(path: str | Path, *, base_image: str | None = None, env: Environment | None = None) -> Environment:
     """Record a cog.yaml as envd calls. ``base_image`` defaults to ``python:<python_version>``."""
     path = Path(path).resolve()
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.reason if isinstance(err, UnicodeDecodeError) else (err.strerror or str(err))
+        raise CogConfigError(f"cannot read cog.yaml: {reason}", Location(str(path))) from None
     try:
         node = yaml.compose(text)
         data: dict[str, Any] = yaml.safe_load(text) or {}

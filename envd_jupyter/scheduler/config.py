@@ -154,7 +154,9 @@ def _name(node: Any, path: str) -> str:
 def load_config(path: str | Path) -> SchedulerConfig:
     """Parse a config file; a ConfigError names the file as well as the path inside it."""
     try:
-        return parse_config(Path(path).read_text())
+        return parse_config(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"byte {exc.start}", f"not UTF-8 text: {exc.reason}", file=str(path)) from None
     except ConfigError as exc:
         raise ConfigError(exc.path, exc.message, file=str(path)) from None
 

@@ -55,3 +55,12 @@ def test_cog_errors_point_into_cog_yaml(tmp_path, text, expected):
     with pytest.raises(CogConfigError) as info:
         from_cog_yaml(tmp_path / "cog.yaml")
     assert f"{tmp_path}/{expected}" in str(info.value)
+
+
+def test_unreadable_cog_yaml_is_a_cog_config_error(tmp_path):
+    with pytest.raises(CogConfigError) as info:
+        from_cog_yaml(tmp_path / "cog.yaml")
+    assert str(info.value) == f"{tmp_path}/cog.yaml: cannot read cog.yaml: No such file or directory"
+    (tmp_path / "cog.yaml").write_bytes(b"build:\n  run: ['caf\xe9']\n")
+    with pytest.raises(CogConfigError, match="cannot read cog.yaml: invalid continuation byte"):
+        from_cog_yaml(tmp_path / "cog.yaml")

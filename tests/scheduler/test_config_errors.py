@@ -80,3 +80,13 @@ def test_load_config_names_the_file(tmp_path):
         load_config(bad)
     assert info.value.path == "plugins[0].type" and info.value.file == str(bad)
     assert str(info.value).startswith(f"{bad}: plugins[0].type: unknown plugin type 'magic'")
+
+
+def test_load_config_of_non_utf8_file_is_a_config_error(tmp_path):
+    from envd_jupyter.scheduler import load_config
+
+    bad = tmp_path / "scheduler.yaml"
+    bad.write_bytes(b"plugins: []  # caf\xe9\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(bad)
+    assert str(info.value) == f"{bad}: byte 18: not UTF-8 text: invalid continuation byte"
