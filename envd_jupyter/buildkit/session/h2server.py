@@ -261,6 +261,7 @@ class H2Server:
         self._listeners: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
         self._connections: list[_Connection] = []
+        self._wake_r, self._wake_w = socket.socketpair()  # stop() wakes the accept loops through it
 
     def add_generic_rpc_handlers(self, handlers) -> None:
         self.handlers.extend(handlers)
@@ -292,15 +293,17 @@ class H2Server:
         self._threads.append(thread)
 
     def _accept(self, listener: socket.socket) -> None:
-        listener.settimeout(0.5)
-        while not self.stopping:
-            try:
-                sock, _ = listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.serve_socket(sock)
+        with selectors.DefaultSelector() as selector:
+            selector.register(listener, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while not self.stopping:
+                ready = {key.fileobj for key, _ in selector.select()}
+                if listener in ready and not self.stopping:
+                    try:
+                        sock, _ = listener.accept()
+                    except OSError:
+                        return
+                    self.serve_socket(sock)
 
     def _method(self, path: str):
         details = _CallDetails(path)
@@ -338,8 +341,7 @@ class H2Server:
     def stop(self, grace: float | None = None) -> threading.Event:
         """Close listeners and connections; the returned event is set once every thread has ended."""
         self.stopping = True
-        for listener in self._listeners:
-            listener.close()
+        self._wake_w.send(b"x")
         for connection in list(self._connections):
             connection.alive = False
             try:
@@ -351,6 +353,8 @@ class H2Server:
         def finish() -> None:
             for thread in self._threads:
                 thread.join(grace or 1.0)
+            for sock in (*self._listeners, self._wake_r, self._wake_w):
+                sock.close()
             self.executor.shutdown(wait=True, cancel_futures=True)  # handlers notice within ~1 s
             done.set()
 
