@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from . import _wire
 from .errors import EmptyCommandError, ValidationError
+from .state import add_env_pairs
 
 PROXY_FIELDS = ("http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy")
 
@@ -34,11 +35,7 @@ def add_env(base, env):
         return base
     if not isinstance(env, Mapping):
         raise ValidationError(f"env must be a dict of str to str, got {type(env).__name__}")
-    for k, v in env.items():
-        if not isinstance(k, str) or not k or "=" in k or not isinstance(v, str):
-            raise ValidationError(f"env needs a non-empty key without '=' and a str value, got {k!r}={v!r}")
-        base = base.add(k, v)
-    return base
+    return add_env_pairs(base, env.items())
 
 
 def _ip(value: str) -> str:

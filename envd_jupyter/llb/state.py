@@ -111,6 +111,15 @@ def require_state(value, what: str) -> "State":
 _set = object.__setattr__
 
 
+def add_env_pairs(env, pairs):
+    """``env`` (an EnvList) with each (key, value) added; the one env check for State.env and run(env=)."""
+    for k, v in pairs:
+        if not isinstance(k, str) or not k or "=" in k or not isinstance(v, str):
+            raise ValidationError(f"env needs a non-empty key without '=' and a str value, got {k!r}={v!r}")
+        env = env.add(k, v)
+    return env
+
+
 class State:
     """One filesystem result in the build graph plus inherited settings; immutable."""
 
@@ -134,12 +143,7 @@ class State:
     def env(self, key: str | None = None, value: str | None = None, /, **kv: str) -> "State":
         """Set environment variables for later runs: ``env("K", "v")`` or ``env(K="v")``."""
         pairs = ([] if key is None else [(key, value)]) + list(kv.items())
-        env = self._settings.env
-        for k, v in pairs:
-            if not isinstance(k, str) or not k or "=" in k or not isinstance(v, str):
-                raise ValidationError(f"env needs a non-empty key without '=' and a str value, got {k!r}={v!r}")
-            env = env.add(k, v)
-        return self._with(env=env)
+        return self._with(env=add_env_pairs(self._settings.env, pairs))
 
     def workdir(self, path: str) -> "State":
         return self._with(dir=join_dir(self._settings.dir, path))
