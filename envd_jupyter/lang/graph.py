@@ -8,8 +8,8 @@ base stage ─┬─ apt group 1 ─┐ each branch starts from the same root an
 managed stage = merge(...) ── user stage: run / io.copy in written order, sequential.
 
 Daemons without MergeOp/DiffOp get ``parallel=False``: system installs in one chain, pip groups
-still branch from the venv and are joined by copying their venvs (one cacheable step per group). Package caches are shared cache mounts with fixed ids, so
-every environment on a daemon reuses them.
+still branch from the venv and are joined by copying their venvs (one cacheable step per group).
+Package caches are shared cache mounts with fixed ids, so every environment on a daemon reuses them.
 """
 
 from __future__ import annotations
