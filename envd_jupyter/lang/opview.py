@@ -35,9 +35,13 @@ def to_plain(message) -> Any:
 
 
 def op_views(definition) -> dict[str, OpView]:
-    """Digest → OpView, in definition order; accepts a Definition or its bytes."""
+    """Digest → OpView, in definition order; accepts a Definition, its bytes, or what marshals to one."""
     if isinstance(definition, (bytes, bytearray)):
         definition = llb.Definition.from_bytes(bytes(definition))
+    elif not isinstance(definition, llb.Definition) and callable(getattr(definition, "marshal", None)):
+        definition = definition.marshal()  # an llb.State, EnvdBuild or EnvdState
+    if not isinstance(definition, llb.Definition):
+        raise TypeError(f"expected an llb Definition, its bytes, or a State/build to marshal, got {type(definition).__name__}")
     views = {}
     for digest, op in zip(definition.digests, definition.ops):
         body = to_plain(op)

@@ -2,6 +2,8 @@
 
 from types import SimpleNamespace
 
+import pytest
+
 from envd_jupyter import llb
 from envd_jupyter.lang import exec_cell
 from envd_jupyter.lang.explain import explain_rebuild
@@ -90,3 +92,14 @@ def test_a_downstream_step_with_its_own_edit_is_listed_too():
     (also,) = report.also_changed
     assert str(first.location) == "build.envd:4" and str(also.location) == "build.envd:5"
     assert also.fields[0] == "argv" and "also changed further down:" in str(report)
+
+
+def test_builds_and_states_are_marshalled_and_other_values_rejected():
+    def build(pandas):
+        return compile_environment(exec_cell(CELL.format(pandas=pandas, message="hi"), name="build.envd"))
+
+    report = explain_rebuild(build("pandas"), build("pandas==2.2"))  # EnvdBuild, as a notebook holds it
+    assert [str(c.location) for c in report.changes] == ["build.envd:4"]
+    assert explain_rebuild(llb.image("busybox"), llb.image("busybox")).unchanged
+    with pytest.raises(TypeError, match="expected an llb Definition, its bytes, or a State/build to marshal, got str"):
+        explain_rebuild("build.envd", definition())
