@@ -127,6 +127,7 @@ def main() -> None:
         client = connect(f"docker+unix://{socket_path}")
         source = LocalDir(context)
         ours, ours_h2, theirs = [], [], []
+        load_before = os.getloadavg()[0]
         for _ in range(args.repeats):  # interleaved so drift hits all alike
             theirs.append(time_buildx(docker, context, dockerfile_dir))
             with session_server("grpcio"):
@@ -158,6 +159,7 @@ def main() -> None:
 
 Context: {SMALL_FILES:,} files of {SMALL_SIZE} B + {BIG_FILES} files of {BIG_SIZE // 2**20} MiB = {mib:.0f} MiB.
 Same daemon, cold cache (`docker builder prune -af` and {SETTLE:.0f} s settle before every run), median of {args.repeats}, interleaved.
+1-minute load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after (2 shared cores: absolute times drift, ratios are fairer).
 
 | client | wall time (s) | throughput (MiB/s) | runs (s) |
 |---|---:|---:|---|
