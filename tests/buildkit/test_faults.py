@@ -70,6 +70,22 @@ def test_cancel_event_stops_the_step_on_the_daemon(any_client, busybox, network,
     _eventually(lambda: threading.active_count() <= baseline, "no solve thread outlives the solve")
 
 
+def test_cancel_event_stops_a_solve_routed_through_the_gateway(any_client, busybox, network, unique):
+    """An image export with a config solves via a gateway Return; its cancel must work the same way."""
+    from envd_jupyter.buildkit.exports import Image
+
+    marker = f"cancel-gw-{unique}"
+    cancel = threading.Event()
+    baseline = threading.active_count()
+    export = Image(f"envd-jupyter-test/cancelled:{unique}", attrs={"containerimage.config": "{}"})
+    with pytest.raises(SolveCancelled):
+        any_client.solve(chain(busybox, [_sleep_step(marker)], network=network), exports=[export], cancel=cancel,
+                         on_event=_when_running(marker, cancel.set))
+    _eventually(lambda: not _procs_with(marker), "the cancelled step's process is gone")
+    _eventually(lambda: threading.active_count() <= baseline, "no solve thread outlives the solve")
+    assert export.ok is False
+
+
 def test_keyboard_interrupt_cancels_and_returns_control(docker_current, client_for, busybox, network, unique):
     marker = f"interrupt-{unique}"
     client = client_for(docker_current)
