@@ -28,7 +28,6 @@ import h2.settings
 READ_CHUNK = 1 << 20
 WINDOW = 1 << 24  # our receive window: large, so the daemon's exports stream without stalls
 OUT_LIMIT = 8 << 20  # bytes a handler may queue ahead of the socket before it waits
-ACK_BATCH = WINDOW // 4  # consumed bytes that make a handler wake the I/O thread to reopen the window now
 _END = object()
 
 
@@ -83,7 +82,7 @@ class _Stream:
             if item is _END:
                 return
             if isinstance(item, tuple):
-                self.conn.credit(self.id, item[1])
+                self.conn.call(lambda n=item[1]: self.conn.ack(self.id, n))
                 continue
             yield deserialize(item) if deserialize else item
 
@@ -134,9 +133,7 @@ class _Connection:
         self.streams: dict[int, _Stream] = {}
         self.alive = True
         self.out_cond = threading.Condition()
-        self._credits: dict[int, int] = {}  # stream id -> bytes its handler consumed, not yet acknowledged
-        self._credit_total = 0
-        self._credit_lock = threading.Lock()
+        self._calls: collections.deque = collections.deque()
         self._wake_r, self._wake_w = socket.socketpair()
         self._woken = False
 
@@ -148,21 +145,9 @@ class _Connection:
             except OSError:
                 pass
 
-    def credit(self, stream_id: int, flow: int) -> None:
-        """A handler consumed ``flow`` bytes: acknowledged on the I/O thread's next turn (every socket read
-        or wake-up), so a stream of small requests does not cost one wake-up each; a large backlog wakes it."""
-        with self._credit_lock:
-            self._credits[stream_id] = self._credits.get(stream_id, 0) + flow
-            self._credit_total += flow
-            urgent = self._credit_total >= ACK_BATCH
-        if urgent:
-            self.wake()
-
-    def _ack_credits(self) -> None:
-        with self._credit_lock:
-            credits, self._credits, self._credit_total = self._credits, {}, 0
-        for stream_id, flow in credits.items():
-            self.ack(stream_id, flow)
+    def call(self, action) -> None:
+        self._calls.append(action)
+        self.wake()
 
     def ack(self, stream_id: int, flow: int) -> None:
         if flow:
@@ -199,7 +184,8 @@ class _Connection:
                             self.alive = False
                             break
                         self._handle(self.h2.receive_data(data))
-                self._ack_credits()
+                while self._calls:
+                    self._calls.popleft()()
                 self._pump_out()
                 self._flush()
         except (OSError, h2.exceptions.ProtocolError):
