@@ -7,8 +7,6 @@ import stat
 
 import pytest
 
-from envd_jupyter._proto import fsutil_pb2
-from envd_jupyter.buildkit.session.filesync import data_packet, stat_packet
 from envd_jupyter.buildkit.session.localwalk import GO_MODE_DIR, GO_MODE_SYMLINK, Walker, go_mode
 from envd_jupyter.buildkit.session.patterns import PatternError, PatternMatcher, parse_dockerignore
 
@@ -172,18 +170,3 @@ def test_h2_server_serves_dockerd_session_stream_without_the_pipe(any_client, tm
     state = scratch().copy(local("direct"), "/", "/")
     any_client.solve(state, local_dirs={"direct": LocalDir(ctx)}, exports=[LocalExport(out)])
     assert (out / "sub" / "b").read_bytes() == (ctx / "sub" / "b").read_bytes()
-
-
-@pytest.mark.parametrize("file_id, data", [(0, b""), (0, b"x"), (1, b""), (127, b"a" * 127), (128, b"b" * 300),
-                                           (20_219, bytes(range(256)) * 4096)])
-def test_hand_encoded_data_packet_matches_protobuf(file_id, data):
-    expected = fsutil_pb2.Packet(type=fsutil_pb2.Packet.PACKET_DATA, ID=file_id, data=data).SerializeToString()
-    assert data_packet(file_id, memoryview(data)) == expected
-
-
-def test_hand_encoded_stat_packet_matches_protobuf(tmp_path):
-    (tmp_path / "f").write_bytes(b"x" * 1000)
-    for entry in Walker(str(tmp_path)):
-        expected = fsutil_pb2.Packet(type=fsutil_pb2.Packet.PACKET_STAT, stat=entry.stat).SerializeToString()
-        assert stat_packet(entry.stat) == expected
-        assert fsutil_pb2.Packet.FromString(stat_packet(entry.stat)).stat == entry.stat

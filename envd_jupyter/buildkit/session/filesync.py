@@ -23,11 +23,11 @@ from envd_jupyter.buildkit.session.patterns import read_dockerignore
 
 DIFFCOPY_PATH = "/moby.filesync.v1.FileSync/DiffCopy"
 CHUNK = 1 << 20  # well under the 4 MiB gRPC message limit of old daemons
-READ_BUFFER = CHUNK  # reused for every file: no per-file 1 MiB allocation for 512-byte files
 IDLE_POLL = 1.0  # seconds between liveness checks while waiting for the daemon's requests
 
-_STAT, _REQ, _FIN, _ERR = (fsutil_pb2.Packet.PACKET_STAT, fsutil_pb2.Packet.PACKET_REQ,
-                           fsutil_pb2.Packet.PACKET_FIN, fsutil_pb2.Packet.PACKET_ERR)
+_STAT, _REQ, _DATA, _FIN, _ERR = (fsutil_pb2.Packet.PACKET_STAT, fsutil_pb2.Packet.PACKET_REQ,
+                                  fsutil_pb2.Packet.PACKET_DATA, fsutil_pb2.Packet.PACKET_FIN,
+                                  fsutil_pb2.Packet.PACKET_ERR)
 
 
 @dataclass(frozen=True)
@@ -67,37 +67,6 @@ def decode_metadata(pairs) -> dict[str, list[str]]:
     return decoded
 
 
-def serialize_packet(packet: fsutil_pb2.Packet | bytes) -> bytes:
-    """The sender yields STAT and DATA packets already encoded (see ``stat_packet``/``data_packet``)."""
-    return packet if isinstance(packet, bytes) else packet.SerializeToString()
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def stat_packet(stat: fsutil_pb2.Stat) -> bytes:
-    """Packet{type: STAT, stat} encoded by hand: skips copying the Stat into a Packet message."""
-    body = stat.SerializeToString()
-    return b"\x12" + _varint(len(body)) + body  # field 2 (stat); type STAT is 0, so omitted
-
-
-def data_packet(file_id: int, data=b"") -> bytes:
-    """Packet{type: DATA, ID, data}, byte-identical to protobuf's encoding, with one copy of ``data``."""
-    head = b"\x08\x02"  # field 1 (type) = DATA
-    if file_id:
-        head += b"\x18" + _varint(file_id)  # field 3 (ID)
-    if len(data):
-        head += b"\x22" + _varint(len(data))  # field 4 (data)
-        return head + data
-    return head
-
-
 class FileSyncService:
     """Session service for ``local()`` sources; ``dirs`` maps the LLB local name to a directory."""
 
@@ -116,7 +85,7 @@ class FileSyncService:
         handler = grpc.stream_stream_rpc_method_handler(
             self._diffcopy,
             request_deserializer=fsutil_pb2.Packet.FromString,
-            response_serializer=serialize_packet,
+            response_serializer=fsutil_pb2.Packet.SerializeToString,
         )
         server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler("moby.filesync.v1.FileSync", {"DiffCopy": handler}),)
@@ -149,7 +118,6 @@ class _Sender:
         self.files: dict[int, str] = {}
         self.paths: dict[int, str] = {}
         self.inbox: queue.Queue = queue.Queue()
-        self.buffer = bytearray(READ_BUFFER)
         threading.Thread(target=self._read, args=(requests,), daemon=True, name="filesync-recv").start()
 
     def _read(self, requests) -> None:
@@ -167,7 +135,7 @@ class _Sender:
                     self.files[index] = entry.abspath
                     self.paths[index] = entry.stat.path
                 self.stats.stats += 1
-                yield stat_packet(entry.stat)
+                yield fsutil_pb2.Packet(type=_STAT, stat=entry.stat)
                 while not self.inbox.empty():
                     done = yield from self._handle(self.inbox.get_nowait())
                     if done:
@@ -206,12 +174,11 @@ class _Sender:
             self.context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"invalid file id {file_id}")
         self.stats.files_requested += 1
         self.stats.requested_paths.append(self.paths.pop(file_id))
-        view = memoryview(self.buffer)
         try:
-            with open(path, "rb", buffering=0) as handle:
-                while size := handle.readinto(view):
-                    self.stats.data_bytes += size
-                    yield data_packet(file_id, view[:size])
+            with open(path, "rb") as handle:
+                while chunk := handle.read(CHUNK):
+                    self.stats.data_bytes += len(chunk)
+                    yield fsutil_pb2.Packet(type=_DATA, ID=file_id, data=chunk)
         except OSError:
             pass  # vanished since the walk: like fsutil, end the file empty and let the daemon decide
-        yield data_packet(file_id)
+        yield fsutil_pb2.Packet(type=_DATA, ID=file_id)

@@ -87,16 +87,14 @@ class _Stream:
             yield deserialize(item) if deserialize else item
 
     def send(self, payload: bytes) -> None:
+        framed = b"\x00" + struct.pack(">I", len(payload)) + payload
         with self.conn.out_cond:
             while len(self.outbound) > OUT_LIMIT and self.active and self.conn.alive:
                 self.conn.out_cond.wait(1.0)
             if not (self.active and self.conn.alive):
                 raise _Abort(grpc.StatusCode.CANCELLED, "stream closed by the daemon")
-            idle = not self.outbound  # else the I/O thread still holds queued bytes and will pump these too
-            self.outbound += b"\x00" + struct.pack(">I", len(payload))
-            self.outbound += payload  # appended, not concatenated first: one copy of large payloads
-        if idle:
-            self.conn.wake()
+            self.outbound += framed
+        self.conn.wake()
 
     def finish(self, code: grpc.StatusCode, details: str = "") -> None:
         trailers = [("grpc-status", str(code.value[0]))]
@@ -238,8 +236,7 @@ class _Connection:
                     room = min(self.h2.local_flow_control_window(stream.id), self.h2.max_outbound_frame_size)
                     if room <= 0:
                         break
-                    with memoryview(stream.outbound) as view:
-                        chunk = bytes(view[:room])  # one copy (a bytearray slice would make two)
+                    chunk = bytes(stream.outbound[:room])
                     del stream.outbound[:room]
                     self.h2.send_data(stream.id, chunk)
                 if not stream.outbound and stream.trailers is not None:
