@@ -96,14 +96,10 @@ class PushViaDocker(Image):
             push_with_dockerd(self.docker_socket, self.names[0], timeout=self.timeout)
 
 
-class LocalDir(_Export):
-    """The result's filesystem into ``path``; replaced atomically when the solve succeeds."""
+class _ReceivedExport(_Export):
+    """An export the daemon sends back to us over FileSend, committed only when the solve succeeds."""
 
-    type = "local"
-
-    def __init__(self, path: str | Path):
-        super().__init__()
-        self.target = DirTarget(path)
+    target: DirTarget | FileTarget
 
     def session_services(self, exporter_id: int) -> Sequence[SessionService]:
         return (FileSendService({exporter_id: self.target}),)
@@ -112,11 +108,21 @@ class LocalDir(_Export):
         super().finish(ok, exporter_response)
         self.target.commit(ok)
 
+
+class LocalDir(_ReceivedExport):
+    """The result's filesystem into ``path``; replaced atomically when the solve succeeds."""
+
+    type = "local"
+
+    def __init__(self, path: str | Path):
+        super().__init__()
+        self.target = DirTarget(path)
+
     def __repr__(self) -> str:
         return f"LocalDir({str(self.target.dest)!r})"
 
 
-class Tarball(_Export):
+class Tarball(_ReceivedExport):
     """A tar of the filesystem (``format="tar"``) or an OCI / docker image archive, written to ``path``."""
 
     def __init__(self, path: str | Path, *, format: str = "tar", name: str | None = None):
@@ -127,13 +133,6 @@ class Tarball(_Export):
         if name:
             self.attrs["name"] = name
         self.target = FileTarget(path)
-
-    def session_services(self, exporter_id: int) -> Sequence[SessionService]:
-        return (FileSendService({exporter_id: self.target}),)
-
-    def finish(self, ok: bool, exporter_response: Mapping[str, str]) -> None:
-        super().finish(ok, exporter_response)
-        self.target.commit(ok)
 
     def __repr__(self) -> str:
         return f"Tarball({str(self.target.dest)!r}, format={self.type!r})"
