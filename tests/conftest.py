@@ -70,3 +70,21 @@ def docker_old(daemon_env) -> str:
 @pytest.fixture(scope="session", params=list(_FLAVOURS), ids=list(_FLAVOURS))
 def any_daemon(request, daemon_env) -> str:
     return _live_socket(daemon_env, _FLAVOURS[request.param])
+
+
+class AuthRegistry(tuple):
+    """(host, user, password) of the loopback registry that demands htpasswd auth."""
+
+    host = property(lambda self: self[0])
+    user = property(lambda self: self[1])
+    password = property(lambda self: self[2])
+
+
+@pytest.fixture(scope="session")
+def auth_registry(daemon_env) -> AuthRegistry:
+    keys = ("ENVD_REGISTRY_AUTH", "ENVD_REGISTRY_AUTH_USER", "ENVD_REGISTRY_AUTH_PASSWORD_FILE")
+    missing = [key for key in keys if key not in daemon_env]
+    if missing:
+        pytest.fail(f"{_UP_HINT} ({', '.join(missing)} missing from {_state_dir() / 'env'})")
+    password = Path(daemon_env["ENVD_REGISTRY_AUTH_PASSWORD_FILE"]).read_text().strip()
+    return AuthRegistry((daemon_env["ENVD_REGISTRY_AUTH"], daemon_env["ENVD_REGISTRY_AUTH_USER"], password))

@@ -30,6 +30,10 @@ class InvalidDefinitionError(BuildKitError, ValueError):
     """What was given to solve is not an LLB Definition (or a State that marshals to one)."""
 
 
+class RegistryAuthError(BuildKitError):
+    """Registry credentials could not be had (credential helper missing, failing, hanging) or were refused."""
+
+
 class SolveCancelled(BuildKitError):
     """The solve was cancelled by the caller (KeyboardInterrupt or a cancel token)."""
 

@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from envd_jupyter.buildkit.session import SessionService
+from envd_jupyter.buildkit.session.auth import DockerConfig, docker_registry_auth_header, registry_host
 from envd_jupyter.buildkit.session.filesend import DirTarget, FileSendService, FileTarget
 
 
 IMAGE_CONFIG_KEY = "containerimage.config"
+_ANONYMOUS = "e30="  # base64url("{}"): X-Registry-Auth without credentials
 
 
 class ExportError(RuntimeError):
@@ -83,7 +85,8 @@ class PushViaDocker(Image):
     """Store the image in dockerd, then push it with dockerd's own ``/images/{name}/push``.
 
     For dockerd whose embedded BuildKit cannot push from the ``moby`` exporter (20.10, classic
-    store); uses the registry credentials dockerd is configured with (none for a loopback registry).
+    store); sends the credentials docker's CLI would (``session.auth``: credHelpers, credsStore,
+    auths in the docker config) as ``X-Registry-Auth``.
     """
 
     def __init__(self, name: str, docker_socket: str, *, timeout: float = 300.0):
@@ -139,13 +142,19 @@ class Tarball(_ReceivedExport):
 
 
 def push_with_dockerd(docker_socket: str, name: str, *, timeout: float = 300.0) -> None:
-    """Push ``name`` through dockerd's API; raise ExportError with dockerd's message on failure."""
+    """Push ``name`` through dockerd's API with the user's registry credentials.
+
+    Raises ExportError with dockerd's message on failure, RegistryAuthError for a broken credential helper.
+    """
     repo, tag = _split_tag(name)
     query = urllib.parse.urlencode({"tag": tag})
+    host = registry_host(name)
+    config = DockerConfig.load()
+    registry_auth = docker_registry_auth_header(host, config)
     conn = _UnixHTTPConnection(docker_socket, timeout)
     try:
         conn.request("POST", f"/images/{urllib.parse.quote(repo, safe='/:')}/push?{query}",
-                     headers={"X-Registry-Auth": "e30="})  # base64("{}"): dockerd's own credentials
+                     headers={"X-Registry-Auth": registry_auth})
         response = conn.getresponse()
         body = response.read().decode(errors="replace")
     except OSError as exc:
@@ -157,7 +166,8 @@ def push_with_dockerd(docker_socket: str, name: str, *, timeout: float = 300.0) 
     for line in body.splitlines():
         message = json.loads(line).get("error") if line.strip() else None
         if message:
-            raise ExportError(f"pushing {name}: {message}")
+            hint = f" (no credentials for {host} in {config.path})" if registry_auth == _ANONYMOUS else ""
+            raise ExportError(f"pushing {name}: {message}{hint}")
 
 
 def _split_tag(name: str) -> tuple[str, str]:

@@ -66,9 +66,10 @@ class Build:
 
     def __init__(self, channel: grpc.Channel, build_ref: str, control: Any, *,
                  on_end: Callable[[bool, Any], Any] | None = None, model: Any = None,
-                 cancel: threading.Event | None = None):
+                 cancel: threading.Event | None = None, services: tuple = ()):
         self.ref = build_ref
         self.model = model
+        self.services = services  # the session's services (their failures explain a failed build)
         self._bridge = gateway_pb2_grpc.LLBBridgeStub(channel)
         self._metadata = ((BUILD_ID_METADATA, build_ref),)
         self._control = control
@@ -277,7 +278,8 @@ def interactive(client, *, exports=(), cache_imports=(), cache_exports=(), secre
     exports = list(exports)
     caps = client.caps()
     build_ref = new_id()
-    session = Session(solving.session_services(local_dirs, secrets, exports))
+    services = tuple(solving.session_services(local_dirs, secrets, exports))
+    session = Session(services)
     request = solving.build_request(build_ref, session.id, b"", exports, caps, cache_imports=cache_imports,
                                     cache_exports=cache_exports, entitlements=entitlements)
     request.ClearField("Definition")  # no definition, no frontend: the daemon waits for LLBBridge calls
@@ -293,7 +295,8 @@ def interactive(client, *, exports=(), cache_imports=(), cache_exports=(), secre
         for export in exports:
             export.finish(ok, dict(response.ExporterResponse) if ok and response is not None else {})
 
-    return Build(client.transport.channel, build_ref, control, on_end=on_end, model=model, cancel=cancel)
+    return Build(client.transport.channel, build_ref, control, on_end=on_end, model=model, cancel=cancel,
+                 services=services)
 
 
 def solve_with_metadata(client, definition: Any, metadata: Mapping[str, bytes], *, exports=(), on_event=None,
@@ -303,7 +306,7 @@ def solve_with_metadata(client, definition: Any, metadata: Mapping[str, bytes], 
     A plain Control.Solve cannot carry result metadata, and dockerd's ``moby`` exporter (20.10, 26
     classic) reads the image config only from there, so ``run_solve`` comes here for such exports.
     """
-    from envd_jupyter.buildkit.solve import SolveResult, solve_error
+    from envd_jupyter.buildkit.solve import SolveResult, auth_failure, solve_error
 
     started = time.monotonic()
     build = None
@@ -312,6 +315,8 @@ def solve_with_metadata(client, definition: Any, metadata: Mapping[str, bytes], 
                          **options) as build:
             response = build.finish(build.solve(definition, timeout=timeout), metadata=metadata, timeout=timeout)
     except GatewayError as exc:
-        raise solve_error(str(exc), build.model if build is not None else BuildModel()) from None
+        if build is None:
+            raise solve_error(str(exc), BuildModel()) from None
+        raise auth_failure(build.services) or solve_error(str(exc), build.model) from None
     return SolveResult(build.ref, dict(response.ExporterResponse), build.model, tuple(exports),
                        time.monotonic() - started)

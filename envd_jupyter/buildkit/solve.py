@@ -127,6 +127,11 @@ def session_services(local_dirs, secrets, exports: Sequence[Export]) -> list:
     return services
 
 
+def auth_failure(services) -> Exception | None:
+    """The credential-helper failure behind a failed solve, if any: clearer than the daemon's wrapping of it."""
+    return next((s.failure for s in services if getattr(s, "failure", None) is not None), None)
+
+
 def result_metadata(exports: Sequence[Export]) -> dict[str, bytes]:
     """Result metadata the exports need (see ``session.Export``); two exports may not disagree on a key."""
     merged: dict[str, bytes] = {}
@@ -222,8 +227,9 @@ def run_solve(client, target, *, exports: Sequence[Export] = (), cache_imports=(
     callbacks = [] if on_event is None else [on_event] if callable(on_event) else list(on_event)
     model = BuildModel(source_digests=source_digests(definition))
     ok, response, follower, session, failure = False, None, None, None, None
+    services = session_services(local_dirs, secrets, exports)
     try:
-        session = Session(session_services(local_dirs, secrets, exports))
+        session = Session(services)
         request = build_request(ref, session.id, definition, exports, caps, cache_imports=cache_imports,
                                 cache_exports=cache_exports, entitlements=entitlements)
         session.start(client.transport)
@@ -245,7 +251,7 @@ def run_solve(client, target, *, exports: Sequence[Export] = (), cache_imports=(
         for export in exports:  # always told, so a failed solve leaves no half-written output
             export.finish(ok, dict(response.ExporterResponse) if ok else {})
     if failure is not None:
-        raise _classify(failure, client, model, timeout, _locator(lowered)) from None
+        raise auth_failure(services) or _classify(failure, client, model, timeout, _locator(lowered)) from None
     if follower.error is not None:
         raise follower.error
     return SolveResult(ref, dict(response.ExporterResponse), model, tuple(exports), time.monotonic() - started)

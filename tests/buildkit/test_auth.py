@@ -1,0 +1,200 @@
+"""Registry auth on real daemons against the loopback registry that demands htpasswd credentials.
+
+dockerd 26 (containerd store) pushes from BuildKit and asks our session's Auth service; dockerd
+20.10 pushes through its own API (``PushViaDocker``: credentials go in X-Registry-Auth) and pulls
+image sources through BuildKit 0.8, which asks the session. Credentials come from a docker
+config as users have it: static ``auths``, a ``credsStore`` helper or a ``credHelpers`` entry.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+
+from envd_jupyter.buildkit.errors import BuildKitError, RegistryAuthError
+from envd_jupyter.buildkit.exports import ExportError, Image, PushViaDocker
+from envd_jupyter.llb.source import image
+
+from credhelpers import calls, write_config, write_helper
+
+FLAVOURS = ["current", "old"]
+
+
+@pytest.fixture
+def flavour_socket(request, daemon_env):
+    return request.param, request.getfixturevalue(f"docker_{request.param}")
+
+
+@pytest.fixture
+def docker_config(tmp_path, monkeypatch):
+    """Points DOCKER_CONFIG at a fresh dir and puts a helper dir first on PATH; returns (config dir, bin dir)."""
+    config_dir, bin_dir = tmp_path / "docker-config", tmp_path / "bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("DOCKER_CONFIG", str(config_dir))
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    write_config(config_dir)
+    return config_dir, bin_dir
+
+
+def _configure(source, auth_registry, config_dir, bin_dir):
+    host, user, password = auth_registry
+    if source == "auths":
+        basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+        write_config(config_dir, auths={host: {"auth": basic}})
+    elif source == "credsStore":
+        write_helper(bin_dir, "envdtest", {host: (user, password)})
+        write_config(config_dir, credsStore="envdtest")
+    else:
+        write_helper(bin_dir, "envdtest", {host: (user, password)})
+        write_config(config_dir, credsStore="absent-default", credHelpers={host: "envdtest"})
+
+
+def _tags(auth_registry, repo):
+    host, user, password = auth_registry
+    request = urllib.request.Request(f"http://{host}/v2/{repo}/tags/list")
+    request.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.load(response).get("tags") or []
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return []
+        raise
+
+
+def _export(flavour, socket_path, name):
+    return Image(name, push=True) if flavour == "current" else PushViaDocker(name, socket_path)
+
+
+def _progress_text(events) -> str:
+    """Everything the progress stream carried: names, errors, statuses and logs."""
+    parts = []
+    for event in events:
+        vertex = event.vertex
+        parts += [vertex.name, vertex.error, *vertex.warnings]
+        parts += [f"{s.id} {s.name}" for s in vertex.statuses.values()]
+        if event.log is not None:
+            parts.append(event.log.data.decode(errors="replace"))
+    return "\n".join(parts)
+
+
+def _state(busybox, token):
+    return image(busybox).run(f"echo {token} > /pushed", network="none")
+
+
+@pytest.mark.parametrize("source", ["auths", "credsStore", "credHelpers"])
+@pytest.mark.parametrize("flavour_socket", FLAVOURS, indirect=True)
+def test_push_to_auth_registry(flavour_socket, source, client_for, auth_registry, docker_config, busybox):
+    flavour, socket_path = flavour_socket
+    _configure(source, auth_registry, *docker_config)
+    tag = uuid.uuid4().hex[:8]
+    repo = f"envd-jupyter-test/auth-{flavour}"
+    state = _state(busybox, tag)
+    events = []
+    client_for(socket_path).solve(state, exports=[_export(flavour, socket_path, f"{auth_registry.host}/{repo}:{tag}")],
+                                  on_event=events.append)
+
+    assert tag in _tags(auth_registry, repo)
+    if source != "auths":
+        assert f"get {auth_registry.host}" in calls(docker_config[1], "envdtest")
+    secret = auth_registry.password
+    assert secret.encode() not in state.marshal().to_bytes()
+    progress = _progress_text(events)
+    assert "pushing" in progress.lower() or flavour == "old"  # the push's progress was seen at all
+    assert secret not in progress
+
+
+@pytest.mark.parametrize("flavour_socket", FLAVOURS, indirect=True)
+def test_push_without_credentials_fails_naming_the_registry(flavour_socket, client_for, auth_registry,
+                                                            docker_config, busybox):
+    flavour, socket_path = flavour_socket
+    tag = uuid.uuid4().hex[:8]
+    name = f"{auth_registry.host}/envd-jupyter-test/anon:{tag}"
+    with pytest.raises((BuildKitError, ExportError)) as failure:
+        client_for(socket_path).solve(_state(busybox, tag), exports=[_export(flavour, socket_path, name)])
+    message = str(failure.value).splitlines()[0]
+    assert auth_registry.host in message
+    assert "401 Unauthorized" in message or "no basic auth credentials" in message
+    assert tag not in _tags(auth_registry, "envd-jupyter-test/anon")
+
+
+@pytest.fixture(scope="module")
+def private_image(auth_registry, daemon_env):
+    """An image that exists only in the auth registry (pushed once through dockerd 26 with static auths)."""
+    from envd_jupyter.buildkit import connect
+
+    name = f"{auth_registry.host}/envd-jupyter-test/private:{uuid.uuid4().hex[:8]}"
+    basic = base64.b64encode(f"{auth_registry.user}:{auth_registry.password}".encode()).decode()
+    saved = os.environ.get("DOCKER_CONFIG")
+    config_dir = f"/tmp/envd-jupyter-auth-{uuid.uuid4().hex[:8]}"
+    write_config(__import__("pathlib").Path(config_dir), auths={auth_registry.host: {"auth": basic}})
+    os.environ["DOCKER_CONFIG"] = config_dir
+    try:
+        with connect(f"docker+unix://{daemon_env['ENVD_DOCKER_CURRENT']}") as client:
+            client.solve(image(daemon_env["ENVD_IMAGE_BUSYBOX"]).run("echo private > /private", network="none"),
+                         exports=[Image(name, push=True)])
+    finally:
+        os.environ.pop("DOCKER_CONFIG") if saved is None else os.environ.__setitem__("DOCKER_CONFIG", saved)
+        __import__("shutil").rmtree(config_dir, ignore_errors=True)
+    return name
+
+
+@pytest.mark.parametrize("flavour_socket", FLAVOURS, indirect=True)
+def test_pull_from_auth_registry_asks_the_session(flavour_socket, client_for, auth_registry, docker_config,
+                                                  private_image, tmp_path):
+    """The image source is resolved by the daemon's BuildKit, which asks our Auth service (credsStore helper).
+
+    resolve_mode="pull": dockerd otherwise prefers an image already in its store (current pushed it).
+    """
+    from envd_jupyter.buildkit.exports import LocalDir
+
+    _, socket_path = flavour_socket
+    _configure("credsStore", auth_registry, *docker_config)
+    out = tmp_path / "out"
+    client_for(socket_path).solve(image(private_image, resolve_mode="pull"), exports=[LocalDir(out)])
+    assert (out / "private").read_text() == "private\n"
+    assert f"get {auth_registry.host}" in calls(docker_config[1], "envdtest")
+
+
+@pytest.mark.parametrize("flavour_socket", FLAVOURS, indirect=True)
+def test_pull_without_credentials_fails_naming_the_registry(flavour_socket, client_for, auth_registry,
+                                                            docker_config, private_image):
+    _, socket_path = flavour_socket
+    with pytest.raises(BuildKitError) as failure:
+        client_for(socket_path).solve(image(private_image, resolve_mode="pull"))
+    assert auth_registry.host in str(failure.value)
+    assert auth_registry.password not in str(failure.value)
+
+
+@pytest.mark.parametrize("flavour_socket", FLAVOURS, indirect=True)
+@pytest.mark.parametrize("broken", ["missing", "failing"])
+def test_broken_helper_fails_the_solve_with_its_own_line(flavour_socket, broken, client_for, auth_registry,
+                                                         docker_config, private_image):
+    _, socket_path = flavour_socket
+    config_dir, bin_dir = docker_config
+    if broken == "failing":
+        write_helper(bin_dir, "envdtest", fail="the keychain is locked")
+    write_config(config_dir, credHelpers={auth_registry.host: "envdtest"})
+    with pytest.raises(RegistryAuthError) as failure:
+        client_for(socket_path).solve(image(private_image, resolve_mode="pull"))
+    message = str(failure.value)
+    assert "docker-credential-envdtest" in message and auth_registry.host in message
+    assert ("the keychain is locked" if broken == "failing" else "not installed") in message
+    assert "\n" not in message
+
+
+def test_broken_helper_on_the_gateway_route(docker_classic, client_for, auth_registry, docker_config, private_image):
+    """An image export with a config solves through the gateway; a helper failure still surfaces as itself."""
+    config_dir, bin_dir = docker_config
+    write_helper(bin_dir, "envdtest", fail="the keychain is locked")
+    write_config(config_dir, credsStore="envdtest")
+    export = Image(f"envd-jupyter-test/never:{uuid.uuid4().hex[:8]}", attrs={"containerimage.config": "{}"})
+    with pytest.raises(RegistryAuthError, match="docker-credential-envdtest failed for " + auth_registry.host):
+        client_for(docker_classic).solve(image(private_image, resolve_mode="pull"), exports=[export])
+    assert export.ok is False
