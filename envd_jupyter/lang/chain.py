@@ -10,6 +10,7 @@ stay where they were written (sequential), because in a chain the order is the u
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from envd_jupyter import llb
 from envd_jupyter.lang.environment import Environment, UserStep, as_location
@@ -17,6 +18,11 @@ from envd_jupyter.lang.errors import EnvdArgumentError
 from envd_jupyter.lang.functions import EnvdFunctions
 from envd_jupyter.lang.graph import EnvdBuild, at_location, compile_environment
 from envd_jupyter.lang.image_config import ImageConfig
+
+
+# The methods that continue a chain (what ``state.name(...)`` may call from Starlark).
+CHAIN_METHODS = ("python", "apt_packages", "python_packages", "conda_packages", "http", "run", "copy", "environ",
+                 "expose", "pip_index", "merge")
 
 
 class EnvdState:
@@ -75,8 +81,8 @@ class EnvdState:
         at = as_location(_at)
         return self._next(lambda f: f.config.pip_index(url, extra_url, trust, _at=at))
 
-    def merge(self, *others: EnvdState) -> EnvdState:
-        return merge([self, *others])
+    def merge(self, *others: EnvdState, _at=None) -> EnvdState:
+        return merge([self, *others], _at=as_location(_at))
 
     @property
     def environment(self) -> Environment:
@@ -98,9 +104,9 @@ class EnvdState:
 
 
 def image(ref: str, *, dev: bool = False, network: str | None = None, parallel: bool = True,
-          name: str = "envd", _at=None) -> EnvdState:
-    """Start a chain from an image (envd's ``base(image=..., dev=...)``)."""
-    env = Environment(name=name)
+          name: str = "envd", context: Path | None = None, _at=None) -> EnvdState:
+    """Start a chain from an image (envd's ``base(image=..., dev=...)``); ``context`` is the build context."""
+    env = Environment(name=name, context=context) if context is not None else Environment(name=name)
     EnvdFunctions(env).base(image=ref, dev=dev, _at=as_location(_at))
     return EnvdState(env, network=network, parallel=parallel)
 

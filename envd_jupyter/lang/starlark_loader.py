@@ -13,7 +13,9 @@ passed as globals; neither lets Starlark call methods on Python objects. starlar
   callables cannot see the Starlark call stack and every op must record the user's line;
 * top-level ``load("lib.envd", "f", g="h")`` statements are blanked (newlines kept) and the
   module is executed first in the same interpreter. Deviation from Starlark: a loaded module's
-  top-level names are visible to the loader too (a clash is a "cannot reassign global" error).
+  top-level names are visible to the loader too (a clash is a "cannot reassign global" error);
+* the chaining form's method calls ``image("x").run("y")`` become ``_envd_method(...)`` calls
+  (see ``starlark_chain`` for why); ``build()`` may return the chain's final state.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import starlark_go
 from envd_jupyter.lang.environment import Environment
 from envd_jupyter.lang.errors import EnvdArgumentError, EnvdError, EnvdLoadError, EnvdSyntaxError, Location
 from envd_jupyter.lang.functions import EnvdFunctions, unknown_function
+from envd_jupyter.lang.starlark_chain import METHOD_CALL, ChainHandles, at_literal, method_call_edits
 
 NAMESPACES = ("install", "io", "runtime", "config")
 _FRAME = re.compile(r"^\s+(?P<file>.+):(?P<line>\d+):\d+: in ")
@@ -52,6 +55,7 @@ class _Load:
 class _Rewritten:
     source: str
     loads: list[_Load] = field(default_factory=list)
+    build_line: int | None = None  # where ``def build():`` is, for errors about what it returns
 
 
 def rewrite(source: str, filename: str, function_names: set[str]) -> _Rewritten:
@@ -64,6 +68,7 @@ def rewrite(source: str, filename: str, function_names: set[str]) -> _Rewritten:
     lines = source.splitlines(keepends=True)
     edits: list[tuple[int, int, int, str]] = []  # (row, col_start, col_end, text)
     loads: list[_Load] = []
+    build_line = None
     i = 0
     while i < len(tokens):
         tok = tokens[i]
@@ -75,6 +80,10 @@ def rewrite(source: str, filename: str, function_names: set[str]) -> _Rewritten:
             edits.extend(_blank(tokens[i].start, tokens[close].end, lines))
             i = close + 1
             continue
+        if tok.string == "def" and tok.start[1] == 0 and i + 1 < len(tokens) and tokens[i + 1].string == "build":
+            build_line = tok.start[0]
+        if tok.type == tokenize.OP and tok.string == "." and not _is_namespace(tokens, i - 1):
+            edits.extend(method_call_edits(tokens, i, filename, _matching_paren))
         name, call_at = None, i + 1
         if tok.type == tokenize.NAME and not after_dot:
             if tok.string in NAMESPACES and i + 2 < len(tokens) and tokens[i + 1].string == "." \
@@ -90,9 +99,15 @@ def rewrite(source: str, filename: str, function_names: set[str]) -> _Rewritten:
             trailing_comma = tokens[close - 1].string == ","
             sep = "" if empty or trailing_comma else ", "
             row, col = tokens[close].start
-            edits.append((row, col, col, f'{sep}_at="{filename}:{tok.start[0]}"'))
+            edits.append((row, col, col, f"{sep}_at={at_literal(filename, tok.start[0])}"))
         i += 1
-    return _Rewritten(_apply(lines, edits), loads)
+    return _Rewritten(_apply(lines, edits), loads, build_line)
+
+
+def _is_namespace(tokens, j: int) -> bool:
+    """``tokens[j]`` is an envd namespace name (``install`` in ``install.apt_packages``), not an attribute."""
+    return j >= 0 and tokens[j].type == tokenize.NAME and tokens[j].string in NAMESPACES \
+        and not (j and tokens[j - 1].string == ".")
 
 
 def _is_open(tokens, j: int) -> bool:
@@ -155,13 +170,16 @@ class StarlarkLoader:
     def __init__(self, env: Environment | None = None):
         self.functions = EnvdFunctions(env)
         self.env = self.functions.env
-        self._table = self.functions.table()
+        self._chain = ChainHandles(self.env)
+        self._table = {**self.functions.table(), **self._chain.globals()}
         self._flat_to_dotted = {flat_name(k): k for k in self._table}
         self._pending: EnvdError | None = None
         self._loaded: set[Path] = set()
+        self._build_at: Location | None = None
         self._loading: list[Path] = []
         # starlark-go does not keep Python callables alive: hold them for the interpreter's lifetime.
         self._callables = {flat_name(k): self._wrap(k, f) for k, f in self._table.items()}
+        self._callables[METHOD_CALL] = self._guard(self._chain.method)
         self._starlark = starlark_go.Starlark(globals=self._callables)
 
     def _wrap(self, dotted: str, fn):
@@ -178,20 +196,31 @@ class StarlarkLoader:
                 raise self._pending from err
         return call
 
+    def _guard(self, fn):
+        """Keep an EnvdError raised under Starlark, which reaches us only as an EvalError's text."""
+        def call(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except EnvdError as err:
+                self._pending = err
+                raise
+        return call
+
     def exec_file(self, path: str | Path) -> Environment:
         path = Path(path).resolve()
         self._exec_module(path, None)
-        self._call_build(str(path))
-        return self.env
+        return self._call_build(str(path))
 
     def exec_source(self, source: str, name: str = "<cell>", base_dir: Path | None = None) -> Environment:
         self._exec_text(source, name, base_dir or self.env.context)
-        self._call_build(name)
-        return self.env
+        return self._call_build(name)
 
-    def _call_build(self, filename: str) -> None:
-        if "build" in self._starlark.globals():
-            self._run(lambda: self._starlark.eval("build()", filename=filename), filename)
+    def _call_build(self, filename: str) -> Environment:
+        """Run ``build()`` if defined: the environment it recorded, or the one of the chain state it returned."""
+        if "build" not in self._starlark.globals():
+            return self.env
+        value = self._run(lambda: self._starlark.eval("build()", filename=filename), filename)
+        return self._chain.result(value, self._build_at or Location(filename)) or self.env
 
     def _exec_module(self, path: Path, at: Location | None) -> None:
         if path in self._loading:
@@ -215,6 +244,8 @@ class StarlarkLoader:
     def _exec_text(self, source: str, filename: str, base_dir: Path) -> None:
         names = {k for k in self._table if "." not in k}
         rewritten = rewrite(source, filename, names)
+        if rewritten.build_line:
+            self._build_at = Location(filename, rewritten.build_line)
         for load in rewritten.loads:
             at = Location(filename, load.line)
             if load.module.startswith(("@", "git@", "http://", "https://")):
@@ -228,10 +259,10 @@ class StarlarkLoader:
                     self._run(lambda: self._starlark.exec(f"{local} = {remote}\n", filename=filename), filename)
         self._run(lambda: self._starlark.exec(rewritten.source, filename=filename), filename, source)
 
-    def _run(self, action, filename: str, source: str = "") -> None:
+    def _run(self, action, filename: str, source: str = ""):
         self._pending = None
         try:
-            action()
+            return action()
         except starlark_go.SyntaxError as err:
             raise EnvdSyntaxError(self._dotted(err.msg), Location(err.filename or filename, err.line)) from None
         except starlark_go.ResolveError as err:
