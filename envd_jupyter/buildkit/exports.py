@@ -209,9 +209,16 @@ class CacheSpec:
         return CacheSpec("registry", attrs)
 
     @staticmethod
-    def local(directory: str, *, export: bool = True) -> "CacheSpec":
-        """A cache directory on the *daemon's* filesystem (buildkitd only)."""
-        return CacheSpec("local", {"dest" if export else "src": directory})
+    def local(directory: str, *, export: bool = True, tag: str = "latest") -> "CacheSpec":
+        """A cache directory (OCI layout) on the *client*, read and written through the session like buildctl.
+
+        Exporting needs a daemon with a local cache exporter (dockerd 26 with the containerd store,
+        buildkitd); ``tag`` names the entry in the directory's index.json.
+        """
+        attrs = {"dest" if export else "src": str(directory)}
+        if tag != "latest":
+            attrs["tag"] = tag
+        return CacheSpec("local", attrs)
 
 
 def check_cache_support(specs: Sequence[CacheSpec], *, dockerd: bool, containerd_store: bool = False,

@@ -66,7 +66,8 @@ class Build:
 
     def __init__(self, channel: grpc.Channel, build_ref: str, control: Any, *,
                  on_end: Callable[[bool, Any], Any] | None = None, model: Any = None,
-                 cancel: threading.Event | None = None, services: tuple = ()):
+                 cancel: threading.Event | None = None, services: tuple = (), follower: Any = None,
+                 cache_imports: tuple = ()):
         self.ref = build_ref
         self.model = model
         self.services = services  # the session's services (their failures explain a failed build)
@@ -75,6 +76,9 @@ class Build:
         self._control = control
         self._on_end = on_end
         self._cancel = cancel
+        self._follower = follower  # a StatusFollower whose failed callback cancels the build
+        # The Control.Solve's cache imports do not reach gateway solves: each Solve names them itself.
+        self._cache_imports = [gateway_pb2.CacheOptionsEntry(Type=c.Type, Attrs=dict(c.Attrs)) for c in cache_imports]
         self._result_ref: Ref | None = None
         self._returned = False
         self._ended = False
@@ -110,9 +114,13 @@ class Build:
             raise GatewayError("the build ended before the gateway call returned")
 
     def _raise_if_cancelled(self) -> None:
-        if self._cancel is not None and self._cancel.is_set():
+        """Cancel on the daemon when the caller asked to, or an event callback raised (re-raised here)."""
+        callback_error = self._follower.error if self._follower is not None else None
+        if callback_error is not None or (self._cancel is not None and self._cancel.is_set()):
             self._control.cancel()
             self._end(False)
+            if callback_error is not None:
+                raise callback_error
             raise SolveCancelled(f"build {self.ref} cancelled")
 
     def _wait_for_forwarder(self) -> set[str]:
@@ -131,7 +139,7 @@ class Build:
         """Build to a ref (not exported). ``evaluate`` runs it now, so progress and errors show here."""
         definition = worker_pb2.OpaqueDefinition.FromString(definition_bytes(state_or_definition))
         request = gateway_pb2.SolveRequest(Definition=definition, allowResultReturn=True,
-                                           allowResultArrayRef=True)
+                                           allowResultArrayRef=True, CacheImports=self._cache_imports)
         native_evaluate = evaluate and "gateway.solve.evaluate" in self.caps
         request.Evaluate = native_evaluate
         response = self._call("Solve", request, timeout=timeout)
@@ -273,15 +281,17 @@ def interactive(client, *, exports=(), cache_imports=(), cache_exports=(), secre
     Ctrl-C) cancels the build on the daemon; the waiting call raises SolveCancelled.
     """
     from envd_jupyter.buildkit import solve as solving
+    from envd_jupyter.buildkit.cache import plan_cache
     from envd_jupyter.buildkit.session.transport import Session, new_id
 
     exports = list(exports)
     caps = client.caps()
     build_ref = new_id()
-    services = tuple(solving.session_services(local_dirs, secrets, exports))
+    cache = plan_cache(cache_imports, cache_exports)
+    services = tuple(solving.session_services(local_dirs, secrets, exports) + cache.session_services())
     session = Session(services)
-    request = solving.build_request(build_ref, session.id, b"", exports, caps, cache_imports=cache_imports,
-                                    cache_exports=cache_exports, entitlements=entitlements)
+    request = solving.build_request(build_ref, session.id, b"", exports, caps, cache_imports=cache.imports,
+                                    cache_exports=cache.exports, entitlements=entitlements)
     request.ClearField("Definition")  # no definition, no frontend: the daemon waits for LLBBridge calls
     callbacks = [] if on_event is None else [on_event] if callable(on_event) else list(on_event)
     model = BuildModel()
@@ -294,9 +304,11 @@ def interactive(client, *, exports=(), cache_imports=(), cache_exports=(), secre
         session.close()
         for export in exports:
             export.finish(ok, dict(response.ExporterResponse) if ok and response is not None else {})
+        if ok and response is not None:
+            cache.finish(response.ExporterResponse)
 
     return Build(client.transport.channel, build_ref, control, on_end=on_end, model=model, cancel=cancel,
-                 services=services)
+                 services=services, follower=follower, cache_imports=tuple(cache.imports))
 
 
 def solve_with_metadata(client, definition: Any, metadata: Mapping[str, bytes], *, exports=(), on_event=None,

@@ -18,6 +18,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from envd_jupyter._proto import control_pb2, ops_pb2, worker_pb2
+from envd_jupyter.buildkit.cache import cache_entry, plan_cache
 from envd_jupyter.buildkit.errors import (CapsError, DaemonError, InvalidDefinitionError, SolveCancelled,
                                           SolveError)
 from envd_jupyter.buildkit.progress import BuildModel, EventCallback
@@ -30,6 +31,7 @@ LOG_TAIL_LINES = 10
 MULTIPLE_EXPORTERS_CAP = "exporter.multiple"
 _GONE_CODES = (grpc.StatusCode.UNAVAILABLE,)
 _EXIT_CODE = re.compile(r"exit code: (\d+)")
+_UNKNOWN_CACHE_EXPORTER = re.compile(r'unknown cache exporter: "([^"]*)"')
 
 
 @dataclass
@@ -95,16 +97,6 @@ def source_digests(definition: bytes) -> frozenset[str]:
         raise InvalidDefinitionError(f"not an LLB Definition ({len(definition)} bytes): {exc}") from None
 
 
-def _cache_entry(spec) -> control_pb2.CacheOptionsEntry:
-    if isinstance(spec, Mapping):
-        kind, attrs = spec["type"], spec.get("attrs", {})
-    elif isinstance(spec, tuple):
-        kind, attrs = spec
-    else:
-        kind, attrs = spec.type, spec.attrs
-    return control_pb2.CacheOptionsEntry(Type=kind, Attrs=dict(attrs))
-
-
 def session_services(local_dirs, secrets, exports: Sequence[Export]) -> list:
     """The services a solve's session needs for these options (shared by solve and gateway builds)."""
     services = []
@@ -149,8 +141,8 @@ def build_request(ref: str, session_id: str, definition: bytes, exports: Sequenc
         Ref=ref, Session=session_id,
         Definition=worker_pb2.OpaqueDefinition.FromString(definition),
         Entitlements=list(entitlements),
-        Cache=control_pb2.CacheOptions(Imports=[_cache_entry(c) for c in cache_imports],
-                                       Exports=[_cache_entry(c) for c in cache_exports]),
+        Cache=control_pb2.CacheOptions(Imports=[cache_entry(c) for c in cache_imports],
+                                       Exports=[cache_entry(c) for c in cache_exports]),
     )
     if exports:
         request.ExporterDeprecated = exports[0].type
@@ -166,12 +158,16 @@ def build_request(ref: str, session_id: str, definition: bytes, exports: Sequenc
 class StatusFollower:
     """Reads the Status stream into the model and calls the event callbacks, in one thread.
 
-    ``error`` holds the first exception a callback raised (that callback is then dropped).
+    A callback that raises ends the build: it is dropped, ``error`` holds its exception and
+    ``failed`` is set, so the thread waiting on the solve cancels it and re-raises ``error`` (a
+    user's bug must surface, not vanish or leave the build running). The other callbacks keep
+    receiving events, so a renderer still shows the steps being cancelled.
     """
 
     def __init__(self, control, ref: str, model: BuildModel, callbacks: Sequence[EventCallback]):
         self.model, self._callbacks = model, list(callbacks)
         self.error: BaseException | None = None
+        self.failed = threading.Event()
         self._call = control.Status(control_pb2.StatusRequest(Ref=ref))
         self._thread = threading.Thread(target=self._run, name=f"envd-status-{ref[:8]}", daemon=True)
         self._thread.start()
@@ -180,14 +176,19 @@ class StatusFollower:
         try:
             for response in self._call:
                 for event in self.model.apply(response):
-                    for callback in list(self._callbacks):
-                        try:
-                            callback(event)
-                        except Exception as exc:  # a broken widget must not kill the build
-                            self.error = self.error or exc
-                            self._callbacks.remove(callback)
+                    self._deliver(event)
         except grpc.RpcError:
             pass  # the Solve call reports daemon failures; Status only feeds progress
+
+    def _deliver(self, event) -> None:
+        for callback in list(self._callbacks):
+            try:
+                callback(event)
+            except Exception as exc:  # handed to the solving thread, which cancels and re-raises it
+                self._callbacks.remove(callback)
+                if self.error is None:
+                    self.error = exc
+                    self.failed.set()
 
     def finish(self, ok: bool) -> None:
         """Stop following: after a finished solve let the stream trail by STATUS_DRAIN, else 0.5 s."""
@@ -206,8 +207,8 @@ def run_solve(client, target, *, exports: Sequence[Export] = (), cache_imports=(
     ``exports``: ``session.Export`` objects (buildkit.exports); more than one needs BuildKit >= 0.13.
     ``cache_imports``/``cache_exports``: CacheSpec, (type, attrs) or {"type", "attrs"}.
     ``secrets``: {id: source}; ``local_dirs``: {name: path | LocalDir} for ``local()`` sources.
-    ``on_event``: callback(s) receiving VertexEvents from the Status thread; one that raises is
-    dropped and its error re-raised after the build. ``timeout`` bounds the whole solve;
+    ``on_event``: callback(s) receiving VertexEvents from the Status thread; one that raises
+    cancels the solve on the daemon and its exception is re-raised here. ``timeout`` bounds the whole solve;
     ``cancel`` (a threading.Event) or KeyboardInterrupt cancels it on the daemon.
     Raises CapsError, InvalidDefinitionError, SolveError, SolveCancelled or DaemonError.
     """
@@ -227,42 +228,50 @@ def run_solve(client, target, *, exports: Sequence[Export] = (), cache_imports=(
     callbacks = [] if on_event is None else [on_event] if callable(on_event) else list(on_event)
     model = BuildModel(source_digests=source_digests(definition))
     ok, response, follower, session, failure = False, None, None, None, None
-    services = session_services(local_dirs, secrets, exports)
+    cache = plan_cache(cache_imports, cache_exports)
+    services = session_services(local_dirs, secrets, exports) + cache.session_services()
     try:
         session = Session(services)
-        request = build_request(ref, session.id, definition, exports, caps, cache_imports=cache_imports,
-                                cache_exports=cache_exports, entitlements=entitlements)
+        request = build_request(ref, session.id, definition, exports, caps, cache_imports=cache.imports,
+                                cache_exports=cache.exports, entitlements=entitlements)
         session.start(client.transport)
         follower = StatusFollower(client.control, ref, model, callbacks)
         call = client.control.Solve.future(request, timeout=timeout)
         try:
-            response = _wait(call, cancel)
+            response = _wait(call, cancel, follower.failed)
         except KeyboardInterrupt:
             call.cancel()
             raise
-        ok = True
+        ok = follower.error is None
     except grpc.RpcError as exc:
         failure = exc  # classified below, once the Status stream has delivered the failed step
+    except SolveCancelled:
+        if follower is None or follower.error is None:
+            raise  # else the callback's own exception is raised below
     finally:
         if follower is not None:
             follower.finish(ok or failure is not None)
+            ok = ok and follower.error is None  # a callback that failed while the stream drained
         if session is not None:
             session.close()
         for export in exports:  # always told, so a failed solve leaves no half-written output
             export.finish(ok, dict(response.ExporterResponse) if ok else {})
+        if ok:
+            cache.finish(response.ExporterResponse)
+    if follower is not None and follower.error is not None:
+        raise follower.error
     if failure is not None:
         raise auth_failure(services) or _classify(failure, client, model, timeout, _locator(lowered)) from None
-    if follower.error is not None:
-        raise follower.error
     return SolveResult(ref, dict(response.ExporterResponse), model, tuple(exports), time.monotonic() - started)
 
 
-def _wait(call, cancel: threading.Event | None):
+def _wait(call, *cancels: threading.Event | None):
+    """The Solve answer; setting any of ``cancels`` cancels the call and raises SolveCancelled."""
     while True:
         try:
             return call.result(timeout=POLL)
         except grpc.FutureTimeoutError:
-            if cancel is not None and cancel.is_set():
+            if any(c is not None and c.is_set() for c in cancels):
                 call.cancel()
                 raise SolveCancelled("solve cancelled") from None
         except grpc.FutureCancelledError:
@@ -282,6 +291,12 @@ def _classify(exc: grpc.RpcError, client, model: BuildModel, timeout: float | No
 
 def solve_error(details: str, model: BuildModel, locate=lambda digest: "") -> SolveError:
     """A one-line SolveError naming the failed step and its exit code, with its last log lines."""
+    unknown_cache = _UNKNOWN_CACHE_EXPORTER.search(details)
+    if unknown_cache:
+        return SolveError(f"cache export type {unknown_cache.group(1)!r} is not supported by this daemon "
+                          "(dockerd with the classic image store, 20.10 or 26, exports only inline cache): use "
+                          "CacheSpec.inline(), a dockerd with the containerd image store, or buildkitd",
+                          detail=details)
     match = _EXIT_CODE.search(details)
     exit_code = int(match.group(1)) if match else None
     failed = [v for v in model.failed() if not v.error.endswith("context canceled")] or model.failed()

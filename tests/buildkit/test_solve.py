@@ -178,11 +178,12 @@ def test_two_exports_share_one_session_on_current(docker_current, client_for, bu
         assert archive.extractfile("hello").read().decode().strip() == unique
 
 
-def test_a_failing_event_callback_surfaces_after_the_build(docker_old, client_for, busybox, network, unique):
+def test_a_failing_event_callback_cancels_and_surfaces(docker_old, client_for, busybox, network, unique):
+    """The solve is cancelled and the callback's error raised (tests/buildkit/test_callbacks.py covers more)."""
     def broken(event):
         raise RuntimeError("widget exploded")
 
     seen = []
     with pytest.raises(RuntimeError, match="widget exploded"):
         client_for(docker_old).solve(chain(busybox, [f"echo {unique}"], network=network), on_event=[broken, seen.append])
-    assert any(event.kind == "completed" for event in seen), "other callbacks kept receiving events"
+    assert seen, "the other callbacks kept receiving events"
