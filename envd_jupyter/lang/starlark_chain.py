@@ -92,7 +92,7 @@ def _receiver_start(tokens, j: int) -> int | None:
                 return j
             j -= 1
         elif token.type in (tokenize.NAME, tokenize.STRING, tokenize.NUMBER) and not _is_keyword(token):
-            if j >= 2 and tokens[j - 1].string == "." and tokens[j - 2].type != tokenize.NUMBER:
+            if j >= 2 and tokens[j - 1].string == ".":
                 j -= 2
             else:
                 return j
