@@ -8,6 +8,7 @@ sends just that file's bytes (``FileSyncService.last_transfer`` records it).
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import urllib.parse
@@ -174,11 +175,15 @@ class _Sender:
             self.context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"invalid file id {file_id}")
         self.stats.files_requested += 1
         self.stats.requested_paths.append(self.paths.pop(file_id))
-        try:
-            with open(path, "rb") as handle:
-                while chunk := handle.read(CHUNK):
-                    self.stats.data_bytes += len(chunk)
-                    yield fsutil_pb2.Packet(type=_DATA, ID=file_id, data=chunk)
+        fd = -1
+        try:  # os.open/os.read: open()'s buffered file object costs more than reading a 512 B file
+            fd = os.open(path, os.O_RDONLY)
+            while chunk := os.read(fd, CHUNK):
+                self.stats.data_bytes += len(chunk)
+                yield fsutil_pb2.Packet(type=_DATA, ID=file_id, data=chunk)
         except OSError:
             pass  # vanished since the walk: like fsutil, end the file empty and let the daemon decide
+        finally:
+            if fd >= 0:
+                os.close(fd)
         yield fsutil_pb2.Packet(type=_DATA, ID=file_id)
