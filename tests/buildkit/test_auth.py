@@ -198,3 +198,17 @@ def test_broken_helper_on_the_gateway_route(docker_classic, client_for, auth_reg
     with pytest.raises(RegistryAuthError, match="docker-credential-envdtest failed for " + auth_registry.host):
         client_for(docker_classic).solve(image(private_image, resolve_mode="pull"), exports=[export])
     assert export.ok is False
+
+
+@pytest.mark.parametrize("flavour_socket", FLAVOURS, indirect=True)
+@pytest.mark.parametrize("source", ["auths", "credsStore"])
+def test_a_failure_with_credentials_configured_does_not_echo_them(flavour_socket, source, client_for, auth_registry,
+                                                                  docker_config, unique):
+    _, socket_path = flavour_socket
+    _configure(source, auth_registry, *docker_config)
+    events = []
+    with pytest.raises(BuildKitError) as failure:
+        client_for(socket_path).solve(image(f"{auth_registry.host}/envd-jupyter-test/absent:{unique}",
+                                            resolve_mode="pull"), on_event=events.append)
+    assert auth_registry.host in str(failure.value) and "not found" in str(failure.value)
+    assert auth_registry.password not in str(failure.value) + repr(failure.value) + _progress_text(events)

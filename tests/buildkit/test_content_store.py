@@ -50,7 +50,7 @@ def _write(service, context, chunks, *, expected="", total=0):
         offset += len(chunk)
     requests.append(content_pb2.WriteContentRequest(action=content_pb2.COMMIT, offset=offset, total=total,
                                                     expected=expected))
-    handler = service._guard(service._write)
+    handler = service._guard(service._write, streaming=True)
     return list(handler(iter(requests), context))
 
 
@@ -63,8 +63,8 @@ def test_write_commits_a_checked_blob_then_reads_it_back(service, tmp_path):
     assert not (tmp_path / "ingest").exists()
     info = service._info(content_pb2.InfoRequest(digest=_digest(data)), context).info
     assert info.size == len(data)
-    read = service._guard(service._read)(content_pb2.ReadContentRequest(digest=_digest(data), offset=6, size=12),
-                                         context)
+    read = service._guard(service._read, streaming=True)(
+        content_pb2.ReadContentRequest(digest=_digest(data), offset=6, size=12), context)
     assert b"".join(r.data for r in read) == data[6:18]
 
 
@@ -95,7 +95,7 @@ def test_unknown_store_and_missing_blob(service, tmp_path):
         service._guard(service._info)(content_pb2.InfoRequest(digest=_digest(b"x")), Context("local:/elsewhere"))
     assert failure.value.args[0] == grpc.StatusCode.NOT_FOUND and "local:/elsewhere" in failure.value.args[1]
     with pytest.raises(Aborted) as failure:
-        list(service._guard(service._read)(content_pb2.ReadContentRequest(digest=_digest(b"x")),
+        list(service._guard(service._read, streaming=True)(content_pb2.ReadContentRequest(digest=_digest(b"x")),
                                            Context(f"local:{tmp_path}")))
     assert failure.value.args[0] == grpc.StatusCode.NOT_FOUND
 

@@ -147,7 +147,8 @@ class _Ingest:
 
     def write(self, offset: int, data: bytes) -> None:
         if offset and offset != self.offset:
-            raise ContentError(grpc.StatusCode.OUT_OF_RANGE, f"write @{offset} must occur at current offset {self.offset}")
+            raise ContentError(grpc.StatusCode.OUT_OF_RANGE,
+                               f"write @{offset} must occur at current offset {self.offset}")
         if not offset and self.offset:  # a restart from zero
             self.data.seek(0)
             self.data.truncate()
@@ -162,9 +163,11 @@ class _Ingest:
         digest = "sha256:" + self.hash.hexdigest()
         size, expected = size or self.total, expected or self.expected
         if size and size != self.offset:
-            raise ContentError(grpc.StatusCode.FAILED_PRECONDITION, f"unexpected commit size {self.offset}, expected {size}")
+            raise ContentError(grpc.StatusCode.FAILED_PRECONDITION,
+                               f"unexpected commit size {self.offset}, expected {size}")
         if expected and expected != digest:
-            raise ContentError(grpc.StatusCode.FAILED_PRECONDITION, f"unexpected commit digest {digest}, expected {expected}")
+            raise ContentError(grpc.StatusCode.FAILED_PRECONDITION,
+                               f"unexpected commit digest {digest}, expected {expected}")
         target = self.store.blob(digest)
         if target.exists():
             raise ContentError(grpc.StatusCode.ALREADY_EXISTS, f"content {digest}: already exists")
@@ -202,13 +205,14 @@ class ContentStoreService:
     def add_to_server(self, server: grpc.Server) -> None:
         def handler(kind, method, request, response=None):
             return getattr(grpc, f"{kind}_rpc_method_handler")(
-                self._guard(method), request_deserializer=request.FromString,
+                self._guard(method, streaming=kind.endswith("_stream")), request_deserializer=request.FromString,
                 response_serializer=(response or empty_pb2.Empty).SerializeToString)
 
         handlers = {
             "Info": handler("unary_unary", self._info, content_pb2.InfoRequest, content_pb2.InfoResponse),
             "Update": handler("unary_unary", self._update, content_pb2.UpdateRequest, content_pb2.UpdateResponse),
-            "Read": handler("unary_stream", self._read, content_pb2.ReadContentRequest, content_pb2.ReadContentResponse),
+            "Read": handler("unary_stream", self._read, content_pb2.ReadContentRequest,
+                            content_pb2.ReadContentResponse),
             "Status": handler("unary_unary", self._status, content_pb2.StatusRequest, content_pb2.StatusResponse),
             "Write": handler("stream_stream", self._write, content_pb2.WriteContentRequest,
                              content_pb2.WriteContentResponse),
@@ -220,7 +224,7 @@ class ContentStoreService:
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(_SERVICE, handlers),))
 
     @staticmethod
-    def _guard(method):
+    def _guard(method, *, streaming: bool = False):
         """Turn ContentError into the gRPC status the daemon's content proxy understands."""
         def call(request, context):
             try:
@@ -234,7 +238,7 @@ class ContentStoreService:
             except ContentError as exc:
                 context.abort(exc.code, str(exc))
 
-        return stream if method.__name__ in ("_read", "_write") else call
+        return stream if streaming else call
 
     def _store(self, context) -> LayoutStore:
         store_id = dict(context.invocation_metadata()).get(STORE_ID_METADATA, "")
