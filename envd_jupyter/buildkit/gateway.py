@@ -318,7 +318,7 @@ def solve_with_metadata(client, definition: Any, metadata: Mapping[str, bytes], 
     A plain Control.Solve cannot carry result metadata, and dockerd's ``moby`` exporter (20.10, 26
     classic) reads the image config only from there, so ``run_solve`` comes here for such exports.
     """
-    from envd_jupyter.buildkit.solve import SolveResult, auth_failure, solve_error
+    from envd_jupyter.buildkit.solve import SolveResult, explain_failure, solve_error
 
     started = time.monotonic()
     build = None
@@ -329,6 +329,6 @@ def solve_with_metadata(client, definition: Any, metadata: Mapping[str, bytes], 
     except GatewayError as exc:
         if build is None:
             raise solve_error(str(exc), BuildModel()) from None
-        raise auth_failure(build.services) or solve_error(str(exc), build.model) from None
+        raise explain_failure(build.services, solve_error(str(exc), build.model)) from None
     return SolveResult(build.ref, dict(response.ExporterResponse), build.model, tuple(exports),
                        time.monotonic() - started)

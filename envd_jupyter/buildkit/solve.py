@@ -32,6 +32,7 @@ MULTIPLE_EXPORTERS_CAP = "exporter.multiple"
 _GONE_CODES = (grpc.StatusCode.UNAVAILABLE,)
 _EXIT_CODE = re.compile(r"exit code: (\d+)")
 _UNKNOWN_CACHE_EXPORTER = re.compile(r'unknown cache exporter: "([^"]*)"')
+_REGISTRY_REFUSED = re.compile(r"401 Unauthorized|no basic auth credentials|authorization failed", re.IGNORECASE)
 
 
 @dataclass
@@ -119,9 +120,22 @@ def session_services(local_dirs, secrets, exports: Sequence[Export]) -> list:
     return services
 
 
-def auth_failure(services) -> Exception | None:
-    """The credential-helper failure behind a failed solve, if any: clearer than the daemon's wrapping of it."""
-    return next((s.failure for s in services if getattr(s, "failure", None) is not None), None)
+def explain_failure(services, error: Exception) -> Exception:
+    """What to raise for a failed solve, given what its session saw.
+
+    A credential-helper failure wins (clearer than the daemon's wrapping of it); a registry that
+    refused a host we sent no credentials for gets that said, so the user knows what to configure.
+    """
+    for service in services:
+        if getattr(service, "failure", None) is not None:
+            return service.failure
+    if isinstance(error, SolveError) and _REGISTRY_REFUSED.search(str(error)):
+        for service in services:
+            hint = getattr(service, "anonymous_hint", lambda message: "")(str(error))
+            if hint:
+                error.args = (error.args[0] + hint, *error.args[1:])
+                break
+    return error
 
 
 def result_metadata(exports: Sequence[Export]) -> dict[str, bytes]:
@@ -261,7 +275,7 @@ def run_solve(client, target, *, exports: Sequence[Export] = (), cache_imports=(
     if follower is not None and follower.error is not None:
         raise follower.error
     if failure is not None:
-        raise auth_failure(services) or _classify(failure, client, model, timeout, _locator(lowered)) from None
+        raise explain_failure(services, _classify(failure, client, model, timeout, _locator(lowered))) from None
     return SolveResult(ref, dict(response.ExporterResponse), model, tuple(exports), time.monotonic() - started)
 
 

@@ -119,8 +119,8 @@ def test_push_without_credentials_fails_naming_the_registry(flavour_socket, clie
     with pytest.raises((BuildKitError, ExportError)) as failure:
         client_for(socket_path).solve(_state(busybox, tag), exports=[_export(flavour, socket_path, name)])
     message = str(failure.value).splitlines()[0]
-    assert auth_registry.host in message
     assert "401 Unauthorized" in message or "no basic auth credentials" in message
+    assert f"(no credentials for {auth_registry.host} in {docker_config[0] / 'config.json'})" in message
     assert tag not in _tags(auth_registry, "envd-jupyter-test/anon")
 
 
@@ -168,8 +168,8 @@ def test_pull_without_credentials_fails_naming_the_registry(flavour_socket, clie
     _, socket_path = flavour_socket
     with pytest.raises(BuildKitError) as failure:
         client_for(socket_path).solve(image(private_image, resolve_mode="pull"))
-    assert auth_registry.host in str(failure.value)
-    assert auth_registry.password not in str(failure.value)
+    assert "401 Unauthorized" in str(failure.value)
+    assert f"(no credentials for {auth_registry.host} in {docker_config[0] / 'config.json'})" in str(failure.value)
 
 
 @pytest.mark.parametrize("flavour_socket", FLAVOURS, indirect=True)

@@ -213,6 +213,13 @@ class AuthService:
             raise answer
         return answer
 
+    def anonymous_hint(self, message: str) -> str:
+        """A hint naming a host in ``message`` that we had no credentials for ("" if there is none)."""
+        for host, answer in self._answers.items():
+            if isinstance(answer, Credentials) and answer.anonymous and host in message:
+                return f" (no credentials for {host} in {self.config or docker_config_path()})"
+        return ""
+
     def _credentials(self, request, context):
         try:
             creds = self.lookup(request.Host)
