@@ -123,3 +123,18 @@ def test_cache_plan_pins_local_imports_and_skips_empty_ones(tmp_path):
     assert [e.Type for e in plan.exports] == ["local", "inline"]
     assert sorted(plan.stores) == sorted(f"local:{p}" for p in (tmp_path / "out", exported, empty))
     assert len(plan.session_services()) == 1
+
+
+def test_concurrent_tags_in_one_directory_are_all_kept(tmp_path):
+    import threading
+
+    def tag(n):
+        LayoutStore(tmp_path).tag({"digest": _digest(str(n).encode()), "size": 1, "mediaType": "x"}, f"t{n}")
+
+    threads = [threading.Thread(target=tag, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(LayoutStore(tmp_path).tagged(f"t{n}") for n in range(8)) == sorted(
+        _digest(str(n).encode()) for n in range(8))

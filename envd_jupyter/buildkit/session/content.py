@@ -10,6 +10,7 @@ an import looks the tag up there and passes its digest to the daemon.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -116,21 +117,27 @@ class LayoutStore:
         return None
 
     def tag(self, descriptor: dict, tag: str) -> None:
-        """Point ``tag`` at ``descriptor`` in ``index.json`` (replacing the old entry), written atomically."""
+        """Point ``tag`` at ``descriptor`` in ``index.json`` (replacing the old entry), written atomically.
+
+        Holds a lock on ``index.json.lock`` meanwhile (the file stays: removing it would let a waiter
+        and a newcomer both hold a lock), so two exports into one directory keep each other's tags.
+        """
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
-        try:
-            index = json.loads((self.root / "index.json").read_text())
-        except (OSError, ValueError):
-            index = {}
-        index.setdefault("schemaVersion", 2)
-        index.setdefault("mediaType", "application/vnd.oci.image.index.v1+json")
-        entry = {**descriptor, "annotations": {**(descriptor.get("annotations") or {}), REF_NAME_ANNOTATION: tag}}
-        index["manifests"] = [m for m in index.get("manifests") or []
-                              if (m.get("annotations") or {}).get(REF_NAME_ANNOTATION) != tag] + [entry]
-        staging = self.root / f".index.json.{os.getpid()}.{threading.get_ident()}"
-        staging.write_text(json.dumps(index))
-        staging.replace(self.root / "index.json")
+        with (self.root / "index.json.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                index = json.loads((self.root / "index.json").read_text())
+            except (OSError, ValueError):
+                index = {}
+            index.setdefault("schemaVersion", 2)
+            index.setdefault("mediaType", "application/vnd.oci.image.index.v1+json")
+            entry = {**descriptor, "annotations": {**(descriptor.get("annotations") or {}), REF_NAME_ANNOTATION: tag}}
+            index["manifests"] = [m for m in index.get("manifests") or []
+                                  if (m.get("annotations") or {}).get(REF_NAME_ANNOTATION) != tag] + [entry]
+            staging = self.root / f".index.json.{os.getpid()}.{threading.get_ident()}"
+            staging.write_text(json.dumps(index))
+            staging.replace(self.root / "index.json")
 
 
 class _Ingest:
