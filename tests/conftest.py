@@ -88,3 +88,11 @@ def auth_registry(daemon_env) -> AuthRegistry:
         pytest.fail(f"{_UP_HINT} ({', '.join(missing)} missing from {_state_dir() / 'env'})")
     password = Path(daemon_env["ENVD_REGISTRY_AUTH_PASSWORD_FILE"]).read_text().strip()
     return AuthRegistry((daemon_env["ENVD_REGISTRY_AUTH"], daemon_env["ENVD_REGISTRY_AUTH_USER"], password))
+
+
+@pytest.fixture(scope="session")
+def token_registry(daemon_env, auth_registry) -> AuthRegistry:
+    """The loopback registry that demands bearer tokens (Docker Hub's scheme); same user and password."""
+    if "ENVD_REGISTRY_TOKEN" not in daemon_env:
+        pytest.fail(f"{_UP_HINT} (ENVD_REGISTRY_TOKEN missing from {_state_dir() / 'env'})")
+    return AuthRegistry((daemon_env["ENVD_REGISTRY_TOKEN"], auth_registry.user, auth_registry.password))

@@ -2,7 +2,7 @@
 # into $DOCKER26 (never installed system-wide). Sourced by scripts/buildkit-up.
 
 BOOKWORM_PACKAGES=(docker.io containerd runc tini iptables iproute2 curl busybox-static debootstrap
-  docker-registry apache2-utils ca-certificates)
+  docker-registry apache2-utils openssl python3 ca-certificates)
 TRIXIE_DEBS=(docker.io docker-cli docker-buildx)
 DOCKER26_VERSION=26.1.5
 

@@ -1,4 +1,7 @@
-"""Registry auth on real daemons against the loopback registry that demands htpasswd credentials.
+"""Registry auth on real daemons against loopback registries that demand credentials.
+
+Pushes go to both the htpasswd (basic auth) registry and the bearer-token one (Docker Hub's
+scheme: the daemon trades our credentials for a token at the registry's token server).
 
 dockerd 26 (containerd store) pushes from BuildKit and asks our session's Auth service; dockerd
 20.10 pushes through its own API (``PushViaDocker``: credentials go in X-Registry-Auth) and pulls
@@ -12,6 +15,7 @@ import base64
 import json
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 
@@ -29,6 +33,12 @@ FLAVOURS = ["current", "old"]
 @pytest.fixture
 def flavour_socket(request, daemon_env):
     return request.param, request.getfixturevalue(f"docker_{request.param}")
+
+
+@pytest.fixture(params=["basic", "token"])
+def registry(request):
+    """Each registry that demands credentials: htpasswd basic auth, and bearer tokens."""
+    return request.getfixturevalue("auth_registry" if request.param == "basic" else "token_registry")
 
 
 @pytest.fixture
@@ -56,16 +66,32 @@ def _configure(source, auth_registry, config_dir, bin_dir):
 
 
 def _tags(auth_registry, repo):
+    """The repository's tags, read with the test user (basic auth, or a bearer token from the realm)."""
     host, user, password = auth_registry
-    request = urllib.request.Request(f"http://{host}/v2/{repo}/tags/list")
-    request.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
+    basic = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    url = f"http://{host}/v2/{repo}/tags/list"
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.load(response).get("tags") or []
+        try:
+            return _get_tags(url, basic)
+        except urllib.error.HTTPError as exc:
+            challenge = exc.headers.get("WWW-Authenticate", "")
+            if exc.code != 401 or not challenge.startswith("Bearer "):
+                raise
+        params = dict(part.split("=", 1) for part in challenge[7:].replace('"', "").split(","))
+        realm = params.pop("realm") + "?" + urllib.parse.urlencode(params)
+        token_request = urllib.request.Request(realm, headers={"Authorization": basic})
+        with urllib.request.urlopen(token_request, timeout=10) as response:
+            return _get_tags(url, "Bearer " + json.load(response)["token"])
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
             return []
         raise
+
+
+def _get_tags(url, authorization):
+    with urllib.request.urlopen(urllib.request.Request(url, headers={"Authorization": authorization}),
+                                timeout=10) as response:
+        return json.load(response).get("tags") or []
 
 
 def _export(flavour, socket_path, name):
@@ -90,8 +116,9 @@ def _state(busybox, token):
 
 @pytest.mark.parametrize("source", ["auths", "credsStore", "credHelpers"])
 @pytest.mark.parametrize("flavour_socket", FLAVOURS, indirect=True)
-def test_push_to_auth_registry(flavour_socket, source, client_for, auth_registry, docker_config, busybox):
+def test_push_to_auth_registry(flavour_socket, source, client_for, registry, docker_config, busybox):
     flavour, socket_path = flavour_socket
+    auth_registry = registry
     _configure(source, auth_registry, *docker_config)
     tag = uuid.uuid4().hex[:8]
     repo = f"envd-jupyter-test/auth-{flavour}"
@@ -111,43 +138,51 @@ def test_push_to_auth_registry(flavour_socket, source, client_for, auth_registry
 
 
 @pytest.mark.parametrize("flavour_socket", FLAVOURS, indirect=True)
-def test_push_without_credentials_fails_naming_the_registry(flavour_socket, client_for, auth_registry,
+def test_push_without_credentials_fails_naming_the_registry(flavour_socket, client_for, registry,
                                                             docker_config, busybox):
     flavour, socket_path = flavour_socket
+    auth_registry = registry
     tag = uuid.uuid4().hex[:8]
     name = f"{auth_registry.host}/envd-jupyter-test/anon:{tag}"
     with pytest.raises((BuildKitError, ExportError)) as failure:
         client_for(socket_path).solve(_state(busybox, tag), exports=[_export(flavour, socket_path, name)])
     message = str(failure.value).splitlines()[0]
-    assert "401 Unauthorized" in message or "no basic auth credentials" in message
+    assert any(refusal in message for refusal in ("401 Unauthorized", "no basic auth credentials",
+                                                  "authorization failed", "denied"))
     assert f"(no credentials for {auth_registry.host} in {docker_config[0] / 'config.json'})" in message
     assert tag not in _tags(auth_registry, "envd-jupyter-test/anon")
 
 
-@pytest.fixture(scope="module")
-def private_image(auth_registry, daemon_env):
-    """An image that exists only in the auth registry (pushed once through dockerd 26 with static auths)."""
+def _push_private(registry, daemon_env, config_dir) -> str:
+    """Push an image only this registry has, through dockerd 26 with static auths."""
     from envd_jupyter.buildkit import connect
 
-    name = f"{auth_registry.host}/envd-jupyter-test/private:{uuid.uuid4().hex[:8]}"
-    basic = base64.b64encode(f"{auth_registry.user}:{auth_registry.password}".encode()).decode()
-    saved = os.environ.get("DOCKER_CONFIG")
-    config_dir = f"/tmp/envd-jupyter-auth-{uuid.uuid4().hex[:8]}"
-    write_config(__import__("pathlib").Path(config_dir), auths={auth_registry.host: {"auth": basic}})
-    os.environ["DOCKER_CONFIG"] = config_dir
-    try:
+    name = f"{registry.host}/envd-jupyter-test/private:{uuid.uuid4().hex[:8]}"
+    basic = base64.b64encode(f"{registry.user}:{registry.password}".encode()).decode()
+    write_config(config_dir, auths={registry.host: {"auth": basic}})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DOCKER_CONFIG", str(config_dir))
         with connect(f"docker+unix://{daemon_env['ENVD_DOCKER_CURRENT']}") as client:
             client.solve(image(daemon_env["ENVD_IMAGE_BUSYBOX"]).run("echo private > /private", network="none"),
                          exports=[Image(name, push=True)])
-    finally:
-        os.environ.pop("DOCKER_CONFIG") if saved is None else os.environ.__setitem__("DOCKER_CONFIG", saved)
-        __import__("shutil").rmtree(config_dir, ignore_errors=True)
     return name
 
 
+@pytest.fixture(scope="module")
+def private_images(auth_registry, token_registry, daemon_env, tmp_path_factory) -> dict[str, str]:
+    """registry host -> an image that exists only in that registry."""
+    return {registry.host: _push_private(registry, daemon_env, tmp_path_factory.mktemp("push-config"))
+            for registry in (auth_registry, token_registry)}
+
+
+@pytest.fixture
+def private_image(private_images, auth_registry) -> str:
+    return private_images[auth_registry.host]
+
+
 @pytest.mark.parametrize("flavour_socket", FLAVOURS, indirect=True)
-def test_pull_from_auth_registry_asks_the_session(flavour_socket, client_for, auth_registry, docker_config,
-                                                  private_image, tmp_path):
+def test_pull_from_auth_registry_asks_the_session(flavour_socket, client_for, registry, docker_config,
+                                                  private_images, tmp_path):
     """The image source is resolved by the daemon's BuildKit, which asks our Auth service (credsStore helper).
 
     resolve_mode="pull": dockerd otherwise prefers an image already in its store (current pushed it).
@@ -155,11 +190,11 @@ def test_pull_from_auth_registry_asks_the_session(flavour_socket, client_for, au
     from envd_jupyter.buildkit.exports import LocalDir
 
     _, socket_path = flavour_socket
-    _configure("credsStore", auth_registry, *docker_config)
+    _configure("credsStore", registry, *docker_config)
     out = tmp_path / "out"
-    client_for(socket_path).solve(image(private_image, resolve_mode="pull"), exports=[LocalDir(out)])
+    client_for(socket_path).solve(image(private_images[registry.host], resolve_mode="pull"), exports=[LocalDir(out)])
     assert (out / "private").read_text() == "private\n"
-    assert f"get {auth_registry.host}" in calls(docker_config[1], "envdtest")
+    assert f"get {registry.host}" in calls(docker_config[1], "envdtest")
 
 
 @pytest.mark.parametrize("flavour_socket", FLAVOURS, indirect=True)
