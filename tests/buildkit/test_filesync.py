@@ -170,3 +170,20 @@ def test_h2_server_serves_dockerd_session_stream_without_the_pipe(any_client, tm
     state = scratch().copy(local("direct"), "/", "/")
     any_client.solve(state, local_dirs={"direct": LocalDir(ctx)}, exports=[LocalExport(out)])
     assert (out / "sub" / "b").read_bytes() == (ctx / "sub" / "b").read_bytes()
+
+
+def test_large_and_small_files_arrive_intact_when_interleaved(any_client, tmp_path):
+    """Blobs over a chunk, walked before hundreds of small files: their DATA interleaves with later STATs."""
+    ctx = tmp_path / "ctx"
+    _tree(ctx, [f"small/{i:03d}" for i in range(400)])
+    (ctx / "a-blobs").mkdir()
+    for i in range(3):
+        (ctx / "a-blobs" / f"blob{i}").write_bytes(os.urandom((5 << 19) + i))  # 2.5 MiB, odd sizes split frames
+    out = tmp_path / "out"
+    state = scratch().copy(local("interleaved"), "/", "/")
+    source = LocalDir(ctx)
+    any_client.solve(state, local_dirs={"interleaved": source}, exports=[LocalExport(out)])
+    sent = sorted(str(p.relative_to(ctx)) for p in ctx.rglob("*") if p.is_file())
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == sent
+    assert all((out / name).read_bytes() == (ctx / name).read_bytes() for name in sent)
+    assert source.transfers[-1].data_bytes == sum((ctx / name).stat().st_size for name in sent)
