@@ -16,7 +16,8 @@ Imports nothing from IPython or widgets; the notebook layer builds on these call
 from envd_jupyter.buildkit.client import BuildKitInfo, Caps, Client, UsageRecord, Worker
 from envd_jupyter.buildkit.connect import connect
 from envd_jupyter.buildkit.errors import (BuildKitError, CapsError, ConnectError, DaemonError,
-                                          InvalidDefinitionError, SolveCancelled, SolveError)
+                                          InvalidDefinitionError, RegistryAuthError, SolveCancelled,
+                                          SolveError)
 from envd_jupyter.buildkit.progress import BuildModel, VertexEvent, VertexState
 from envd_jupyter.buildkit.render import PlainRenderer, TtyRenderer
 from envd_jupyter.buildkit.solve import SolveResult
@@ -24,6 +25,6 @@ from envd_jupyter.buildkit.transport import TLSConfig
 
 __all__ = [
     "BuildKitError", "BuildKitInfo", "BuildModel", "Caps", "CapsError", "Client", "ConnectError",
-    "DaemonError", "InvalidDefinitionError", "PlainRenderer", "SolveCancelled", "SolveError", "SolveResult", "TLSConfig",
+    "DaemonError", "InvalidDefinitionError", "PlainRenderer", "RegistryAuthError", "SolveCancelled", "SolveError", "SolveResult", "TLSConfig",
     "TtyRenderer", "UsageRecord", "VertexEvent", "VertexState", "Worker", "connect",
 ]

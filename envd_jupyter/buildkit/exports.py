@@ -30,10 +30,6 @@ class ExportError(RuntimeError):
     """An export that could not be completed on the client side (e.g. a push dockerd refused)."""
 
 
-class UnsupportedCacheError(ValueError):
-    """The daemon cannot import/export this kind of cache."""
-
-
 class _Export:
     type: str = ""
 
@@ -219,24 +215,3 @@ class CacheSpec:
         if tag != "latest":
             attrs["tag"] = tag
         return CacheSpec("local", attrs)
-
-
-def check_cache_support(specs: Sequence[CacheSpec], *, dockerd: bool, containerd_store: bool = False,
-                        export: bool = True) -> None:
-    """Raise UnsupportedCacheError naming the first backend this daemon cannot use.
-
-    Measured: dockerd 20.10 (BuildKit 0.8) and dockerd 26 with the classic store export only
-    ``inline`` ("unknown cache exporter"); dockerd 26 with the containerd store and buildkitd also
-    export ``registry``/``local``. Every daemon imports ``registry`` (cache-from an image).
-    """
-    limited = dockerd and not containerd_store
-    for spec in specs:
-        if spec.type == "inline" or (spec.type == "registry" and not export):
-            continue
-        if limited:
-            direction = "export" if export else "import"
-            raise UnsupportedCacheError(
-                f"cache {direction} type {spec.type!r} is not supported by dockerd's embedded BuildKit with the "
-                "classic image store (20.10 / 26 classic): use CacheSpec.inline(), or a dockerd with the "
-                "containerd image store, or standalone buildkitd"
-            )

@@ -10,8 +10,7 @@ import uuid
 
 import pytest
 
-from envd_jupyter.buildkit.exports import (CacheSpec, Image, PushViaDocker, UnsupportedCacheError,
-                                           check_cache_support, _UnixHTTPConnection)
+from envd_jupyter.buildkit.exports import CacheSpec, Image, PushViaDocker, _UnixHTTPConnection
 from envd_jupyter.llb.source import image
 
 
@@ -75,19 +74,8 @@ def test_inline_cache_export_everywhere(any_client, any_daemon, daemon_env, busy
 def test_registry_cache_export_on_current(docker_current, client_for, daemon_env, busybox, network):
     ref = f"{daemon_env['ENVD_REGISTRY']}/envd-jupyter-test/cache:{uuid.uuid4().hex[:8]}"
     spec = CacheSpec.registry(ref, mode="max")
-    check_cache_support([spec], dockerd=True, containerd_store=True)
     client_for(docker_current).solve(image(busybox).run("echo c > /c", network=network), cache_exports=[spec])
     assert ref.rsplit(":", 1)[1] in _registry_tags(daemon_env["ENVD_REGISTRY"], "envd-jupyter-test/cache")
-
-
-def test_registry_cache_export_refused_where_dockerd_cannot(docker_classic, client_for, daemon_env, busybox):
-    spec = CacheSpec.registry(f"{daemon_env['ENVD_REGISTRY']}/envd-jupyter-test/cache:x")
-    with pytest.raises(UnsupportedCacheError, match="classic image store"):
-        check_cache_support([spec], dockerd=True, containerd_store=False)
-    check_cache_support([CacheSpec.inline(), spec], dockerd=True, export=False)  # imports are fine
-    # And the daemon agrees: the classic store has no registry cache exporter.
-    with pytest.raises(Exception, match="registry"):
-        client_for(docker_classic).solve(image(busybox), cache_exports=[spec])
 
 
 def test_image_config_attr_reaches_dockerd_image(any_client, any_daemon, daemon_env, busybox, network):
