@@ -6,6 +6,13 @@ no export (buildx: ``--output type=cacheonly``; ours: a solve without exports). 
 bytes / wall time. Then one file is touched and ours re-uploads: BuildKit should request that file
 alone, and ``LocalDir.transfers`` shows exactly which bytes went out.
 
+Fairness: BuildKit keeps the last copy of a local source per shared key (buildx derives its key
+from the context path) and then asks only for changed files. The prune drops those copies; the
+daemon's bytes read per run (``/proc/<dockerd>/io``, ~2x the context: the session stream plus the
+COPY) show that every run of both clients is a full transfer. ``sync`` after the prune keeps the
+previous run's ~400 MB of dirty pages from being written back during the next timed run. CPU
+seconds of our process, the docker CLI (+ buildx plugin) and dockerd show who burns the 2 cores.
+
 Ours runs twice per round: with the session served by ``session.h2server.H2Server`` (``Session``'s
 default) and by ``session.grpcio_server.GrpcioServer`` (set as ``transport.DEFAULT_SERVER_FACTORY`` for
 the run), to show what the server choice costs. H2Server serves dockerd's hijacked ``/session`` socket
@@ -18,12 +25,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
 import tempfile
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench._results import write_section
@@ -76,26 +85,57 @@ class Docker:
             raise RuntimeError(f"docker {' '.join(args[:2])} failed: {done.stderr.strip()[-500:]}")
 
     def prune(self) -> None:
-        """Empty the build cache, then let the daemon's background snapshot GC finish before timing."""
+        """Empty the build cache, let the daemon's background snapshot GC finish, flush dirty pages."""
         self.run("builder", "prune", "-af")
         time.sleep(SETTLE)
+        os.sync()
 
 
-def time_buildx(docker: Docker, context: Path, dockerfile_dir: Path) -> float:
-    docker.prune()
+class Daemon:
+    """dockerd's CPU seconds and bytes read, from /proc (its pid file sits beside its socket)."""
+
+    def __init__(self, socket_path: str):
+        self.pid = int(Path(socket_path).with_name("docker.pid").read_text())
+
+    def sample(self) -> tuple[float, int]:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        io = dict(line.split(": ") for line in Path(f"/proc/{self.pid}/io").read_text().splitlines())
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), int(io["rchar"])
+
+
+@dataclass
+class Run:
+    wall: float
+    client_cpu: float  # our whole process, or the docker CLI and its buildx plugin
+    daemon_cpu: float
+    daemon_read: int
+
+
+def measure(daemon: Daemon, solve, client_cpu) -> Run:
+    cpu0, (daemon_cpu0, read0) = client_cpu(), daemon.sample()
     started = time.perf_counter()
-    docker.run("buildx", "build", "--progress=quiet", "--output", "type=cacheonly",
-               "-f", str(dockerfile_dir / "Dockerfile"), str(context))
-    return time.perf_counter() - started
+    solve()
+    wall = time.perf_counter() - started
+    daemon_cpu, read = daemon.sample()
+    return Run(wall, client_cpu() - cpu0, daemon_cpu - daemon_cpu0, read - read0)
 
 
-def time_ours(client, docker: Docker, source: LocalDir, *, prune: bool = True) -> float:
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_buildx(docker: Docker, daemon: Daemon, context: Path, dockerfile_dir: Path) -> Run:
+    docker.prune()
+    return measure(daemon, lambda: docker.run("buildx", "build", "--progress=quiet", "--output", "type=cacheonly",
+                                              "-f", str(dockerfile_dir / "Dockerfile"), str(context)), children_cpu)
+
+
+def time_ours(client, docker: Docker, daemon: Daemon, source: LocalDir, *, prune: bool = True) -> Run:
     if prune:
         docker.prune()
     state = scratch().copy(local("ctx"), "/", "/ctx")
-    started = time.perf_counter()
-    client.solve(state, local_dirs={"ctx": source})
-    return time.perf_counter() - started
+    return measure(daemon, lambda: client.solve(state, local_dirs={"ctx": source}), time.process_time)
 
 
 @contextmanager
@@ -112,11 +152,12 @@ def session_server(kind: str):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flavour", default="current", choices=["current", "classic", "old"])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     env = daemon_env()
     socket_path = env[f"ENVD_DOCKER_{args.flavour.upper()}"]
     docker = Docker(env, socket_path)
+    daemon = Daemon(socket_path)
     work = Path(tempfile.mkdtemp(prefix="envd-bench-upload-", dir="/tmp"))
     try:
         context, dockerfile_dir = work / "ctx", work / "df"
@@ -126,21 +167,25 @@ def main() -> None:
         size = make_context(context)
         client = connect(f"docker+unix://{socket_path}")
         source = LocalDir(context)
-        ours, ours_h2, theirs = [], [], []
+        runs: dict[str, list[Run]] = {"h2": [], "grpcio": [], "buildx": []}
+        full_transfers = True
         load_before = os.getloadavg()[0]
-        for _ in range(args.repeats):  # interleaved so drift hits all alike
-            theirs.append(time_buildx(docker, context, dockerfile_dir))
-            with session_server("grpcio"):
-                ours.append(time_ours(client, docker, source))
-            with session_server("h2"):
-                ours_h2.append(time_ours(client, docker, source))
+        for round_no in range(args.repeats):  # interleaved, order rotated, so drift and position hit all alike
+            kinds = list(runs)[round_no % 3:] + list(runs)[:round_no % 3]
+            for kind in kinds:
+                if kind == "buildx":
+                    runs[kind].append(time_buildx(docker, daemon, context, dockerfile_dir))
+                    continue
+                with session_server(kind):
+                    runs[kind].append(time_ours(client, docker, daemon, source))
+                full_transfers &= source.transfers[-1].files_requested == SMALL_FILES + BIG_FILES
         cold = source.transfers[-1]
 
         touched = context / "src007" / "f00007.txt"
         with open(touched, "ab") as handle:
             handle.write(b"touched\n")
         with session_server("h2"):
-            reupload_s = time_ours(client, docker, source, prune=False)
+            reupload_s = time_ours(client, docker, daemon, source, prune=False).wall
         again = source.transfers[-1]
         touched_bytes = touched.stat().st_size
         client.close()
@@ -148,25 +193,41 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
     mib = size / 2**20
-    rows = [("envd-jupyter, H2Server session server, default (`local()` + copy, no export)", ours_h2),
-            ("envd-jupyter, GrpcioServer session server, piped (same solve)", ours),
-            ("docker buildx 0.13.1 (`COPY . /ctx`, `type=cacheonly`)", theirs)]
+    labels = {"h2": "envd-jupyter, H2Server session server, default (`local()` + copy, no export)",
+              "grpcio": "envd-jupyter, GrpcioServer session server, piped (same solve)",
+              "buildx": "docker buildx 0.13.1 (`COPY . /ctx`, `type=cacheonly`)"}
+
+    def median(kind: str, attribute: str) -> float:
+        return statistics.median(getattr(run, attribute) for run in runs[kind])
+
     table = "\n".join(
-        f"| {label} | {statistics.median(runs):.2f} | {mib / statistics.median(runs):.1f} | "
-        f"{', '.join(f'{t:.2f}' for t in runs)} |" for label, runs in rows)
-    theirs_s = statistics.median(theirs)
+        f"| {labels[kind]} | {median(kind, 'wall'):.2f} | {mib / median(kind, 'wall'):.1f} | "
+        f"{median(kind, 'client_cpu'):.2f} | {median(kind, 'daemon_cpu'):.2f} | "
+        f"{median(kind, 'daemon_read') / 2**20:.0f} | {', '.join(f'{run.wall:.2f}' for run in runs[kind])} |"
+        for kind in runs)
+    theirs_s = median("buildx", "wall")
+
+    def paired(kind: str) -> float:
+        return statistics.median(theirs.wall / ours.wall for theirs, ours in zip(runs["buildx"], runs[kind]))
+
+    least_read = min(run.daemon_read for kind_runs in runs.values() for run in kind_runs)
     report = f"""## Context upload (vs docker buildx, dockerd {args.flavour})
 
 Context: {SMALL_FILES:,} files of {SMALL_SIZE} B + {BIG_FILES} files of {BIG_SIZE // 2**20} MiB = {mib:.0f} MiB.
-Same daemon, cold cache (`docker builder prune -af` and {SETTLE:.0f} s settle before every run), median of {args.repeats}, interleaved.
+Same daemon, cold cache (`docker builder prune -af`, {SETTLE:.0f} s settle and `sync` before every run),
+median of {args.repeats}, interleaved with the order rotated each round.
 1-minute load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after (2 shared cores: absolute times drift, ratios are fairer).
 
-| client | wall time (s) | throughput (MiB/s) | runs (s) |
-|---|---:|---:|---|
+| client | wall time (s) | throughput (MiB/s) | client CPU (s) | dockerd CPU (s) | dockerd read (MiB) | runs (s) |
+|---|---:|---:|---:|---:|---:|---|
 {table}
 
-Throughput ratio vs buildx (target ≥ 1.0×): H2Server (default) **{theirs_s / statistics.median(ours_h2):.2f}×**,
-GrpcioServer **{theirs_s / statistics.median(ours):.2f}×**.
+Throughput ratio vs buildx (target ≥ 1.0×): H2Server (default) **{theirs_s / median("h2", "wall"):.2f}×**,
+GrpcioServer **{theirs_s / median("grpcio", "wall"):.2f}×** (ratio of medians). Median of the per-round ratios
+(a round's runs are seconds apart and share the machine's load): H2Server {paired("h2"):.2f}×, GrpcioServer {paired("grpcio"):.2f}×.
+Full transfers: dockerd read at least {least_read / size:.2f}× the context in every run of every
+client (a cold run reads it twice: the session stream, then the COPY; an incremental one about
+once), and ours was asked for all {SMALL_FILES + BIG_FILES:,} files in {"every" if full_transfers else "NOT every"} run.
 A cold upload sends {cold.files_requested:,} files, {cold.data_bytes / 2**20:.1f} MiB of file data,
 about 3 gRPC messages per small file (stat, data, end-of-file).
 
