@@ -121,7 +121,7 @@ class _Sender:
     After each STAT at most DATA_PER_STAT bytes of requested data go out, so neither starves the
     other: the daemon writes files while it still receives stats (sending whole files between
     stats stalled the stats behind 200 MB of blobs; all stats first left the daemon idle meanwhile).
-    Requested files are sent whole and in request order, as fsutil's receiver expects per file.
+    Requested files go out one after another, in request order.
     """
 
     def __init__(self, walker: Walker, requests, context, stats: TransferStats):
@@ -143,25 +143,28 @@ class _Sender:
 
     def run(self) -> Iterator[fsutil_pb2.Packet]:
         try:
-            try:
-                for index, entry in enumerate(self.walker):
-                    if is_regular(entry.stat.mode):
-                        self.files[index] = entry.abspath
-                        self.paths[index] = entry.stat.path
-                    self.stats.stats += 1
-                    yield fsutil_pb2.Packet(type=_STAT, stat=entry.stat)
-                    if (yield from self._take_packets(block=False)):
-                        return
-                    yield from self._send_data(DATA_PER_STAT)
-            except OSError as exc:
-                yield fsutil_pb2.Packet(type=_ERR, data=f"walking {self.walker.root}: {exc}".encode())
-                return
-            yield fsutil_pb2.Packet(type=_STAT)
-            while not (yield from self._take_packets(block=not self.requested)):
-                yield from self._send_data(CHUNK)
+            yield from self._stream()
         finally:
             if self.fd >= 0:
                 os.close(self.fd)
+
+    def _stream(self) -> Iterator[fsutil_pb2.Packet]:
+        try:
+            for index, entry in enumerate(self.walker):
+                if is_regular(entry.stat.mode):
+                    self.files[index] = entry.abspath
+                    self.paths[index] = entry.stat.path
+                self.stats.stats += 1
+                yield fsutil_pb2.Packet(type=_STAT, stat=entry.stat)
+                if (yield from self._take_packets(block=False)):
+                    return
+                yield from self._send_data(DATA_PER_STAT)
+        except OSError as exc:
+            yield fsutil_pb2.Packet(type=_ERR, data=f"walking {self.walker.root}: {exc}".encode())
+            return
+        yield fsutil_pb2.Packet(type=_STAT)
+        while not (yield from self._take_packets(block=not self.requested)):
+            yield from self._send_data(CHUNK)
 
     def _take_packets(self, block: bool):
         """Apply the daemon's queued packets (waiting for one if ``block``); True when the transfer is over."""
