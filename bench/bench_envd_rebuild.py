@@ -350,7 +350,7 @@ def main() -> None:
             table += rows(scenario, medians, kept, (time.monotonic() - scenario_started) / 60)
     minutes = (time.monotonic() - started) / 60
     measured = {s.label for s in scenarios}
-    old = previous_rows({Scenario("torch", torch=True).label} | {f"tiny, {s:g} MB wheels" for s in (0, 8)}
+    old = previous_rows(({Scenario("torch", torch=True).label} | {f"tiny, {s:g} MB wheels" for s in (0, 8)})
                         - measured)
     table = sorted(old + table, key=lambda row: row.startswith("| torch"))
     write_section(SECTION, "\n".join([
@@ -386,8 +386,7 @@ def main() -> None:
         f"This run: {', '.join(s.label for s in scenarios)}, {minutes:.1f} min"
         + "".join(f"; {label}: {n} run(s) discarded and replaced (other work on the shared daemon removed cache "
                   "or content mid-run)"
-                  for label, n in scenario_notes.items()) + ". "
-        "2-core machine shared with other work: re-take on a quiet machine before quoting.",
+                  for label, n in scenario_notes.items()) + ".",
     ]))
 
 
