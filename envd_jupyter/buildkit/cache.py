@@ -16,6 +16,8 @@ from typing import Mapping
 
 from envd_jupyter._proto import control_pb2
 from envd_jupyter.buildkit.errors import InvalidDefinitionError
+from envd_jupyter.buildkit.session.content import (CACHE_MANIFEST_KEY, STORE_ID_PREFIX, ContentStoreService,
+                                                   LayoutStore)
 
 
 def cache_entry(spec) -> control_pb2.CacheOptionsEntry:
@@ -43,14 +45,10 @@ class CachePlan:
     def session_services(self) -> list:
         if not self.stores:
             return []
-        from envd_jupyter.buildkit.session.content import ContentStoreService
-
         return [ContentStoreService(self.stores)]
 
     def finish(self, exporter_response: Mapping[str, str]) -> None:
         """After a successful solve: tag the exported cache manifest in each local export's index.json."""
-        from envd_jupyter.buildkit.session.content import CACHE_MANIFEST_KEY
-
         manifest = exporter_response.get(CACHE_MANIFEST_KEY)
         if manifest:
             for store, tag in self.tags:
@@ -62,13 +60,13 @@ def plan_cache(cache_imports=(), cache_exports=()) -> CachePlan:
     for spec in cache_exports:
         entry = cache_entry(spec)
         if entry.Type == "local":
-            store = _store(plan, entry.Attrs.get("dest"), "export", "dest")
+            store = _store(plan, entry.Attrs.get("dest"), "export")
             plan.tags.append((store, entry.Attrs.get("tag", "latest")))
         plan.exports.append(entry)
     for spec in cache_imports:
         entry = cache_entry(spec)
         if entry.Type == "local":
-            store = _store(plan, entry.Attrs.get("src"), "import", "src")
+            store = _store(plan, entry.Attrs.get("src"), "import")
             if not entry.Attrs.get("digest"):
                 digest = store.tagged(entry.Attrs.get("tag", "latest"))
                 if digest is None:
@@ -78,10 +76,9 @@ def plan_cache(cache_imports=(), cache_exports=()) -> CachePlan:
     return plan
 
 
-def _store(plan: CachePlan, directory: str | None, direction: str, attr: str):
-    from envd_jupyter.buildkit.session.content import STORE_ID_PREFIX, LayoutStore
-
+def _store(plan: CachePlan, directory: str | None, direction: str):
     if not directory:
+        attr = "dest" if direction == "export" else "src"
         raise InvalidDefinitionError(f"local cache {direction} needs a {attr!r} directory")
     store_id = STORE_ID_PREFIX + directory
     if store_id not in plan.stores:

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from envd_jupyter.buildkit.session import SessionService
-from envd_jupyter.buildkit.session.auth import DockerConfig, docker_registry_auth_header, registry_host
+from envd_jupyter.buildkit.session.auth import (DockerConfig, docker_registry_auth_header, no_credentials_hint,
+                                               registry_host)
 from envd_jupyter.buildkit.session.filesend import DirTarget, FileSendService, FileTarget
 
 
 IMAGE_CONFIG_KEY = "containerimage.config"
-_ANONYMOUS = "e30="  # base64url("{}"): X-Registry-Auth without credentials
 
 
 class ExportError(RuntimeError):
@@ -146,7 +146,8 @@ def push_with_dockerd(docker_socket: str, name: str, *, timeout: float = 300.0) 
     query = urllib.parse.urlencode({"tag": tag})
     host = registry_host(name)
     config = DockerConfig.load()
-    registry_auth = docker_registry_auth_header(host, config)
+    creds = config.credentials(host)
+    registry_auth = docker_registry_auth_header(host, creds)
     conn = _UnixHTTPConnection(docker_socket, timeout)
     try:
         conn.request("POST", f"/images/{urllib.parse.quote(repo, safe='/:')}/push?{query}",
@@ -162,7 +163,7 @@ def push_with_dockerd(docker_socket: str, name: str, *, timeout: float = 300.0) 
     for line in body.splitlines():
         message = json.loads(line).get("error") if line.strip() else None
         if message:
-            hint = f" (no credentials for {host} in {config.path})" if registry_auth == _ANONYMOUS else ""
+            hint = no_credentials_hint(host, config.path) if creds.anonymous else ""
             raise ExportError(f"pushing {name}: {message}{hint}")
 
 

@@ -256,7 +256,7 @@ def run_solve(client, target, *, exports: Sequence[Export] = (), cache_imports=(
         except KeyboardInterrupt:
             call.cancel()
             raise
-        ok = follower.error is None
+        ok = True  # a callback's failure is checked once, after the stream has drained
     except grpc.RpcError as exc:
         failure = exc  # classified below, once the Status stream has delivered the failed step
     except SolveCancelled:

@@ -27,7 +27,7 @@ def normalize_image_ref(ref: str) -> str:
         raise InvalidReferenceError(f"invalid image reference {ref!r}")
     if _HEX64.match(ref):
         raise InvalidReferenceError(f"invalid image reference {ref!r}: cannot use a 64-byte hexadecimal string as a name")
-    domain, remainder = _split_domain(ref)
+    domain, remainder = split_domain(ref)
     name_part = remainder.split("@", 1)[0]
     if ":" in name_part:
         name_part = name_part.rsplit(":", 1)[0]
@@ -44,7 +44,7 @@ def normalize_image_ref(ref: str) -> str:
     return full
 
 
-def _split_domain(ref: str) -> tuple[str, str]:
+def split_domain(ref: str) -> tuple[str, str]:
     i = ref.find("/")
     if i == -1 or (not any(c in ref[:i] for c in ".:") and ref[:i] != "localhost" and ref[:i].lower() == ref[:i]):
         domain, remainder = "docker.io", ref

@@ -113,7 +113,7 @@ def test_x_registry_auth_header(tmp_path):
                                                              "t.example": {"identitytoken": "tok"}}))
 
     def decode(host):
-        return json.loads(base64.urlsafe_b64decode(docker_registry_auth_header(host, config)))
+        return json.loads(base64.urlsafe_b64decode(docker_registry_auth_header(host, config.credentials(host))))
 
     assert decode("r.example:5000") == {"username": "u", "password": "p", "serveraddress": "r.example:5000"}
     assert decode("t.example") == {"identitytoken": "tok", "serveraddress": "t.example"}

@@ -24,6 +24,7 @@ import grpc
 
 from envd_jupyter._proto import auth_pb2
 from envd_jupyter.buildkit.errors import RegistryAuthError
+from envd_jupyter.llb.reference import split_domain
 
 _DOCKER_HUB_ALIASES = ("docker.io", "registry-1.docker.io", "index.docker.io")
 _DOCKER_HUB_KEY = "https://index.docker.io/v1/"
@@ -44,11 +45,13 @@ def normalise_host(host: str) -> str:
 
 
 def registry_host(image_name: str) -> str:
-    """The registry an image name points at (docker's rule: a first part with '.' or ':' or localhost)."""
-    first, sep, _ = image_name.partition("/")
-    if sep and ("." in first or ":" in first or first == "localhost"):
-        return first
-    return _DOCKER_HUB_KEY
+    """The config key of the registry an image name points at (the reference's own domain rule)."""
+    return normalise_host(split_domain(image_name)[0])
+
+
+def no_credentials_hint(host: str, config_path: Path) -> str:
+    """What a registry refusal should add when we sent it no credentials."""
+    return f" (no credentials for {host} in {config_path})"
 
 
 @dataclass(frozen=True)
@@ -154,9 +157,8 @@ def _first_line(text: str, limit: int = 200) -> str:
     return line if len(line) <= limit else line[:limit] + "..."
 
 
-def docker_registry_auth_header(host: str, config: DockerConfig | None = None) -> str:
+def docker_registry_auth_header(host: str, creds: Credentials) -> str:
     """dockerd's ``X-Registry-Auth`` value for ``host`` (base64url JSON; ``{}`` when anonymous)."""
-    creds = (config or DockerConfig.load()).credentials(host)
     if creds.anonymous:
         payload = {}
     elif creds.username:
@@ -217,7 +219,7 @@ class AuthService:
         """A hint naming a host in ``message`` that we had no credentials for ("" if there is none)."""
         for host, answer in self._answers.items():
             if isinstance(answer, Credentials) and answer.anonymous and host in message:
-                return f" (no credentials for {host} in {self.config or docker_config_path()})"
+                return no_credentials_hint(host, self.config or docker_config_path())
         return ""
 
     def _credentials(self, request, context):
