@@ -32,8 +32,7 @@ from envd_jupyter.lang.errors import EnvdArgumentError, UnknownFunctionError
 
 HANDLE_KEY = "envd_state"
 METHOD_CALL = "_envd_method"
-_STARLARK_TYPE_NAMES = {"str": "string", "NoneType": "NoneType", "dict": "dict", "list": "list", "tuple": "tuple",
-                        "int": "int", "float": "float", "bool": "bool", "bytes": "bytes"}
+_STARLARK_TYPE_NAMES = {"str": "string"}  # Python type names that Starlark spells differently
 
 
 def _builtin_methods() -> frozenset[str]:
