@@ -24,11 +24,21 @@ def machine_line() -> str:
     )
 
 
+def _pattern(name: str) -> re.Pattern:
+    return re.compile(re.escape(f"<!-- BEGIN {name} -->") + r"(.*?)" + re.escape(f"<!-- END {name} -->"), re.S)
+
+
+def read_section(name: str) -> str:
+    """The current text of section ``name`` ("" if RESULTS.md has none)."""
+    found = _pattern(name).search(RESULTS.read_text()) if RESULTS.exists() else None
+    return found.group(1) if found else ""
+
+
 def write_section(name: str, markdown: str) -> None:
     """Replace (or append) the section called ``name`` with ``markdown``."""
     begin, end = f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
     block = f"{begin}\n{markdown.strip()}\n\n_{machine_line()}_\n{end}"
     text = RESULTS.read_text() if RESULTS.exists() else HEADER
-    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
+    pattern = _pattern(name)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     RESULTS.write_text(text)

@@ -35,7 +35,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench._results import RESULTS, write_section
+from bench._results import read_section, write_section
 from bench.bench_cached_rebuild import daemon_env
 from envd_jupyter.buildkit import connect
 from envd_jupyter.lang import EnvdFunctions, Environment
@@ -64,7 +64,6 @@ STEPS = (("cold", {}, None), ("bump group 1", {0: "2.0"}, {0: "3.0"}),
 
 @dataclass(frozen=True)
 class Scenario:
-    name: str
     wheel_mb: float = 0
     torch: bool = False
 
@@ -257,16 +256,25 @@ def free_gb() -> float:
     return shutil.disk_usage("/").free / 1e9
 
 
+def write_run_wheels(root: Path, tag: str, wheel_mb: float) -> None:
+    """One run's wheels: every package at 1.0, plus the versions STEPS bump it to."""
+    versions = {i: {"1.0"} for i in range(8)}
+    for _, *bumps in STEPS:
+        for bump in filter(None, bumps):
+            for i, version in bump.items():
+                versions[i].add(version)
+    for i, wanted in versions.items():
+        for version in sorted(wanted):
+            write_wheel(root, f"pkg{i}_{tag}", version, int(wheel_mb * 1e6))
+
+
 def measure(client, env: dict, socket_path: str, scenario: Scenario, runs: int) -> tuple[dict[str, tuple], int]:
     """Median seconds (in-process, fresh process, buildx) per step over ``runs`` fresh environments; runs kept."""
     results: dict[str, list[tuple]] = {}
     with tempfile.TemporaryDirectory(prefix="envd-bench-") as work:
         root = Path(work) / "wheels"
+        root.mkdir()
         tags = [uuid.uuid4().hex[:8] for _ in range(runs + MAX_RETRIES)]
-        for tag in tags:
-            for i in range(8):
-                for version in ("1.0", "2.0", "3.0"):
-                    write_wheel(root, f"pkg{i}_{tag}", version, int(scenario.wheel_mb * 1e6))
         if scenario.torch:
             link_into_index(root, torch_wheels())
         (Path(work) / "ctx").mkdir()
@@ -279,6 +287,7 @@ def measure(client, env: dict, socket_path: str, scenario: Scenario, runs: int) 
                     break
                 if free_gb() < MIN_FREE_GB:
                     raise SystemExit(f"only {free_gb():.0f} GB free on /: stopping before run {done}")
+                write_run_wheels(root, tag, scenario.wheel_mb)  # served live: the index lists the directory
                 spec = {"tag": tag, "torch": scenario.torch, "base": env["ENVD_IMAGE_PYTHON"], "index": index,
                         "sources": sources, "socket": socket_path}
                 try:
@@ -321,11 +330,7 @@ def rows(scenario: Scenario, medians: dict[str, tuple], kept: int, minutes: floa
 
 def previous_rows(keep: set[str]) -> list[str]:
     """Table rows of scenarios not re-measured this time, so one scenario can be rerun alone."""
-    if not RESULTS.exists():
-        return []
-    section = re.search(rf"<!-- BEGIN {SECTION} -->(.*?)<!-- END {SECTION} -->", RESULTS.read_text(), re.S)
-    lines = section.group(1).splitlines() if section else []
-    return [line for line in lines if line.startswith("| ") and line.split("|")[1].strip() in keep]
+    return [line for line in read_section(SECTION).splitlines() if line.startswith("| ") and line.split("|")[1].strip() in keep]
 
 
 def main() -> None:
@@ -338,8 +343,8 @@ def main() -> None:
                         "ENVD_DOCKER_CURRENT); a private dockerd keeps other work's prunes out of the runs. "
                         "It needs ENVD_IMAGE_PYTHON imported and the containerd image store.")
     args = parser.parse_args()
-    scenarios = [Scenario("tiny", size) for size in args.wheel_mb] if "tiny" in args.scenario else []
-    scenarios += [Scenario("torch", torch=True)] if "torch" in args.scenario else []
+    scenarios = [Scenario(size) for size in args.wheel_mb] if "tiny" in args.scenario else []
+    scenarios += [Scenario(torch=True)] if "torch" in args.scenario else []
     env = daemon_env()
     started, table = time.monotonic(), []
     socket_path = args.socket or env["ENVD_DOCKER_CURRENT"]
@@ -350,8 +355,8 @@ def main() -> None:
             table += rows(scenario, medians, kept, (time.monotonic() - scenario_started) / 60)
     minutes = (time.monotonic() - started) / 60
     measured = {s.label for s in scenarios}
-    old = previous_rows(({Scenario("torch", torch=True).label} | {f"tiny, {s:g} MB wheels" for s in (0, 8)})
-                        - measured)
+    known = {Scenario(torch=True).label} | {Scenario(size).label for size in parser.get_default("wheel_mb")}
+    old = previous_rows(known - measured)
     table = sorted(old + table, key=lambda row: row.startswith("| torch"))
     write_section(SECTION, "\n".join([
         "## envd environment rebuild after one pip change (`bench/bench_envd_rebuild.py`)",
