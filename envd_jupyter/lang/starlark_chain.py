@@ -26,6 +26,7 @@ import tokenize
 import starlark_go
 
 from envd_jupyter.lang import chain
+from envd_jupyter.lang._tokens import matching_close, matching_open
 from envd_jupyter.lang.chain import CHAIN_METHODS, EnvdState
 from envd_jupyter.lang.environment import Environment, as_location, string_arg
 from envd_jupyter.lang.errors import EnvdArgumentError, UnknownFunctionError
@@ -49,7 +50,7 @@ def at_literal(filename: str, line: int) -> str:
     return json.dumps(f"{filename}:{line}")
 
 
-def method_call_edits(tokens, dot: int, filename: str, matching_paren) -> list[tuple[int, int, int, str]]:
+def method_call_edits(tokens, dot: int, filename: str) -> list[tuple[int, int, int, str]]:
     """Edits turning ``receiver.name(args)`` (``tokens[dot]`` is the dot) into an ``_envd_method`` call.
 
     Returns no edits when the dot does not start such a call or its receiver cannot be delimited.
@@ -63,7 +64,7 @@ def method_call_edits(tokens, dot: int, filename: str, matching_paren) -> list[t
     start = _receiver_start(tokens, dot - 1)
     if start is None:
         return []
-    close = matching_paren(tokens, dot + 2, filename)
+    close = matching_close(tokens, dot + 2, filename)
     separator = "" if close == dot + 3 else ", "
     row, col = tokens[start].start
     call = f', "{name.string}", {at_literal(filename, name.start[0])}{separator}'
@@ -80,7 +81,7 @@ def _receiver_start(tokens, j: int) -> int | None:
     while j >= 0:
         token = tokens[j]
         if token.type == tokenize.OP and token.string in ")]}":
-            j = _matching_open(tokens, j)
+            j = matching_open(tokens, j)
             if j is None:
                 return None
             before = tokens[j - 1] if j else None
@@ -97,18 +98,6 @@ def _receiver_start(tokens, j: int) -> int | None:
                 return j
         else:
             return None
-    return None
-
-
-def _matching_open(tokens, close: int) -> int | None:
-    depth = 0
-    for j in range(close, -1, -1):
-        if tokens[j].type == tokenize.OP and tokens[j].string in ")]}":
-            depth += 1
-        elif tokens[j].type == tokenize.OP and tokens[j].string in "([{":
-            depth -= 1
-            if depth == 0:
-                return j
     return None
 
 
@@ -158,7 +147,7 @@ class ChainHandles:
         try:
             result = getattr(state, name)(*args, _at=location, **kwargs)
         except TypeError as err:
-            raise EnvdArgumentError(f".{name}: {_without_self(str(err))}", location) from None
+            raise EnvdArgumentError(f".{name}: {type_error_text(err, method=True)}", location) from None
         return self.handle(result)
 
     def result(self, value, where) -> Environment | None:
@@ -178,10 +167,13 @@ class ChainHandles:
         return {"image": self.image, "merge": self.merge, "diff": self.diff}
 
 
-def _without_self(text: str) -> str:
-    """Python's TypeError for a method, as the Starlark caller sees it: no ``self``, no hidden ``_at``."""
-    text = re.sub(r"^[\w.]+\(\) ", "", text)
+def type_error_text(err: TypeError, *, method: bool = False) -> str:
+    """Python's TypeError for a call, as the Starlark caller sees it: no function prefix, no hidden
+    ``_at``, and for a method no ``self`` in the argument counts."""
+    text = re.sub(r"^\S+\(\) ", "", str(err))
     text = re.sub(r" \(and \d+ keyword-only arguments?\)", "", text)
+    if not method:
+        return text
     return re.sub(r"\d+(?= (?:to \d+ )?positional argument)|(?<=from )\d+|(?<=but )\d+(?= (?:was|were) given)",
                   lambda m: str(int(m.group()) - 1), text)
 

@@ -32,7 +32,9 @@ import starlark_go
 from envd_jupyter.lang.environment import Environment
 from envd_jupyter.lang.errors import EnvdArgumentError, EnvdError, EnvdLoadError, EnvdSyntaxError, Location
 from envd_jupyter.lang.functions import EnvdFunctions, unknown_function
-from envd_jupyter.lang.starlark_chain import METHOD_CALL, ChainHandles, at_literal, method_call_edits
+from envd_jupyter.lang._tokens import is_open, matching_close
+from envd_jupyter.lang.starlark_chain import (METHOD_CALL, ChainHandles, at_literal, method_call_edits,
+                                              type_error_text)
 
 NAMESPACES = ("install", "io", "runtime", "config")
 _FRAME = re.compile(r"^\s+(?P<file>.+):(?P<line>\d+):\d+: in ")
@@ -74,8 +76,8 @@ def rewrite(source: str, filename: str, function_names: set[str]) -> _Rewritten:
         tok = tokens[i]
         prev = tokens[i - 1] if i else None
         after_dot = prev is not None and prev.string == "."
-        if tok.type == tokenize.NAME and tok.string == "load" and tok.start[1] == 0 and _is_open(tokens, i + 1):
-            close = _matching_paren(tokens, i + 1, filename)
+        if tok.type == tokenize.NAME and tok.string == "load" and tok.start[1] == 0 and is_open(tokens, i + 1):
+            close = matching_close(tokens, i + 1, filename)
             loads.append(_parse_load(tokens[i + 2:close], filename, tok.start[0]))
             edits.extend(_blank(tokens[i].start, tokens[close].end, lines))
             i = close + 1
@@ -83,7 +85,7 @@ def rewrite(source: str, filename: str, function_names: set[str]) -> _Rewritten:
         if tok.string == "def" and tok.start[1] == 0 and i + 1 < len(tokens) and tokens[i + 1].string == "build":
             build_line = tok.start[0]
         if tok.type == tokenize.OP and tok.string == "." and not _is_namespace(tokens, i - 1):
-            edits.extend(method_call_edits(tokens, i, filename, _matching_paren))
+            edits.extend(method_call_edits(tokens, i, filename))
         name, call_at = None, i + 1
         if tok.type == tokenize.NAME and not after_dot:
             if tok.string in NAMESPACES and i + 2 < len(tokens) and tokens[i + 1].string == "." \
@@ -93,8 +95,8 @@ def rewrite(source: str, filename: str, function_names: set[str]) -> _Rewritten:
                 name, call_at = f"{tok.string}.{tokens[i + 2].string}", i + 3
             elif tok.string in function_names:
                 name = tok.string
-        if name and _is_open(tokens, call_at):
-            close = _matching_paren(tokens, call_at, filename)
+        if name and is_open(tokens, call_at):
+            close = matching_close(tokens, call_at, filename)
             empty = close == call_at + 1
             trailing_comma = tokens[close - 1].string == ","
             sep = "" if empty or trailing_comma else ", "
@@ -108,22 +110,6 @@ def _is_namespace(tokens, j: int) -> bool:
     """``tokens[j]`` is an envd namespace name (``install`` in ``install.apt_packages``), not an attribute."""
     return j >= 0 and tokens[j].type == tokenize.NAME and tokens[j].string in NAMESPACES \
         and not (j and tokens[j - 1].string == ".")
-
-
-def _is_open(tokens, j: int) -> bool:
-    return j < len(tokens) and tokens[j].string == "("
-
-
-def _matching_paren(tokens, open_index: int, filename: str) -> int:
-    depth = 0
-    for j in range(open_index, len(tokens)):
-        if tokens[j].string in "([{" and tokens[j].type == tokenize.OP:
-            depth += 1
-        elif tokens[j].string in ")]}" and tokens[j].type == tokenize.OP:
-            depth -= 1
-            if depth == 0:
-                return j
-    raise EnvdSyntaxError("unclosed '('", Location(filename, tokens[open_index].start[0]))
 
 
 def _parse_load(arg_tokens, filename: str, line: int) -> _Load:
@@ -190,9 +176,7 @@ class StarlarkLoader:
                 self._pending = err
                 raise
             except TypeError as err:
-                text = re.sub(r"^\S+\(\) ", "", str(err))
-                text = re.sub(r" \(and \d+ keyword-only arguments?\)", "", text)  # the hidden _at
-                self._pending = EnvdArgumentError(f"{dotted}: {text}", Location(*_split_at(_at)))
+                self._pending = EnvdArgumentError(f"{dotted}: {type_error_text(err)}", Location(*_split_at(_at)))
                 raise self._pending from err
         return call
 
