@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench._docker import DockerCLI
 from bench._results import write_section
 from envd_jupyter.buildkit import connect
 from envd_jupyter.llb import image
@@ -57,19 +58,16 @@ with connect(sys.argv[1]) as client:
 
 class Buildx:
     def __init__(self, env: dict[str, str], socket_path: str, busybox: str, workdir: Path):
-        self.cli = env["ENVD_DOCKER_CLI"]
-        self.env = {**os.environ, "DOCKER_HOST": f"unix://{socket_path}", "DOCKER_CONFIG": env["ENVD_DOCKER_CONFIG"]}
+        self.docker = DockerCLI(env, socket_path)
         self.context = workdir
         lines = [f"FROM {busybox}"] + [f"RUN {script}" for script in steps()]
         (workdir / "Dockerfile").write_text("\n".join(lines) + "\n")
 
     def build(self) -> tuple[float, str]:
         started = time.perf_counter()
-        done = subprocess.run([self.cli, "buildx", "build", "--progress=plain", "--output", "type=cacheonly",
-                               str(self.context)], env=self.env, capture_output=True, text=True, timeout=600)
+        done = self.docker.run("buildx", "build", "--progress=plain", "--output", "type=cacheonly", str(self.context),
+                               timeout=600)
         elapsed = time.perf_counter() - started
-        if done.returncode:
-            raise RuntimeError(f"buildx failed: {done.stderr.strip()[-500:]}")
         return elapsed, done.stderr
 
 

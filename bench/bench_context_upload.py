@@ -33,13 +33,13 @@ import os
 import resource
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench._docker import DockerCLI
 from bench._results import write_section
 from envd_jupyter.buildkit import connect
 from envd_jupyter.buildkit.session import transport
@@ -82,16 +82,7 @@ def make_context(root: Path) -> int:
     return total
 
 
-class Docker:
-    def __init__(self, env: dict[str, str], socket_path: str):
-        self.cli = env["ENVD_DOCKER_CLI"]
-        self.env = {**os.environ, "DOCKER_HOST": f"unix://{socket_path}", "DOCKER_CONFIG": env["ENVD_DOCKER_CONFIG"]}
-
-    def run(self, *args: str, timeout: float = 900) -> None:
-        done = subprocess.run([self.cli, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
-        if done.returncode:
-            raise RuntimeError(f"docker {' '.join(args[:2])} failed: {done.stderr.strip()[-500:]}")
-
+class Docker(DockerCLI):
     def prune(self, daemon: "Daemon") -> None:
         """Empty the build cache and let the daemon's background deletion finish."""
         self.run("builder", "prune", "-af")

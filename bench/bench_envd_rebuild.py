@@ -35,6 +35,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench._docker import DockerCLI
 from bench._results import read_section, write_section
 from bench.bench_cached_rebuild import daemon_env
 from envd_jupyter.buildkit import connect
@@ -127,14 +128,10 @@ def dockerfile(spec: dict, versions: dict[int, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-class Docker:
+class Docker(DockerCLI):
     def __init__(self, env: dict[str, str], socket_path: str, workdir: Path):
-        self.cli, self.workdir = env["ENVD_DOCKER_CLI"], workdir
-        self.env = {"DOCKER_HOST": f"unix://{socket_path}", "DOCKER_CONFIG": env["ENVD_DOCKER_CONFIG"],
-                    "PATH": "/usr/bin:/bin"}
-
-    def run(self, *args: str, timeout: float = 300) -> None:
-        subprocess.run([self.cli, *args], env=self.env, capture_output=True, timeout=timeout)
+        super().__init__(env, socket_path)
+        self.workdir = workdir
 
     def clean(self, client, tag: str) -> None:
         """Drop this run's images and build records (a torch snapshot is ~1 GB), and only those.
@@ -143,10 +140,9 @@ class Docker:
         whose description names the run's tag and every record built on top of one of them (a
         merge or a user step does not name the tag, and would pin its parents).
         """
-        listing = subprocess.run([self.cli, "image", "ls", "-q", "--filter", f"reference={IMAGE}:{tag}-*"],
-                                 env=self.env, capture_output=True, text=True, timeout=60).stdout.split()
+        listing = self.run("image", "ls", "-q", "--filter", f"reference={IMAGE}:{tag}-*", timeout=60).stdout.split()
         if listing:
-            self.run("image", "rm", "-f", *sorted(set(listing)))
+            self.run("image", "rm", "-f", *sorted(set(listing)), timeout=300, check=False)
         records = client.disk_usage()
         doomed = {r.id for r in records if tag in r.description}
         while grown := {r.id for r in records if r.id not in doomed and doomed & set(r.parents)}:
@@ -159,12 +155,9 @@ class Docker:
         """Seconds, and whether the apt step came from cache (read from buildx's plain progress)."""
         (self.workdir / "Dockerfile").write_text(text)
         started = time.perf_counter()
-        done = subprocess.run([self.cli, "buildx", "build", "--progress=plain", "--network", "host",
-                               "--allow", "network.host", "--provenance=false", "-t", image, str(self.workdir)],
-                              env=self.env, capture_output=True, text=True, timeout=1800)
+        done = self.run("buildx", "build", "--progress=plain", "--network", "host", "--allow", "network.host",
+                        "--provenance=false", "-t", image, str(self.workdir), timeout=1800)
         elapsed = time.perf_counter() - started
-        if done.returncode:
-            raise RuntimeError(f"buildx failed: {done.stderr.strip()[-800:]}")
         apt = re.search(r"^#(\d+) \[[^\]]*\] RUN .*apt-get install", done.stderr, re.M)
         return elapsed, bool(apt and re.search(rf"^#{apt.group(1)} CACHED$", done.stderr, re.M))
 
