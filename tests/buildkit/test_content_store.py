@@ -138,3 +138,16 @@ def test_concurrent_tags_in_one_directory_are_all_kept(tmp_path):
         thread.join()
     assert sorted(LayoutStore(tmp_path).tagged(f"t{n}") for n in range(8)) == sorted(
         _digest(str(n).encode()) for n in range(8))
+
+
+def test_a_second_write_to_a_ref_in_progress_is_refused_until_the_first_ends(service, tmp_path):
+    context = Context(f"local:{tmp_path}")
+    handler = service._guard(service._write, streaming=True)
+    stat = content_pb2.WriteContentRequest(action=content_pb2.STAT, ref="layer-1")
+    first = handler(iter([stat, stat]), context)
+    next(first)  # the first write is open, waiting for its next message
+    with pytest.raises(Aborted) as refused:
+        list(handler(iter([stat]), context))
+    assert refused.value.args[0] == grpc.StatusCode.UNAVAILABLE and "in progress" in refused.value.args[1]
+    first.close()  # the first write ends: the ref is free again
+    assert len(list(handler(iter([stat]), context))) == 1

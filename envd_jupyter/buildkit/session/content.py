@@ -43,12 +43,10 @@ class ContentError(Exception):
 
 
 class LayoutStore:
-    """One OCI-layout directory; blob writes are checked and atomic, one writer per ref at a time."""
+    """One OCI-layout directory; blob writes are checked and atomic."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
-        self._active: set[str] = set()
-        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"LayoutStore({str(self.root)!r})"
@@ -86,16 +84,6 @@ class LayoutStore:
 
     def ingest_path(self, ref: str) -> Path:
         return self.root / "ingest" / hashlib.sha256(ref.encode()).hexdigest()
-
-    def claim(self, ref: str) -> None:
-        with self._lock:
-            if ref in self._active:
-                raise ContentError(grpc.StatusCode.UNAVAILABLE, f"ref {ref} locked: another write is in progress")
-            self._active.add(ref)
-
-    def release(self, ref: str) -> None:
-        with self._lock:
-            self._active.discard(ref)
 
     def abort(self, ref: str) -> None:
         shutil.rmtree(self.ingest_path(ref), ignore_errors=True)
@@ -201,7 +189,8 @@ class ContentStoreService:
 
     def __init__(self, stores: dict[str, LayoutStore]):
         self.stores = dict(stores)
-        self._ingests: dict[tuple[str, str], _Ingest] = {}
+        self._ingests: dict[tuple[int, str], _Ingest] = {}  # writes in progress: one per (store, ref)
+        self._ingests_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"ContentStoreService({sorted(self.stores)})"
@@ -285,10 +274,11 @@ class ContentStoreService:
             raise ContentError(grpc.StatusCode.INVALID_ARGUMENT, "first message of a write must name a ref")
         if first.expected and store.blob(first.expected).exists():
             raise ContentError(grpc.StatusCode.ALREADY_EXISTS, f"content {first.expected}: already exists")
-        store.claim(first.ref)
-        ingest = _Ingest(store, first.ref, first.total, first.expected)
         key = (id(store), first.ref)
-        self._ingests[key] = ingest
+        with self._ingests_lock:
+            if key in self._ingests:
+                raise ContentError(grpc.StatusCode.UNAVAILABLE, f"ref {first.ref} locked: another write is in progress")
+            ingest = self._ingests[key] = _Ingest(store, first.ref, first.total, first.expected)
         try:
             request = first
             while request is not None:
@@ -306,7 +296,6 @@ class ContentStoreService:
         finally:
             self._ingests.pop(key, None)
             ingest.close()
-            store.release(first.ref)
 
     def _unimplemented(self, request, context):
         context.abort(grpc.StatusCode.UNIMPLEMENTED, "not served by this session's content store")
