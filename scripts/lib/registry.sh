@@ -23,6 +23,31 @@ port_free() {
   ! ss -Hltn "sport = :$1" | grep -q .
 }
 
+# first_free_port FIRST WHAT: prints the first free loopback port of FIRST..FIRST+19, or dies naming WHAT.
+first_free_port() {
+  local candidate
+  for candidate in $(seq "$1" $(($1 + 19))); do
+    if port_free "$candidate"; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  die "no free port in $1-$(($1 + 19)) for $2"
+}
+
+# wait_answering PROBE PORT PIDFILE MATCH LOGNAME: waits (bounded) until `PROBE PORT` succeeds; if the
+# process dies or time runs out, shows its log and dies.
+wait_answering() {
+  local probe=$1 port=$2 pidfile=$3 match=$4 logname=$5 deadline=$((SECONDS + HEALTH_TIMEOUT))
+  until "$probe" "$port"; do
+    if ! live_pid "$pidfile" "$match" >/dev/null || [ $SECONDS -ge $deadline ]; then
+      log_tail "$LOGS/$logname.log"
+      die "$logname on 127.0.0.1:$port not healthy (log: $LOGS/$logname.log)"
+    fi
+    sleep 0.3
+  done
+}
+
 # The test user's password (random, made once per machine) and its bcrypt htpasswd line.
 ensure_registry_credentials() {
   mkdir -p "$REGISTRY_AUTH_DIR" && chmod 700 "$REGISTRY_AUTH_DIR"
@@ -55,7 +80,7 @@ token_server_answers() {
 
 # Prints the port of our running token server, starting one on 5060..5079 if needed.
 start_token_server() {
-  local port candidate
+  local port
   port=$(cat "$REGISTRY_TOKEN_DIR/token-port" 2>/dev/null)
   if [ -n "$port" ] && live_pid "$REGISTRY_TOKEN_DIR/token-server.pid" token-server.py >/dev/null &&
     token_server_answers "$port"; then
@@ -63,11 +88,7 @@ start_token_server() {
     return 0
   fi
   stop_pidfile "$REGISTRY_TOKEN_DIR/token-server.pid" token-server.py
-  port=
-  for candidate in $(seq 5060 5079); do
-    if port_free "$candidate"; then port=$candidate; break; fi
-  done
-  [ -n "$port" ] || die "no free port in 5060-5079 for the token server"
+  port=$(first_free_port 5060 "the token server") || exit 1
   echo "$port" >"$REGISTRY_TOKEN_DIR/token-port"
   [ -f "$LOGS/token-server.log" ] && mv "$LOGS/token-server.log" "$LOGS/token-server.log.prev"
   log "starting the registry token server on 127.0.0.1:$port"
@@ -88,12 +109,7 @@ start_one_registry() {
     return 0
   fi
   stop_pidfile "$dir/registry.pid" "$dir/config.yml" # e.g. alive but with an outdated password
-  port=
-  local candidate
-  for candidate in $(seq "$first" $((first + 19))); do
-    if port_free "$candidate"; then port=$candidate; break; fi
-  done
-  [ -n "$port" ] || die "no free port in $first-$((first + 19)) for $logname"
+  port=$(first_free_port "$first" "$logname") || exit 1
   {
     printf 'version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: %s\n' "$dir/data"
     printf '  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:%s\n' "$port"
@@ -126,28 +142,15 @@ start_registry() {
 }
 
 wait_one_registry() {
-  local dir=$1 logname=$2 port=$3 deadline=$((SECONDS + HEALTH_TIMEOUT))
-  until registry_answers "$port"; do
-    if ! live_pid "$dir/registry.pid" "$dir/config.yml" >/dev/null || [ $SECONDS -ge $deadline ]; then
-      log_tail "$LOGS/$logname.log"
-      die "$logname on 127.0.0.1:$port not healthy (log: $LOGS/$logname.log)"
-    fi
-    sleep 0.3
-  done
+  wait_answering registry_answers "$3" "$1/registry.pid" "$1/config.yml" "$2"
 }
 
 wait_registry() {
   wait_one_registry "$REGISTRY_DIR" registry "$REGISTRY_PORT"
   wait_one_registry "$REGISTRY_AUTH_DIR" registry-auth "$REGISTRY_AUTH_PORT"
   wait_one_registry "$REGISTRY_TOKEN_DIR" registry-token "$REGISTRY_TOKEN_PORT"
-  local deadline=$((SECONDS + HEALTH_TIMEOUT))
-  until token_server_answers "$TOKEN_SERVER_PORT"; do
-    if ! live_pid "$REGISTRY_TOKEN_DIR/token-server.pid" token-server.py >/dev/null || [ $SECONDS -ge $deadline ]; then
-      log_tail "$LOGS/token-server.log"
-      die "token server on 127.0.0.1:$TOKEN_SERVER_PORT not healthy (log: $LOGS/token-server.log)"
-    fi
-    sleep 0.3
-  done
+  wait_answering token_server_answers "$TOKEN_SERVER_PORT" "$REGISTRY_TOKEN_DIR/token-server.pid" token-server.py \
+    token-server
   check_token_registry
   # The auth registry must refuse anonymous access and accept the test user, or the tests prove nothing.
   [ "$(curl -sS --max-time 3 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$REGISTRY_AUTH_PORT/v2/")" = 401 ] ||
