@@ -9,14 +9,13 @@ unsupported cache backend fails before the solve with a message saying why.
 
 from __future__ import annotations
 
-import http.client
 import json
-import socket
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from envd_jupyter.buildkit.engine import EngineConnection
 from envd_jupyter.buildkit.session import SessionService
 from envd_jupyter.buildkit.session.auth import (DockerConfig, docker_registry_auth_header, no_credentials_hint,
                                                registry_host)
@@ -148,7 +147,7 @@ def push_with_dockerd(docker_socket: str, name: str, *, timeout: float = 300.0) 
     config = DockerConfig.load()
     creds = config.credentials(host)
     registry_auth = docker_registry_auth_header(host, creds)
-    conn = _UnixHTTPConnection(docker_socket, timeout)
+    conn = EngineConnection(docker_socket, timeout)
     try:
         conn.request("POST", f"/images/{urllib.parse.quote(repo, safe='/:')}/push?{query}",
                      headers={"X-Registry-Auth": registry_auth})
@@ -173,17 +172,6 @@ def _split_tag(name: str) -> tuple[str, str]:
         repo, _, tag = name.rpartition(":")
         return repo, tag
     return name, "latest"
-
-
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float):
-        super().__init__("docker", timeout=timeout)
-        self.socket_path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.socket_path)
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ class Build:
     def __init__(self, channel: grpc.Channel, build_ref: str, control: Any, *,
                  on_end: Callable[[bool, Any], Any] | None = None, model: Any = None,
                  cancel: threading.Event | None = None, services: tuple = (), follower: Any = None,
-                 cache_imports: tuple = ()):
+                 cache_imports: tuple = (), llb_caps: frozenset[str] | None = None):
         self.ref = build_ref
         self.model = model
         self.services = services  # the session's services (their failures explain a failed build)
@@ -79,6 +79,7 @@ class Build:
         self._follower = follower  # a StatusFollower whose failed callback cancels the build
         # The Control.Solve's cache imports do not reach gateway solves: each Solve names them itself.
         self._cache_imports = [gateway_pb2.CacheOptionsEntry(Type=c.Type, Attrs=dict(c.Attrs)) for c in cache_imports]
+        self._llb_caps = llb_caps  # llb States/Definitions are lowered for them, as Client.solve does
         self._result_ref: Ref | None = None
         self._returned = False
         self._ended = False
@@ -137,6 +138,10 @@ class Build:
     # -- the user's API -----------------------------------------------------------------------
     def solve(self, state_or_definition: Any, *, evaluate: bool = True, timeout: float | None = None) -> Ref:
         """Build to a ref (not exported). ``evaluate`` runs it now, so progress and errors show here."""
+        if self._llb_caps is not None and not isinstance(state_or_definition, (bytes, bytearray)):
+            from envd_jupyter.buildkit.solve import lower
+
+            state_or_definition = lower(state_or_definition, self._llb_caps)
         definition = worker_pb2.OpaqueDefinition.FromString(definition_bytes(state_or_definition))
         request = gateway_pb2.SolveRequest(Definition=definition, allowResultReturn=True,
                                            allowResultArrayRef=True, CacheImports=self._cache_imports)
@@ -308,7 +313,7 @@ def interactive(client, *, exports=(), cache_imports=(), cache_exports=(), secre
             cache.finish(response.ExporterResponse)
 
     return Build(client.transport.channel, build_ref, control, on_end=on_end, model=model, cancel=cancel,
-                 services=services, follower=follower, cache_imports=tuple(cache.imports))
+                 services=services, follower=follower, cache_imports=tuple(cache.imports), llb_caps=caps.llb)
 
 
 def solve_with_metadata(client, definition: Any, metadata: Mapping[str, bytes], *, exports=(), on_event=None,

@@ -10,7 +10,8 @@ import uuid
 
 import pytest
 
-from envd_jupyter.buildkit.exports import CacheSpec, Image, PushViaDocker, _UnixHTTPConnection
+from envd_jupyter.buildkit.engine import EngineConnection
+from envd_jupyter.buildkit.exports import CacheSpec, Image, PushViaDocker
 from envd_jupyter.llb.source import image
 
 
@@ -21,7 +22,7 @@ def _docker(daemon_env, socket_path, *args, timeout=60):
 
 
 def _image_inspect(socket_path, name):
-    conn = _UnixHTTPConnection(socket_path, 10)
+    conn = EngineConnection(socket_path, 10)
     try:
         conn.request("GET", f"/images/{name}/json")
         response = conn.getresponse()
