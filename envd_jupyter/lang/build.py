@@ -1,21 +1,28 @@
-"""Build a recorded environment on a connected daemon: the graph form its caps allow, and the image export.
+"""Build a recorded environment on a connected daemon, as one interactive (gateway) build.
 
-The image config must reach the exporter. BuildKit's own image exporters read it from the
-``containerimage.config`` exporter attribute, but dockerd's moby exporters (20.10, and 26 with the
-classic store) read it only from the *result metadata*, which a plain Control.Solve cannot set.
-So an image export goes through an interactive (gateway) build whose Return carries the config
-as result metadata, which every flavour honours; the attribute is sent too for BuildKit exporters.
+1. Layer order (see ``layers``): the layers of the most similar image already in dockerd's store
+   (by its ``LAYERS_LABEL``) keep their order; new ones are weighed by solving them first, in
+   parallel, and go heaviest first. They would be built first anyway: nothing waits longer.
+2. The managed stage is solved and its venv read back: pip groups that disagree on a shared
+   distribution stop the build there (``pip_conflicts``), before any user step runs.
+3. The whole graph is solved and returned with the image config as *result metadata*: dockerd's
+   moby exporters (20.10, 26 classic) read the config only from there, BuildKit's image exporter
+   reads it there too, and it can carry the layer order decided during the build.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
 from envd_jupyter.lang.environment import Environment
 from envd_jupyter.lang.graph import CONTEXT, EnvdBuild, compile_for_caps
 from envd_jupyter.lang.image_config import EXPORTER_CONFIG_KEY
+from envd_jupyter.lang.layers import LAYERS_LABEL, Layer, parse_layers_label
+from envd_jupyter.lang.pip_conflicts import conflict_error, conflicts, distributions, site_packages_entries
 
 
 @dataclass
@@ -34,19 +41,78 @@ def context_unique_id(env: Environment) -> str:
 def solve_environment(client, env: Environment, *, image_name: str | None = None, network: str | None = None,
                       timeout: float | None = None, **solve_options: Any) -> EnvironmentSolve:
     """Compile ``env`` for ``client``'s caps and solve it; with ``image_name``, export it with its config."""
-    build = compile_for_caps(env, client.caps().llb, network=network)
-    definition = build.marshal(local_unique_id=context_unique_id(env))
+    from envd_jupyter.buildkit.exports import Image
+
+    caps = client.caps().llb
+    unique = context_unique_id(env)
+    draft = compile_for_caps(env, caps, network=network)
+    previous = previous_layers(client, draft.layers)
     solve_options.setdefault("local_dirs", {CONTEXT: str(env.context)})
     if network == "host":  # host networking is an entitlement the daemon must be asked for
         solve_options["entitlements"] = sorted({*solve_options.get("entitlements", ()), "network.host"})
-    if not image_name:
-        result = client.solve(definition, timeout=timeout, **solve_options)
-        return EnvironmentSolve(build, definition, result.model, result.exporter_response)
-    from envd_jupyter.buildkit.exports import Image
-
-    image = Image(image_name, attrs=build.exporter_attrs())
-    with client.interactive(exports=[image], timeout=timeout, **solve_options) as session:
+    exports = [*solve_options.pop("exports", ()), *([Image(image_name)] if image_name else [])]
+    with client.interactive(exports=exports, timeout=timeout, **solve_options) as session:
+        fresh = [layer for layer in draft.layers if layer.identity not in previous]
+        weights = weigh(session, fresh, unique, timeout) if len(fresh) > 1 else {}
+        build = compile_for_caps(env, caps, network=network, previous=previous, weights=weights)
+        if len(env.groups_of("pip")) > 1:
+            check_pip_groups(session, build, env, unique, timeout)
+        definition = build.marshal(local_unique_id=unique)
         ref = session.solve(definition, timeout=timeout)
-        response = session.finish(ref, metadata={EXPORTER_CONFIG_KEY: build.exporter_attrs()[EXPORTER_CONFIG_KEY]},
-                                  timeout=timeout)
+        metadata = {EXPORTER_CONFIG_KEY: build.exporter_attrs()[EXPORTER_CONFIG_KEY]} if image_name else None
+        response = session.finish(ref, metadata=metadata, timeout=timeout)
     return EnvironmentSolve(build, definition, session.model, dict(response.ExporterResponse))
+
+
+def previous_layers(client, layers: list[Layer]) -> list[str]:
+    """The layer identities of the image in dockerd's store sharing most layers with ``layers`` (newest wins ties).
+
+    Only dockerd has an image store that unpacks layers, which is where the order costs time;
+    other daemons, or a store without such an image, give no history.
+    """
+    if not layers or client.address.kind != "docker":
+        return []
+    from envd_jupyter.buildkit.engine import labelled_images
+
+    try:
+        images = labelled_images(client.address, LAYERS_LABEL, timeout=client.timeout)
+    except OSError:
+        return []  # history only saves time; the build itself reaches the daemon or says why not
+    wanted = {layer.identity for layer in layers}
+    best, best_key = [], (0, 0)
+    for image in images:
+        identities = parse_layers_label((image.get("Labels") or {}).get(LAYERS_LABEL))
+        key = (len(wanted.intersection(identities)), image.get("Created") or 0)
+        if key[0] and key > best_key:
+            best, best_key = identities, key
+    return best
+
+
+def weigh(session, fresh: list[Layer], unique: str, timeout: float | None) -> dict[str, float]:
+    """Seconds each new layer takes to build, by solving them all at once (a failure cancels the rest)."""
+    def timed(layer: Layer) -> float:
+        started = time.monotonic()
+        session.solve(layer.upper.marshal(local_unique_id=unique), timeout=timeout)
+        return time.monotonic() - started
+
+    pool = ThreadPoolExecutor(max_workers=len(fresh), thread_name_prefix="envd-weigh")
+    futures = {layer.key: pool.submit(timed, layer) for layer in fresh}
+    done, _ = wait(futures.values(), return_when=FIRST_EXCEPTION)
+    pool.shutdown(wait=False, cancel_futures=True)  # ending the build fails any solve still running
+    return {key: future.result() for key, future in futures.items()}
+
+
+def check_pip_groups(session, build: EnvdBuild, env: Environment, unique: str, timeout: float | None) -> None:
+    """Raise PipConflictError, naming each group's version, if the merged venv holds two versions of one dist."""
+    managed = session.solve(build.stages["managed"].marshal(local_unique_id=unique), timeout=timeout)
+    found = conflicts(distributions(site_packages_entries(managed)))
+    if not found:
+        return
+    name = next(iter(found))
+    by_group = {}
+    for i, group in enumerate(env.groups_of("pip")):
+        ref = session.solve(build.steps[f"pip[{i}]"].marshal(local_unique_id=unique), timeout=timeout)
+        versions = distributions(site_packages_entries(ref)).get(name)
+        if versions:
+            by_group[group.at] = ", ".join(sorted(versions))
+    raise conflict_error(name, by_group)

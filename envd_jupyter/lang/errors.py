@@ -47,3 +47,7 @@ class EnvdLoadError(EnvdError):
 
 class CogConfigError(EnvdError):
     """A cog.yaml this mapping cannot express."""
+
+
+class PipConflictError(EnvdError):
+    """Two pip groups installed different versions of one distribution into the shared venv."""

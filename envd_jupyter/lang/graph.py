@@ -1,11 +1,10 @@
 """Compile a recorded Environment into the staged LLB graph.
 
-base stage ─┬─ apt group 1 ─┐ each branch starts from the same root and is taken as
-            ├─ apt group 2 ─┤ diff(root, branch); merge([base, diffs...]) joins them, so
-            ├─ python venv ─┬─ pip group 1 ─┤ changing one group re-runs only that branch
-            │               └─ pip group 2 ─┤ (pip groups branch from the venv root)
-            └─ http files ──┘
-managed stage = merge(...) ── user stage: run / io.copy in written order, sequential.
+base stage ─┬─ apt groups (chained) ─┐ each branch starts from the same root and is taken as
+            ├─ python venv ─┬─ pip group 1 ─┤ diff(root, branch); merge([base, diffs...]) joins
+            │               └─ pip group 2 ─┤ them, so changing one group re-runs only that branch
+            └─ http files ──────────────────┘ (pip groups branch from the venv root)
+managed stage = merge(...) in ``layers.arrange`` order ── user stage: run / io.copy, written order.
 
 Daemons without MergeOp/DiffOp get ``parallel=False``: system installs in one chain, pip groups
 still branch from the venv and are joined by copying their venvs (one cacheable step per group).
@@ -15,6 +14,7 @@ Package caches are shared cache mounts with fixed ids, so every environment on a
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -23,6 +23,7 @@ from envd_jupyter.lang.environment import DEFAULT_BASE, Environment, Group, User
 from envd_jupyter.lang.errors import Location
 from envd_jupyter.lang.functions import VENV
 from envd_jupyter.lang.image_config import DEFAULT_PATH, ImageConfig
+from envd_jupyter.lang.layers import LAYERS_LABEL, Layer, arrange, identity_of, layers_label
 
 CACHE_IDS = {
     "/var/cache/apt": "envd-jupyter-apt-archives",
@@ -43,6 +44,7 @@ class EnvdBuild:
     image_config: ImageConfig
     stages: dict[str, llb.State] = field(default_factory=dict)
     steps: dict[str, llb.State] = field(default_factory=dict)
+    layers: list[Layer] = field(default_factory=list)  # the merge inputs in merge order (parallel form)
 
     def marshal(self, **kwargs) -> llb.Definition:
         return self.state.marshal(**kwargs)
@@ -75,6 +77,7 @@ class _Compiler:
         # running image, and system installs must not depend on whether a pip group exists.
         self.config = config
         self.steps: dict[str, llb.State] = {}
+        self.layers: list[Layer] = []
 
     def run(self, state: llb.State, script: str, name: str, *, mounts=(), env=None, workdir=None,
             venv: bool = False) -> llb.State:
@@ -166,29 +169,38 @@ class _Compiler:
                               allow_empty_wildcard=True, copy_dir_contents_only=True)
 
 
-def _managed_parallel(c: _Compiler, base: llb.State) -> llb.State:
-    env, layers = c.env, [base]
+def _managed_parallel(c: _Compiler, base: llb.State, previous: Sequence[str],
+                      weights: Mapping[str, float] | None) -> llb.State:
+    env, layers = c.env, []
 
-    def branch(key: str, root: llb.State, group: Group) -> llb.State:
-        c.steps[key] = upper = c.install(root, group)
-        with at_location(group.at):
-            layers.append(llb.diff(root, upper))
+    def branch(key: str, root: llb.State, upper: llb.State, at: Location | None, needs: str | None = None):
+        with at_location(at):
+            layers.append(Layer(key, upper, llb.diff(root, upper), identity_of(upper), needs))
         return upper
 
+    apt = base  # apt groups share dpkg's one status file, so they chain within a single branch
     for i, group in enumerate(env.groups_of("apt")):
-        branch(f"apt[{i}]", base, group)
-    python_root = branch("python", base, _python_group(env)) if env.needs_python() else base
+        apt = c.steps[f"apt[{i}]"] = c.install(apt, group)
+    if apt is not base:
+        branch("apt", base, apt, env.groups_of("apt")[0].at)
+    python_root = base
+    if env.needs_python():
+        python = _python_group(env)
+        python_root = branch("python", base, c.steps.setdefault("python", c.install(base, python)), python.at)
     for i, group in enumerate(env.groups_of("pip")):
-        branch(f"pip[{i}]", python_root, group)
+        branch(f"pip[{i}]", python_root, c.steps.setdefault(f"pip[{i}]", c.install(python_root, group)), group.at,
+               "python")
     for i, group in enumerate(env.groups_of("conda")):
-        branch(f"conda[{i}]", base, group)
+        branch(f"conda[{i}]", base, c.steps.setdefault(f"conda[{i}]", c.install(base, group)), group.at)
     for i, group in enumerate(env.groups_of("http")):
         c.steps[f"http[{i}]"] = files = c.install(llb.scratch(), group)
-        layers.append(files)
-    if len(layers) == 1:
+        layers.append(Layer(f"http[{i}]", files, files, identity_of(files)))
+    if not layers:
         return base
+    c.layers = arrange(layers, previous, weights)
+    c.config = c.config.with_labels(**{LAYERS_LABEL: layers_label(c.layers)})
     with at_location(env.base_at):
-        return llb.merge(layers)
+        return llb.merge([base, *(layer.state for layer in c.layers)])
 
 
 def _managed_sequential(c: _Compiler, base: llb.State) -> llb.State:
@@ -223,18 +235,23 @@ def _python_group(env: Environment) -> Group:
     return Group("python", (env.python_version,) if env.python_version else (), at)
 
 
-def compile_environment(env: Environment, *, network: str | None = None, parallel: bool = True) -> EnvdBuild:
-    """The staged graph for ``env``; ``network`` ("host", "none" or None for sandbox) applies to every exec."""
+def compile_environment(env: Environment, *, network: str | None = None, parallel: bool = True,
+                        previous: Sequence[str] = (), weights: Mapping[str, float] | None = None) -> EnvdBuild:
+    """The staged graph for ``env``; ``network`` ("host", "none" or None for sandbox) applies to every exec.
+
+    ``previous`` (layer identities of the last image, from its ``LAYERS_LABEL``) and ``weights``
+    (seconds per layer key) choose the merge order, see ``layers``; they never change the files.
+    """
     c = _Compiler(env, network)
     base = c.base()
-    managed = (_managed_parallel if parallel else _managed_sequential)(c, base)
+    managed = _managed_parallel(c, base, previous, weights) if parallel else _managed_sequential(c, base)
     state = managed
     for i, step in enumerate(env.user_steps):
         state = c.user_step(state, step)
         c.steps[f"user[{i}]"] = state
-    return EnvdBuild(state, c.config, {"base": base, "managed": managed, "user": state}, c.steps)
+    return EnvdBuild(state, c.config, {"base": base, "managed": managed, "user": state}, c.steps, c.layers)
 
 
-def compile_for_caps(env: Environment, caps, *, network: str | None = None) -> EnvdBuild:
+def compile_for_caps(env: Environment, caps, *, network: str | None = None, **order) -> EnvdBuild:
     """Parallel when the daemon advertises both MergeOp and DiffOp, else the sequential equivalent."""
-    return compile_environment(env, network=network, parallel=MERGE_CAPS <= set(caps))
+    return compile_environment(env, network=network, parallel=MERGE_CAPS <= set(caps), **order)
