@@ -18,6 +18,7 @@ from envd_jupyter.lang.errors import (
     EnvdLoadError,
     EnvdSyntaxError,
     Location,
+    PipConflictError,
     UnknownFunctionError,
     UnsupportedFunctionError,
 )
@@ -29,7 +30,7 @@ from envd_jupyter.lang.starlark_loader import exec_cell, load_file
 
 __all__ = [
     "CACHE_IDS", "CogConfigError", "EnvdArgumentError", "EnvdBuild", "EnvdError", "EnvdFunctions", "EnvdLoadError",
-    "EnvdState", "EnvdSyntaxError", "Environment", "EnvironmentSolve", "ImageConfig", "Location", "RebuildReport",
+    "EnvdState", "EnvdSyntaxError", "Environment", "EnvironmentSolve", "ImageConfig", "Location", "PipConflictError", "RebuildReport",
     "UnknownFunctionError", "UnsupportedFunctionError", "compile_environment", "compile_for_caps", "diff",
     "exec_cell", "explain_rebuild", "from_cog_yaml", "from_environment", "image", "load_file", "merge",
     "solve_environment",

@@ -89,17 +89,36 @@ def previous_layers(client, layers: list[Layer]) -> list[str]:
 
 
 def weigh(session, fresh: list[Layer], unique: str, timeout: float | None) -> dict[str, float]:
-    """Seconds each new layer takes to build, by solving them all at once (a failure cancels the rest)."""
-    def timed(layer: Layer) -> float:
+    """Seconds each new layer took to build, solving them all at once (a failure cancels the rest).
+
+    Layers the daemon served from its cache are left out: their cost is unknown, and they predate
+    this build, so ``arrange`` keeps them below the layers it ran.
+    """
+    def timed(layer: Layer) -> float | None:
+        definition = layer.upper.marshal(local_unique_id=unique)
         started = time.monotonic()
-        session.solve(layer.upper.marshal(local_unique_id=unique), timeout=timeout)
-        return time.monotonic() - started
+        session.solve(definition, timeout=timeout)
+        seconds = time.monotonic() - started
+        return None if served_from_cache(session.model, definition.head[0]) else seconds
 
     pool = ThreadPoolExecutor(max_workers=len(fresh), thread_name_prefix="envd-weigh")
     futures = {layer.key: pool.submit(timed, layer) for layer in fresh}
     done, _ = wait(futures.values(), return_when=FIRST_EXCEPTION)
     pool.shutdown(wait=False, cancel_futures=True)  # ending the build fails any solve still running
-    return {key: future.result() for key, future in futures.items()}
+    weights = {key: future.result() for key, future in futures.items()}
+    return {key: seconds for key, seconds in weights.items() if seconds is not None}
+
+
+def served_from_cache(model, digest: str, *, wait: float = 2.0) -> bool:
+    """Whether the progress stream reported ``digest`` cached (it can trail the Solve reply briefly)."""
+    deadline = time.monotonic() + wait
+    while True:
+        vertex = model.vertices.get(digest)
+        if vertex is not None and vertex.done:
+            return vertex.cached
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
 
 
 def check_pip_groups(session, build: EnvdBuild, env: Environment, unique: str, timeout: float | None) -> None:

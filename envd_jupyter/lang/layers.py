@@ -9,9 +9,10 @@ still decides two costs:
 * BuildKit's overlay merge reuses the longest prefix of inputs that stack on each other
   (base → venv → one pip group) as the merged snapshot's parent and hard-links the rest.
 
-So layers the previous image already had come first, in that image's order; new or changed ones
-follow, heaviest first (``weights``: seconds their install took), the python venv just before the
-pip groups built on it. Without history or weights the order is the written one.
+So layers the previous image already had come first, in that image's order; then other layers
+this build found in the daemon's cache (they predate it), in written order; then the layers this
+build ran, heaviest first (``weights``: the seconds each took), the python venv just below the pip
+groups built on it. Without history or weights the order is the written one.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def identity_of(upper: llb.State) -> str:
 
 def arrange(layers: Sequence[Layer], previous: Sequence[str] = (),
             weights: Mapping[str, float] | None = None) -> list[Layer]:
-    """Layers ``previous`` lists, in its order; then the others, heaviest first; dependencies below."""
+    """Layers ``previous`` lists, in its order; then cached ones; then those in ``weights``, heaviest first."""
     weights = weights or {}
     seen = {identity: i for i, identity in enumerate(previous)}
     kept = sorted((layer for layer in layers if layer.identity in seen), key=lambda layer: seen[layer.identity])
@@ -58,7 +59,9 @@ def arrange(layers: Sequence[Layer], previous: Sequence[str] = (),
         above = [weights.get(other.key, 0.0) for other in fresh if other.needs == layer.key]
         return weights.get(layer.key, 0.0) + max(above, default=0.0)
 
-    ordered = kept + sorted(fresh, key=lambda layer: -weight(layer))  # sorted is stable: ties keep written order
+    cached = [layer for layer in fresh if layer.key not in weights]
+    ran = sorted((layer for layer in fresh if layer.key in weights), key=lambda layer: -weight(layer))
+    ordered = kept + cached + ran  # sorted is stable: equal weights keep the written order
     return _needs_first(ordered)
 
 

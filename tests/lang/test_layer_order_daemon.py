@@ -24,7 +24,7 @@ def wheel_index(tmp_path_factory):
     tag = uuid.uuid4().hex[:8]
     names = {k: f"{k}_{tag}" for k in ("alpha", "beta", "gamma", "delta")}
     for key, version in (("alpha", "1.0"), ("beta", "1.0"), ("beta", "2.0"), ("gamma", "1.0"),
-                         ("delta", "1.0"), ("delta", "2.0")):
+                         ("delta", "1.0"), ("delta", "2.0"), ("delta", "3.0")):
         write_wheel(root, names[key], version)
     with serve(root) as url:
         yield url, names
@@ -64,34 +64,52 @@ def environment(python_image, url, groups):
 
 def test_a_rebuild_keeps_every_unchanged_layer_below_the_changed_one(docker_current, daemon_env, wheel_index):
     url, names = wheel_index
-    groups = [[names["alpha"]], [f"{names['beta']}==1.0"], [names["gamma"]]]
+    python_image = daemon_env["ENVD_IMAGE_PYTHON"]
     images = [f"envd-jupyter-test/layer-order:{uuid.uuid4().hex[:12]}" for _ in range(3)]
-    base_layers = inspect(docker_current, daemon_env["ENVD_IMAGE_PYTHON"])["RootFS"]["Layers"]
+    base_layers = inspect(docker_current, python_image)["RootFS"]["Layers"]
+
+    def build(beta_version, image):
+        groups = [[names["alpha"]], [f"{names['beta']}=={beta_version}"], [names["gamma"]]]
+        result = solve_environment(client, environment(python_image, url, groups), image_name=image,
+                                   network="host", timeout=600)
+        config = inspect(docker_current, image)
+        layers = config["RootFS"]["Layers"]
+        assert layers[:len(base_layers)] == base_layers
+        # the label (one identity per merge input) and the managed diff ids (apt's chain may give two)
+        return result, config["Config"]["Labels"][LAYERS_LABEL].split(","), layers[len(base_layers):-1]
+
     with connect(f"docker+unix://{docker_current}") as client:
         try:
-            first = solve_environment(client, environment(daemon_env["ENVD_IMAGE_PYTHON"], url, groups),
-                                      image_name=images[0], network="host", timeout=600)
-            for bump, image in ((f"{names['beta']}==2.0", images[1]), (f"{names['beta']}==1.0", images[2])):
-                before = inspect(docker_current, images[images.index(image) - 1])
-                groups[1] = [bump]
-                result = solve_environment(client, environment(daemon_env["ENVD_IMAGE_PYTHON"], url, groups),
-                                           image_name=image, network="host", timeout=600)
-                after = inspect(docker_current, image)
-                old = before["Config"]["Labels"][LAYERS_LABEL].split(",")
-                new = after["Config"]["Labels"][LAYERS_LABEL].split(",")
-                changed = next(i for i, identity in enumerate(old) if identity not in new)
-                assert new[:-1] == old[:changed] + old[changed + 1:], (old, new)
-                assert [layer.key for layer in result.build.layers][-1] == "pip[1]"
-                # diff ids: the base image's, then the kept layers unchanged, then the changed group on top
-                kept = len(base_layers) + len(new) - 1
-                old_ids = before["RootFS"]["Layers"]
-                old_ids = old_ids[:len(base_layers) + changed] + old_ids[len(base_layers) + changed + 1:]
-                assert after["RootFS"]["Layers"][:kept] == old_ids[:kept]
-                assert after["RootFS"]["Layers"][:len(base_layers)] == base_layers
-            assert first.build.layers and len(new) == 5  # apt chain, venv, 3 pip groups
+            _, label0, managed0 = build("1.0", images[0])
+            bumped, label1, managed1 = build("2.0", images[1])
+            changed = next(i for i, identity in enumerate(label0) if identity not in label1)
+            assert label1[:-1] == label0[:changed] + label0[changed + 1:], (label0, label1)
+            assert [layer.key for layer in bumped.build.layers][-1] == "pip[1]"
+            dropped = [layer for layer in managed0 if layer not in managed1]
+            assert len(dropped) == 1 and managed1[-1] not in managed0
+            assert managed1[:-1] == [layer for layer in managed0 if layer not in dropped]
+            # back to 1.0: the first image shares every layer, so its order (and layers) come back whole
+            _, label2, managed2 = build("1.0", images[2])
+            assert label2 == label0 and managed2 == managed0
+            assert len(label0) == 5  # apt chain, venv, 3 pip groups
         finally:
             for image in images:
                 delete(docker_current, image)
+
+
+def test_without_an_image_the_group_that_ran_goes_on_top(docker_current, daemon_env, wheel_index):
+    """No export, so maybe no history: the layers served from cache predate the build and stay below."""
+    url, names = wheel_index
+    groups = [[f"{names['delta']}==1.0"], [names["gamma"]], [names["alpha"]]]
+    with connect(f"docker+unix://{docker_current}") as client:
+        solve_environment(client, environment(daemon_env["ENVD_IMAGE_PYTHON"], url, groups), network="host",
+                          timeout=600)
+        groups[0] = [f"{names['delta']}==3.0"]
+        second = solve_environment(client, environment(daemon_env["ENVD_IMAGE_PYTHON"], url, groups),
+                                   network="host", timeout=600)
+    assert [layer.key for layer in second.build.layers][-1] == "pip[0]"
+    (step,) = [v for v in second.model.vertices.values() if v.name == f"[envd] pip install {names['delta']}==3.0"]
+    assert not step.cached
 
 
 def test_pip_groups_that_disagree_on_a_version_stop_at_the_merge(any_daemon, daemon_env, wheel_index):

@@ -57,6 +57,13 @@ def test_the_previous_order_is_kept_and_a_changed_group_goes_on_top():
     assert keys(again) == keys(bumped)  # the second edit of the same group leaves every layer below it alone
 
 
+def test_without_history_layers_served_from_cache_stay_below_the_ones_that_ran():
+    ran_only_the_small_group = {"pip[0]": 1.5}  # the others came from the daemon's cache
+    build = compile_environment(record(pip=(("small==2.0",), ("torch", "numpy"), ("tool",))),
+                                weights=ran_only_the_small_group)
+    assert keys(build) == ["apt", "python", "pip[1]", "pip[2]", "pip[0]"]
+
+
 def test_the_order_changes_no_file_only_the_merge_order():
     plain = compile_environment(record())
     weighed = compile_environment(record(), weights={"pip[1]": 40})
