@@ -75,12 +75,12 @@ def prepare_definition(target: Any, llb_caps: frozenset[str]) -> bytes:
     return serialize(lower(target, llb_caps))
 
 
-def _locator(definition: Any):
-    """digest -> "file:line" from an llb Definition's source map ("" when unknown)."""
-    locations = getattr(definition, "locations", None)
+def locator(*definitions: Any):
+    """digest -> "file:line" from llb Definitions' source maps (the first that knows it; "" when none does)."""
+    maps = [d.locations for d in definitions if getattr(d, "locations", None) is not None]
 
     def locate(digest: str) -> str:
-        found = locations(digest) if locations is not None else []
+        found = next((hit for hit in (locations(digest) for locations in maps) if hit), [])
         return f"{found[0].filename}:{found[0].line}" if found else ""
 
     return locate
@@ -275,7 +275,7 @@ def run_solve(client, target, *, exports: Sequence[Export] = (), cache_imports=(
     if follower is not None and follower.error is not None:
         raise follower.error
     if failure is not None:
-        raise explain_failure(services, _classify(failure, client, model, timeout, _locator(lowered))) from None
+        raise explain_failure(services, _classify(failure, client, model, timeout, locator(lowered))) from None
     return SolveResult(ref, dict(response.ExporterResponse), model, tuple(exports), time.monotonic() - started)
 
 

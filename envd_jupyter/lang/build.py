@@ -41,7 +41,10 @@ def context_unique_id(env: Environment) -> str:
 def solve_environment(client, env: Environment, *, image_name: str | None = None, network: str | None = None,
                       timeout: float | None = None, **solve_options: Any) -> EnvironmentSolve:
     """Compile ``env`` for ``client``'s caps and solve it; with ``image_name``, export it with its config."""
-    from envd_jupyter.buildkit.exports import Image
+    from envd_jupyter.buildkit.exports import Image  # lang imports buildkit (and grpc) only to solve
+    from envd_jupyter.buildkit.gateway import GatewayError
+    from envd_jupyter.buildkit.progress import BuildModel
+    from envd_jupyter.buildkit.solve import explain_failure, locator, solve_error
 
     caps = client.caps().llb
     unique = context_unique_id(env)
@@ -51,17 +54,24 @@ def solve_environment(client, env: Environment, *, image_name: str | None = None
     if network == "host":  # host networking is an entitlement the daemon must be asked for
         solve_options["entitlements"] = sorted({*solve_options.get("entitlements", ()), "network.host"})
     exports = [*solve_options.pop("exports", ()), *([Image(image_name)] if image_name else [])]
-    with client.interactive(exports=exports, timeout=timeout, **solve_options) as session:
-        fresh = [layer for layer in draft.layers if layer.identity not in previous]
-        weights = weigh(session, fresh, unique, timeout) if len(fresh) > 1 else {}
-        build = compile_for_caps(env, caps, network=network, previous=previous, weights=weights)
-        if len(env.groups_of("pip")) > 1:
-            check_pip_groups(session, build, env, unique, timeout)
-        definition = build.marshal(local_unique_id=unique)
-        ref = session.solve(definition, timeout=timeout)
-        metadata = {EXPORTER_CONFIG_KEY: build.exporter_attrs()[EXPORTER_CONFIG_KEY]} if image_name else None
-        response = session.finish(ref, metadata=metadata, timeout=timeout)
-    return EnvironmentSolve(build, definition, session.model, dict(response.ExporterResponse))
+    definitions = [draft.marshal(local_unique_id=unique)]  # source maps for naming a failed step's line
+    session = None
+    try:
+        with client.interactive(exports=exports, timeout=timeout, **solve_options) as session:
+            fresh = [layer for layer in draft.layers if layer.identity not in previous]
+            weights = weigh(session, fresh, unique, timeout) if len(fresh) > 1 else {}
+            build = compile_for_caps(env, caps, network=network, previous=previous, weights=weights)
+            definitions.insert(0, build.marshal(local_unique_id=unique))
+            if len(env.groups_of("pip")) > 1:
+                check_pip_groups(session, build, env, unique, timeout)
+            ref = session.solve(definitions[0], timeout=timeout)
+            metadata = {EXPORTER_CONFIG_KEY: build.exporter_attrs()[EXPORTER_CONFIG_KEY]} if image_name else None
+            response = session.finish(ref, metadata=metadata, timeout=timeout)
+    except GatewayError as exc:  # a failed step: name it, its exit code, its user line and last log lines
+        model = session.model if session is not None else BuildModel()
+        error = solve_error(str(exc), model, locator(*definitions))
+        raise (explain_failure(session.services, error) if session is not None else error) from None
+    return EnvironmentSolve(build, definitions[0], session.model, dict(response.ExporterResponse))
 
 
 def previous_layers(client, layers: list[Layer]) -> list[str]:
@@ -105,6 +115,9 @@ def weigh(session, fresh: list[Layer], unique: str, timeout: float | None) -> di
     futures = {layer.key: pool.submit(timed, layer) for layer in fresh}
     done, _ = wait(futures.values(), return_when=FIRST_EXCEPTION)
     pool.shutdown(wait=False, cancel_futures=True)  # ending the build fails any solve still running
+    failed = next((future.exception() for future in done if future.exception() is not None), None)
+    if failed is not None:
+        raise failed  # now, not after the branches still running finish
     weights = {key: future.result() for key, future in futures.items()}
     return {key: seconds for key, seconds in weights.items() if seconds is not None}
 

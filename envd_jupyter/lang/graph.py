@@ -173,25 +173,25 @@ def _managed_parallel(c: _Compiler, base: llb.State, previous: Sequence[str],
                       weights: Mapping[str, float] | None) -> llb.State:
     env, layers = c.env, []
 
-    def branch(key: str, root: llb.State, upper: llb.State, at: Location | None, needs: str | None = None):
+    def diffed(key: str, root: llb.State, upper: llb.State, at: Location | None, needs: str | None = None):
         with at_location(at):
             layers.append(Layer(key, upper, llb.diff(root, upper), identity_of(upper), needs))
         return upper
+
+    def branch(key: str, root: llb.State, group: Group, needs: str | None = None) -> llb.State:
+        c.steps[key] = upper = c.install(root, group)
+        return diffed(key, root, upper, group.at, needs)
 
     apt = base  # apt groups share dpkg's one status file, so they chain within a single branch
     for i, group in enumerate(env.groups_of("apt")):
         apt = c.steps[f"apt[{i}]"] = c.install(apt, group)
     if apt is not base:
-        branch("apt", base, apt, env.groups_of("apt")[0].at)
-    python_root = base
-    if env.needs_python():
-        python = _python_group(env)
-        python_root = branch("python", base, c.steps.setdefault("python", c.install(base, python)), python.at)
+        diffed("apt", base, apt, env.groups_of("apt")[0].at)
+    python_root = branch("python", base, _python_group(env)) if env.needs_python() else base
     for i, group in enumerate(env.groups_of("pip")):
-        branch(f"pip[{i}]", python_root, c.steps.setdefault(f"pip[{i}]", c.install(python_root, group)), group.at,
-               "python")
+        branch(f"pip[{i}]", python_root, group, needs="python")
     for i, group in enumerate(env.groups_of("conda")):
-        branch(f"conda[{i}]", base, c.steps.setdefault(f"conda[{i}]", c.install(base, group)), group.at)
+        branch(f"conda[{i}]", base, group)
     for i, group in enumerate(env.groups_of("http")):
         c.steps[f"http[{i}]"] = files = c.install(llb.scratch(), group)
         layers.append(Layer(f"http[{i}]", files, files, identity_of(files)))

@@ -3,11 +3,13 @@ changed one (so dockerd's store unpacks only the change), and groups that disagr
 
 import json
 import uuid
+from inspect import currentframe
 
 import pytest
 
 from envd_jupyter.buildkit import connect
 from envd_jupyter.buildkit.engine import EngineConnection
+from envd_jupyter.buildkit.errors import SolveError
 from envd_jupyter.lang import EnvdFunctions, Environment
 from envd_jupyter.lang.build import solve_environment
 from envd_jupyter.lang.errors import PipConflictError
@@ -128,3 +130,21 @@ def test_pip_groups_that_disagree_on_a_version_stop_at_the_merge(any_daemon, dae
     delta = names["delta"].replace("_", "-")
     assert f"different versions of {delta}: 1.0 (" in message and ", 2.0 (" in message, message
     assert message.count("test_layer_order_daemon.py:") == 2, message
+
+
+def test_a_branch_failing_while_being_weighed_names_its_step_line_and_log(docker_current, daemon_env, wheel_index):
+    url, names = wheel_index
+    missing = f"missing_{uuid.uuid4().hex[:8]}"
+    fns = EnvdFunctions(Environment(name="failing"))
+    fns.base(image=daemon_env["ENVD_IMAGE_PYTHON"])
+    fns.config.pip_index(url=url, trust=True)
+    fns.install.python_packages(name=[names["gamma"], f"{names['delta']}==1.0"])  # two new groups: weighed first
+    fns.install.python_packages(name=[missing])
+    line = currentframe().f_lineno - 1
+    with connect(f"docker+unix://{docker_current}") as client:
+        with pytest.raises(SolveError) as caught:
+            solve_environment(client, fns.env, network="host", timeout=600)
+    head = str(caught.value).splitlines()[0]  # then the step's last log lines
+    assert f"step '[envd] pip install {missing}' (" in head and f"test_layer_order_daemon.py:{line})" in head, head
+    assert "exit code 1" in head, head
+    assert any("No matching distribution" in entry for entry in caught.value.log_tail), caught.value.log_tail
