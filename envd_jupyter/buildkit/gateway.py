@@ -323,7 +323,7 @@ def solve_with_metadata(client, definition: Any, metadata: Mapping[str, bytes], 
     A plain Control.Solve cannot carry result metadata, and dockerd's ``moby`` exporter (20.10, 26
     classic) reads the image config only from there, so ``run_solve`` comes here for such exports.
     """
-    from envd_jupyter.buildkit.solve import SolveResult, explain_failure, solve_error
+    from envd_jupyter.buildkit.solve import SolveResult
 
     started = time.monotonic()
     build = None
@@ -332,8 +332,16 @@ def solve_with_metadata(client, definition: Any, metadata: Mapping[str, bytes], 
                          **options) as build:
             response = build.finish(build.solve(definition, timeout=timeout), metadata=metadata, timeout=timeout)
     except GatewayError as exc:
-        if build is None:
-            raise solve_error(str(exc), BuildModel()) from None
-        raise explain_failure(build.services, solve_error(str(exc), build.model)) from None
+        raise failure(build, exc, definition) from None
     return SolveResult(build.ref, dict(response.ExporterResponse), build.model, tuple(exports),
                        time.monotonic() - started)
+
+
+def failure(build: Build | None, error: GatewayError, *definitions: Any) -> Exception:
+    """What to raise for a failed interactive build: a SolveError naming the failed step, its exit code,
+    last log lines and (from ``definitions``' source maps) the user's line; ``build`` None: it never started."""
+    from envd_jupyter.buildkit.solve import explain_failure, locator, solve_error
+
+    if build is None:
+        return solve_error(str(error), BuildModel())
+    return explain_failure(build.services, solve_error(str(error), build.model, locator(*definitions)))

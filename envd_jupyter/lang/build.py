@@ -42,9 +42,7 @@ def solve_environment(client, env: Environment, *, image_name: str | None = None
                       timeout: float | None = None, **solve_options: Any) -> EnvironmentSolve:
     """Compile ``env`` for ``client``'s caps and solve it; with ``image_name``, export it with its config."""
     from envd_jupyter.buildkit.exports import Image  # lang imports buildkit (and grpc) only to solve
-    from envd_jupyter.buildkit.gateway import GatewayError
-    from envd_jupyter.buildkit.progress import BuildModel
-    from envd_jupyter.buildkit.solve import explain_failure, locator, solve_error
+    from envd_jupyter.buildkit.gateway import GatewayError, failure
 
     caps = client.caps().llb
     unique = context_unique_id(env)
@@ -68,9 +66,7 @@ def solve_environment(client, env: Environment, *, image_name: str | None = None
             metadata = {EXPORTER_CONFIG_KEY: build.exporter_attrs()[EXPORTER_CONFIG_KEY]} if image_name else None
             response = session.finish(ref, metadata=metadata, timeout=timeout)
     except GatewayError as exc:  # a failed step: name it, its exit code, its user line and last log lines
-        model = session.model if session is not None else BuildModel()
-        error = solve_error(str(exc), model, locator(*definitions))
-        raise (explain_failure(session.services, error) if session is not None else error) from None
+        raise failure(session, exc, *definitions) from None
     return EnvironmentSolve(build, definitions[0], session.model, dict(response.ExporterResponse))
 
 
@@ -122,9 +118,9 @@ def weigh(session, fresh: list[Layer], unique: str, timeout: float | None) -> di
     return {key: seconds for key, seconds in weights.items() if seconds is not None}
 
 
-def served_from_cache(model, digest: str, *, wait: float = 2.0) -> bool:
+def served_from_cache(model, digest: str, *, within: float = 2.0) -> bool:
     """Whether the progress stream reported ``digest`` cached (it can trail the Solve reply briefly)."""
-    deadline = time.monotonic() + wait
+    deadline = time.monotonic() + within
     while True:
         vertex = model.vertices.get(digest)
         if vertex is not None and vertex.done:
