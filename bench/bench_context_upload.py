@@ -42,11 +42,11 @@ from pathlib import Path
 from bench._docker import DockerCLI
 from bench._results import write_section
 from envd_jupyter.buildkit import connect
-from envd_jupyter.buildkit.session import transport
-from envd_jupyter.buildkit.session.filesync import LocalDir
-from envd_jupyter.buildkit.session.grpcio_server import GrpcioServer
-from envd_jupyter.buildkit.session.h2server import H2Server
-from envd_jupyter.llb.source import local, scratch
+from envd_jupyter.buildkit._session import transport
+from envd_jupyter.buildkit._session.filesync import LocalDir
+from envd_jupyter.buildkit._session.grpcio_server import GrpcioServer
+from envd_jupyter.buildkit._session.h2server import H2Server
+from envd_jupyter.llb._source import local, scratch
 
 SMALL_FILES = 20_000
 SMALL_SIZE = 512

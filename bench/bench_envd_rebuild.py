@@ -40,7 +40,7 @@ from bench._results import read_section, write_section
 from bench.bench_cached_rebuild import daemon_env
 from envd_jupyter.buildkit import connect
 from envd_jupyter.lang import EnvdFunctions, Environment
-from envd_jupyter.lang.build import solve_environment
+from envd_jupyter.lang._build import solve_environment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "lang"))
 from wheelhouse import serve, write_wheel  # noqa: E402

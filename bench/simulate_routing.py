@@ -20,7 +20,7 @@ import time
 
 from bench._results import write_section
 from envd_jupyter.scheduler import Scheduler
-from envd_jupyter.scheduler.simulator import (
+from envd_jupyter.scheduler._simulator import (
     TraceParams, cold_work, make_trace, round_robin_policy, scheduler_policy, simulate,
 )
 

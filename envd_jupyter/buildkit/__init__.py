@@ -13,15 +13,15 @@ socket) reach dockerd's embedded BuildKit. ``connect()`` without an address trie
 Imports nothing from IPython or widgets; the notebook layer builds on these calls.
 """
 
-from envd_jupyter.buildkit.client import BuildKitInfo, Caps, Client, UsageRecord, Worker
-from envd_jupyter.buildkit.connect import connect
-from envd_jupyter.buildkit.errors import (BuildKitError, CapsError, ConnectError, DaemonError,
+from envd_jupyter.buildkit._client import BuildKitInfo, Caps, Client, UsageRecord, Worker
+from envd_jupyter.buildkit._connect import connect
+from envd_jupyter.buildkit._errors import (BuildKitError, CapsError, ConnectError, DaemonError,
                                           InvalidDefinitionError, RegistryAuthError, SolveCancelled,
                                           SolveError)
-from envd_jupyter.buildkit.progress import BuildModel, VertexEvent, VertexState
-from envd_jupyter.buildkit.render import PlainRenderer, TtyRenderer
-from envd_jupyter.buildkit.solve import SolveResult
-from envd_jupyter.buildkit.transport import TLSConfig
+from envd_jupyter.buildkit._progress import BuildModel, VertexEvent, VertexState
+from envd_jupyter.buildkit._render import PlainRenderer, TtyRenderer
+from envd_jupyter.buildkit._solve import SolveResult
+from envd_jupyter.buildkit._transport import TLSConfig
 
 __all__ = [
     "BuildKitError", "BuildKitInfo", "BuildModel", "Caps", "CapsError", "Client", "ConnectError",

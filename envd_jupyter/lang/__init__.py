@@ -7,11 +7,11 @@ with its image config; ``image(ref).apt_packages([...]).run("...")`` is the chai
 ``explain_rebuild(previous, current)`` says why a build re-ran.
 """
 
-from envd_jupyter.lang.build import EnvironmentSolve, solve_environment
-from envd_jupyter.lang.chain import EnvdState, diff, from_environment, image, merge
-from envd_jupyter.lang.cog import from_cog_yaml
-from envd_jupyter.lang.environment import Environment
-from envd_jupyter.lang.errors import (
+from envd_jupyter.lang._build import EnvironmentSolve, solve_environment
+from envd_jupyter.lang._chain import EnvdState, diff, from_environment, image, merge
+from envd_jupyter.lang._cog import from_cog_yaml
+from envd_jupyter.lang._environment import Environment
+from envd_jupyter.lang._errors import (
     CogConfigError,
     EnvdArgumentError,
     EnvdError,
@@ -22,11 +22,11 @@ from envd_jupyter.lang.errors import (
     UnknownFunctionError,
     UnsupportedFunctionError,
 )
-from envd_jupyter.lang.explain import RebuildReport, explain_rebuild
-from envd_jupyter.lang.functions import EnvdFunctions
-from envd_jupyter.lang.graph import CACHE_IDS, EnvdBuild, compile_environment, compile_for_caps
-from envd_jupyter.lang.image_config import ImageConfig
-from envd_jupyter.lang.starlark_loader import exec_cell, load_file
+from envd_jupyter.lang._explain import RebuildReport, explain_rebuild
+from envd_jupyter.lang._functions import EnvdFunctions
+from envd_jupyter.lang._graph import CACHE_IDS, EnvdBuild, compile_environment, compile_for_caps
+from envd_jupyter.lang._image_config import ImageConfig
+from envd_jupyter.lang._starlark_loader import exec_cell, load_file
 
 __all__ = [
     "CACHE_IDS", "CogConfigError", "EnvdArgumentError", "EnvdBuild", "EnvdError", "EnvdFunctions", "EnvdLoadError",

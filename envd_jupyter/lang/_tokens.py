@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tokenize
 
-from envd_jupyter.lang.errors import EnvdSyntaxError, Location
+from envd_jupyter.lang._errors import EnvdSyntaxError, Location
 
 _OPENERS, _CLOSERS = "([{", ")]}"
 

@@ -18,7 +18,7 @@ inside the block. They land in the Definition's source map (pb.Source), where Bu
 reports them with errors; ``Definition.locations(digest)`` reads them back.
 
 Capabilities: ``Definition.required_caps``; ``Definition.lower_for(daemon_caps)``
-rewrites merges for daemons without ``mergeop`` (see envd_jupyter.llb.caps).
+rewrites merges for daemons without ``mergeop`` (see envd_jupyter.llb._caps).
 
 Where we knowingly differ from Go (none changes the bytes of a graph both accept):
 validation is stricter (duplicate mount destinations, relative mount paths, modes
@@ -29,10 +29,10 @@ through ``/bin/sh -c`` (Go's Shlex splits instead: pass a list for argv).
 """
 
 from ._op import OpMeta, SourceLocation, located
-from .caps import lower_for
-from .definition import Definition
-from .diff import diff
-from .errors import (
+from ._caps import lower_for
+from ._definition import Definition
+from ._diff import diff
+from ._errors import (
     DefinitionError,
     DuplicateMountError,
     EmptyCommandError,
@@ -45,12 +45,12 @@ from .errors import (
     NotAStateError,
     ValidationError,
 )
-from .exec import bind_mount, cache_mount, secret_env, secret_mount, ssh_mount, tmpfs_mount
-from .fileop import BoundActions, FileActions, copy, mkdir, mkfile, rm, symlink
-from .merge import merge
-from .platform import Platform, default_platform
-from .source import git, http, image, local, oci_layout, scratch
-from .state import State
+from ._exec import bind_mount, cache_mount, secret_env, secret_mount, ssh_mount, tmpfs_mount
+from ._fileop import BoundActions, FileActions, copy, mkdir, mkfile, rm, symlink
+from ._merge import merge
+from ._platform import Platform, default_platform
+from ._source import git, http, image, local, oci_layout, scratch
+from ._state import State
 
 __all__ = [
     "BoundActions", "Definition", "FileActions", "OpMeta", "Platform", "SourceLocation", "State",

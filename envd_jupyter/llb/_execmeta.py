@@ -11,8 +11,8 @@ import ipaddress
 from collections.abc import Mapping
 
 from . import _wire
-from .errors import EmptyCommandError, ValidationError
-from .state import add_env_pairs
+from ._errors import EmptyCommandError, ValidationError
+from ._state import add_env_pairs
 
 PROXY_FIELDS = ("http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy")
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime as _dt
 
 from . import _wire
-from .errors import ValidationError
-from .state import go_clean, go_join
+from ._errors import ValidationError
+from ._state import go_clean, go_join
 
 
 def check_path(p, what="path") -> str:

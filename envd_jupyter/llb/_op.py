@@ -34,7 +34,7 @@ class SourceLocation:
 
     def __post_init__(self):
         if not isinstance(self.filename, str) or not isinstance(self.line, int):
-            from .errors import ValidationError
+            from ._errors import ValidationError
 
             raise ValidationError(f"SourceLocation needs a filename str and an int line, got {self.filename!r}:{self.line!r}")
         if self.end_line is None:
@@ -131,7 +131,7 @@ def current_locations(location) -> tuple[SourceLocation, ...]:
     locs = (location,) if isinstance(location, SourceLocation) else tuple(location) if isinstance(
         location, (list, tuple)) else None
     if locs is None or not all(isinstance(loc, SourceLocation) for loc in locs):
-        from .errors import ValidationError
+        from ._errors import ValidationError
 
         raise ValidationError(f"location must be a SourceLocation or a list of them, not {type(location).__name__}")
     return locs

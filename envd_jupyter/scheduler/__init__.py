@@ -6,14 +6,14 @@ picker, chosen by a profile handler, with a record of every decision (pure libra
     result.endpoint, result.records[0].to_dict()
 """
 
-from .config import ConfigError, config_json_schema, load_config, parse_config
-from .framework.cycle import Cycle
-from .framework.endpoint import Endpoint
-from .framework.interfaces import Filter, HandlerDecision, Pick, Picker, ProfileHandler, Scorer
-from .framework.request import BuildRequest, Vertex
-from .framework.result import NoEndpointsError, SchedulingError, SchedulingResult
-from .framework.scheduler import Scheduler
-from .registry import ParamError, register
+from ._config import ConfigError, config_json_schema, load_config, parse_config
+from ._framework.cycle import Cycle
+from ._framework.endpoint import Endpoint
+from ._framework.interfaces import Filter, HandlerDecision, Pick, Picker, ProfileHandler, Scorer
+from ._framework.request import BuildRequest, Vertex
+from ._framework.result import NoEndpointsError, SchedulingError, SchedulingResult
+from ._framework.scheduler import Scheduler
+from ._registry import ParamError, register
 
 __all__ = [
     "BuildRequest", "ConfigError", "Cycle", "Endpoint", "Filter", "HandlerDecision", "NoEndpointsError",

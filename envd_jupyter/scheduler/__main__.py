@@ -11,8 +11,8 @@ import argparse
 import json
 import sys
 
-from .config import ConfigError, config_json_schema, load_config
-from .registry import plugin_types
+from ._config import ConfigError, config_json_schema, load_config
+from ._registry import plugin_types
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from envd_jupyter.buildkit.errors import RegistryAuthError
-from envd_jupyter.buildkit.session.auth import (AuthService, Credentials, DockerConfig, docker_registry_auth_header,
+from envd_jupyter.buildkit._errors import RegistryAuthError
+from envd_jupyter.buildkit._session.auth import (AuthService, Credentials, DockerConfig, docker_registry_auth_header,
                                                 registry_host, run_helper)
 
 from credhelpers import calls, write_config, write_helper

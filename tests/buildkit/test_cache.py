@@ -16,8 +16,8 @@ import uuid
 
 import pytest
 
-from envd_jupyter.buildkit.errors import SolveError
-from envd_jupyter.buildkit.exports import CacheSpec, Image, PushViaDocker
+from envd_jupyter.buildkit._errors import SolveError
+from envd_jupyter.buildkit._exports import CacheSpec, Image, PushViaDocker
 
 from llbdefs import chain
 

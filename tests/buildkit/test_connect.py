@@ -5,8 +5,8 @@ import time
 import pytest
 
 from envd_jupyter.buildkit import ConnectError, connect
-from envd_jupyter.buildkit.address import Address, AddressError, candidates, parse
-from envd_jupyter.buildkit.transport import DirectTransport, TLSConfig
+from envd_jupyter.buildkit._address import Address, AddressError, candidates, parse
+from envd_jupyter.buildkit._transport import DirectTransport, TLSConfig
 
 
 def test_parse_address_forms():

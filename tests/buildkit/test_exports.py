@@ -10,9 +10,9 @@ import uuid
 
 import pytest
 
-from envd_jupyter.buildkit.engine import EngineConnection
-from envd_jupyter.buildkit.exports import CacheSpec, Image, PushViaDocker
-from envd_jupyter.llb.source import image
+from envd_jupyter.buildkit._engine import EngineConnection
+from envd_jupyter.buildkit._exports import CacheSpec, Image, PushViaDocker
+from envd_jupyter.llb._source import image
 
 
 def _docker(daemon_env, socket_path, *args, timeout=60):
@@ -99,7 +99,7 @@ def test_image_config_attr_reaches_dockerd_image(any_client, any_daemon, daemon_
 
 def test_failing_run_with_config_export_names_the_step(docker_classic, client_for, busybox, network):
     """The gateway route taken for a config export reports failures like a plain solve."""
-    from envd_jupyter.buildkit.errors import SolveError
+    from envd_jupyter.buildkit._errors import SolveError
 
     state = image(busybox).run("echo about-to-fail; exit 7", network=network)
     export = Image(f"envd-jupyter-test/never:{uuid.uuid4().hex[:8]}", attrs={"containerimage.config": "{}"})

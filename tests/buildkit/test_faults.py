@@ -72,7 +72,7 @@ def test_cancel_event_stops_the_step_on_the_daemon(any_client, busybox, network,
 
 def test_cancel_event_stops_a_solve_routed_through_the_gateway(any_client, busybox, network, unique):
     """An image export with a config solves via a gateway Return; its cancel must work the same way."""
-    from envd_jupyter.buildkit.exports import Image
+    from envd_jupyter.buildkit._exports import Image
 
     marker = f"cancel-gw-{unique}"
     cancel = threading.Event()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from envd_jupyter._proto import fsutil_pb2
-from envd_jupyter.buildkit.session.filesend import TreeReceiver, UnsafePathError
-from envd_jupyter.buildkit.session.localwalk import GO_MODE_DIR, GO_MODE_SYMLINK
+from envd_jupyter.buildkit._session.filesend import TreeReceiver, UnsafePathError
+from envd_jupyter.buildkit._session.localwalk import GO_MODE_DIR, GO_MODE_SYMLINK
 
 P = fsutil_pb2.Packet
 
@@ -65,8 +65,8 @@ import subprocess  # noqa: E402
 import tarfile  # noqa: E402
 
 from envd_jupyter.buildkit import SolveError  # noqa: E402
-from envd_jupyter.buildkit.exports import LocalDir, Tarball  # noqa: E402
-from envd_jupyter.llb.source import image, scratch  # noqa: E402
+from envd_jupyter.buildkit._exports import LocalDir, Tarball  # noqa: E402
+from envd_jupyter.llb._source import image, scratch  # noqa: E402
 
 
 def _leftovers(parent):

@@ -7,8 +7,8 @@ import stat
 
 import pytest
 
-from envd_jupyter.buildkit.session.localwalk import GO_MODE_DIR, GO_MODE_SYMLINK, Walker, go_mode
-from envd_jupyter.buildkit.session.patterns import PatternError, PatternMatcher, parse_dockerignore
+from envd_jupyter.buildkit._session.localwalk import GO_MODE_DIR, GO_MODE_SYMLINK, Walker, go_mode
+from envd_jupyter.buildkit._session.patterns import PatternError, PatternMatcher, parse_dockerignore
 
 # (patterns, path, excluded?) — Docker's patternmatcher answers, with parent-dir matching.
 CASES = [
@@ -90,9 +90,9 @@ def test_go_mode_bits():
 
 # -- real uploads -------------------------------------------------------------------------------
 
-from envd_jupyter.buildkit.exports import LocalDir as LocalExport  # noqa: E402
-from envd_jupyter.buildkit.session.filesync import LocalDir  # noqa: E402
-from envd_jupyter.llb.source import image, local, scratch  # noqa: E402
+from envd_jupyter.buildkit._exports import LocalDir as LocalExport  # noqa: E402
+from envd_jupyter.buildkit._session.filesync import LocalDir  # noqa: E402
+from envd_jupyter.llb._source import image, local, scratch  # noqa: E402
 
 CONTEXT = ["keep.txt", "sub/a.py", "sub/b.log", "node_modules/x.js", "secret.env", "deep/n/node_modules/y.js"]
 
@@ -141,8 +141,8 @@ def test_reupload_after_touch_sends_only_that_file(any_client, busybox, network,
 
 def test_upload_and_export_through_grpcio_session_server(any_client, busybox, network, tmp_path, monkeypatch):
     """The same services served by grpcio's server (the non-default choice) on every daemon."""
-    from envd_jupyter.buildkit.session import transport
-    from envd_jupyter.buildkit.session.grpcio_server import GrpcioServer
+    from envd_jupyter.buildkit._session import transport
+    from envd_jupyter.buildkit._session.grpcio_server import GrpcioServer
 
     monkeypatch.setattr(transport, "DEFAULT_SERVER_FACTORY", GrpcioServer)
     ctx = tmp_path / "ctx"
@@ -158,7 +158,7 @@ def test_upload_and_export_through_grpcio_session_server(any_client, busybox, ne
 
 def test_h2_server_serves_dockerd_session_stream_without_the_pipe(any_client, tmp_path, monkeypatch):
     """The default server takes the hijacked /session socket itself; the pump pipe is for GrpcioServer only."""
-    from envd_jupyter.buildkit.transport import DockerTransport
+    from envd_jupyter.buildkit._transport import DockerTransport
 
     def no_pipe(*args, **kwargs):
         raise AssertionError("the session was piped through the pump")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from envd_jupyter.buildkit.exports import LocalDir
-from envd_jupyter.buildkit.gateway import GatewayError
-from envd_jupyter.buildkit.session.localwalk import GO_MODE_DIR
-from envd_jupyter.llb.source import image
+from envd_jupyter.buildkit._exports import LocalDir
+from envd_jupyter.buildkit._gateway import GatewayError
+from envd_jupyter.buildkit._session.localwalk import GO_MODE_DIR
+from envd_jupyter.llb._source import image
 
 
 def test_read_between_two_solves_then_export(any_client, busybox, network, tmp_path):

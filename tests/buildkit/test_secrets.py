@@ -7,10 +7,10 @@ import secrets as random_tokens
 
 import pytest
 
-from envd_jupyter.buildkit.exports import LocalDir
-from envd_jupyter.buildkit.session.secrets import Secret, SecretError, SecretsService
-from envd_jupyter.llb.exec import secret_mount
-from envd_jupyter.llb.source import image, scratch
+from envd_jupyter.buildkit._exports import LocalDir
+from envd_jupyter.buildkit._session.secrets import Secret, SecretError, SecretsService
+from envd_jupyter.llb._exec import secret_mount
+from envd_jupyter.llb._source import image, scratch
 
 
 def _hashing_state(busybox, network):

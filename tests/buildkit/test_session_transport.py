@@ -5,9 +5,9 @@ import threading
 import grpc
 import pytest
 
-from envd_jupyter.buildkit.session.grpcio_server import GrpcioServer
-from envd_jupyter.buildkit.session.h2server import H2Server
-from envd_jupyter.buildkit.session.transport import Session
+from envd_jupyter.buildkit._session.grpcio_server import GrpcioServer
+from envd_jupyter.buildkit._session.h2server import H2Server
+from envd_jupyter.buildkit._session.transport import Session
 
 
 class _StuckService:

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from envd_jupyter.lang import CogConfigError
-from envd_jupyter.lang.cog import SOURCE_DIR, from_cog_yaml
+from envd_jupyter.lang._cog import SOURCE_DIR, from_cog_yaml
 
 COG = """build:
   python_version: "3.11"

@@ -9,8 +9,8 @@ import pytest
 
 from envd_jupyter.buildkit import connect
 from envd_jupyter.lang import EnvdFunctions, Environment
-from envd_jupyter.lang.build import solve_environment
-from envd_jupyter.lang.explain import explain_rebuild
+from envd_jupyter.lang._build import solve_environment
+from envd_jupyter.lang._explain import explain_rebuild
 
 from wheelhouse import serve, write_wheel
 

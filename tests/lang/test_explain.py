@@ -6,8 +6,8 @@ import pytest
 
 from envd_jupyter import llb
 from envd_jupyter.lang import exec_cell
-from envd_jupyter.lang.explain import explain_rebuild
-from envd_jupyter.lang.graph import compile_environment
+from envd_jupyter.lang._explain import explain_rebuild
+from envd_jupyter.lang._graph import compile_environment
 
 CELL = '''base(image="python:3.11")
 install.apt_packages(name=["git"])

@@ -5,10 +5,10 @@ import json
 import pytest
 
 from envd_jupyter.lang import EnvdArgumentError, EnvdFunctions, Environment, exec_cell
-from envd_jupyter.lang.chain import diff, image, merge
-from envd_jupyter.lang.cog import from_cog_yaml
-from envd_jupyter.lang.graph import CACHE_IDS, compile_environment, compile_for_caps
-from envd_jupyter.lang.layers import layers_label
+from envd_jupyter.lang._chain import diff, image, merge
+from envd_jupyter.lang._cog import from_cog_yaml
+from envd_jupyter.lang._graph import CACHE_IDS, compile_environment, compile_for_caps
+from envd_jupyter.lang._layers import layers_label
 
 UNIQUE = "test-local-unique"
 

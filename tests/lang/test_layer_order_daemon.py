@@ -8,12 +8,12 @@ from inspect import currentframe
 import pytest
 
 from envd_jupyter.buildkit import connect
-from envd_jupyter.buildkit.engine import EngineConnection
-from envd_jupyter.buildkit.errors import SolveError
+from envd_jupyter.buildkit._engine import EngineConnection
+from envd_jupyter.buildkit._errors import SolveError
 from envd_jupyter.lang import EnvdFunctions, Environment
-from envd_jupyter.lang.build import solve_environment
-from envd_jupyter.lang.errors import PipConflictError
-from envd_jupyter.lang.layers import LAYERS_LABEL
+from envd_jupyter.lang._build import solve_environment
+from envd_jupyter.lang._errors import PipConflictError
+from envd_jupyter.lang._layers import LAYERS_LABEL
 
 from wheelhouse import serve, write_wheel
 

@@ -2,10 +2,10 @@
 
 from envd_jupyter import llb
 from envd_jupyter.lang import EnvdFunctions, Environment
-from envd_jupyter.lang.graph import compile_environment
-from envd_jupyter.lang.layers import DIGEST_CHARS, Layer, arrange, layers_label, parse_layers_label
-from envd_jupyter.lang.pip_conflicts import conflict_error, conflicts, distributions
-from envd_jupyter.lang.errors import Location
+from envd_jupyter.lang._graph import compile_environment
+from envd_jupyter.lang._layers import DIGEST_CHARS, Layer, arrange, layers_label, parse_layers_label
+from envd_jupyter.lang._pip_conflicts import conflict_error, conflicts, distributions
+from envd_jupyter.lang._errors import Location
 
 
 def record(pip=(("small==1.0",), ("torch", "numpy"), ("tool",))):

@@ -12,8 +12,8 @@ from envd_jupyter.lang import (
     load_file,
     merge,
 )
-from envd_jupyter.lang.chain import CHAIN_METHODS, EnvdState
-from envd_jupyter.lang.starlark_chain import BUILTIN_METHODS
+from envd_jupyter.lang._chain import CHAIN_METHODS, EnvdState
+from envd_jupyter.lang._starlark_chain import BUILTIN_METHODS
 
 UNIQUE = "starlark-chain-test"
 

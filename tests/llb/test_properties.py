@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from envd_jupyter import llb
-from envd_jupyter.llb.exec import BindMount
+from envd_jupyter.llb._exec import BindMount
 
 from ._support import go_order_bytes
 

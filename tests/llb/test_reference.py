@@ -3,7 +3,7 @@
 import pytest
 
 from envd_jupyter import llb
-from envd_jupyter.llb.reference import normalize_image_ref
+from envd_jupyter.llb._reference import normalize_image_ref
 
 
 @pytest.mark.parametrize("ref,expected", [

@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 
 from envd_jupyter.scheduler import BuildRequest, Cycle, Endpoint, Scheduler, Vertex
-from envd_jupyter.scheduler.framework.endpoint import Snapshot
-from envd_jupyter.scheduler.framework.interfaces import PluginHandle
-from envd_jupyter.scheduler.cache_index import CacheIndex
-from envd_jupyter.scheduler.registry import parse_params, plugin_types
+from envd_jupyter.scheduler._framework.endpoint import Snapshot
+from envd_jupyter.scheduler._framework.interfaces import PluginHandle
+from envd_jupyter.scheduler._cache_index import CacheIndex
+from envd_jupyter.scheduler._registry import parse_params, plugin_types
 
 
 def chain(prefix: str, n: int, kind: str = "exec") -> list[Vertex]:

@@ -5,8 +5,8 @@ import pytest
 import yaml
 
 from envd_jupyter.scheduler import ConfigError, Endpoint, Scheduler, config_json_schema, parse_config
-from envd_jupyter.scheduler.config import default_config
-from envd_jupyter.scheduler.config import DEFAULT_CONFIG_YAML
+from envd_jupyter.scheduler._config import default_config
+from envd_jupyter.scheduler._config import DEFAULT_CONFIG_YAML
 
 from .helpers import request
 

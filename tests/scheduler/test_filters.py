@@ -3,7 +3,7 @@
 import pytest
 
 from envd_jupyter.scheduler import BuildRequest, Endpoint
-from envd_jupyter.scheduler.cache_index import CacheIndex
+from envd_jupyter.scheduler._cache_index import CacheIndex
 
 from .helpers import chain, cycle, make_plugin, names, request
 

@@ -8,7 +8,7 @@ import pytest
 from envd_jupyter.scheduler import (
     Endpoint, Filter, NoEndpointsError, Pick, Picker, Scheduler, Scorer, register,
 )
-from envd_jupyter.scheduler.framework.cycle import Profile, clamp_scores
+from envd_jupyter.scheduler._framework.cycle import Profile, clamp_scores
 
 from .helpers import chain, make_plugin, request
 

@@ -3,7 +3,7 @@
 import re
 
 from envd_jupyter.scheduler import BuildRequest, Endpoint, NoEndpointsError, Scheduler, Vertex
-from envd_jupyter.scheduler.cache_index import CacheIndex
+from envd_jupyter.scheduler._cache_index import CacheIndex
 
 from .helpers import chain, request
 

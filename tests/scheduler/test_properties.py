@@ -4,7 +4,7 @@ a fixed seed replays the same decisions."""
 from hypothesis import given, settings, strategies as st
 
 from envd_jupyter.scheduler import BuildRequest, Endpoint, NoEndpointsError, Scheduler, Vertex
-from envd_jupyter.scheduler.registry import plugin_types
+from envd_jupyter.scheduler._registry import plugin_types
 
 from .helpers import cycle, make_plugin
 

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from envd_jupyter.scheduler import BuildRequest, Endpoint, Vertex
-from envd_jupyter.scheduler.cache_index import CacheIndex
+from envd_jupyter.scheduler._cache_index import CacheIndex
 
 from .helpers import chain, cycle, make_plugin, request
 
@@ -109,7 +109,7 @@ def test_registry_proximity_min_max_over_reported_rtts(rtts, expected):
 
 
 def test_prior_pick_scores_the_earlier_profiles_choice():
-    from envd_jupyter.scheduler.framework.result import ProfileRunResult
+    from envd_jupyter.scheduler._framework.result import ProfileRunResult
 
     eps = [Endpoint("a"), Endpoint("b")]
     earlier = {"build": ProfileRunResult("build", (eps[1],), None)}

@@ -1,7 +1,7 @@
 """The replay simulator: reproducible traces, and affinity routing reusing more cache than random."""
 
 from envd_jupyter.scheduler import Scheduler
-from envd_jupyter.scheduler.simulator import TraceParams, make_trace, round_robin_policy, scheduler_policy, simulate
+from envd_jupyter.scheduler._simulator import TraceParams, make_trace, round_robin_policy, scheduler_policy, simulate
 
 AFFINITY = """
 plugins:

@@ -1,0 +1,48 @@
+"""grpcio's own server as a session server: the alternative to the default ``H2Server``.
+
+It answers one gRPC message per completion-queue round trip, so large context uploads are
+slower (see bench/RESULTS.md), but it is grpcio's complete implementation; pass
+``server_factory=GrpcioServer`` to a Session (or set ``transport.DEFAULT_SERVER_FACTORY``).
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent import futures
+
+import grpc
+
+from envd_jupyter.buildkit._transport import MAX_MESSAGE
+
+
+class GrpcioServer:
+    """grpc.Server with its own thread pool, whose ``stop`` also waits for that pool (as H2Server's does)."""
+
+    def __init__(self, max_workers: int = 16):
+        self._executor = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="envd-grpcio")
+        self._server = grpc.server(self._executor, options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE),
+            ("grpc.max_send_message_length", MAX_MESSAGE),
+        ])
+
+    def add_generic_rpc_handlers(self, handlers) -> None:
+        self._server.add_generic_rpc_handlers(handlers)
+
+    def add_insecure_port(self, address: str) -> int:
+        return self._server.add_insecure_port(address)
+
+    def start(self) -> None:
+        self._server.start()
+
+    def stop(self, grace: float | None = None) -> threading.Event:
+        """Stop serving; the returned event is set once the server and its handler threads have ended."""
+        stopped = self._server.stop(grace)
+        done = threading.Event()
+
+        def finish() -> None:
+            stopped.wait()
+            self._executor.shutdown(wait=True, cancel_futures=True)  # handlers see their context end
+            done.set()
+
+        threading.Thread(target=finish, name="envd-grpcio-stop", daemon=True).start()
+        return done

@@ -1,0 +1,131 @@
+"""What a build.envd says, recorded call by call (with the user's line) before any graph exists.
+
+Recording first and compiling later (``graph.compile_environment``) is what lets envd-managed
+installs become parallel branches: order of calls inside the managed stage never matters, while
+the user stage (``run``, ``io.copy``) keeps the order it was written in.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from envd_jupyter.lang._errors import EnvdArgumentError, Location
+from envd_jupyter.lang._image_config import ImageConfig
+
+DEFAULT_BASE = "ubuntu:20.04"  # envd v1's default for base(image=...)
+_LANG_DIR = str(Path(__file__).parent)
+
+
+@dataclass(frozen=True)
+class Group:
+    """One envd-managed install call: one cacheable step, one parallel branch."""
+
+    role: str  # apt | python | pip | conda | http
+    items: tuple[str, ...]
+    at: Location
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def option(self, key: str, default: Any = None) -> Any:
+        return dict(self.options).get(key, default)
+
+
+@dataclass(frozen=True)
+class UserStep:
+    """One user-stage statement, applied in written order on top of the managed stage."""
+
+    kind: str  # run | copy | install (a managed install written after a user step in the chaining form)
+    at: Location
+    group: Group | None = None
+    commands: tuple[str, ...] = ()
+    mount_host: bool = False
+    source: str = ""
+    target: str = ""
+    image: str = ""
+
+
+def caller_location() -> Location:
+    """The first stack frame outside envd_jupyter.lang: the line of the user's Python that called us."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_LANG_DIR):
+        frame = frame.f_back
+    if frame is None:
+        return Location("<unknown>")
+    return Location(frame.f_code.co_filename, frame.f_lineno)
+
+
+def as_location(at: Location | str | None) -> Location:
+    if isinstance(at, Location):
+        return at
+    if isinstance(at, str):
+        file, _, line = at.rpartition(":")
+        return Location(file, int(line)) if line.isdigit() and file else Location(at)
+    return caller_location()
+
+
+def string_list(rule: str, param: str, value: Any, at: Location) -> tuple[str, ...]:
+    """envd's ToStringSlice: a str or list/tuple of str, anything else is an argument error."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise EnvdArgumentError(f"{rule}: for parameter {param}: got {type(value).__name__}, want list of string", at)
+
+
+def string_arg(rule: str, param: str, value: Any, at: Location) -> str:
+    """A str argument, checked when called, so a wrong type names the user's line and not a later compile."""
+    if not isinstance(value, str):
+        raise EnvdArgumentError(f"{rule}: for parameter {param}: got {type(value).__name__}, want string", at)
+    return value
+
+
+def port_arg(rule: str, param: str, value: Any, at: Location, *, allow_zero: bool = False) -> int:
+    low = 0 if allow_zero else 1
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value < 65536:
+        raise EnvdArgumentError(f"{rule}: {param} must be a port number, got {value!r}", at)
+    return value
+
+
+@dataclass
+class Environment:
+    """The recorded content of one envd environment.
+
+    ``name`` is only a label: cache mount ids never depend on it, so two environments share
+    apt and pip caches. ``context`` is the build context directory (requirements files are read
+    from it; ``io.copy`` and ``mount_host`` refer to it through the ``context`` local source).
+    """
+
+    name: str = "envd"
+    context: Path = field(default_factory=Path.cwd)
+    base_image: str | None = None
+    base_state: Any = None  # an llb.State to start from instead of an image (merge()/diff() results)
+    base_at: Location | None = None
+    dev: bool = False
+    python_version: str | None = None
+    python_at: Location | None = None
+    groups: list[Group] = field(default_factory=list)
+    user_steps: list[UserStep] = field(default_factory=list)
+    pip_index: dict[str, Any] | None = None
+    apt_source: tuple[str, Location] | None = None
+    config: ImageConfig = field(default_factory=ImageConfig)
+    runtime_commands: dict[str, str] = field(default_factory=dict)
+    shell_name: str = "base"
+
+    def clone(self) -> Environment:
+        """An independent copy (groups, steps and config are immutable values, so shallow is enough)."""
+        return replace(self, groups=list(self.groups), user_steps=list(self.user_steps),
+                       pip_index=dict(self.pip_index) if self.pip_index else None,
+                       runtime_commands=dict(self.runtime_commands))
+
+    def groups_of(self, role: str) -> list[Group]:
+        return [g for g in self.groups if g.role == role]
+
+    def needs_python(self) -> bool:
+        return self.python_version is not None or any(g.role == "pip" for g in self.groups)
+
+    def add_group(self, role: str, items: tuple[str, ...], at: Location, **options: Any) -> None:
+        self.groups.append(Group(role, items, at, tuple(sorted(options.items()))))

@@ -1,0 +1,257 @@
+"""Compile a recorded Environment into the staged LLB graph.
+
+base stage ─┬─ apt groups (chained) ─┐ each branch starts from the same root and is taken as
+            ├─ python venv ─┬─ pip group 1 ─┤ diff(root, branch); merge([base, diffs...]) joins
+            │               └─ pip group 2 ─┤ them, so changing one group re-runs only that branch
+            └─ http files ──────────────────┘ (pip groups branch from the venv root)
+managed stage = merge(...) in ``layers.arrange`` order ── user stage: run / io.copy, written order.
+
+Daemons without MergeOp/DiffOp get ``parallel=False``: system installs in one chain, pip groups
+still branch from the venv and are joined by copying their venvs (one cacheable step per group).
+Package caches are shared cache mounts with fixed ids, so every environment on a daemon reuses them.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+from envd_jupyter import llb
+from envd_jupyter.lang._environment import DEFAULT_BASE, Environment, Group, UserStep
+from envd_jupyter.lang._errors import Location
+from envd_jupyter.lang._functions import VENV
+from envd_jupyter.lang._image_config import DEFAULT_PATH, ImageConfig
+from envd_jupyter.lang._layers import LAYERS_LABEL, Layer, arrange, identity_of, layers_label
+
+CACHE_IDS = {
+    "/var/cache/apt": "envd-jupyter-apt-archives",
+    "/var/lib/apt": "envd-jupyter-apt-lists",
+    "/root/.cache/pip": "envd-jupyter-pip",
+    "/opt/conda/pkgs": "envd-jupyter-conda-pkgs",
+}
+CONTEXT = "context"  # name of the local source that carries the build context
+DOWNLOADS = "/opt/envd/downloads"
+MERGE_CAPS = frozenset({"mergeop", "diffop"})
+
+
+@dataclass
+class EnvdBuild:
+    """A compiled environment: the final State, its image config and the named intermediate states."""
+
+    state: llb.State
+    image_config: ImageConfig
+    stages: dict[str, llb.State] = field(default_factory=dict)
+    steps: dict[str, llb.State] = field(default_factory=dict)
+    layers: list[Layer] = field(default_factory=list)  # the merge inputs in merge order (parallel form)
+
+    def marshal(self, **kwargs) -> llb.Definition:
+        return self.state.marshal(**kwargs)
+
+    def exporter_attrs(self) -> dict[str, str]:
+        return self.image_config.exporter_attrs()
+
+
+def at_location(location: Location | None):
+    """Context in which every llb op created records ``location`` as its source."""
+    if location is None:
+        return nullcontext()
+    return llb.located(llb.SourceLocation(location.file, location.line or 0))
+
+
+def _sh(script: str) -> list[str]:
+    return ["/bin/sh", "-c", script]
+
+
+class _Compiler:
+    def __init__(self, env: Environment, network: str | None):
+        self.env, self.network = env, network
+        config = env.config
+        self.system_env = {"PATH": ":".join(DEFAULT_PATH)}
+        self.venv_env = self.system_env
+        if env.needs_python():
+            config = config.with_path_prefix(f"{VENV}/bin").with_env(VIRTUAL_ENV=VENV)
+            self.venv_env = {"PATH": ":".join((f"{VENV}/bin",) + DEFAULT_PATH), "VIRTUAL_ENV": VENV}
+        # Build steps see only PATH (+ the venv for pip and user steps): runtime.environ is for the
+        # running image, and system installs must not depend on whether a pip group exists.
+        self.config = config
+        self.steps: dict[str, llb.State] = {}
+        self.layers: list[Layer] = []
+
+    def run(self, state: llb.State, script: str, name: str, *, mounts=(), env=None, workdir=None,
+            venv: bool = False) -> llb.State:
+        exec_env = {**(self.venv_env if venv else self.system_env), **(env or {})}
+        return state.run(_sh(script), env=exec_env, workdir=workdir, mounts=list(mounts),
+                         network=self.network, name=name)
+
+    def base(self) -> llb.State:
+        env = self.env
+        with at_location(env.base_at):
+            root = env.base_state if env.base_state is not None else llb.image(env.base_image or DEFAULT_BASE)
+        if env.apt_source is not None:
+            source, at = env.apt_source
+            with at_location(at):
+                root = root.mkfile("/etc/apt/sources.list", source.encode())
+        return root
+
+    def install(self, root: llb.State, group: Group) -> llb.State:
+        """One managed install group as one exec on ``root``."""
+        with at_location(group.at):
+            return getattr(self, f"_install_{group.role}")(root, group)
+
+    def _install_apt(self, root, group):
+        pkgs = " ".join(shlex.quote(p) for p in group.items)
+        mounts = [llb.cache_mount(d, CACHE_IDS[d], sharing="locked") for d in ("/var/cache/apt", "/var/lib/apt")]
+        script = ("rm -f /etc/apt/apt.conf.d/docker-clean && apt-get update && "
+                  f"apt-get install -y --no-install-recommends {pkgs}")
+        return self.run(root, script, f"[envd] apt-get install {' '.join(group.items)}", mounts=mounts,
+                        env={"DEBIAN_FRONTEND": "noninteractive"})
+
+    def _install_python(self, root, group):
+        want = group.items[0] if group.items else ""
+        check = (f"python3 -c \"import sys; have='%d.%d.%d' % sys.version_info[:3]; want={want!r}; "
+                 "sys.exit(0 if (have + '.').startswith(want + '.') else "
+                 "'install.python: base image has Python ' + have + ', the environment asks for ' + want)\" && ")
+        return self.run(root, (check if want else "") + f"python3 -m venv {VENV}",
+                        f"[envd] python {want or '(base image)'} venv")
+
+    def _install_pip(self, root, group):
+        index = self.env.pip_index or {}
+        flags = ["--disable-pip-version-check"]
+        if index.get("url"):
+            flags += ["--index-url", index["url"]]
+        if index.get("extra_url"):
+            flags += ["--extra-index-url", index["extra_url"]]
+        if index.get("trust"):
+            host = index["url"].split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+            flags += ["--trusted-host", host]
+        mounts = [llb.cache_mount("/root/.cache/pip", CACHE_IDS["/root/.cache/pip"], sharing="shared")]
+        args = list(group.items)
+        requirements = group.option("requirements")
+        if requirements:
+            req = llb.scratch().mkfile("/requirements.txt", requirements.encode())
+            mounts.append(llb.bind_mount("/envd/requirements", req, readonly=True))
+            args += ["-r", "/envd/requirements/requirements.txt"]
+        wheels = group.option("local_wheels") or ()
+        if wheels:
+            mounts.append(llb.bind_mount("/envd/context", llb.local(CONTEXT), readonly=True))
+            args += [f"/envd/context/{w}" for w in wheels]
+        command = " ".join(shlex.quote(a) for a in [f"{VENV}/bin/python", "-m", "pip", "install", *flags, *args])
+        return self.run(root, command, f"[envd] pip install {' '.join(group.items) or 'requirements'}",
+                        mounts=mounts, venv=True)
+
+    def _install_conda(self, root, group):
+        channels = " ".join(f"-c {shlex.quote(c)}" for c in group.option("channel") or ())
+        pkgs = " ".join(shlex.quote(p) for p in group.items)
+        env_file = group.option("env_file")
+        script = (f"micromamba install -y -n base {channels} {pkgs}".strip() if not env_file
+                  else f"micromamba env update -n base -f {shlex.quote(env_file)}")
+        mounts = [llb.cache_mount("/opt/conda/pkgs", CACHE_IDS["/opt/conda/pkgs"], sharing="shared")]
+        return self.run(root, script, f"[envd] conda install {' '.join(group.items)}", mounts=mounts)
+
+    def _install_http(self, root, group):
+        filename = group.option("filename")
+        download = llb.http(group.items[0], filename=filename, checksum=group.option("checksum") or None)
+        return root.copy(download, f"/{filename}", f"{DOWNLOADS}/{filename}", create_dest_path=True)
+
+    def user_step(self, state: llb.State, step: UserStep) -> llb.State:
+        if step.kind == "install":
+            return self.install(state, step.group)
+        with at_location(step.at):
+            if step.kind == "run":
+                mounts = [llb.bind_mount(self.config.workdir, llb.local(CONTEXT))] if step.mount_host else []
+                script = "set -e\n" + "\n".join(step.commands)
+                return self.run(state, script, f"[user] {step.commands[0][:60]}", mounts=mounts,
+                                workdir=self.config.workdir, venv=True)
+            source = llb.image(step.image) if step.image else llb.local(CONTEXT)
+            return state.copy(source, step.source, step.target, create_dest_path=True, allow_wildcard=True,
+                              allow_empty_wildcard=True, copy_dir_contents_only=True)
+
+
+def _managed_parallel(c: _Compiler, base: llb.State, previous: Sequence[str],
+                      weights: Mapping[str, float] | None) -> llb.State:
+    env, layers = c.env, []
+
+    def diffed(key: str, root: llb.State, upper: llb.State, at: Location | None, needs: str | None = None):
+        with at_location(at):
+            layers.append(Layer(key, upper, llb.diff(root, upper), identity_of(upper), needs))
+        return upper
+
+    def branch(key: str, root: llb.State, group: Group, needs: str | None = None) -> llb.State:
+        c.steps[key] = upper = c.install(root, group)
+        return diffed(key, root, upper, group.at, needs)
+
+    apt = base  # apt groups share dpkg's one status file, so they chain within a single branch
+    for i, group in enumerate(env.groups_of("apt")):
+        apt = c.steps[f"apt[{i}]"] = c.install(apt, group)
+    if apt is not base:
+        diffed("apt", base, apt, env.groups_of("apt")[0].at)
+    python_root = branch("python", base, _python_group(env)) if env.needs_python() else base
+    for i, group in enumerate(env.groups_of("pip")):
+        branch(f"pip[{i}]", python_root, group, needs="python")
+    for i, group in enumerate(env.groups_of("conda")):
+        branch(f"conda[{i}]", base, group)
+    for i, group in enumerate(env.groups_of("http")):
+        c.steps[f"http[{i}]"] = files = c.install(llb.scratch(), group)
+        layers.append(Layer(f"http[{i}]", files, files, identity_of(files)))
+    if not layers:
+        return base
+    c.layers = arrange(layers, previous, weights)
+    c.config = c.config.with_labels(**{LAYERS_LABEL: layers_label(c.layers)})
+    with at_location(env.base_at):
+        return llb.merge([base, *(layer.state for layer in c.layers)])
+
+
+def _managed_sequential(c: _Compiler, base: llb.State) -> llb.State:
+    """No MergeOp/DiffOp: system installs in a chain, pip groups still as branches from the venv.
+
+    Each pip group installs into its own copy of the venv; one FileOp copies every branch's venv
+    over the venv root. Changing one pip group re-runs that branch and the (cheap) copy only.
+    Unlike a merge, a file a branch deletes from the shared venv survives from the others.
+    """
+    env, state = c.env, base
+    for i, group in enumerate(env.groups_of("apt")):
+        state = c.steps[f"apt[{i}]"] = c.install(state, group)
+    if env.needs_python():
+        state = c.steps["python"] = c.install(state, _python_group(env))
+        actions = None
+        for i, group in enumerate(env.groups_of("pip")):
+            c.steps[f"pip[{i}]"] = branch = c.install(state, group)
+            copy = (llb.copy if actions is None else actions.copy)(
+                branch, VENV, VENV, copy_dir_contents_only=True, create_dest_path=True)
+            actions = copy
+        if actions is not None:
+            with at_location(env.python_at or env.base_at):
+                state = state.file(actions, name="[envd] join pip groups into the venv")
+    for role in ("conda", "http"):
+        for i, group in enumerate(env.groups_of(role)):
+            state = c.steps[f"{role}[{i}]"] = c.install(state, group)
+    return state
+
+
+def _python_group(env: Environment) -> Group:
+    at = env.python_at or next((g.at for g in env.groups if g.role == "pip"), env.base_at) or Location("<envd>")
+    return Group("python", (env.python_version,) if env.python_version else (), at)
+
+
+def compile_environment(env: Environment, *, network: str | None = None, parallel: bool = True,
+                        previous: Sequence[str] = (), weights: Mapping[str, float] | None = None) -> EnvdBuild:
+    """The staged graph for ``env``; ``network`` ("host", "none" or None for sandbox) applies to every exec.
+
+    ``previous`` (layer identities of the last image, from its ``LAYERS_LABEL``) and ``weights``
+    (seconds per layer key) choose the merge order, see ``layers``; they never change the files.
+    """
+    c = _Compiler(env, network)
+    base = c.base()
+    managed = _managed_parallel(c, base, previous, weights) if parallel else _managed_sequential(c, base)
+    state = managed
+    for i, step in enumerate(env.user_steps):
+        state = c.user_step(state, step)
+        c.steps[f"user[{i}]"] = state
+    return EnvdBuild(state, c.config, {"base": base, "managed": managed, "user": state}, c.steps, c.layers)
+
+
+def compile_for_caps(env: Environment, caps, *, network: str | None = None, **order) -> EnvdBuild:
+    """Parallel when the daemon advertises both MergeOp and DiffOp, else the sequential equivalent."""
+    return compile_environment(env, network=network, parallel=MERGE_CAPS <= set(caps), **order)

@@ -1,0 +1,313 @@
+"""Run build.envd files and Starlark cell bodies with go.starlark.net, envd's own interpreter.
+
+Why ``starlark-go`` (Python bindings to go.starlark.net) and not ``starlark-pyo3`` (Rust):
+envd embeds go.starlark.net, so the same parser, resolver, builtins and error texts mean a file
+that envd accepts is accepted here, with envd's resolver options (no ``set``, no top-level
+``for``/``if``, no global reassignment, recursion allowed). Both bindings call Python functions
+passed as globals; neither lets Starlark call methods on Python objects. starlark-go also lacks
+``struct`` modules and a ``load()`` hook, which this module supplies at the token level:
+
+* ``install.apt_packages`` becomes the global ``install_apt_packages`` (same length, so columns
+  stay put), and errors name the dotted form again;
+* each call of an envd function gets a trailing ``_at="file:line"`` argument, because Python
+  callables cannot see the Starlark call stack and every op must record the user's line;
+* top-level ``load("lib.envd", "f", g="h")`` statements are blanked (newlines kept) and the
+  module is executed first in the same interpreter. Deviation from Starlark: a loaded module's
+  top-level names are visible to the loader too (a clash is a "cannot reassign global" error);
+* the chaining form's method calls ``image("x").run("y")`` become ``_envd_method(...)`` calls
+  (see ``starlark_chain`` for why); ``build()`` may return the chain's final state.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import starlark_go
+
+from envd_jupyter.lang._environment import Environment
+from envd_jupyter.lang._errors import EnvdArgumentError, EnvdError, EnvdLoadError, EnvdSyntaxError, Location
+from envd_jupyter.lang._functions import EnvdFunctions, unknown_function
+from envd_jupyter.lang._tokens import is_open, matching_close
+from envd_jupyter.lang._starlark_chain import (METHOD_CALL, ChainHandles, at_literal, method_call_edits,
+                                              type_error_text)
+
+NAMESPACES = ("install", "io", "runtime", "config")
+_FRAME = re.compile(r"^\s+(?P<file>.+):(?P<line>\d+):\d+: in ")
+
+starlark_go.configure_starlark(allow_set=False, allow_global_reassign=False, allow_recursion=True)
+
+
+def flat_name(dotted: str) -> str:
+    return dotted.replace(".", "_", 1)
+
+
+@dataclass
+class _Load:
+    module: str
+    symbols: dict[str, str]  # local name -> name in module
+    line: int
+
+
+@dataclass
+class _Rewritten:
+    source: str
+    loads: list[_Load] = field(default_factory=list)
+    build_line: int | None = None  # where ``def build():`` is, for errors about what it returns
+
+
+def rewrite(source: str, filename: str, function_names: set[str]) -> _Rewritten:
+    """Flatten namespaces, tag envd calls with ``_at`` and lift top-level ``load`` statements."""
+    try:
+        tokens = [t for t in tokenize.generate_tokens(io.StringIO(source).readline)
+                  if t.type not in (tokenize.COMMENT, tokenize.NL)]
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return _Rewritten(source)  # let Starlark's parser report the error with its own position
+    lines = source.splitlines(keepends=True)
+    edits: list[tuple[int, int, int, str]] = []  # (row, col_start, col_end, text)
+    loads: list[_Load] = []
+    build_line = None
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        prev = tokens[i - 1] if i else None
+        after_dot = prev is not None and prev.string == "."
+        if tok.type == tokenize.NAME and tok.string == "load" and tok.start[1] == 0 and is_open(tokens, i + 1):
+            close = matching_close(tokens, i + 1, filename)
+            loads.append(_parse_load(tokens[i + 2:close], filename, tok.start[0]))
+            edits.extend(_blank(tokens[i].start, tokens[close].end, lines))
+            i = close + 1
+            continue
+        if tok.string == "def" and tok.start[1] == 0 and i + 1 < len(tokens) and tokens[i + 1].string == "build":
+            build_line = tok.start[0]
+        if tok.type == tokenize.OP and tok.string == "." and not _is_namespace(tokens, i - 1):
+            edits.extend(method_call_edits(tokens, i, filename))
+        name, call_at = None, i + 1
+        if tok.type == tokenize.NAME and not after_dot:
+            if tok.string in NAMESPACES and i + 2 < len(tokens) and tokens[i + 1].string == "." \
+                    and tokens[i + 2].type == tokenize.NAME:
+                dot = tokens[i + 1]
+                edits.append((dot.start[0], dot.start[1], dot.end[1], "_"))
+                name, call_at = f"{tok.string}.{tokens[i + 2].string}", i + 3
+            elif tok.string in function_names:
+                name = tok.string
+        if name and is_open(tokens, call_at):
+            close = matching_close(tokens, call_at, filename)
+            empty = close == call_at + 1
+            trailing_comma = tokens[close - 1].string == ","
+            sep = "" if empty or trailing_comma else ", "
+            row, col = tokens[close].start
+            edits.append((row, col, col, f"{sep}_at={at_literal(filename, tok.start[0])}"))
+        i += 1
+    return _Rewritten(_apply(lines, edits), loads, build_line)
+
+
+def _is_namespace(tokens, j: int) -> bool:
+    """``tokens[j]`` is an envd namespace name (``install`` in ``install.apt_packages``), not an attribute."""
+    return j >= 0 and tokens[j].type == tokenize.NAME and tokens[j].string in NAMESPACES \
+        and not (j and tokens[j - 1].string == ".")
+
+
+def _parse_load(arg_tokens, filename: str, line: int) -> _Load:
+    at = Location(filename, line)
+    args = [t for t in arg_tokens if t.string != ","]
+    if not args or args[0].type != tokenize.STRING:
+        raise EnvdLoadError("load: first argument must be a module path string", at)
+    module, symbols, k = ast.literal_eval(args[0].string), {}, 1
+    while k < len(args):
+        if args[k].type == tokenize.STRING:
+            sym = ast.literal_eval(args[k].string)
+            symbols[sym] = sym
+            k += 1
+        elif args[k].type == tokenize.NAME and k + 2 < len(args) and args[k + 1].string == "=":
+            symbols[args[k].string] = ast.literal_eval(args[k + 2].string)
+            k += 3
+        else:
+            raise EnvdLoadError(f"load: unexpected {args[k].string!r}", at)
+    if not symbols:
+        raise EnvdLoadError("load: name at least one symbol to import", at)
+    return _Load(module, symbols, line)
+
+
+def _blank(start, end, lines):
+    """Edits replacing the span with spaces, keeping line breaks so line numbers do not move."""
+    (r0, c0), (r1, c1) = start, end
+    for row in range(r0, r1 + 1):
+        a = c0 if row == r0 else 0
+        b = c1 if row == r1 else len(lines[row - 1].rstrip("\r\n"))
+        yield (row, a, b, " " * (b - a))
+
+
+def _apply(lines: list[str], edits) -> str:
+    out = list(lines)
+    for row, a, b, text in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
+        line = out[row - 1]
+        out[row - 1] = line[:a] + text + line[b:]
+    return "".join(out)
+
+
+class StarlarkLoader:
+    """One interpreter per environment; ``exec_file``/``exec_source`` record into ``self.env``."""
+
+    def __init__(self, env: Environment | None = None):
+        self.functions = EnvdFunctions(env)
+        self.env = self.functions.env
+        self._chain = ChainHandles(self.env)
+        self._table = {**self.functions.table(), **self._chain.globals()}
+        self._flat_to_dotted = {flat_name(k): k for k in self._table}
+        self._pending: EnvdError | None = None
+        self._loaded: set[Path] = set()
+        self._build_at: Location | None = None
+        self._loading: list[Path] = []
+        # starlark-go does not keep Python callables alive: hold them for the interpreter's lifetime.
+        self._callables = {flat_name(k): self._wrap(k, f) for k, f in self._table.items()}
+        self._callables[METHOD_CALL] = self._guard(self._chain.method)
+        self._starlark = starlark_go.Starlark(globals=self._callables)
+
+    def _wrap(self, dotted: str, fn):
+        def call(*args, _at=None, **kwargs):
+            try:
+                return fn(*args, _at=_at or Location("<starlark>"), **kwargs)
+            except EnvdError as err:
+                self._pending = err
+                raise
+            except TypeError as err:
+                self._pending = EnvdArgumentError(f"{dotted}: {type_error_text(err)}", Location(*_split_at(_at)))
+                raise self._pending from err
+        return call
+
+    def _guard(self, fn):
+        """Keep an EnvdError raised under Starlark, which reaches us only as an EvalError's text."""
+        def call(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except EnvdError as err:
+                self._pending = err
+                raise
+        return call
+
+    def exec_file(self, path: str | Path) -> Environment:
+        path = Path(path).resolve()
+        self._exec_module(path, None)
+        return self._call_build(str(path))
+
+    def exec_source(self, source: str, name: str = "<cell>", base_dir: Path | None = None) -> Environment:
+        self._exec_text(source, name, base_dir or self.env.context)
+        return self._call_build(name)
+
+    def _call_build(self, filename: str) -> Environment:
+        """Run ``build()`` if defined: the environment it recorded, or the one of the chain state it returned."""
+        if "build" not in self._starlark.globals():
+            return self.env
+        value = self._run(lambda: self._starlark.eval("build()", filename=filename), filename)
+        return self._chain.result(value, self._build_at or Location(filename)) or self.env
+
+    def _exec_module(self, path: Path, at: Location | None) -> None:
+        if path in self._loading:
+            raise EnvdLoadError(f"load cycle: {' -> '.join(p.name for p in self._loading + [path])}", at)
+        if path in self._loaded:
+            return
+        if not path.is_file():
+            raise EnvdLoadError(f"cannot load {path}: {'a directory' if path.is_dir() else 'no such file'}", at)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:  # Starlark source is UTF-8, like go.starlark.net expects
+            line = path.read_bytes()[:err.start].count(b"\n") + 1
+            raise EnvdLoadError(f"not UTF-8 text: {err.reason} at byte {err.start}", Location(str(path), line)) from None
+        self._loading.append(path)
+        try:
+            self._exec_text(text, str(path), path.parent)
+        finally:
+            self._loading.pop()
+        self._loaded.add(path)
+
+    def _exec_text(self, source: str, filename: str, base_dir: Path) -> None:
+        names = {k for k in self._table if "." not in k}
+        rewritten = rewrite(source, filename, names)
+        if rewritten.build_line:
+            self._build_at = Location(filename, rewritten.build_line)
+        for load in rewritten.loads:
+            at = Location(filename, load.line)
+            if load.module.startswith(("@", "git@", "http://", "https://")):
+                raise EnvdLoadError(f"load: only local modules are supported, not {load.module}", at)
+            self._exec_module((base_dir / load.module).resolve(), at)
+            have = set(self._starlark.globals())
+            for local, remote in load.symbols.items():
+                if remote not in have:
+                    raise EnvdLoadError(f"load: {load.module} has no symbol {remote}", at)
+                if local != remote:
+                    self._run(lambda: self._starlark.exec(f"{local} = {remote}\n", filename=filename), filename)
+        self._run(lambda: self._starlark.exec(rewritten.source, filename=filename), filename, source)
+
+    def _run(self, action, filename: str, source: str = ""):
+        self._pending = None
+        try:
+            return action()
+        except starlark_go.SyntaxError as err:
+            raise EnvdSyntaxError(self._dotted(err.msg), Location(err.filename or filename, err.line)) from None
+        except starlark_go.ResolveError as err:
+            first = err.errors[0]
+            more = f" (and {len(err.errors) - 1} more)" if len(err.errors) > 1 else ""
+            raise self._resolve_error(first.msg, Location(filename, first.line), source, first, more) from None
+        except starlark_go.EvalError as err:
+            if self._pending is not None:
+                raise self._pending from None
+            raise EnvdError(self._dotted(_eval_message(err)), _eval_location(err, filename)) from None
+        except starlark_go.StarlarkError as err:
+            raise EnvdError(self._dotted(str(err)), Location(filename)) from None
+
+    def _resolve_error(self, msg: str, at: Location, source: str, item, more: str) -> EnvdError:
+        match = re.fullmatch(r"undefined: (\w+)", msg)
+        if match:
+            name = self._flat_to_dotted.get(match.group(1)) or _dotted_guess(match.group(1))
+            lines = source.splitlines()
+            text = lines[at.line - 1] if source and at.line and at.line <= len(lines) else ""
+            is_call = re.match(r"\s*[\w.]+\s*\(", text[max(item.column - 1, 0):]) is not None
+            if is_call or "." in name:
+                return unknown_function(name, list(self._table), at)
+            return EnvdSyntaxError(f"undefined: {name}{more}", at)
+        return EnvdSyntaxError(self._dotted(msg) + more, at)
+
+    def _dotted(self, text: str) -> str:
+        return re.sub(r"\b(" + "|".join(NAMESPACES) + r")_(\w+)", r"\1.\2", text)
+
+
+def _dotted_guess(flat: str) -> str:
+    ns, sep, rest = flat.partition("_")
+    return f"{ns}.{rest}" if sep and ns in NAMESPACES else flat
+
+
+def _split_at(at) -> tuple[str, int | None]:
+    if isinstance(at, Location):
+        return at.file, at.line
+    file, _, line = str(at or "<starlark>").rpartition(":")
+    return (file, int(line)) if line.isdigit() else (str(at), None)
+
+
+def _eval_message(err) -> str:
+    last = (err.backtrace or "").strip().splitlines()[-1:] or [err.error]
+    return re.sub(r"^Error( in \S+)?: ", "", last[0])
+
+
+def _eval_location(err, filename: str) -> Location:
+    frames = [m for m in map(_FRAME.match, (err.backtrace or "").splitlines()) if m]
+    if frames:
+        return Location(frames[-1]["file"], int(frames[-1]["line"]))
+    return Location(err.filename or filename, err.line or None)
+
+
+def load_file(path: str | Path, *, env: Environment | None = None) -> Environment:
+    """Execute a build.envd (its top level, then ``build()`` if defined) and return what it recorded."""
+    path = Path(path)
+    if env is None:
+        env = Environment(name=path.resolve().parent.name, context=path.resolve().parent)
+    return StarlarkLoader(env).exec_file(path)
+
+
+def exec_cell(source: str, *, name: str = "<cell>", env: Environment | None = None) -> Environment:
+    """Execute a Starlark cell body; ``load()`` paths are relative to the environment's context."""
+    return StarlarkLoader(env).exec_source(source, name)
