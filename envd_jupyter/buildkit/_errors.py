@@ -6,12 +6,11 @@ as a short block (step, exit code, last log lines) rather than forty lines of gr
 
 from __future__ import annotations
 
+from envd_jupyter._errors import ShortError
 
-class BuildKitError(Exception):
+
+class BuildKitError(ShortError):
     """Base class: any failure talking to a BuildKit daemon."""
-
-    def _render_traceback_(self) -> list[str]:
-        return [f"{type(self).__name__}: {line}" if i == 0 else line for i, line in enumerate(str(self).splitlines())]
 
 
 class ConnectError(BuildKitError):

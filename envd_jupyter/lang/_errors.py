@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from envd_jupyter._errors import ShortError
+
 
 @dataclass(frozen=True)
 class Location:
@@ -16,7 +18,7 @@ class Location:
         return f"{self.file}:{self.line}" if self.line else self.file
 
 
-class EnvdError(Exception):
+class EnvdError(ShortError):
     """Base of every envd-language error; ``str()`` is one line starting with ``file:line:`` when known."""
 
     def __init__(self, message: str, at: Location | None = None):

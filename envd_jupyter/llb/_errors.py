@@ -7,8 +7,10 @@ and wrong types from TypeError so ordinary ``except`` clauses keep working.
 
 from __future__ import annotations
 
+from envd_jupyter._errors import ShortError
 
-class LLBError(Exception):
+
+class LLBError(ShortError):
     """Base class of every envd_jupyter.llb error."""
 
 

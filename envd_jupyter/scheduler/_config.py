@@ -16,6 +16,7 @@ from typing import Any, Hashable, Mapping
 import yaml
 
 from ._framework.cycle import Profile
+from ._framework.result import SchedulingError
 from ._framework.interfaces import PickObserver, Plugin, PluginHandle, ProfileHandler
 from ._registry import ParamError, params_schema, params_to_dict, parse_params, plugin_types
 
@@ -52,7 +53,7 @@ schedulingProfiles:
 """
 
 
-class ConfigError(ValueError):
+class ConfigError(SchedulingError, ValueError):
     """The config is wrong at ``path`` (e.g. ``schedulingProfiles[1].plugins[0].pluginRef``)."""
 
     def __init__(self, path: str, message: str, *, file: str | None = None) -> None:

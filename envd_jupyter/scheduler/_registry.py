@@ -15,9 +15,10 @@ import typing
 from typing import Any, Mapping
 
 from ._framework.interfaces import Plugin
+from ._framework.result import SchedulingError
 
 
-class ParamError(ValueError):
+class ParamError(SchedulingError, ValueError):
     """A parameter is wrong; ``path`` is relative to the plugin's ``parameters``."""
 
     def __init__(self, path: str, message: str) -> None:

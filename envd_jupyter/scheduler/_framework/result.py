@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from envd_jupyter._errors import ShortError
+
 if TYPE_CHECKING:
     from .endpoint import Endpoint
     from .record import CycleRecord
 
 
-class SchedulingError(Exception):
-    """No endpoint could be chosen for the request."""
+class SchedulingError(ShortError):
+    """Base of every scheduler error: a bad config or parameter, or no endpoint for the request."""
 
 
 class NoEndpointsError(SchedulingError):
