@@ -18,7 +18,7 @@ from envd_jupyter.buildkit._connect import connect
 from envd_jupyter.buildkit._errors import (BuildKitError, CapsError, ConnectError, DaemonError,
                                           InvalidDefinitionError, RegistryAuthError, SolveCancelled,
                                           SolveError)
-from envd_jupyter.buildkit._progress import BuildModel, VertexEvent, VertexState
+from envd_jupyter.buildkit._progress import EVENT_SCHEMA_VERSION, BuildModel, VertexEvent, VertexState
 from envd_jupyter.buildkit._render import PlainRenderer, TtyRenderer
 from envd_jupyter.buildkit._solve import SolveResult
 from envd_jupyter.buildkit._transport import TLSConfig

@@ -4,6 +4,9 @@ BuildKit sends partial updates: the same vertex arrives again when it starts, co
 fails, statuses update by id, and logs arrive as byte chunks. The model keeps the latest view
 of every vertex and a bounded tail of its logs; each update also yields VertexEvents so a
 widget or renderer can react without re-reading the whole model.
+
+``to_dict()`` turns the model and events into plain JSON data (versioned by EVENT_SCHEMA_VERSION,
+described by ``events.schema.json``), the one shape widgets, servers and history records read.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Callable, Iterable
 
 DEFAULT_LOG_CAP = 1 << 20  # bytes of log kept per vertex (the tail wins)
 STDOUT, STDERR = 1, 2
+EVENT_SCHEMA_VERSION = 1  # bump when a to_dict() shape changes incompatibly
 
 
 def _ts(message, name: str) -> float | None:
@@ -43,6 +47,10 @@ class StatusState:
     started: float | None = None
     completed: float | None = None
 
+    def to_dict(self) -> dict:
+        return {"id": self.id, "name": self.name, "current": self.current, "total": self.total,
+                "completed": self.completed is not None}
+
 
 @dataclass
 class VertexState:
@@ -70,12 +78,44 @@ class VertexState:
             return None
         return max(0.0, self.completed - self.started)
 
+    @property
+    def state(self) -> str:
+        """One word for a view: pending, running, cached, done or failed."""
+        if self.error:
+            return "failed"
+        if self.cached:
+            return "cached"
+        if self.done:
+            return "done"
+        return "running" if self.started is not None else "pending"
+
     def log_text(self) -> str:
-        return b"".join(chunk.data for chunk in self.logs).decode("utf-8", "replace")
+        return b"".join(chunk.data for chunk in tuple(self.logs)).decode("utf-8", "replace")
 
     def log_tail(self, lines: int = 10) -> list[str]:
-        text = self.log_text().rstrip("\n")
+        """The last ``lines`` lines, decoding only the chunks they come from (a view redraws often)."""
+        kept: list[bytes] = []
+        newlines, in_trailing_newlines = 0, True
+        for chunk in reversed(tuple(self.logs)):  # a snapshot: the Status thread may be appending
+            kept.append(chunk.data)
+            counted = chunk.data.rstrip(b"\n") if in_trailing_newlines else chunk.data
+            in_trailing_newlines = in_trailing_newlines and not counted
+            newlines += counted.count(b"\n")
+            if newlines >= lines:
+                break  # the first kept line may be partial, but it is not among the last `lines`
+        text = b"".join(reversed(kept)).decode("utf-8", "replace").rstrip("\n")
         return text.splitlines()[-lines:] if text else []
+
+    def to_dict(self, *, log_tail: bool = True) -> dict:
+        """JSON data (with the last 10 log lines); safe to call from another thread while the solve runs."""
+        data = {"digest": self.digest, "index": self.index, "name": self.name, "inputs": list(self.inputs),
+                "state": self.state, "started": self.started, "completed": self.completed,
+                "duration": self.duration, "cached": self.cached, "error": self.error,
+                "log_bytes": self.log_bytes,
+                "statuses": [status.to_dict() for status in tuple(self.statuses.values())]}
+        if log_tail:
+            data["log_tail"] = self.log_tail()
+        return data
 
 
 @dataclass(frozen=True)
@@ -87,6 +127,17 @@ class VertexEvent:
     log: LogChunk | None = None
     status: StatusState | None = None
     warning: str = ""
+
+    def to_dict(self) -> dict:
+        """JSON data: the vertex as it is now (without its log tail) and what this event carries."""
+        log = None
+        if self.log is not None:
+            log = {"stream": self.log.stream, "timestamp": self.log.timestamp,
+                   "text": self.log.data.decode("utf-8", "replace")}
+        return {"version": EVENT_SCHEMA_VERSION, "kind": self.kind, "digest": self.vertex.digest,
+                "vertex": self.vertex.to_dict(log_tail=False), "log": log,
+                "status": self.status.to_dict() if self.status is not None else None,
+                "warning": self.warning}
 
 
 EventCallback = Callable[[VertexEvent], None]
@@ -156,20 +207,38 @@ class BuildModel:
             vertex.log_bytes -= len(dropped.data)
             vertex.dropped_log_bytes += len(dropped.data)
 
-    # Summaries used by SolveResult, errors and benchmarks.
+    # Summaries used by SolveResult, errors, benchmarks and views.
     @property
     def total(self) -> int:
         return len(self.vertices)
 
-    @property
-    def cached_count(self) -> int:
-        return sum(v.cached for v in self.vertices.values())
+    def _operations(self) -> list[VertexState]:
+        """Every vertex but the sources, which are re-resolved on each solve rather than run or cached."""
+        return [v for v in tuple(self.vertices.values()) if v.digest not in self.source_digests]
+
+    def ran(self) -> list[VertexState]:
+        """Operations that executed (or are executing): started and not served from cache."""
+        return [v for v in self._operations() if v.started is not None and not v.cached]
+
+    def cached(self) -> list[VertexState]:
+        """Operations served from the daemon's cache."""
+        return [v for v in self._operations() if v.cached]
 
     @property
     def fully_cached(self) -> bool:
-        """True when every operation vertex came from cache (sources are only re-resolved)."""
-        ops = [v for v in self.vertices.values() if v.digest not in self.source_digests]
+        """True when every operation vertex came from cache."""
+        ops = self._operations()
         return bool(ops) and all(v.cached for v in ops)
 
     def failed(self) -> list[VertexState]:
-        return [v for v in self.vertices.values() if v.error]
+        return [v for v in tuple(self.vertices.values()) if v.error]
+
+    def to_dict(self) -> dict:
+        """JSON data for views and history; safe to call from another thread while the solve runs.
+
+        ``done``: every vertex seen so far has finished (the daemon may still report more).
+        """
+        vertices = tuple(self.vertices.values())
+        return {"version": EVENT_SCHEMA_VERSION, "vertices": [v.to_dict() for v in vertices],
+                "total": len(vertices), "cached": len(self.cached()), "ran": len(self.ran()),
+                "failed": len(self.failed()), "done": bool(vertices) and all(v.done for v in vertices)}
