@@ -14,6 +14,7 @@ Imports nothing from IPython or widgets; the notebook layer builds on these call
 """
 
 from envd_jupyter.buildkit._client import BuildKitInfo, Caps, Client, UsageRecord, Worker
+from envd_jupyter.buildkit._coalesce import EventCoalescer
 from envd_jupyter.buildkit._connect import connect
 from envd_jupyter.buildkit._errors import (BuildKitError, CapsError, ConnectError, DaemonError,
                                           InvalidDefinitionError, RegistryAuthError, SolveCancelled,
@@ -24,7 +25,8 @@ from envd_jupyter.buildkit._solve import SolveResult
 from envd_jupyter.buildkit._transport import TLSConfig
 
 __all__ = [
-    "BuildKitError", "BuildKitInfo", "BuildModel", "Caps", "CapsError", "Client", "ConnectError",
-    "DaemonError", "InvalidDefinitionError", "PlainRenderer", "RegistryAuthError", "SolveCancelled", "SolveError", "SolveResult", "TLSConfig",
+    "EVENT_SCHEMA_VERSION", "BuildKitError", "BuildKitInfo", "BuildModel", "Caps", "CapsError", "Client",
+    "ConnectError", "DaemonError", "EventCoalescer", "InvalidDefinitionError", "PlainRenderer",
+    "RegistryAuthError", "SolveCancelled", "SolveError", "SolveResult", "TLSConfig",
     "TtyRenderer", "UsageRecord", "VertexEvent", "VertexState", "Worker", "connect",
 ]
