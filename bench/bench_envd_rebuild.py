@@ -170,7 +170,7 @@ def solve_spec(spec: dict, versions: dict[int, str], image: str, client=None) ->
             model = solve_environment(fresh, env, image_name=image, network="host", timeout=1800).model
     else:
         model = solve_environment(client, env, image_name=image, network="host", timeout=1800).model
-    return any(v.cached for v in model.vertices.values() if v.name.startswith("[envd] apt-get install"))
+    return any(v.name.startswith("[envd] apt-get install") for v in model.cached())
 
 
 def ours_in_process(client, spec: dict, versions: dict[int, str], image: str) -> tuple[float, bool]:
