@@ -8,6 +8,15 @@ import pytest
 
 _UP_HINT = "daemons not up: run scripts/buildkit-up"
 _FLAVOURS = {"current": "ENVD_DOCKER_CURRENT", "classic": "ENVD_DOCKER_CLASSIC", "old": "ENVD_DOCKER_OLD"}
+_DAEMON_FIXTURES = frozenset({"daemon_env", "docker_current", "docker_classic", "docker_old", "any_daemon"})
+
+
+def pytest_collection_modifyitems(items):
+    """Mark every test that reaches a daemon fixture (itself or through another fixture) ``daemon``,
+    so ``-m "not daemon"`` selects exactly the offline suite and ``-m daemon`` the rest."""
+    for item in items:
+        if _DAEMON_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.daemon)
 
 
 def _state_dir() -> Path:

@@ -14,7 +14,6 @@ def test_there_are_tutorial_notebooks():
     assert NOTEBOOKS, "notebooks/ holds no .ipynb"
 
 
-@pytest.mark.daemon
 @pytest.mark.timeout(1200)
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs(notebook, daemon_env):

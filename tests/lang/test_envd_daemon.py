@@ -14,8 +14,6 @@ from envd_jupyter.lang._explain import explain_rebuild
 
 from wheelhouse import serve, write_wheel
 
-pytestmark = pytest.mark.daemon
-
 
 @pytest.fixture(scope="module")
 def wheel_index(tmp_path_factory):

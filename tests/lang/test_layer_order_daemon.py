@@ -17,8 +17,6 @@ from envd_jupyter.lang._layers import LAYERS_LABEL
 
 from wheelhouse import serve, write_wheel
 
-pytestmark = pytest.mark.daemon
-
 
 @pytest.fixture(scope="module")
 def wheel_index(tmp_path_factory):

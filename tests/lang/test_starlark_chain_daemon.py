@@ -2,14 +2,10 @@
 
 import uuid
 
-import pytest
-
 from envd_jupyter.buildkit import connect
 from envd_jupyter.buildkit._exports import LocalDir
 from envd_jupyter.lang import exec_cell
 from envd_jupyter.lang._build import solve_environment
-
-pytestmark = pytest.mark.daemon
 
 BRANCHES = '''def build():
     root = image({busybox!r})
