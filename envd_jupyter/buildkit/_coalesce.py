@@ -41,7 +41,7 @@ class EventCoalescer:
         self._interval = 1.0 / max_per_second
         self._clock = clock
         self._collapse_logs = collapse_logs
-        self._lock = threading.Lock()  # guards everything below; never held while the consumer runs
+        self._lock = threading.Lock()  # guards the waiting events and flags; never held while the consumer runs
         self._wake = threading.Condition(self._lock)
         self._delivering = threading.Lock()  # one batch at a time, in order; taken before _lock
         self._pending: list[VertexEvent] = []
@@ -136,7 +136,7 @@ class EventCoalescer:
         while True:
             with self._lock:
                 while not self._closed and not self._due():
-                    # Bounded even when due: an injected clock may move without notifying anyone.
+                    # Bounded: an injected clock may reach the due time without anyone notifying.
                     self._wake.wait(min(self._interval, self._next_delivery - self._clock())
                                     if self._pending else None)
                 if self._closed:
