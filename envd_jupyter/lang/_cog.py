@@ -54,11 +54,11 @@ def from_cog_yaml(path: str | Path, *, base_image: str | None = None, env: Envir
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         raise CogConfigError(f"invalid YAML: {getattr(err, 'problem', err)}",
-                             Location(str(path), mark.line + 1 if mark else None)) from None
+                             Location(str(path), mark.line + 1 if mark else 0)) from None
     lines = _lines(node) if node is not None else {}
 
     def at(*keys: str) -> Location:
-        return Location(str(path), lines.get(tuple(keys)))
+        return Location(str(path), lines.get(tuple(keys), 0))
 
     if not isinstance(data, dict):
         raise CogConfigError(f"must be a mapping with a build: key, got {type(data).__name__}", Location(str(path), 1))

@@ -53,7 +53,7 @@ def caller_location() -> Location:
         frame = frame.f_back
     if frame is None:
         return Location("<unknown>")
-    return Location(frame.f_code.co_filename, frame.f_lineno)
+    return Location(frame.f_code.co_filename, frame.f_lineno or 0)
 
 
 def as_location(at: Location | str | None) -> Location:

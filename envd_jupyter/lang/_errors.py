@@ -2,20 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from envd_jupyter._errors import ShortError
-
-
-@dataclass(frozen=True)
-class Location:
-    """Where the user wrote a statement: a file (or cell name) and a 1-based line (None if unknown)."""
-
-    file: str
-    line: int | None = None
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}" if self.line else self.file
+from envd_jupyter.llb import SourceLocation as Location  # one location type: what errors and source maps name
 
 
 class EnvdError(ShortError):

@@ -55,9 +55,7 @@ class EnvdBuild:
 
 def at_location(location: Location | None):
     """Context in which every llb op created records ``location`` as its source."""
-    if location is None:
-        return nullcontext()
-    return llb.located(llb.SourceLocation(location.file, location.line or 0))
+    return nullcontext() if location is None else llb.located(location)
 
 
 def _sh(script: str) -> list[str]:

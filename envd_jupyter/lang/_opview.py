@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from envd_jupyter import llb
-from envd_jupyter.lang._errors import Location
 
 CUSTOM_NAME = "llb.customname"
 
@@ -18,7 +17,7 @@ class OpView:
     body: dict
     inputs: tuple[str, ...]
     name: str
-    location: Location | None
+    location: llb.SourceLocation | None
 
 
 def to_plain(message) -> Any:
@@ -52,6 +51,6 @@ def op_views(definition) -> dict[str, OpView]:
         if not name and op.WhichOneof("op") == "source":
             name = op.source.identifier
         locs = definition.locations(digest)
-        location = Location(locs[0].filename, locs[0].line or None) if locs else None
+        location = locs[0] if locs else None
         views[digest] = OpView(digest, op.WhichOneof("op") or "terminal", body, inputs, name, location)
     return views

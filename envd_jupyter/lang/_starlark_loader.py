@@ -281,11 +281,11 @@ def _dotted_guess(flat: str) -> str:
     return f"{ns}.{rest}" if sep and ns in NAMESPACES else flat
 
 
-def _split_at(at) -> tuple[str, int | None]:
+def _split_at(at) -> tuple[str, int]:
     if isinstance(at, Location):
         return at.file, at.line
     file, _, line = str(at or "<starlark>").rpartition(":")
-    return (file, int(line)) if line.isdigit() else (str(at), None)
+    return (file, int(line)) if line.isdigit() else (str(at), 0)
 
 
 def _eval_message(err) -> str:
@@ -297,7 +297,7 @@ def _eval_location(err, filename: str) -> Location:
     frames = [m for m in map(_FRAME.match, (err.backtrace or "").splitlines()) if m]
     if frames:
         return Location(frames[-1]["file"], int(frames[-1]["line"]))
-    return Location(err.filename or filename, err.line or None)
+    return Location(err.filename or filename, err.line or 0)
 
 
 def load_file(path: str | Path, *, env: Environment | None = None) -> Environment:

@@ -21,11 +21,12 @@ class SourceLocation:
     """Where in the user's source an op came from (a cell, a file), for error messages.
 
     Marshalled into the Definition's ``Source`` (BuildKit source maps). ``line`` and
-    ``end_line`` are 1-based; ``data`` optionally carries the source text itself.
+    ``end_line`` are 1-based, 0 when unknown; ``data`` optionally carries the source text itself.
+    ``lang.Location`` is this class, so envd errors and op source maps share one type.
     """
 
     filename: str
-    line: int
+    line: int = 0
     end_line: int | None = None
     column: int = 0
     end_column: int = 0
@@ -39,6 +40,14 @@ class SourceLocation:
             raise ValidationError(f"SourceLocation needs a filename str and an int line, got {self.filename!r}:{self.line!r}")
         if self.end_line is None:
             object.__setattr__(self, "end_line", self.line)
+
+    @property
+    def file(self) -> str:
+        return self.filename
+
+    def __str__(self) -> str:
+        """``file:line``, or ``file`` alone when the line is unknown (0)."""
+        return f"{self.filename}:{self.line}" if self.line else self.filename
 
     def source_key(self) -> tuple:
         """Locations with equal keys share one SourceInfo (Go's equalSourceMap)."""

@@ -2,10 +2,12 @@
 
 import pytest
 
+from envd_jupyter import llb
 from envd_jupyter.lang import (
     EnvdArgumentError,
     EnvdLoadError,
     EnvdSyntaxError,
+    Location,
     UnknownFunctionError,
     UnsupportedFunctionError,
     exec_cell,
@@ -53,6 +55,15 @@ def test_cell_body_records_top_level_calls():
     assert dict(env.config.env) == {"A": "1"}
     assert env.config.path[0] == "/x/bin" and env.config.exposed_ports == ("8080/tcp",)
     assert env.base_at.file == "cell[3]" and env.base_at.line == 1
+
+
+def test_lang_location_is_the_llb_source_location_and_errors_name_it():
+    assert Location is llb.SourceLocation
+    with pytest.raises(EnvdArgumentError) as info:
+        exec_cell('base(image="busybox")\ninstall.apt_packages(name=3)\n', name="cell[2]")
+    assert info.value.at == llb.SourceLocation("cell[2]", 2)
+    assert str(info.value) == "cell[2]:2: install.apt_packages: for parameter name: got int, want list of string"
+    assert str(EnvdLoadError("no such file", Location("build.envd"))) == "build.envd: no such file"
 
 
 @pytest.mark.parametrize("body, kind, expected", [

@@ -59,6 +59,16 @@ def test_source_locations_in_source_map():
     assert round_trip.locations(file_digest) == [loc_b] and round_trip.to_bytes() == definition.to_bytes()
 
 
+def test_source_location_reads_as_file_line_and_an_unknown_line_is_zero():
+    known, unknown = llb.SourceLocation("cell[3]", 2), llb.SourceLocation("build.envd")
+    assert (str(known), known.file) == ("cell[3]:2", "cell[3]")
+    assert (str(unknown), unknown.line, unknown.end_line) == ("build.envd", 0, 0)
+    same_graph = [BUSYBOX.run(["a"], location=loc) for loc in (known, unknown)]
+    assert marshal(same_graph[0]).digests == marshal(same_graph[1]).digests  # source maps stay out of digests
+    (read_back,) = marshal(same_graph[1]).locations(marshal(same_graph[1]).digests[1])
+    assert read_back == unknown
+
+
 def test_same_source_file_shares_one_info():
     st = BUSYBOX.run(["a"], location=llb.SourceLocation("f.py", 1)).run(["b"], location=llb.SourceLocation("f.py", 2))
     assert len(marshal(st).source.infos) == 1
