@@ -41,7 +41,10 @@ def _lines(node: yaml.Node) -> dict[tuple[str, ...], int]:
 
 
 def from_cog_yaml(path: str | Path, *, base_image: str | None = None, env: Environment | None = None) -> Environment:
-    """Record a cog.yaml as envd calls. ``base_image`` defaults to ``python:<python_version>``."""
+    """Record a cog.yaml as envd calls. ``base_image`` defaults to ``python:<python_version>``.
+
+    With ``env``, the calls are recorded into a copy of it; ``env`` itself is never changed.
+    """
     path = Path(path).resolve()
     try:
         text = path.read_text(encoding="utf-8")
@@ -78,7 +81,7 @@ def from_cog_yaml(path: str | Path, *, base_image: str | None = None, env: Envir
     run_steps = build.get("run") or []
     if not isinstance(run_steps, list):  # a bare string would otherwise run each character as a step
         raise CogConfigError("build.run: must be a list of commands", at("build", "run"))
-    env = env if env is not None else Environment(name=path.parent.name, context=path.parent)
+    env = env.clone() if env is not None else Environment(name=path.parent.name, context=path.parent)
     fns = EnvdFunctions(env)
     fns.base(image=base_image or f"python:{version}", _at=at("build") if "build" in data else Location(str(path), 1))
     fns.install.python(version, _at=at("build", "python_version"))

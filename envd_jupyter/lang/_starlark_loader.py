@@ -151,10 +151,13 @@ def _apply(lines: list[str], edits) -> str:
 
 
 class StarlarkLoader:
-    """One interpreter per environment; ``exec_file``/``exec_source`` record into ``self.env``."""
+    """One interpreter per environment; ``exec_file``/``exec_source`` record into ``self.env``.
+
+    ``self.env`` is a copy of ``env``: running a cell twice on one Environment must not record its calls twice.
+    """
 
     def __init__(self, env: Environment | None = None):
-        self.functions = EnvdFunctions(env)
+        self.functions = EnvdFunctions(env.clone() if env is not None else None)
         self.env = self.functions.env
         self._chain = ChainHandles(self.env)
         self._table = {**self.functions.table(), **self._chain.globals()}
@@ -301,7 +304,10 @@ def _eval_location(err, filename: str) -> Location:
 
 
 def load_file(path: str | Path, *, env: Environment | None = None) -> Environment:
-    """Execute a build.envd (its top level, then ``build()`` if defined) and return what it recorded."""
+    """Execute a build.envd (its top level, then ``build()`` if defined) and return what it recorded.
+
+    With ``env``, the result is a new Environment holding ``env``'s content plus the file's; ``env`` is untouched.
+    """
     path = Path(path)
     if env is None:
         env = Environment(name=path.resolve().parent.name, context=path.resolve().parent)
@@ -309,5 +315,8 @@ def load_file(path: str | Path, *, env: Environment | None = None) -> Environmen
 
 
 def exec_cell(source: str, *, name: str = "<cell>", env: Environment | None = None) -> Environment:
-    """Execute a Starlark cell body; ``load()`` paths are relative to the environment's context."""
+    """Execute a Starlark cell body; ``load()`` paths are relative to the environment's context.
+
+    Returns a new Environment (``env``'s content plus the cell's); ``env`` itself is never changed.
+    """
     return StarlarkLoader(env).exec_source(source, name)
