@@ -16,7 +16,7 @@ from envd_jupyter import llb
 from envd_jupyter.lang._environment import Environment, UserStep, as_location
 from envd_jupyter.lang._errors import EnvdArgumentError
 from envd_jupyter.lang._functions import EnvdFunctions
-from envd_jupyter.lang._graph import EnvdBuild, at_location, compile_environment
+from envd_jupyter.lang._graph import EnvdBuild, accepts_merge, at_location, compile_environment
 from envd_jupyter.lang._image_config import ImageConfig
 
 
@@ -88,8 +88,12 @@ class EnvdState:
     def environment(self) -> Environment:
         return self._env.clone()
 
-    def build(self) -> EnvdBuild:
-        return compile_environment(self._env, network=self._network, parallel=self._parallel)
+    def build(self, caps=None) -> EnvdBuild:
+        """Compiled; with ``caps`` (``Client.caps()`` or its ``.llb`` ids), in the form that daemon accepts."""
+        return self._compile(caps is None or accepts_merge(caps))
+
+    def _compile(self, parallel: bool) -> EnvdBuild:
+        return compile_environment(self._env, network=self._network, parallel=self._parallel and parallel)
 
     @property
     def state(self) -> llb.State:
@@ -99,8 +103,12 @@ class EnvdState:
     def image_config(self) -> ImageConfig:
         return self.build().image_config
 
-    def marshal(self, **kwargs) -> llb.Definition:
-        return self.build().marshal(**kwargs)
+    def marshal(self, caps=None, **marshal_options) -> llb.Definition:
+        """The llb.Definition in the graph form a daemon with ``caps`` accepts (see ``Environment.marshal``)."""
+        return self.build(caps).marshal(**marshal_options)
+
+    def to_dot(self, caps=None, **marshal_options) -> str:
+        return self.marshal(caps, **marshal_options).to_dot()
 
 
 def image(ref: str, *, dev: bool = False, network: str | None = None, parallel: bool = True,
@@ -116,7 +124,7 @@ def from_environment(env: Environment, *, network: str | None = None, parallel: 
     return EnvdState(env.clone(), network=network, parallel=parallel)
 
 
-def _from_state(state: llb.State, config: ImageConfig, first: EnvdState, at) -> EnvdState:
+def _from_state(state, config: ImageConfig, first: EnvdState, at) -> EnvdState:
     env = Environment(name=first._env.name, context=first._env.context, base_state=state, base_at=at, config=config)
     return EnvdState(env, network=first._network, parallel=first._parallel)
 
@@ -134,19 +142,28 @@ def merge(states: list[EnvdState], *, _at=None) -> EnvdState:
     if not states:
         raise EnvdArgumentError("merge: give at least one state", at)
     _require_states("merge", states, at)
+    states = list(states)  # compiled later, in the form the whole graph takes
     builds = [s.build() for s in states]
     config = builds[0].image_config
     for b in builds[1:]:
         config = replace(config.with_env(**dict(b.image_config.env)).with_labels(**dict(b.image_config.labels)),
                          path=tuple(dict.fromkeys(b.image_config.path + config.path)),
                          exposed_ports=tuple(dict.fromkeys(config.exposed_ports + b.image_config.exposed_ports)))
-    with at_location(at):
-        return _from_state(llb.merge([b.state for b in builds]), config, states[0], at)
+
+    def merged(parallel: bool) -> llb.State:
+        with at_location(at):
+            return llb.merge([s._compile(parallel).state for s in states])
+
+    return _from_state(merged, config, states[0], at)
 
 
 def diff(lower: EnvdState, upper: EnvdState, *, _at=None) -> EnvdState:
     """What ``upper`` adds on top of ``lower``, as a state of its own (image config of ``upper``)."""
     at = as_location(_at)
     _require_states("diff", (lower, upper), at)
-    with at_location(at):
-        return _from_state(llb.diff(lower.state, upper.state), upper.image_config, upper, at)
+
+    def diffed(parallel: bool) -> llb.State:
+        with at_location(at):
+            return llb.diff(lower._compile(parallel).state, upper._compile(parallel).state)
+
+    return _from_state(diffed, upper.image_config, upper, at)

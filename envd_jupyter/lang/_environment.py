@@ -102,7 +102,9 @@ class Environment:
     name: str = "envd"
     context: Path = field(default_factory=Path.cwd)
     base_image: str | None = None
-    base_state: Any = None  # an llb.State to start from instead of an image (merge()/diff() results)
+    # What to start from instead of an image: an llb.State, or a function of ``parallel`` giving one
+    # (the chain's merge()/diff() results, whose inputs compile in the form the whole graph takes).
+    base_state: Any = None
     base_at: Location | None = None
     dev: bool = False
     python_version: str | None = None
@@ -129,3 +131,16 @@ class Environment:
 
     def add_group(self, role: str, items: tuple[str, ...], at: Location, **options: Any) -> None:
         self.groups.append(Group(role, items, at, tuple(sorted(options.items()))))
+
+    def marshal(self, caps=None, *, network: str | None = None, **marshal_options: Any):
+        """The llb.Definition in the graph form a daemon with ``caps`` accepts (``Client.caps()`` or its
+        ``.llb`` ids): the parallel merge/diff form when it has MergeOp and DiffOp, or ``caps`` is None,
+        else the sequential one. ``marshal_options`` go to ``State.marshal`` (platform, local_unique_id)."""
+        from envd_jupyter.lang._graph import accepts_merge, compile_environment  # _graph imports this module
+
+        parallel = caps is None or accepts_merge(caps)
+        return compile_environment(self, network=network, parallel=parallel).marshal(**marshal_options)
+
+    def to_dot(self, caps=None, **options: Any) -> str:
+        """Graphviz text of ``marshal(caps, **options)``."""
+        return self.marshal(caps, **options).to_dot()

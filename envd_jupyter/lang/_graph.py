@@ -63,8 +63,8 @@ def _sh(script: str) -> list[str]:
 
 
 class _Compiler:
-    def __init__(self, env: Environment, network: str | None):
-        self.env, self.network = env, network
+    def __init__(self, env: Environment, network: str | None, parallel: bool):
+        self.env, self.network, self.parallel = env, network, parallel
         config = env.config
         self.system_env = {"PATH": ":".join(DEFAULT_PATH)}
         self.venv_env = self.system_env
@@ -87,6 +87,7 @@ class _Compiler:
         env = self.env
         with at_location(env.base_at):
             root = env.base_state if env.base_state is not None else llb.image(env.base_image or DEFAULT_BASE)
+            root = root(self.parallel) if callable(root) else root
         if env.apt_source is not None:
             source, at = env.apt_source
             with at_location(at):
@@ -240,7 +241,7 @@ def compile_environment(env: Environment, *, network: str | None = None, paralle
     ``previous`` (layer identities of the last image, from its ``LAYERS_LABEL``) and ``weights``
     (seconds per layer key) choose the merge order, see ``layers``; they never change the files.
     """
-    c = _Compiler(env, network)
+    c = _Compiler(env, network, parallel)
     base = c.base()
     managed = _managed_parallel(c, base, previous, weights) if parallel else _managed_sequential(c, base)
     state = managed
@@ -250,6 +251,14 @@ def compile_environment(env: Environment, *, network: str | None = None, paralle
     return EnvdBuild(state, c.config, {"base": base, "managed": managed, "user": state}, c.steps, c.layers)
 
 
+def accepts_merge(caps) -> bool:
+    """Whether a daemon with ``caps`` (``buildkit.Caps`` or its LLB cap ids) takes the parallel form."""
+    return MERGE_CAPS <= frozenset(getattr(caps, "llb", caps))
+
+
 def compile_for_caps(env: Environment, caps, *, network: str | None = None, **order) -> EnvdBuild:
-    """Parallel when the daemon advertises both MergeOp and DiffOp, else the sequential equivalent."""
-    return compile_environment(env, network=network, parallel=MERGE_CAPS <= set(caps), **order)
+    """Parallel when the daemon advertises both MergeOp and DiffOp, else the sequential equivalent.
+
+    ``caps`` is what ``Client.caps()`` returns, or its ``.llb`` cap ids.
+    """
+    return compile_environment(env, network=network, parallel=accepts_merge(caps), **order)

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from envd_jupyter.buildkit import Caps
 from envd_jupyter.lang import EnvdArgumentError, EnvdFunctions, Environment, exec_cell
 from envd_jupyter.lang._chain import diff, image, merge
 from envd_jupyter.lang._cog import from_cog_yaml
@@ -114,6 +115,33 @@ def test_sequential_form_for_daemons_without_merge_keeps_one_step_per_group():
     assert [a.WhichOneof("action") for a in join.file.actions] == ["copy", "copy"]
     parallel = compile_for_caps(record(), {"mergeop", "diffop"}).marshal(local_unique_id=UNIQUE)
     assert "merge" in kinds(parallel)
+
+
+# What Client.caps() gives for each daemon flavour: the parallel form only where MergeOp and DiffOp are.
+WITH_MERGE = Caps(llb=frozenset({"exec.meta.base", "file.base", "mergeop", "diffop"}), gateway=frozenset())
+WITHOUT_MERGE = Caps(llb=frozenset({"exec.meta.base", "file.base"}), gateway=frozenset())
+
+
+@pytest.mark.parametrize("caps, parallel", [(None, True), (WITH_MERGE, True), (WITH_MERGE.llb, True),
+                                            (WITHOUT_MERGE, False), (WITHOUT_MERGE.llb, False)])
+def test_environment_marshal_picks_the_form_the_caps_accept(caps, parallel):
+    env = record()
+    definition = env.marshal(caps, local_unique_id=UNIQUE)
+    expected = compile_environment(env, parallel=parallel).marshal(local_unique_id=UNIQUE)
+    assert definition.digests == expected.digests and ("merge" in kinds(definition)) == parallel
+    assert env.to_dot(caps, local_unique_id=UNIQUE) == expected.to_dot()
+    assert env.marshal(caps, network="host", local_unique_id=UNIQUE).digests != definition.digests
+
+
+def test_chain_marshal_lowers_merge_inputs_for_a_daemon_without_merge():
+    root = image("python:3.11")
+    tools = merge([root.apt_packages(["git"]).python_packages(["numpy"]), root.python_packages(["black"])])
+    state = tools.run("make")
+    assert "diffop" in state.marshal(local_unique_id=UNIQUE).minimum_caps
+    lowered = state.marshal(WITHOUT_MERGE, local_unique_id=UNIQUE)
+    assert "diff" not in kinds(lowered) and "diffop" not in lowered.minimum_caps
+    assert kinds(lowered).count("merge") == 1  # the user's own merge, which the client lowers to copies
+    assert state.to_dot(WITHOUT_MERGE, local_unique_id=UNIQUE) == lowered.to_dot()
 
 
 def test_every_op_records_the_users_line():
