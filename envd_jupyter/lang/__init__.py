@@ -4,7 +4,9 @@
 ``from_cog_yaml("cog.yaml")`` record an Environment; ``compile_environment`` turns it into the
 staged graph (base → parallel envd-managed branches joined by merge → sequential user steps)
 with its image config; ``image(ref).apt_packages([...]).run("...")`` is the chaining form;
-``explain_rebuild(previous, current)`` says why a build re-ran.
+``explain_rebuild(previous, current)`` says why a build re-ran. ``Workspace`` keeps what a notebook's
+cells (Python or Starlark) gave, by cell id and by state name, and the Definition last solved per name.
+Compiling never changes its input: each step returns a new Environment or state.
 """
 
 from envd_jupyter.lang._build import EnvironmentSolve, solve_environment
@@ -12,6 +14,7 @@ from envd_jupyter.lang._chain import EnvdState, diff, from_environment, image, m
 from envd_jupyter.lang._cog import from_cog_yaml
 from envd_jupyter.lang._environment import Environment
 from envd_jupyter.lang._errors import (
+    CellError,
     CogConfigError,
     EnvdArgumentError,
     EnvdError,
@@ -27,11 +30,13 @@ from envd_jupyter.lang._functions import EnvdFunctions
 from envd_jupyter.lang._graph import CACHE_IDS, EnvdBuild, compile_environment, compile_for_caps
 from envd_jupyter.lang._image_config import ImageConfig
 from envd_jupyter.lang._starlark_loader import exec_cell, load_file
+from envd_jupyter.lang._workspace import Cell, Workspace
 
 __all__ = [
-    "CACHE_IDS", "CogConfigError", "EnvdArgumentError", "EnvdBuild", "EnvdError", "EnvdFunctions", "EnvdLoadError",
-    "EnvdState", "EnvdSyntaxError", "Environment", "EnvironmentSolve", "ImageConfig", "Location", "PipConflictError", "RebuildReport",
-    "UnknownFunctionError", "UnsupportedFunctionError", "compile_environment", "compile_for_caps", "diff",
-    "exec_cell", "explain_rebuild", "from_cog_yaml", "from_environment", "image", "load_file", "merge",
+    "CACHE_IDS", "Cell", "CellError", "CogConfigError", "EnvdArgumentError", "EnvdBuild", "EnvdError",
+    "EnvdFunctions", "EnvdLoadError", "EnvdState", "EnvdSyntaxError", "Environment", "EnvironmentSolve",
+    "ImageConfig", "Location", "PipConflictError", "RebuildReport", "UnknownFunctionError",
+    "UnsupportedFunctionError", "Workspace", "compile_environment", "compile_for_caps", "diff", "exec_cell",
+    "explain_rebuild", "from_cog_yaml", "from_environment", "image", "load_file", "merge",
     "solve_environment",
 ]

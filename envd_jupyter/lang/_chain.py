@@ -124,6 +124,19 @@ def from_environment(env: Environment, *, network: str | None = None, parallel: 
     return EnvdState(env.clone(), network=network, parallel=parallel)
 
 
+def rooted_at(env: Environment, start, at) -> Environment:
+    """A copy of ``env`` built on ``start`` (an llb.State or a chain state) in place of base()'s image.
+
+    A chain state is taken whole, as a base: what is recorded on top never reorders its steps.
+    """
+    if isinstance(start, EnvdState):
+        return replace(env.clone(), base_state=lambda parallel: start._compile(parallel).state, base_at=at,
+                       config=start.image_config)
+    if isinstance(start, llb.State):
+        return replace(env.clone(), base_state=start, base_at=at)
+    raise EnvdArgumentError(f"start: want an llb.State or a state from image(...), got {type(start).__name__}", at)
+
+
 def _from_state(state, config: ImageConfig, first: EnvdState, at) -> EnvdState:
     env = Environment(name=first._env.name, context=first._env.context, base_state=state, base_at=at, config=config)
     return EnvdState(env, network=first._network, parallel=first._parallel)

@@ -41,3 +41,7 @@ class CogConfigError(EnvdError):
 
 class PipConflictError(EnvdError):
     """Two pip groups installed different versions of one distribution into the shared venv."""
+
+
+class CellError(EnvdError):
+    """A notebook cell's Python body raised, or did not end with a state; names the cell line."""

@@ -170,6 +170,9 @@ class EnvdFunctions:
             raise EnvdArgumentError(f"base: unexpected keyword argument {sorted(v0_args)[0]} "
                                     "(base(os=..., language=...) is envd v0; v1 is base(image=..., dev=...))", at)
         image = string_arg("base", "image", image, at)
+        if self.env.base_state is not None:
+            raise EnvdArgumentError("base: this environment already starts from a given state (start=...); "
+                                    "drop base() or the start", at)
         self.env.base_image, self.env.base_at, self.env.dev = image or DEFAULT_BASE, at, bool(dev)
         if dev:
             self.env.config = self.env.config.with_labels(**{"ai.tensorchord.envd.dev": "true"})

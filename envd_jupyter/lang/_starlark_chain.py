@@ -106,6 +106,7 @@ class ChainHandles:
 
     def __init__(self, env: Environment):
         self._env = env  # the loader's environment: its name and build context start every chain
+        self._as_given = env.clone()  # to tell whether the file also called envd functions
         self._states: list[EnvdState] = []
 
     def handle(self, state: EnvdState) -> dict[str, int]:
@@ -158,7 +159,7 @@ class ChainHandles:
         if not isinstance(state, EnvdState):
             raise EnvdArgumentError(f"build() must return a state from image(...) or nothing, "
                                     f"got {_starlark_type(value)}", where)
-        if self._env != Environment(name=self._env.name, context=self._env.context):
+        if self._env != self._as_given:
             raise EnvdArgumentError("build() returned a chained state but also called envd functions: "
                                     "use one form (e.g. image(...).apt_packages(...) instead of install.*)", where)
         return state.environment

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import starlark_go
 
+from envd_jupyter.lang._chain import EnvdState, from_environment, rooted_at
 from envd_jupyter.lang._environment import Environment
 from envd_jupyter.lang._errors import EnvdArgumentError, EnvdError, EnvdLoadError, EnvdSyntaxError, Location
 from envd_jupyter.lang._functions import EnvdFunctions, unknown_function
@@ -154,10 +155,12 @@ class StarlarkLoader:
     """One interpreter per environment; ``exec_file``/``exec_source`` record into ``self.env``.
 
     ``self.env`` is a copy of ``env``: running a cell twice on one Environment must not record its calls twice.
+    ``start`` (an llb.State or chain state) replaces base(), and is the chain state ``start`` in the code.
     """
 
-    def __init__(self, env: Environment | None = None):
-        self.functions = EnvdFunctions(env.clone() if env is not None else None)
+    def __init__(self, env: Environment | None = None, *, start=None, start_at: Location | None = None):
+        env = env if env is not None else Environment()
+        self.functions = EnvdFunctions(env.clone() if start is None else rooted_at(env, start, start_at))
         self.env = self.functions.env
         self._chain = ChainHandles(self.env)
         self._table = {**self.functions.table(), **self._chain.globals()}
@@ -169,6 +172,9 @@ class StarlarkLoader:
         # starlark-go does not keep Python callables alive: hold them for the interpreter's lifetime.
         self._callables = {flat_name(k): self._wrap(k, f) for k, f in self._table.items()}
         self._callables[METHOD_CALL] = self._guard(self._chain.method)
+        if start is not None:  # the chain continues ``start`` itself, as a Python cell's ``start`` would
+            chained = start if isinstance(start, EnvdState) else from_environment(self.env)
+            self._callables["start"] = self._chain.handle(chained)
         self._starlark = starlark_go.Starlark(globals=self._callables)
 
     def _wrap(self, dotted: str, fn):
@@ -314,9 +320,11 @@ def load_file(path: str | Path, *, env: Environment | None = None) -> Environmen
     return StarlarkLoader(env).exec_file(path)
 
 
-def exec_cell(source: str, *, name: str = "<cell>", env: Environment | None = None) -> Environment:
+def exec_cell(source: str, *, name: str = "<cell>", env: Environment | None = None, start=None) -> Environment:
     """Execute a Starlark cell body; ``load()`` paths are relative to the environment's context.
 
     Returns a new Environment (``env``'s content plus the cell's); ``env`` itself is never changed.
+    ``start`` (an llb.State or a chain state) is what the cell builds on in place of ``base()``; the
+    chaining form continues it as ``start``.
     """
-    return StarlarkLoader(env).exec_source(source, name)
+    return StarlarkLoader(env, start=start, start_at=Location(name)).exec_source(source, name)
