@@ -2,8 +2,11 @@
 
 import pytest
 
+from envd_jupyter import llb
 from envd_jupyter.lang import (
     EnvdArgumentError,
+    EnvdFunctions,
+    Environment,
     UnknownFunctionError,
     compile_environment,
     diff,
@@ -12,7 +15,7 @@ from envd_jupyter.lang import (
     load_file,
     merge,
 )
-from envd_jupyter.lang._chain import CHAIN_METHODS, EnvdState
+from envd_jupyter.lang._chain import CHAIN_METHODS, EnvdState, rooted_at
 from envd_jupyter.lang._starlark_chain import BUILTIN_METHODS
 
 UNIQUE = "starlark-chain-test"
@@ -112,3 +115,16 @@ def test_chain_methods_never_shadow_starlark_builtin_methods():
     assert not set(CHAIN_METHODS) & BUILTIN_METHODS
     assert {"split", "append", "get", "format"} <= BUILTIN_METHODS
     assert all(callable(getattr(EnvdState, name)) for name in CHAIN_METHODS)
+
+
+def test_start_replaces_base_and_continues_as_the_chain_state_start():
+    root = llb.image("busybox").run("echo root")
+    recorded = exec_cell('install.apt_packages(name=["git"])\n', name="cell[2]", start=root)
+    expected = rooted_at(Environment(), root, None)
+    EnvdFunctions(expected).install.apt_packages(name=["git"])
+    assert recorded.base_state is root and digests(recorded) == digests(expected)
+    assert root.marshal().head[0] in digests(recorded)[0]  # the start itself is the base, untouched
+    chained = exec_cell('def build():\n    return start.apt_packages(["git"])\n', name="cell[3]", start=root)
+    assert digests(chained) == digests(recorded)
+    with pytest.raises(EnvdArgumentError, match=r"^cell\[4\]: start: want an llb.State or a state from image"):
+        exec_cell('run(["true"])\n', name="cell[4]", start="busybox")
