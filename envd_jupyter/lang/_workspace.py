@@ -128,8 +128,10 @@ class Workspace:
         try:
             exec(body, scope)
             value = eval(last, scope)
-        except EnvdError:
-            raise  # already one line naming where the user wrote the call
+        except EnvdError as err:
+            if err.at is not None:
+                raise  # already one line naming where the user wrote the call
+            raise type(err)(err.message, Location(filename, _cell_line(err.__traceback__, filename))) from None
         except Exception as err:
             at = Location(filename, _cell_line(err.__traceback__, filename))
             raise CellError(f"{type(err).__name__}: {err}", at) from None

@@ -157,6 +157,8 @@ def test_unknown_names_and_languages_are_one_line_errors(ws):
         ws.run_cell(3, "true", name="x", language="bash")
     with pytest.raises(EnvdError, match=r"known: none yet"):
         Workspace().get("x")
+    with pytest.raises(EnvdError, match=r"^cell\[4\]:2: no state named 'other' \(known: alpine, base\)$"):
+        ws.run_cell(4, 'x = 1\nworkspace.get("other")', name="y", namespace={"workspace": ws})
 
 
 def test_previous_gives_the_definition_last_recorded_for_a_name(ws):
