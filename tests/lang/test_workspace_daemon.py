@@ -5,8 +5,6 @@ import pytest
 from envd_jupyter import buildkit
 from envd_jupyter.lang import Workspace
 
-pytestmark = pytest.mark.daemon
-
 PYTHON_CELL = '''greeting = start.run("echo hello > /greeting")
 (greeting
     .run("test -s /greeting")
