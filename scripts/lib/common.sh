@@ -1,4 +1,4 @@
-# Shared paths and small helpers for scripts/buildkit-up and scripts/buildkit-down.
+# Shared paths and small helpers for scripts/buildkit-up, scripts/buildkit-down and scripts/ui-deps.
 # Sourced, not executed.
 
 STATE=${ENVD_JUPYTER_STATE:-/var/lib/envd-jupyter}
@@ -20,7 +20,7 @@ IMAGE_PYTHON=envd-jupyter/python:3.11-bookworm
 IMAGE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 log() { printf '[%s %s] %s\n' "${0##*/}" "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() { printf 'buildkit-up: error: %s\n' "$*" >&2; exit 1; }
+die() { printf '%s: error: %s\n' "${0##*/}" "$*" >&2; exit 1; }
 
 daemon_dir() { echo "$STATE/daemons/$1"; }
 daemon_sock() { echo "$STATE/daemons/$1/docker.sock"; }

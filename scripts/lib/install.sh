@@ -21,9 +21,11 @@ apt_lists_present() {
   compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null
 }
 
-install_bookworm_packages() {
+# Installs the Debian packages named in the arguments that are not installed yet (a quick
+# dpkg-query check when all are, so reruns cost nothing).
+install_debian_packages() {
   local missing=() pkg
-  for pkg in "${BOOKWORM_PACKAGES[@]}"; do
+  for pkg in "$@"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -49,7 +51,7 @@ install_bookworm_packages() {
 }
 
 apt_install() {
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >>"$LOGS/apt.log" 2>&1
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 "$@" >>"$LOGS/apt.log" 2>&1
 }
 
 # Unpacks trixie's docker.io, docker-cli and docker-buildx into $DOCKER26 using a private apt
