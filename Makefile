@@ -3,10 +3,14 @@
 PYTHON ?= python
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: install daemons tutorial test proto-check
+.PHONY: install ui-deps daemons tutorial test proto-check
 
 install:
 	$(PYTHON) -m pip install -q -e '.[dev]'
+
+# Debian's chromium and tests/ui's node modules, for the real-browser tests.
+ui-deps:
+	scripts/ui-deps
 
 daemons:
 	scripts/buildkit-up
@@ -17,5 +21,5 @@ proto-check: install
 tutorial: install daemons
 	$(PYTHON) scripts/run-notebooks notebooks/tutorial.ipynb
 
-test: install daemons proto-check
+test: install ui-deps daemons proto-check
 	$(PYTHON) -m pytest -q -p no:cacheprovider
