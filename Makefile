@@ -1,9 +1,11 @@
 # The two entry points the README opens with: `make tutorial` and `make test`.
 # Both install what they need, so they work on a fresh machine of this kind.
+# `make lab` serves notebooks/ in JupyterLab on 127.0.0.1 (LAB_PORT, default 8888).
 PYTHON ?= python
+LAB_PORT ?= 8888
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: install ui-deps daemons tutorial test proto-check
+.PHONY: install ui-deps daemons tutorial lab test proto-check
 
 install:
 	$(PYTHON) -m pip install -q -e '.[dev]'
@@ -20,6 +22,10 @@ proto-check: install
 
 tutorial: install daemons
 	$(PYTHON) scripts/run-notebooks notebooks/tutorial.ipynb
+
+lab: install daemons
+	$(PYTHON) -m jupyterlab --no-browser --ip=127.0.0.1 --port=$(LAB_PORT) --allow-root \
+	  --ServerApp.root_dir='$(CURDIR)/notebooks'
 
 test: install ui-deps daemons proto-check
 	$(PYTHON) -m pytest -q -p no:cacheprovider
