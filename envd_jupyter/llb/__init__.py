@@ -6,6 +6,8 @@
     app = app.run("pip install -r requirements.txt",
                   mounts=[llb.cache_mount("/root/.cache/pip", "pip")])
     definition = app.marshal()          # Definition: .digests, .to_bytes(), .to_json()
+    definition.vertices()               # [llb.Vertex(digest, kind, name, inputs, locations, attrs)]
+    definition.to_graph()               # {"version", "head", "nodes", "edges"}: JSON for views
 
 Parity: for the same graph ``State.marshal()`` gives the bytes Go's ``State.Marshal``
 gives at BuildKit v0.26.3 (tests/llb pin each op kind against the Go source).
@@ -46,6 +48,7 @@ from ._errors import (
     ValidationError,
 )
 from ._exec import bind_mount, cache_mount, secret_env, secret_mount, ssh_mount, tmpfs_mount
+from ._graph import Vertex
 from ._fileop import BoundActions, FileActions, copy, mkdir, mkfile, rm, symlink
 from ._merge import merge
 from ._platform import Platform, default_platform
@@ -54,7 +57,7 @@ from ._state import State
 
 __all__ = [
     "BoundActions", "Definition", "FileActions", "OpMeta", "Platform", "SourceLocation", "State",
-    "bind_mount", "cache_mount", "copy", "default_platform", "diff", "git", "http", "image", "local",
+    "Vertex", "bind_mount", "cache_mount", "copy", "default_platform", "diff", "git", "http", "image", "local",
     "located", "lower_for", "merge", "mkdir", "mkfile", "oci_layout", "rm", "scratch", "secret_env",
     "secret_mount", "ssh_mount", "symlink", "tmpfs_mount",
     "DefinitionError", "DuplicateMountError", "EmptyCommandError", "InvalidModeError", "InvalidMountError",

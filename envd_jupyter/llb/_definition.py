@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 
-from . import _wire
+from . import _graph, _wire
+from ._graph import Vertex
 from ._op import OpMeta, SourceLocation
 from ._errors import DefinitionError
 
@@ -143,7 +144,7 @@ class Definition:
     # -- walking --------------------------------------------------------------------
     @property
     def ops(self) -> list:
-        """The ops as parsed ``pb.Op`` messages, in definition order."""
+        """Internal: the ops as parsed ``pb.Op`` messages, in definition order (see ``vertices()``)."""
         if self._ops is None:
             from envd_jupyter._proto import ops_pb2
 
@@ -159,6 +160,7 @@ class Definition:
         return self._ops
 
     def op(self, digest: str):
+        """Internal: the parsed ``pb.Op`` of ``digest``; outside llb read ``vertices()``."""
         return self.ops[self.digests.index(digest)]
 
     def inputs(self, digest: str) -> list[tuple[str, int]]:
@@ -201,6 +203,14 @@ class Definition:
         return out
 
     # -- views and rewrites -----------------------------------------------------------
+    def vertices(self) -> list[Vertex]:
+        """Every op but the terminal one as a plain ``llb.Vertex``, in definition order."""
+        return _graph.vertices(self)
+
+    def to_graph(self) -> dict:
+        """JSON-serialisable nodes and edges with display names, kinds and locations."""
+        return _graph.to_graph(self)
+
     def to_json(self) -> str:
         """One JSON object per line per op, as ``buildctl debug dump-llb`` prints."""
         from ._dump import to_json
