@@ -57,11 +57,13 @@ def endpoints(n: int, rng: random.Random) -> list[Endpoint]:
 
 
 def requests(count: int, rng: random.Random) -> list[BuildRequest]:
-    bases = [[Vertex(f"sha256:base{b}-{k}", "image" if k == 0 else "exec") for k in range(12)] for b in range(8)]
-    return [
-        BuildRequest(bases[rng.randrange(8)] + [Vertex(f"sha256:user{r}-{k}") for k in range(8)], id=str(r))
-        for r in range(count)
-    ]
+    def chain(prefix: str, length: int, first_kind: str, start: int) -> list[Vertex]:
+        """``length`` vertices, each on the one before; the first on position ``start - 1`` (a root at 0)."""
+        return [Vertex(f"sha256:{prefix}-{k}", first_kind if k == 0 else "exec",
+                       inputs=(start + k - 1,) if start + k else ()) for k in range(length)]
+
+    bases = [chain(f"base{b}", 12, "image", 0) for b in range(8)]
+    return [BuildRequest(bases[rng.randrange(8)] + chain(f"user{r}", 8, "exec", 12), id=str(r)) for r in range(count)]
 
 
 def measure(n: int, decisions: int, churn: bool = False) -> tuple[list[float], Scheduler]:

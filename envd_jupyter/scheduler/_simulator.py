@@ -47,7 +47,8 @@ def make_trace(p: TraceParams) -> list[TraceBuild]:
     bases = []
     for b in range(p.bases):
         chain = [Vertex(f"sha256:base{b}-0", "image", duration=rng.uniform(5, 20))]
-        chain += [Vertex(f"sha256:base{b}-{k}", "exec", duration=rng.expovariate(1 / 20)) for k in range(1, p.base_depth)]
+        chain += [Vertex(f"sha256:base{b}-{k}", "exec", duration=rng.expovariate(1 / 20), inputs=(k - 1,))
+                  for k in range(1, p.base_depth)]
         bases.append(chain)
     weights = [1.0 / (rank + 1) ** p.zipf_s for rank in range(p.bases)]
     order = list(range(p.bases))
@@ -56,7 +57,9 @@ def make_trace(p: TraceParams) -> list[TraceBuild]:
     trace, now = [], 0.0
     for i, base in enumerate(chosen):
         now += rng.expovariate(p.arrival_rate)
-        user = [Vertex(f"sha256:user{i}-{k}", "exec", duration=rng.uniform(1, 6)) for k in range(p.user_vertices)]
+        user = [Vertex(f"sha256:user{i}-{k}", "exec", duration=rng.uniform(1, 6),
+                       inputs=(p.base_depth + k - 1,) if p.base_depth + k else ())
+                for k in range(p.user_vertices)]  # a chain on top of the base's last vertex
         vertices = bases[base] + user
         trace.append(TraceBuild(now, BuildRequest(vertices, id=str(i)), tuple(v.duration or 0.0 for v in vertices)))
     return trace

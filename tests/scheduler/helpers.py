@@ -12,7 +12,8 @@ from envd_jupyter.scheduler._registry import parse_params, plugin_types
 
 
 def chain(prefix: str, n: int, kind: str = "exec") -> list[Vertex]:
-    return [Vertex(f"sha256:{prefix}{i}", kind) for i in range(n)]
+    """``n`` vertices, each built on the one before."""
+    return [Vertex(f"sha256:{prefix}{i}", kind, inputs=(i - 1,) if i else ()) for i in range(n)]
 
 
 def request(vertices=None, **kwargs) -> BuildRequest:

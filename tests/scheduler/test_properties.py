@@ -74,8 +74,9 @@ def requests(draw):
     n = draw(st.integers(0, 8))
     vertices = [
         Vertex(draw(st.sampled_from(DIGESTS)), draw(st.sampled_from(["exec", "image", "file", "merge", "odd"])),
-               draw(st.one_of(st.none(), st.floats(0, 100))))
-        for _ in range(n)
+               draw(st.one_of(st.none(), st.floats(0, 100))),
+               tuple(draw(st.lists(st.integers(0, position - 1), max_size=3))) if position else ())
+        for position in range(n)
     ]
     return BuildRequest(
         vertices,

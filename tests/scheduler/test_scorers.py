@@ -59,8 +59,8 @@ def test_failure_rate_uses_pseudo_count(solves, failures, pseudo, expected):
 
 def test_cache_affinity_weights_by_kind_and_duration():
     index = CacheIndex()
-    base = [Vertex("sha256:img", "image"), Vertex("sha256:run", "exec", duration=30.0)]
-    full = BuildRequest(base + [Vertex("sha256:user", "file")])
+    base = [Vertex("sha256:img", "image"), Vertex("sha256:run", "exec", duration=30.0, inputs=(0,))]
+    full = BuildRequest(base + [Vertex("sha256:user", "file", inputs=(1,))])
     index.record("warm", BuildRequest(base).chain_keys)
     eps = [Endpoint("warm"), Endpoint("cold")]
     scorer = make_plugin("cache-affinity-scorer", {"kindWeights": {"image": 5.0, "file": 1.0}}, index)
@@ -72,8 +72,8 @@ def test_cache_affinity_weights_by_kind_and_duration():
 
 def test_cache_affinity_needs_the_same_history_not_just_the_digest():
     index = CacheIndex()
-    index.record("a", BuildRequest([Vertex("sha256:base-x"), Vertex("sha256:step")]).chain_keys)
-    other_base = BuildRequest([Vertex("sha256:base-y"), Vertex("sha256:step")])
+    index.record("a", BuildRequest([Vertex("sha256:base-x"), Vertex("sha256:step", inputs=(0,))]).chain_keys)
+    other_base = BuildRequest([Vertex("sha256:base-y"), Vertex("sha256:step", inputs=(0,))])
     eps = [Endpoint("a")]
     assert make_plugin("cache-affinity-scorer", index=index).score(cycle(other_base, eps), eps) == [0.0]
 

@@ -1,6 +1,7 @@
 """What a build asks of the scheduler: plain vertex digests, kinds and durations, no LLB types.
 
-A later layer turns an LLB Definition into a ``BuildRequest``; keeping the request plain lets the
+``BuildRequest.from_definition`` reads an LLB Definition through its plain views
+(``vertices()``, ``minimum_caps``) without importing llb; keeping the request plain lets the
 scheduler stay independent of the IR and lets simulators and tests build requests by hand.
 """
 
@@ -29,13 +30,21 @@ DEFAULT_KIND_WEIGHTS: Mapping[str, float] = {
 class Vertex:
     """One LLB vertex: its digest, op kind, recorded duration (s) if known, and input positions.
 
-    ``inputs=None`` means "the previous vertex" (a linear chain); ``()`` marks a root.
+    ``inputs`` are the positions of earlier vertices in the request, in the op's input order;
+    ``()`` marks a root. Nothing is implied: a chain names each previous vertex.
     """
 
     digest: str
     kind: str = "exec"
     duration: float | None = None
-    inputs: tuple[int, ...] | None = None
+    inputs: tuple[int, ...] = ()
+
+    def __post_init__(self):
+        if self.inputs is None:
+            raise TypeError(f"Vertex {self.digest}: inputs=None no longer means the previous vertex; "
+                            "pass inputs=(position,) for a chain or () for a root")
+        if not isinstance(self.inputs, tuple):
+            object.__setattr__(self, "inputs", tuple(self.inputs))
 
 
 def _chain_keys(vertices: Sequence[Vertex]) -> tuple[int, ...]:
@@ -46,9 +55,8 @@ def _chain_keys(vertices: Sequence[Vertex]) -> tuple[int, ...]:
     """
     keys: list[int] = []
     for position, vertex in enumerate(vertices):
-        inputs = vertex.inputs if vertex.inputs is not None else ((position - 1,) if position else ())
         h = hashlib.blake2b(vertex.digest.encode(), digest_size=8)
-        for parent in inputs:
+        for parent in vertex.inputs:
             if not 0 <= parent < position:
                 raise ValueError(f"vertex {position} ({vertex.digest}) has input {parent}, which is not an earlier vertex")
             h.update(keys[parent].to_bytes(8, "little"))
@@ -88,6 +96,34 @@ class BuildRequest:
         self._durations = [v.duration if v.duration is not None and 0 < v.duration < math.inf else 0.0 for v in self.vertices]
         self._timed = any(self._durations)  # without recorded durations every vertex weighs its kind
         self._work_cache: dict[tuple, tuple[tuple[float, ...], float]] = {}
+
+    @classmethod
+    def from_definition(
+        cls,
+        definition,
+        *,
+        durations: Mapping[str, float] | None = None,
+        platform: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        id: str = "",
+    ) -> "BuildRequest":
+        """The request for an LLB Definition, read through its ``vertices()`` and ``minimum_caps``.
+
+        Kinds and input positions follow the graph (merges and diffs keep every input, in order);
+        ``durations`` maps digests to recorded seconds.
+        """
+        durations = durations or {}
+        position: dict[str, int] = {}
+        vertices = []
+        for vertex in definition.vertices():
+            try:
+                inputs = tuple(position[digest] for digest in vertex.inputs)
+            except KeyError as missing:
+                raise ValueError(f"vertex {vertex.digest} has input {missing.args[0]}, "
+                                 "which is not an earlier vertex") from None
+            position[vertex.digest] = len(vertices)
+            vertices.append(Vertex(vertex.digest, vertex.kind, durations.get(vertex.digest), inputs))
+        return cls(vertices, id=id, platform=platform, labels=labels, required_caps=definition.minimum_caps)
 
     def work(self, kind_weights: Mapping[str, float], use_durations: bool = True) -> tuple[tuple[float, ...], float]:
         """Per-vertex work and its total: recorded duration if known, else the kind's weight."""
