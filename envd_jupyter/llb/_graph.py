@@ -134,12 +134,12 @@ def _exec(op, attrs) -> tuple[str, str]:
 
 
 def _command(args: list[str]) -> str:
-    """``sh -c 'echo hi'`` for a shell command, else the argv with the program's base name."""
+    """The script of a ``sh -c`` command as the user wrote it, else the argv with the program's base name."""
     if not args:
         return "exec"
     program = posixpath.basename(args[0]) or args[0]
     if len(args) == 3 and program in _SHELLS and args[1] == "-c":
-        return f"{program} -c {shlex.quote(args[2])}"
+        return " ".join(args[2].split())
     return shlex.join([program, *args[1:]])
 
 
