@@ -10,7 +10,8 @@ The result is a JSON-ready dict (the widget sends it to the browser as is)::
 
     {"version": 1, "mode": "dag" | "list", "reason": str, "width": float, "height": float,
      "nodes": [{"id", "kind", "name", "label", "location", "attrs", "head", "layer",
-                "x", "y", "width", "height", "members": [{"id", "name"}] (collapsed chains only)}],
+                "x", "y", "width", "height", "members": [{"id", "name"}] (folded chains only),
+                "chain": chain id (members of an expanded chain only)}],
      "edges": [{"source", "target", "count", "points": [[x, y], …]}],
      "chains": [{"id", "count", "collapsed": bool}]}
 
@@ -21,6 +22,7 @@ the id to pass in ``expanded`` to lay the graph out again with that chain open.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -59,6 +61,10 @@ def layout_graph(graph: Mapping[str, Any], *, collapse: int | None = 12, max_nod
     chains, owner = _fold_chains(list(nodes), counts, collapse, set(expanded))
     visible = [_visible_node(nodes[i], head) for i in nodes if i not in owner]
     visible += [_chain_node(chain, nodes) for chain in chains if chain["collapsed"]]
+    opened = {member: chain["id"] for chain in chains if not chain["collapsed"] for member in chain["members"]}
+    for node in visible:
+        if node["id"] in opened:
+            node["chain"] = opened[node["id"]]  # lets the widget fold it again
     folded: dict[tuple[str, str], int] = {}
     for (source, target), count in counts.items():
         key = (owner.get(source, source), owner.get(target, target))
@@ -292,12 +298,30 @@ def _order_layers(grid: _Grid) -> list[list[int]]:
             row.sort(key=lambda i: (keys[i], position[i]))
             for p, i in enumerate(row):
                 position[i] = p
+        _transpose(rows, grid, position)
         crossings = _crossings(rows, grid.down, position)
         if crossings < fewest:
             best, fewest = [list(row) for row in rows], crossings
         if fewest == 0:
             break
     return best
+
+
+def _transpose(rows: list[list[int]], grid: _Grid, position: list[float]) -> None:
+    """Swap neighbours in a layer where that alone removes crossings (one pass over every layer)."""
+    for row in rows:
+        for k in range(len(row) - 1):
+            u, v = row[k], row[k + 1]
+            kept = swapped = 0
+            for near in (grid.up, grid.down):
+                a = sorted(position[j] for j in near[u])
+                b = sorted(position[j] for j in near[v])
+                if a and b:
+                    kept += sum(bisect_left(b, x) for x in a)  # u's neighbour right of v's
+                    swapped += sum(len(b) - bisect_right(b, x) for x in a)
+            if swapped < kept:
+                row[k], row[k + 1] = v, u
+                position[u], position[v] = k + 1, k
 
 
 def _crossings(rows: list[list[int]], down: list[list[int]], position: list[float]) -> int:

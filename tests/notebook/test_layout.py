@@ -124,6 +124,7 @@ def test_an_expanded_chain_is_laid_out_whole_and_still_listed():
     layout = layout_graph(chain(30), collapse=12, expanded=["chain:sha256:c1"])
     assert len(layout["nodes"]) == 30 and layout["mode"] == "dag"
     assert layout["chains"] == [{"id": "chain:sha256:c1", "count": 28, "collapsed": False}]
+    assert [n.get("chain") for n in layout["nodes"]] == [None] + ["chain:sha256:c1"] * 28 + [None]
     assert_well_formed(layout)
 
 
