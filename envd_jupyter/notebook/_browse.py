@@ -76,7 +76,7 @@ def file_view(read_file: Callable[[str], bytes], path: str, size: int | None) ->
     except Exception as error:  # the caller's callback: shown in the viewer
         return {"path": path, "size": size or 0, "binary": False, "truncated": False, "text": "",
                 "error": one_line(error), "about": one_line(error)}
-    size = len(data) if size is None else size
+    size = len(data) if size is None else max(size, len(data))  # a listing may under-report
     sample = data[:FILE_CAP]
     binary = not _is_text(sample)
     view = {"path": path, "size": size, "binary": binary, "truncated": max(size, len(data)) > FILE_CAP,
