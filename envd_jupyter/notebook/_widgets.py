@@ -9,6 +9,7 @@ executed headless (where widget views are lost) still shows the DAG, the tables 
 from __future__ import annotations
 
 import posixpath
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -48,21 +49,25 @@ class _LiveVertices(_Static):
     def __init__(self, *, max_per_second: float = 10.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._book = VertexBook()
+        self._book_lock = threading.Lock()  # events arrive on the solve's thread, pushes on the timer's
         self._throttle = Throttle(self._push, max_per_second=max_per_second)
 
     def update_model(self, model: Any) -> None:
         """The whole ``BuildModel`` (object or ``to_dict()``) or a vertex list, as the new state."""
-        self._book.replace(model)
+        with self._book_lock:
+            self._book.replace(model)
         self._throttle.request()
 
     def update_vertices(self, vertices: Iterable[Any]) -> None:
         """Changed ``VertexState``s (objects or dicts)."""
-        self._book.update(vertices)
+        with self._book_lock:
+            self._book.update(vertices)
         self._throttle.request()
 
     def apply_events(self, events: Iterable[Any]) -> None:
         """``VertexEvent``s (objects or dicts); usable as an ``EventCoalescer``'s batch callback."""
-        self._book.apply(events)
+        with self._book_lock:
+            self._book.apply(events)
         self._throttle.request()
 
     def __call__(self, event: Any) -> None:
@@ -74,6 +79,21 @@ class _LiveVertices(_Static):
         self._throttle.flush()
 
     def _push(self) -> None:
+        with self._book_lock:
+            snapshot = self._snapshot()
+        with self.hold_sync():
+            for name, value in snapshot.items():
+                setattr(self, name, value)
+
+    def _snapshot(self) -> dict[str, Any]:
+        """Trait name → value, read from the records (under their lock)."""
+        raise NotImplementedError
+
+    def static_bundle(self) -> dict[str, str]:
+        with self._book_lock:
+            return self._static(self._snapshot())
+
+    def _static(self, snapshot: dict[str, Any]) -> dict[str, str]:
         raise NotImplementedError
 
 
@@ -101,11 +121,12 @@ class DAGWidget(_LiveVertices):
     def _expanded_changed(self, change: dict[str, Any]) -> None:
         self.layout = self._lay_out(change["new"])
 
-    def _push(self) -> None:
-        self.vertices = self._book.by_digest()
+    def _snapshot(self) -> dict[str, Any]:
+        return {"vertices": self._book.by_digest()}
 
-    def static_bundle(self) -> dict[str, str]:
-        return {"text/plain": dag_text(self.layout, self.vertices), "text/html": dag_html(self.layout, self.vertices)}
+    def _static(self, snapshot: dict[str, Any]) -> dict[str, str]:
+        vertices = snapshot["vertices"]
+        return {"text/plain": dag_text(self.layout, vertices), "text/html": dag_html(self.layout, vertices)}
 
 
 class ProgressWidget(_LiveVertices):
@@ -117,14 +138,13 @@ class ProgressWidget(_LiveVertices):
     styles = traitlets.Dict(STATE_STYLES).tag(sync=True)
     title = traitlets.Unicode("").tag(sync=True)
 
-    def _push(self) -> None:
+    def _snapshot(self) -> dict[str, Any]:
         model = self._book.model()
-        with self.hold_sync():
-            self.vertices = model["vertices"]
-            self.summary = {k: model[k] for k in ("total", "cached", "ran", "failed", "done")}
+        return {"vertices": [dict(v, log_tail=list(v["log_tail"])) for v in model["vertices"]],
+                "summary": {k: model[k] for k in ("total", "cached", "ran", "failed", "done")}}
 
-    def static_bundle(self) -> dict[str, str]:
-        model = {**self.summary, "vertices": self.vertices} if self.summary else self.vertices
+    def _static(self, snapshot: dict[str, Any]) -> dict[str, str]:
+        model = {**snapshot["summary"], "vertices": snapshot["vertices"]}
         return {"text/plain": progress_text(model), "text/html": progress_html(model)}
 
 

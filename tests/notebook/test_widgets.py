@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import threading
 
 import pytest
 
@@ -297,3 +298,38 @@ def test_each_widget_module_is_offline_esm_that_parses(name, tmp_path):
     path.write_text(module)
     checked = subprocess.run([node_binary, "--check", str(path)], capture_output=True, text=True, timeout=60)
     assert checked.returncode == 0, checked.stderr
+
+
+def test_the_static_picture_shows_updates_not_pushed_yet():
+    FakeTimer.armed = []
+    widget = DAGWidget(two_branches())
+    widget._throttle = Throttle(widget._push, clock=Clock(), timer=FakeTimer)
+    widget.update_model(two_branches_model(done=False))
+    widget.update_vertices([{"digest": "sha256:b1", "state": "failed"}])
+    assert widget.vertices["sha256:b1"]["state"] == "running"  # the second push waits for the timer
+    assert 'data-id="sha256:b1" data-state="failed"' in widget._repr_mimebundle_()[0]["text/html"]
+
+
+def test_events_from_a_solve_thread_while_pushes_run_on_another():
+    widget = ProgressWidget(max_per_second=1e9)  # every request pushes: the most contention
+    widget.update_model([vertex(f"v{i}", f"step {i}", "running", i) for i in range(20)])
+    errors = []
+
+    def produce():
+        try:
+            for i in range(3000):
+                widget(log_event(f"v{i % 20}", f"line {i}\n", index=i % 20))
+        except Exception as error:  # surfaced below
+            errors.append(error)
+
+    producers = [threading.Thread(target=produce) for _ in range(2)]
+    for thread in producers:
+        thread.start()
+    for _ in range(200):
+        widget.flush()
+        widget._repr_mimebundle_()
+    for thread in producers:
+        thread.join(timeout=60)
+    widget.flush()
+    assert not errors and not any(t.is_alive() for t in producers)
+    assert all(len(v["log_tail"]) == LOG_LINES for v in widget.vertices)
