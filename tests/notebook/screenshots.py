@@ -155,10 +155,10 @@ setTimeout(() => {
 
     made = {}
     for name, body, size, style in [
-        ("static", static, "1100,1500", ""),
-        ("widgets", mount("dag", "progress", "scores", "browser", extra=open_file), "1200,2000", ""),
-        ("widgets-dark", mount("dag", "progress"), "1200,1100", DARK),
-        ("dag-expanded", mount("dag", extra=expand), "1200,1500", ""),
+        ("static", static, "1100,1380", ""),
+        ("widgets", mount("dag", "progress", "scores", "browser", extra=open_file), "1200,1300", ""),
+        ("widgets-dark", mount("dag", "progress"), "1200,800", DARK),
+        ("dag-expanded", mount("dag", extra=expand), "1200,640", ""),
     ]:
         page = workdir / f"{name}.html"
         page.write_text(f"<!doctype html><html><head><meta charset=utf-8><style>{css}</style>"
