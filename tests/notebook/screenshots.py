@@ -23,7 +23,7 @@ from envd_jupyter.notebook._svg import dag_html
 from envd_jupyter.notebook._tables import progress_html, scores_html
 from envd_jupyter.notebook._widgets import STATIC, BrowserWidget, DAGWidget, ProgressWidget, ScoresWidget
 
-from ._graphs import chain, graph, node, two_branches, two_branches_model
+from ._graphs import chain, node, two_branches, two_branches_model
 from .test_static import scheduling_result
 
 DARK = ("--jp-layout-color0:#111111;--jp-layout-color1:#1e1e1e;--jp-layout-color2:#2a2a2a;"

@@ -80,12 +80,21 @@ function render({ model, el: host }) {
       nodes.set(node.id, { node, group, rect, text, title, list });
     }
     canvas.replaceChildren(svg);
-    if (!fitted && canvas.clientWidth > 0) {
-      fitted = true;
-      if (layout.width > canvas.clientWidth) fit();
-    }
     resize();
     recolour();
+    autoFit(60);
+  }
+
+  // Once, when the canvas first has a width (it has none until the output is attached):
+  // a graph wider than the canvas starts fitted to it.
+  function autoFit(frames) {
+    if (fitted) return;
+    if (canvas.clientWidth === 0) {
+      if (frames > 0) requestAnimationFrame(() => autoFit(frames - 1));
+      return;
+    }
+    fitted = true;
+    if (model.get("layout").width > canvas.clientWidth) fit();
   }
 
   function stateOfNode(node, vertices) {
