@@ -7,8 +7,13 @@ socket) reach dockerd's embedded BuildKit. ``connect()`` without an address trie
 ``BUILDKIT_HOST``, ``DOCKER_HOST``, ``/run/buildkit/buildkitd.sock``, ``/var/run/docker.sock``.
 
     with connect("docker+unix:///var/run/docker.sock") as client:
-        result = client.solve(state, on_event=PlainRenderer())
+        result = client.solve(state, on_event=PlainRenderer())      # = client.start_solve(state).result()
         result.model.fully_cached
+        handle = client.start_solve(state, name="nightly")          # runs in its own thread
+        handle.model, handle.events(), handle.cancel(), await handle
+        with client.interactive(exports=[Image("app:dev")]) as build:
+            stage = build.solve(state)                              # Ref: read_file / read_dir / stat
+            build.finish(stage)                                     # SolveResult
 
 Imports nothing from IPython or widgets; the notebook layer builds on these calls.
 """
@@ -16,17 +21,22 @@ Imports nothing from IPython or widgets; the notebook layer builds on these call
 from envd_jupyter.buildkit._client import BuildKitInfo, Caps, Client, UsageRecord, Worker
 from envd_jupyter.buildkit._coalesce import EventCoalescer
 from envd_jupyter.buildkit._connect import connect
-from envd_jupyter.buildkit._errors import (BuildKitError, CapsError, ConnectError, DaemonError,
-                                          InvalidDefinitionError, RegistryAuthError, SolveCancelled,
+from envd_jupyter.buildkit._errors import (BuildKitError, CapsError, ConnectError, DaemonError, ExportError,
+                                          GatewayError, InvalidDefinitionError, RegistryAuthError, SolveCancelled,
                                           SolveError)
+from envd_jupyter.buildkit._exports import CacheSpec, Image, LocalDir, PushViaDocker, Tarball
+from envd_jupyter.buildkit._gateway import Build
+from envd_jupyter.buildkit._handle import SolveHandle
+from envd_jupyter.buildkit._lifecycle import SolveResult
 from envd_jupyter.buildkit._progress import EVENT_SCHEMA_VERSION, BuildModel, VertexEvent, VertexState
+from envd_jupyter.buildkit._ref import FileStat, Ref
 from envd_jupyter.buildkit._render import PlainRenderer, TtyRenderer
-from envd_jupyter.buildkit._solve import SolveResult
 from envd_jupyter.buildkit._transport import TLSConfig
 
 __all__ = [
-    "EVENT_SCHEMA_VERSION", "BuildKitError", "BuildKitInfo", "BuildModel", "Caps", "CapsError", "Client",
-    "ConnectError", "DaemonError", "EventCoalescer", "InvalidDefinitionError", "PlainRenderer",
-    "RegistryAuthError", "SolveCancelled", "SolveError", "SolveResult", "TLSConfig",
+    "EVENT_SCHEMA_VERSION", "Build", "BuildKitError", "BuildKitInfo", "BuildModel", "CacheSpec", "Caps",
+    "CapsError", "Client", "ConnectError", "DaemonError", "EventCoalescer", "ExportError", "FileStat",
+    "GatewayError", "Image", "InvalidDefinitionError", "LocalDir", "PlainRenderer", "PushViaDocker", "Ref",
+    "RegistryAuthError", "SolveCancelled", "SolveError", "SolveHandle", "SolveResult", "TLSConfig", "Tarball",
     "TtyRenderer", "UsageRecord", "VertexEvent", "VertexState", "Worker", "connect",
 ]

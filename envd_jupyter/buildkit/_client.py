@@ -9,12 +9,18 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import grpc
 
 from envd_jupyter._proto import control_pb2, control_pb2_grpc, gateway_pb2, gateway_pb2_grpc
 from envd_jupyter.buildkit._errors import DaemonError
 from envd_jupyter.buildkit._session.transport import new_id
+
+if TYPE_CHECKING:
+    from envd_jupyter.buildkit._gateway import Build
+    from envd_jupyter.buildkit._handle import SolveHandle
+    from envd_jupyter.buildkit._lifecycle import SolveResult
 
 BUILD_ID_METADATA = "buildkit-controlapi-buildid"
 
@@ -171,20 +177,36 @@ class Client:
             solve.cancel()
         return pong
 
-    def solve(self, target, **options):
-        """Solve an LLB State/Definition; see ``envd_jupyter.buildkit._solve.run_solve``."""
-        from envd_jupyter.buildkit._solve import run_solve
+    def start_solve(self, target, **options) -> "SolveHandle":
+        """Start solving an LLB State/Definition in its own thread; see ``_solve.start_solve`` for the options."""
+        from envd_jupyter.buildkit._solve import start_solve
 
-        return run_solve(self, target, **options)
+        return start_solve(self, target, **options)
 
-    async def solve_async(self, target, **options):
-        """``solve`` for asyncio: cancelling the awaiting task cancels the solve on the daemon."""
-        from envd_jupyter.buildkit._solve import solve_in_thread
+    def solve(self, target, **options) -> "SolveResult":
+        """Solve and wait: ``start_solve(target, **options).result()`` (Ctrl-C cancels the solve on the daemon)."""
+        return self.start_solve(target, **options).result()
 
-        return await solve_in_thread(self, target, **options)
+    async def solve_async(self, target, **options) -> "SolveResult":
+        """``solve`` for asyncio: ``await start_solve(...)``; cancelling the awaiting task cancels the solve."""
+        return await self.start_solve(target, **options)
 
-    def interactive(self, **options):
-        """An interactive gateway build (``with client.interactive() as b:``); see buildkit.gateway."""
+    def interactive(self, **options) -> "Build":
+        """An interactive gateway build (``with client.interactive() as b:``); see ``_gateway``."""
         from envd_jupyter.buildkit._gateway import interactive
 
         return interactive(self, **options)
+
+    def labelled_images(self, label: str) -> list[dict]:
+        """Summaries (Id, Created, Labels, ...) of the images in dockerd's store carrying ``label``.
+
+        Read over dockerd's HTTP API; a standalone buildkitd has no such store, so its answer is [].
+        """
+        if self.address.kind != "docker":
+            return []
+        from envd_jupyter.buildkit._engine import labelled_images
+
+        try:
+            return labelled_images(self.address, label, timeout=self.timeout)
+        except OSError as exc:
+            raise DaemonError(f"listing images labelled {label!r} on {self.address}: {exc}") from None

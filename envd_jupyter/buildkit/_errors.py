@@ -34,7 +34,15 @@ class RegistryAuthError(BuildKitError):
 
 
 class SolveCancelled(BuildKitError):
-    """The solve was cancelled by the caller (KeyboardInterrupt or a cancel token)."""
+    """The solve was cancelled by the caller (``cancel()`` on its handle or build, or a failing sibling)."""
+
+
+class GatewayError(BuildKitError):
+    """A call inside an interactive build failed (reading a missing file, a ref the daemon forgot)."""
+
+
+class ExportError(BuildKitError):
+    """An export that could not be completed on the client side (e.g. a push dockerd refused)."""
 
 
 class SolveError(BuildKitError):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from envd_jupyter.buildkit._engine import EngineConnection
+from envd_jupyter.buildkit._errors import ExportError
 from envd_jupyter.buildkit._session import SessionService
 from envd_jupyter.buildkit._session.auth import (DockerConfig, docker_registry_auth_header, no_credentials_hint,
                                                registry_host)
@@ -23,10 +24,6 @@ from envd_jupyter.buildkit._session.filesend import DirTarget, FileSendService, 
 
 
 IMAGE_CONFIG_KEY = "containerimage.config"
-
-
-class ExportError(RuntimeError):
-    """An export that could not be completed on the client side (e.g. a push dockerd refused)."""
 
 
 class _Export:

@@ -17,7 +17,7 @@ before they exist):
 An export may also define ``result_metadata() -> Mapping[str, bytes]``: entries the exporter
 must find in the *result* metadata (dockerd's ``moby`` exporter takes ``containerimage.config``
 only from there). A plain Control.Solve cannot carry them, so ``Client.solve`` then solves
-through the gateway and Returns the ref with that metadata (``gateway.solve_with_metadata``).
+through the gateway and Returns the ref with that metadata (``_solve``: an interactive build).
 
 ``exporter_id`` is the export's index in ``exports``; dockerd 26 / BuildKit >= 0.13 tags its
 FileSend calls with gRPC metadata ``buildkit-attachable-exporter-id: <index>`` so one receiver
