@@ -29,7 +29,7 @@ HEADER_NAME = "X-Docker-Expose-Session-Name"
 HEADER_SHARED_KEY = "X-Docker-Expose-Session-Sharedkey"
 HEADER_METHOD = "X-Docker-Expose-Session-Grpc-Method"
 CHUNK = 32 * 1024
-STOP_GRACE = 1.0
+STOP_GRACE = 0.5  # seconds close() gives handlers still running (the daemon waits for exports' handlers itself)
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
@@ -87,14 +87,18 @@ class Session:
         return self
 
     def close(self) -> None:
-        """End the stream and stop the server; waits for no daemon call longer than STOP_GRACE."""
+        """End the stream and stop the server; waits at most STOP_GRACE for handlers still running.
+
+        A solve's exports are complete when it answers (the daemon waits for their receivers), so
+        at close only a handler that ignores its ended context can still run: it is left behind.
+        """
         if self._closed:
             return
         self._closed = True
         if self._link is not None:
             self._link.close()
         # Handlers see their context end with the server; a service that ignores it must not hang us.
-        self._server.stop(STOP_GRACE).wait(STOP_GRACE + 2)
+        self._server.stop(STOP_GRACE).wait(STOP_GRACE)
         self._cleanup()
 
     def __enter__(self) -> "Session":
