@@ -1,8 +1,9 @@
 """Build a recorded environment on a connected daemon, as one interactive (gateway) build.
 
 1. Layer order (see ``layers``): the layers of the most similar image already in dockerd's store
-   (by its ``LAYERS_LABEL``) keep their order; new ones are weighed by solving them first, in
-   parallel, and go heaviest first. They would be built first anyway: nothing waits longer.
+   (by its ``LAYERS_LABEL``, from ``Client.labelled_images``) keep their order; new ones are weighed
+   by solving them first, in parallel (``Build.solve_many``), and go heaviest first. They would be
+   built first anyway: nothing waits longer.
 2. The managed stage is solved and its venv read back: pip groups that disagree on a shared
    distribution stop the build there (``pip_conflicts``), before any user step runs.
 3. The whole graph is solved and returned with the image config as *result metadata*: dockerd's
@@ -13,8 +14,6 @@
 from __future__ import annotations
 
 import hashlib
-import time
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,9 +39,12 @@ def context_unique_id(env: Environment) -> str:
 
 def solve_environment(client, env: Environment, *, image_name: str | None = None, network: str | None = None,
                       timeout: float | None = None, **solve_options: Any) -> EnvironmentSolve:
-    """Compile ``env`` for ``client``'s caps and solve it; with ``image_name``, export it with its config."""
-    from envd_jupyter.buildkit._exports import Image  # lang imports buildkit (and grpc) only to solve
-    from envd_jupyter.buildkit._gateway import GatewayError, failure
+    """Compile ``env`` for ``client``'s caps and solve it; with ``image_name``, export it with its config.
+
+    A failing step raises buildkit's SolveError (step, exit code, the user's line, last log lines);
+    Ctrl-C cancels the build on the daemon.
+    """
+    from envd_jupyter.buildkit import Image  # lang imports buildkit (and grpc) only to solve
 
     caps = client.caps().llb
     unique = context_unique_id(env)
@@ -52,22 +54,17 @@ def solve_environment(client, env: Environment, *, image_name: str | None = None
     if network == "host":  # host networking is an entitlement the daemon must be asked for
         solve_options["entitlements"] = sorted({*solve_options.get("entitlements", ()), "network.host"})
     exports = [*solve_options.pop("exports", ()), *([Image(image_name)] if image_name else [])]
-    definitions = [draft.marshal(local_unique_id=unique)]  # source maps for naming a failed step's line
-    session = None
-    try:
-        with client.interactive(exports=exports, timeout=timeout, **solve_options) as session:
-            fresh = [layer for layer in draft.layers if layer.identity not in previous]
-            weights = weigh(session, fresh, unique, timeout) if len(fresh) > 1 else {}
-            build = compile_for_caps(env, caps, network=network, previous=previous, weights=weights)
-            definitions.insert(0, build.marshal(local_unique_id=unique))
-            if len(env.groups_of("pip")) > 1:
-                check_pip_groups(session, build, env, unique, timeout)
-            ref = session.solve(definitions[0], timeout=timeout)
-            metadata = {EXPORTER_CONFIG_KEY: build.exporter_attrs()[EXPORTER_CONFIG_KEY]} if image_name else None
-            response = session.finish(ref, metadata=metadata, timeout=timeout)
-    except GatewayError as exc:  # a failed step: name it, its exit code, its user line and last log lines
-        raise failure(session, exc, *definitions) from None
-    return EnvironmentSolve(build, definitions[0], session.model, dict(response.ExporterResponse))
+    with client.interactive(exports=exports, timeout=timeout, **solve_options) as session:
+        fresh = [layer for layer in draft.layers if layer.identity not in previous]
+        weights = weigh(session, fresh, unique, timeout) if len(fresh) > 1 else {}
+        build = compile_for_caps(env, caps, network=network, previous=previous, weights=weights)
+        definition = build.marshal(local_unique_id=unique)
+        if len(env.groups_of("pip")) > 1:
+            check_pip_groups(session, build, env, unique, timeout)
+        ref = session.solve(definition, timeout=timeout)
+        metadata = {EXPORTER_CONFIG_KEY: build.exporter_attrs()[EXPORTER_CONFIG_KEY]} if image_name else None
+        result = session.finish(ref, metadata=metadata, timeout=timeout)
+    return EnvironmentSolve(build, definition, result.model, result.exporter_response)
 
 
 def previous_layers(client, layers: list[Layer]) -> list[str]:
@@ -76,13 +73,13 @@ def previous_layers(client, layers: list[Layer]) -> list[str]:
     Only dockerd has an image store that unpacks layers, which is where the order costs time;
     other daemons, or a store without such an image, give no history.
     """
-    if not layers or client.address.kind != "docker":
+    if not layers:
         return []
-    from envd_jupyter.buildkit._engine import labelled_images
+    from envd_jupyter.buildkit import DaemonError
 
     try:
-        images = labelled_images(client.address, LAYERS_LABEL, timeout=client.timeout)
-    except OSError:
+        images = client.labelled_images(LAYERS_LABEL)
+    except DaemonError:
         return []  # history only saves time; the build itself reaches the daemon or says why not
     wanted = {layer.identity for layer in layers}
     best, best_key = [], (0, 0)
@@ -95,39 +92,13 @@ def previous_layers(client, layers: list[Layer]) -> list[str]:
 
 
 def weigh(session, fresh: list[Layer], unique: str, timeout: float | None) -> dict[str, float]:
-    """Seconds each new layer took to build, solving them all at once (a failure cancels the rest).
+    """Seconds each new layer took to build, solving them all at once (the first failure cancels the rest).
 
     Layers the daemon served from its cache are left out: their cost is unknown, and they predate
     this build, so ``arrange`` keeps them below the layers it ran.
     """
-    def timed(layer: Layer) -> float | None:
-        definition = layer.upper.marshal(local_unique_id=unique)
-        started = time.monotonic()
-        session.solve(definition, timeout=timeout)
-        seconds = time.monotonic() - started
-        return None if served_from_cache(session.model, definition.head[0]) else seconds
-
-    pool = ThreadPoolExecutor(max_workers=len(fresh), thread_name_prefix="envd-weigh")
-    futures = {layer.key: pool.submit(timed, layer) for layer in fresh}
-    done, _ = wait(futures.values(), return_when=FIRST_EXCEPTION)
-    pool.shutdown(wait=False, cancel_futures=True)  # ending the build fails any solve still running
-    failed = next((future.exception() for future in done if future.exception() is not None), None)
-    if failed is not None:
-        raise failed  # now, not after the branches still running finish
-    weights = {key: future.result() for key, future in futures.items()}
-    return {key: seconds for key, seconds in weights.items() if seconds is not None}
-
-
-def served_from_cache(model, digest: str, *, within: float = 2.0) -> bool:
-    """Whether the progress stream reported ``digest`` cached (it can trail the Solve reply briefly)."""
-    deadline = time.monotonic() + within
-    while True:
-        vertex = model.vertices.get(digest)
-        if vertex is not None and vertex.done:
-            return vertex.cached
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)
+    refs = session.solve_many([layer.upper.marshal(local_unique_id=unique) for layer in fresh], timeout=timeout)
+    return {layer.key: ref.elapsed for layer, ref in zip(fresh, refs) if not ref.cached}
 
 
 def check_pip_groups(session, build: EnvdBuild, env: Environment, unique: str, timeout: float | None) -> None:
