@@ -21,8 +21,7 @@ import uuid
 
 import pytest
 
-from envd_jupyter.buildkit._errors import BuildKitError, RegistryAuthError
-from envd_jupyter.buildkit._exports import ExportError, Image, PushViaDocker
+from envd_jupyter.buildkit import BuildKitError, ExportError, Image, PushViaDocker, RegistryAuthError
 from envd_jupyter.llb._source import image
 
 from credhelpers import calls, write_config, write_helper
@@ -187,7 +186,7 @@ def test_pull_from_auth_registry_asks_the_session(flavour_socket, client_for, re
 
     resolve_mode="pull": dockerd otherwise prefers an image already in its store (current pushed it).
     """
-    from envd_jupyter.buildkit._exports import LocalDir
+    from envd_jupyter.buildkit import LocalDir
 
     _, socket_path = flavour_socket
     _configure("credsStore", registry, *docker_config)

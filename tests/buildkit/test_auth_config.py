@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from envd_jupyter.buildkit._errors import RegistryAuthError
+from envd_jupyter.buildkit import RegistryAuthError
 from envd_jupyter.buildkit._session.auth import (AuthService, Credentials, DockerConfig, docker_registry_auth_header,
                                                 registry_host, run_helper)
 

@@ -16,8 +16,7 @@ import uuid
 
 import pytest
 
-from envd_jupyter.buildkit._errors import SolveError
-from envd_jupyter.buildkit._exports import CacheSpec, Image, PushViaDocker
+from envd_jupyter.buildkit import CacheSpec, Image, PushViaDocker, SolveError
 
 from llbdefs import chain
 

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from envd_jupyter.buildkit._exports import Image, LocalDir
+from envd_jupyter.buildkit import Image, LocalDir
 
 from llbdefs import chain
 from test_faults import _eventually, _procs_with

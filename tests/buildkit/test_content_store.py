@@ -13,7 +13,7 @@ import pytest
 
 from envd_jupyter._proto import content_pb2
 from envd_jupyter.buildkit._cache import plan_cache
-from envd_jupyter.buildkit._exports import CacheSpec
+from envd_jupyter.buildkit import CacheSpec
 from envd_jupyter.buildkit._session.content import STORE_ID_METADATA, ContentStoreService, LayoutStore
 
 

@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from envd_jupyter.buildkit._engine import EngineConnection
-from envd_jupyter.buildkit._exports import CacheSpec, Image, PushViaDocker
+from envd_jupyter.buildkit import CacheSpec, Image, PushViaDocker
 from envd_jupyter.llb._source import image
 
 
@@ -99,7 +99,7 @@ def test_image_config_attr_reaches_dockerd_image(any_client, any_daemon, daemon_
 
 def test_failing_run_with_config_export_names_the_step(docker_classic, client_for, busybox, network):
     """The gateway route taken for a config export reports failures like a plain solve."""
-    from envd_jupyter.buildkit._errors import SolveError
+    from envd_jupyter.buildkit import SolveError
 
     state = image(busybox).run("echo about-to-fail; exit 7", network=network)
     export = Image(f"envd-jupyter-test/never:{uuid.uuid4().hex[:8]}", attrs={"containerimage.config": "{}"})

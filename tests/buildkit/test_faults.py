@@ -1,4 +1,4 @@
-"""Cancellation and daemon faults: server-side cancel, KeyboardInterrupt, a daemon killed mid-solve.
+"""Cancellation and daemon faults: cancel, Ctrl-C on every waiting path, a daemon killed mid-solve.
 
 The kill test runs its OWN short-lived dockerd (same binary as the old flavour) in a temp dir;
 the shared daemons are never touched.
@@ -9,18 +9,21 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from envd_jupyter.buildkit import DaemonError, SolveCancelled, connect
+from envd_jupyter.buildkit import DaemonError, Image, LocalDir, SolveCancelled, connect
+from envd_jupyter.llb import image
 
 from llbdefs import chain
 
 PRIVATE_DOCKERD = "/usr/sbin/dockerd"
 WAIT = 30.0  # generous bound for conditions we poll for; speed is measured in bench/
+INTERRUPTS_UNDER_LOAD = 20
 
 
 def _procs_with(marker: str) -> list[int]:
@@ -59,41 +62,110 @@ def _sleep_step(marker: str) -> str:
     return f"sleep 4242; echo {marker}"
 
 
-def test_cancel_event_stops_the_step_on_the_daemon(any_client, busybox, network, unique):
-    marker = f"cancel-{unique}"
-    cancel = threading.Event()
+class _Step:
+    """A step that logs, then sleeps until cancelled; its events say when it runs and when the daemon cancelled it.
+
+    Acting on the log line, not on "started", means the process surely runs (cancelling a container
+    that is still starting can leave its process behind on dockerd 26, a daemon race).
+    """
+
+    def __init__(self, busybox, network, marker, action=lambda: None):
+        self.marker, self.action = marker, action
+        self.state = image(busybox).run(f"echo started-{marker}; sleep 4242; echo {marker}", network=network)
+        self.cancelled = threading.Event()  # the daemon reported the step ended by the cancel
+
+    def on_event(self, event) -> None:
+        if self.marker not in event.vertex.name:
+            return
+        if event.kind == "log" and f"started-{self.marker}".encode() in event.log.data:
+            self.action()
+        elif event.kind == "error" and "cancel" in event.vertex.error:
+            self.cancelled.set()
+
+    def assert_cancelled_on_the_daemon(self) -> None:
+        assert self.cancelled.wait(WAIT), "the daemon reported the step cancelled"
+        _eventually(lambda: not _procs_with(self.marker), "the cancelled step's process is gone")
+
+
+def test_cancel_stops_the_step_on_the_daemon(any_client, busybox, network, unique):
     baseline = threading.active_count()
+    handles = []
+    step = _Step(busybox, network, f"cancel-{unique}", lambda: handles[0].cancel())
+    handles.append(any_client.start_solve(step.state, on_event=step.on_event, timeout=WAIT))
     with pytest.raises(SolveCancelled):
-        any_client.solve(chain(busybox, [_sleep_step(marker)], network=network), cancel=cancel,
-                         on_event=_when_running(marker, cancel.set))
-    _eventually(lambda: not _procs_with(marker), "the cancelled step's process is gone")
+        handles[0].result(WAIT)
+    step.assert_cancelled_on_the_daemon()
     _eventually(lambda: threading.active_count() <= baseline, "no solve thread outlives the solve")
 
 
-def test_cancel_event_stops_a_solve_routed_through_the_gateway(any_client, busybox, network, unique):
+def test_cancel_stops_a_solve_routed_through_the_gateway(any_client, busybox, network, unique):
     """An image export with a config solves via a gateway Return; its cancel must work the same way."""
-    from envd_jupyter.buildkit._exports import Image
-
-    marker = f"cancel-gw-{unique}"
-    cancel = threading.Event()
     baseline = threading.active_count()
     export = Image(f"envd-jupyter-test/cancelled:{unique}", attrs={"containerimage.config": "{}"})
+    handles = []
+    step = _Step(busybox, network, f"cancel-gw-{unique}", lambda: handles[0].cancel())
+    handles.append(any_client.start_solve(step.state, exports=[export], on_event=step.on_event, timeout=WAIT))
     with pytest.raises(SolveCancelled):
-        any_client.solve(chain(busybox, [_sleep_step(marker)], network=network), exports=[export], cancel=cancel,
-                         on_event=_when_running(marker, cancel.set))
-    _eventually(lambda: not _procs_with(marker), "the cancelled step's process is gone")
+        handles[0].result(WAIT)
+    step.assert_cancelled_on_the_daemon()
     _eventually(lambda: threading.active_count() <= baseline, "no solve thread outlives the solve")
     assert export.ok is False
 
 
-def test_keyboard_interrupt_cancels_and_returns_control(docker_current, client_for, busybox, network, unique):
-    marker = f"interrupt-{unique}"
-    client = client_for(docker_current)
+@pytest.fixture
+def cpu_hog():
+    """Two busy processes, so the interrupt tests run on a loaded machine (where one of them once hung)."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while 1: pass"]) for _ in range(2)]
+    yield
+    for hog in hogs:
+        hog.kill()
+        hog.wait()
+
+
+def _interrupt(attempt: int):
+    """Ctrl-C as a terminal or a Jupyter kernel sends it (SIGINT), or as ``_thread.interrupt_main`` simulates it."""
+    return (lambda: os.kill(os.getpid(), signal.SIGINT)) if attempt % 2 else _thread.interrupt_main
+
+
+def _interrupted(client, step, path: str, tmp_path) -> None:
+    """Wait on ``path`` for ``step`` (whose action sends Ctrl-C); the wait must end in KeyboardInterrupt."""
     with pytest.raises(KeyboardInterrupt):
-        client.solve(chain(busybox, [_sleep_step(marker)], network=network),
-                     on_event=_when_running(marker, _thread.interrupt_main))
-    _eventually(lambda: not _procs_with(marker), "the interrupted step's process is gone")
-    assert client.solve(chain(busybox, [f"echo after-{marker}"], network=network)).model.total >= 2
+        if path == "solve":
+            client.solve(step.state, on_event=step.on_event, timeout=WAIT)
+        elif path == "handle":
+            client.start_solve(step.state, on_event=step.on_event, timeout=WAIT).result(WAIT)
+        elif path == "build-solve":
+            with client.interactive(on_event=step.on_event, timeout=WAIT) as build:
+                build.solve(step.state)
+        else:  # the step runs while finish() exports it
+            with client.interactive(exports=[LocalDir(tmp_path / step.marker)], on_event=step.on_event,
+                                    timeout=WAIT) as build:
+                build.finish(build.solve(step.state, evaluate=False))
+
+
+def test_keyboard_interrupt_cancels_and_returns_control(docker_current, client_for, busybox, network, unique,
+                                                        cpu_hog, tmp_path):
+    """Ctrl-C while Client.solve waits, 20 times under CPU load: each one cancels the step on the daemon.
+
+    Every wait is bounded (``timeout=``): an interrupt that got lost fails the test instead of hanging it.
+    """
+    client = client_for(docker_current)
+    for attempt in range(INTERRUPTS_UNDER_LOAD):
+        step = _Step(busybox, network, f"interrupt-{unique}-{attempt}", _interrupt(attempt))
+        _interrupted(client, step, "solve", tmp_path)
+        step.assert_cancelled_on_the_daemon()
+    assert client.solve(chain(busybox, [f"echo after-{unique}"], network=network), timeout=WAIT).model.ran()
+
+
+@pytest.mark.parametrize("path", ["handle", "build-solve", "build-finish"])
+def test_keyboard_interrupt_on_every_waiting_path(path, docker_current, client_for, busybox, network, unique,
+                                                  cpu_hog, tmp_path):
+    client = client_for(docker_current)
+    for attempt in range(2):
+        step = _Step(busybox, network, f"interrupt-{path}-{unique}-{attempt}", _interrupt(attempt))
+        _interrupted(client, step, path, tmp_path)
+        step.assert_cancelled_on_the_daemon()
+    assert client.solve(chain(busybox, [f"echo after-{unique}"], network=network), timeout=WAIT).model.ran()
 
 
 @pytest.fixture

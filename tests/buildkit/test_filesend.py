@@ -64,8 +64,7 @@ def test_receiver_requests_files_and_writes_them(tmp_path):
 import subprocess  # noqa: E402
 import tarfile  # noqa: E402
 
-from envd_jupyter.buildkit import SolveError  # noqa: E402
-from envd_jupyter.buildkit._exports import LocalDir, Tarball  # noqa: E402
+from envd_jupyter.buildkit import LocalDir, SolveError, Tarball  # noqa: E402
 from envd_jupyter.llb._source import image, scratch  # noqa: E402
 
 

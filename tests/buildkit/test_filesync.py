@@ -90,7 +90,7 @@ def test_go_mode_bits():
 
 # -- real uploads -------------------------------------------------------------------------------
 
-from envd_jupyter.buildkit._exports import LocalDir as LocalExport  # noqa: E402
+from envd_jupyter.buildkit import LocalDir as LocalExport  # noqa: E402
 from envd_jupyter.buildkit._session.filesync import LocalDir  # noqa: E402
 from envd_jupyter.llb._source import image, local, scratch  # noqa: E402
 

@@ -7,7 +7,7 @@ import secrets as random_tokens
 
 import pytest
 
-from envd_jupyter.buildkit._exports import LocalDir
+from envd_jupyter.buildkit import LocalDir
 from envd_jupyter.buildkit._session.secrets import Secret, SecretError, SecretsService
 from envd_jupyter.llb._exec import secret_mount
 from envd_jupyter.llb._source import image, scratch

@@ -2,9 +2,8 @@
 
 import pytest
 
-from envd_jupyter.buildkit import CapsError, SolveError, connect
-from envd_jupyter.buildkit._client import Caps
-from envd_jupyter.buildkit._solve import build_request, prepare_definition
+from envd_jupyter.buildkit import Caps, CapsError, SolveError, connect
+from envd_jupyter.buildkit._request import build_request, prepare_definition
 
 from llbdefs import chain
 
@@ -167,7 +166,7 @@ def test_missing_image_names_the_source_step(any_client):
 
 def test_two_exports_share_one_session_on_current(docker_current, client_for, busybox, network, unique, tmp_path):
     """BuildKit >= 0.13 takes an Exporters list; both file receivers merge into one FileSend service."""
-    from envd_jupyter.buildkit._exports import LocalDir, Tarball
+    from envd_jupyter.buildkit import LocalDir, Tarball
 
     exports = [LocalDir(tmp_path / "out"), Tarball(tmp_path / "out.tar")]
     client_for(docker_current).solve(chain(busybox, [f"echo {unique} > /hello"], network=network), exports=exports)

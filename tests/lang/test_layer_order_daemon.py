@@ -7,9 +7,8 @@ from inspect import currentframe
 
 import pytest
 
-from envd_jupyter.buildkit import connect
+from envd_jupyter.buildkit import SolveError, connect
 from envd_jupyter.buildkit._engine import EngineConnection
-from envd_jupyter.buildkit._errors import SolveError
 from envd_jupyter.lang import EnvdFunctions, Environment
 from envd_jupyter.lang._build import solve_environment
 from envd_jupyter.lang._errors import PipConflictError

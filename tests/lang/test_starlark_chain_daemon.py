@@ -3,7 +3,7 @@
 import uuid
 
 from envd_jupyter.buildkit import connect
-from envd_jupyter.buildkit._exports import LocalDir
+from envd_jupyter.buildkit import LocalDir
 from envd_jupyter.lang import exec_cell
 from envd_jupyter.lang._build import solve_environment
 
