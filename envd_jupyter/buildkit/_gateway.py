@@ -120,6 +120,8 @@ class Build:
 
     def solve_many(self, states: Sequence[Any], *, evaluate: bool = True, timeout: float | None = None) -> list[Ref]:
         """Solve ``states`` at once; the first failure cancels the others and is raised. Refs in order."""
+        if not states:
+            return []
         group = _Group()
         refs: list = [None] * len(states)
         finished = [Flag() for _ in states]

@@ -145,6 +145,7 @@ class SolveLifecycle:
         self._subscribers: list[queue.SimpleQueue] = []
         self._events_over = False
         self._end_once = threading.Lock()
+        self._definitions_lock = threading.Lock()
 
     @property
     def cache_imports(self) -> list:
@@ -154,8 +155,9 @@ class SolveLifecycle:
     def add_definition(self, definition: Any, data: bytes) -> Vertices:
         """Record a Definition about to be solved (``data``: its bytes); what the Status stream will report."""
         found = vertices(data)
-        self.definitions.append(definition)
-        self.model.source_digests = self.model.source_digests | found.sources
+        with self._definitions_lock:  # solve_many records from several threads at once
+            self.definitions.append(definition)
+            self.model.source_digests = self.model.source_digests | found.sources
         return found
 
     def start(self, definition: bytes | None) -> None:
