@@ -20,6 +20,7 @@ from envd_jupyter._proto import gateway_pb2, gateway_pb2_grpc, worker_pb2
 from envd_jupyter.buildkit._errors import GatewayError, SolveCancelled, SolveError
 from envd_jupyter.buildkit._interrupt import CANCEL_CONFIRM, Flag, deferred_interrupts, wait
 from envd_jupyter.buildkit._lifecycle import SolveLifecycle, SolveResult
+from envd_jupyter.buildkit._progress import BuildModel
 from envd_jupyter.buildkit._ref import FileStat, Ref
 from envd_jupyter.buildkit._request import lower, serialize
 
@@ -58,7 +59,7 @@ class Build:
         return self._lifecycle.ref
 
     @property
-    def model(self):
+    def model(self) -> BuildModel:
         return self._lifecycle.model
 
     def cancel(self) -> None:
@@ -67,8 +68,11 @@ class Build:
 
     # -- daemon calls -----------------------------------------------------------------------
     def _call(self, name: str, request, timeout: float | None = READ_TIMEOUT, *, group: _Group | None = None):
-        """An LLBBridge call's answer (grpc.RpcError as the daemon gave it). Ctrl-C cancels the build; so
-        does the build ending or being cancelled meanwhile (its reason is raised), or ``group`` being cancelled."""
+        """An LLBBridge call's answer (grpc.RpcError as the daemon gave it).
+
+        The call ends early, raising the reason, when the build ends or is cancelled meanwhile or
+        ``group`` is cancelled; Ctrl-C cancels the whole build.
+        """
         future = getattr(self._bridge, name).future(request, metadata=self._metadata, timeout=timeout)
         answered = Flag()
         future.add_done_callback(lambda _: answered.set())
