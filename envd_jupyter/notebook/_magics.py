@@ -23,7 +23,7 @@ from traitlets import Bool, CaselessStrEnum, Dict, Float, Int, Unicode
 from traitlets.config import Configurable
 
 from envd_jupyter.notebook._settings import apply_pyproject_settings
-from envd_jupyter.notebook._values import Listing, Text
+from envd_jupyter.notebook._values import Exported, Listing, Text
 from envd_jupyter.notebook._view import BuildView, builders_view, dag_view, scores_view, why_view
 
 _WAIT_SLICE = 0.2  # seconds between interrupt checks while waiting for a background build
@@ -83,7 +83,8 @@ class Envd(Magics, Configurable):
             self._cell_id(args.name), cell, name=args.name, language=language, start=start,
             namespace=self.shell.user_ns, filename=f"cell[{args.name}]"))
         self.shell.user_ns[args.name] = cell_result.state
-        view = BuildView(cell_result.definition, collapse=self.dag_collapse, mode=self._mode(args.progress))
+        view = BuildView(args.name, cell_result.definition, collapse=self.dag_collapse,
+                         mode=self._mode(args.progress))
         view.show()
         if args.no_solve:
             return None
@@ -105,7 +106,7 @@ class Envd(Magics, Configurable):
         """Schedule, solve with live progress, record the solve, export: the cell's one library call each."""
         options = cell_result.solve_options()
         try:
-            stage = fleet.build(cell_result.state, name=self._build_name(name), on_event=view.on_event,
+            stage = fleet.build(cell_result, name=self._build_name(name), on_event=view.on_event,
                                 on_scheduled=view.scheduled, timeout=self.timeout or None, **options)
         except BaseException as exc:
             view.failed(exc)
@@ -113,7 +114,7 @@ class Envd(Magics, Configurable):
         self.workspace.record_solve(name, stage.definition)
         view.finished(stage)
         for spec in exports:
-            result = fleet.export(cell_result.state, spec, builder=stage.builder, name=self._build_name(name),
+            result = fleet.export(cell_result, spec, builder=stage.builder, name=self._build_name(name),
                                   timeout=self.timeout or None, **options)
             view.exported(spec, result)
         return stage
@@ -173,11 +174,11 @@ class Envd(Magics, Configurable):
         args = parse_argstring(self.envd_why, line)
         from envd_jupyter import lang
 
-        previous = self.workspace.previous(args.state, before_last=True)
-        if previous is None:
-            raise UsageError(f"{args.state} has been solved at most once: nothing to compare yet")
         stage = self._stage(args.state)
-        return why_view(lang.explain_rebuild(previous, stage.definition, stage.model))
+        solves = self.workspace.solves(args.state)
+        if len(solves) < 2:
+            raise UsageError(f"{args.state} has been solved once: re-run its cell after a change, then ask why")
+        return why_view(args.state, lang.explain_rebuild(solves[0], solves[1], stage.model))
 
     @magic_arguments()
     @argument("state")
@@ -192,15 +193,13 @@ class Envd(Magics, Configurable):
                  if value]
         if len(specs) != 1:
             raise UsageError("%envd_export needs exactly one of --image NAME, --dir PATH, --tar FILE")
-        state = self._state(args.state)
-        future = self._stages.get(args.state)
-        builder = future.result().builder if future is not None and future.done() and not future.exception() else None
+        cell = self._cell(args.state)
+        stage = self._stage(args.state)
         fleet = self._fleet(None, None)
-        cell_options = self.workspace.solve_options(args.state)
-        result = self._failing_short(lambda: fleet.export(state, specs[0], builder=builder,
+        result = self._failing_short(lambda: fleet.export(cell, specs[0], builder=stage.builder,
                                                           name=self._build_name(args.state),
-                                                          timeout=self.timeout or None, **cell_options))
-        return Text(f"exported {args.state} as {specs[0]} in {result.elapsed:.1f}s")
+                                                          timeout=self.timeout or None, **cell.solve_options()))
+        return Exported(args.state, specs[0], stage.builder, fleet.address(stage.builder), result.elapsed)
 
     @line_magic
     def envd_scores(self, line: str):
@@ -238,19 +237,21 @@ class Envd(Magics, Configurable):
     def _state(self, name: str):
         return self._lang_call(lambda: self.workspace.get(name))
 
+    def _cell(self, name: str):
+        return self._lang_call(lambda: self.workspace.cell(name))
+
     def _definition(self, name: str):
-        return self._lang_call(lambda: self.workspace.definition(name))
+        return self._cell(name).definition
 
     def _stage(self, name: str):
         """The open stage of ``name``: waits for a background build, solves an unsolved state."""
-        self._state(name)  # unknown names are a UsageError listing the known ones
+        cell = self._cell(name)  # unknown names are a UsageError listing the known ones
         future = self._stages.get(name)
         if future is None or (future.done() and future.exception() is None and future.result().closed):
             fleet = self._fleet(None, None)
             future = Future()
             future.set_result(self._failing_short(lambda: fleet.build(
-                self.workspace.get(name), name=self._build_name(name), timeout=self.timeout or None,
-                **self.workspace.solve_options(name))))
+                cell, name=self._build_name(name), timeout=self.timeout or None, **cell.solve_options())))
             self._remember(name, future)
         while True:  # a bounded slice at a time, so an interrupt always gets through
             try:

@@ -55,3 +55,12 @@ class Listing(list):
                        for mode, size, when, name in self._rows())
         return (f"<div class='envd-listing'><b>{html.escape(self.path)}</b><table>"
                 f"<tr><th>mode</th><th>size</th><th>modified</th><th>name</th></tr>{body}</table></div>")
+
+
+class Exported(Text):
+    """What ``%envd_export`` did: the export, the builder that made it and that builder's address."""
+
+    def __new__(cls, state: str, spec: str, builder: str, address: str, seconds: float):
+        text = super().__new__(cls, f"exported {state} as {spec} on {builder} ({address}) in {seconds:.1f}s")
+        text.state, text.spec, text.builder, text.address = state, spec, builder, address
+        return text
