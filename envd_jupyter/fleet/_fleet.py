@@ -70,6 +70,12 @@ def _definition_for(target: Any, caps: frozenset[str] | None):
     return marshal()
 
 
+def _lowered(definition: Any, caps: frozenset[str]):
+    """The graph exactly as the daemon will receive it, so progress digests match what is shown."""
+    lower_for = getattr(definition, "lower_for", None)
+    return lower_for(caps) if lower_for is not None else definition
+
+
 class Fleet:
     """Builders by name, one scheduler, one client per builder (connected when first needed).
 
@@ -178,21 +184,23 @@ class Fleet:
         return result
 
     def build(self, target: Any, *, name: str | None = None, on_event: Any = None,
-              on_scheduled: Callable[[SchedulingResult], None] | None = None, timeout: float | None = None,
+              on_scheduled: Callable[[SchedulingResult, Any], None] | None = None, timeout: float | None = None,
               **options: Any) -> Stage:
         """Schedule ``target``, solve it on the pick inside an interactive build, and keep that open.
 
-        ``options`` are ``Client.interactive``'s (local_dirs, secrets, entitlements, cache_imports, …).
+        ``on_scheduled(scheduling, definition)`` is told the decision and the exact graph the pick runs
+        (lowered for its caps) before the solve starts. ``options`` are ``Client.interactive``'s
+        (local_dirs, secrets, entitlements, cache_imports, …).
         A failing step raises ``buildkit.SolveError``; Ctrl-C cancels the solve on the daemon.
         """
         scheduling = self.schedule(target)
         request = BuildRequest.from_definition(_definition_for(target, frozenset()))
-        if on_scheduled is not None:
-            on_scheduled(scheduling)
         builder = scheduling.endpoint.name
         try:
             client = self.client(builder)
-            definition = _definition_for(target, client.caps().llb)
+            definition = _lowered(_definition_for(target, client.caps().llb), client.caps().llb)
+            if on_scheduled is not None:
+                on_scheduled(scheduling, definition)
             with self._running(builder):
                 build = client.interactive(name=name, on_event=on_event, timeout=timeout, **options)
                 try:

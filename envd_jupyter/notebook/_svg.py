@@ -1,0 +1,172 @@
+"""Static, self-contained SVG of a laid-out graph, coloured by vertex state.
+
+This is what a notebook keeps when it is executed headless (nbclient drops widget views), and
+the widget's ``text/html`` fallback. Colours come from ``STATE_STYLES``, which the DAG widget's
+JavaScript also receives, so the live and the saved picture agree. Text colours follow
+JupyterLab's CSS variables where a node has no fill of its own, with fallbacks for other viewers.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from html import escape
+from typing import Any
+
+from ._layout import truncate
+
+STATES = ("pending", "running", "cached", "done", "failed")
+STATE_STYLES: dict[str, dict[str, str]] = {
+    "pending": {"fill": "#e6e6e6", "stroke": "#9e9e9e", "text": "#303030", "width": "1"},
+    "running": {"fill": "#1e6fd9", "stroke": "#124f9e", "text": "#ffffff", "width": "1.5"},
+    "cached": {"fill": "#eef7ee", "stroke": "#2e7d32", "text": "#1b5e20", "width": "2.5"},
+    "done": {"fill": "#2e7d32", "stroke": "#1b5e20", "text": "#ffffff", "width": "1"},
+    "failed": {"fill": "#c62828", "stroke": "#7f0000", "text": "#ffffff", "width": "1.5"},
+}
+FONT = "font-family:var(--jp-ui-font-family,system-ui,sans-serif);font-size:12px"
+INK = "fill:var(--jp-ui-font-color1,#1f1f1f)"
+EDGE = "stroke:var(--jp-border-color1,#8a8a8a)"
+LEGEND_HEIGHT = 26
+LIST_LABEL_CHARS = 64
+
+
+def state_of(value: Mapping[str, Any] | str | None) -> str:
+    """The state of a vertex dict (``VertexState.to_dict()``) or a state string; unknown → pending."""
+    state = value.get("state") if isinstance(value, Mapping) else value
+    return state if state in STATE_STYLES else "pending"
+
+
+def combined_state(states: Iterable[str]) -> str:
+    """One state for a folded chain: any failure, else any running, else any pending, else done/cached."""
+    seen = set(states)
+    for state in ("failed", "running", "pending", "done"):
+        if state in seen:
+            return state
+    return "cached" if seen else "pending"
+
+
+def node_states(layout: Mapping[str, Any], vertices: Mapping[str, Mapping[str, Any] | str]) -> dict[str, str]:
+    """Layout node id → state, folded chains combining their members'."""
+    result = {}
+    for node in layout["nodes"]:
+        if node.get("members"):
+            result[node["id"]] = combined_state(state_of(vertices.get(m["id"])) for m in node["members"])
+        else:
+            result[node["id"]] = state_of(vertices.get(node["id"]))
+    return result
+
+
+def render_svg(layout: Mapping[str, Any], vertices: Mapping[str, Mapping[str, Any] | str] | None = None) -> str:
+    """The SVG document (a string) for ``layout``, nodes coloured from ``vertices`` (digest → dict or state)."""
+    vertices = vertices or {}
+    states = node_states(layout, vertices)
+    legend, legend_width = _legend(layout)
+    width, height = max(layout["width"], legend_width), layout["height"] + LEGEND_HEIGHT
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="envd-dag" width="{width:.0f}" height="{height:.0f}" '
+        f'viewBox="0 0 {width:.0f} {height:.0f}" role="img" style="{FONT}">',
+        legend,
+        f'<g transform="translate(0,{LEGEND_HEIGHT})">',
+    ]
+    if layout["mode"] == "dag":
+        parts += [_edge(edge) for edge in layout["edges"]]
+        parts += [_node(node, states[node["id"]], vertices.get(node["id"])) for node in layout["nodes"]]
+    else:
+        parts += [_row(node, states[node["id"]], vertices.get(node["id"])) for node in layout["nodes"]]
+    parts.append("</g></svg>")
+    return "".join(parts)
+
+
+def _legend(layout: Mapping[str, Any]) -> tuple[str, float]:
+    """The colour key (and the layout's note, e.g. why it is a list) and its width."""
+    items, x = [], 16
+    for state in STATES:
+        style = STATE_STYLES[state]
+        items.append(f'<rect x="{x}" y="7" width="14" height="12" rx="3" fill="{style["fill"]}" '
+                     f'stroke="{style["stroke"]}" stroke-width="{style["width"]}"/>'
+                     f'<text x="{x + 19}" y="17" fill="#1f1f1f" style="{INK}">{state}</text>')
+        x += 24 + 7 * len(state) + 14
+    if layout.get("reason"):
+        items.append(f'<text x="{x + 8}" y="17" fill="#1f1f1f" style="{INK};font-style:italic">'
+                     f'{escape(layout["reason"])}</text>')
+        x += 16 + 7 * len(layout["reason"])
+    return "<g class=\"envd-legend\">" + "".join(items) + "</g>", x
+
+
+def edge_path(points: list[list[float]]) -> str:
+    """SVG path data through ``points``: vertical-tangent curves between consecutive points."""
+    (x, y), *rest = points
+    path = [f"M{x:.1f},{y:.1f}"]
+    for x1, y1 in rest:
+        middle = (y + y1) / 2
+        path.append(f"C{x:.1f},{middle:.1f} {x1:.1f},{middle:.1f} {x1:.1f},{y1:.1f}")
+        x, y = x1, y1
+    return " ".join(path)
+
+
+def _edge(edge: Mapping[str, Any]) -> str:
+    points = edge["points"]
+    if len(points) < 2:
+        return ""
+    x, y = points[-1]
+    return (f'<path d="{edge_path(points)}" fill="none" stroke="#8a8a8a" style="{EDGE}" stroke-width="1.2"/>'
+            f'<polygon points="{x:.1f},{y:.1f} {x - 3.5:.1f},{y - 7:.1f} {x + 3.5:.1f},{y - 7:.1f}" '
+            f'fill="#8a8a8a" style="fill:var(--jp-border-color1,#8a8a8a)"/>')
+
+
+def tooltip(node: Mapping[str, Any], state: str, vertex: Mapping[str, Any] | str | None) -> str:
+    """The hover text: full name, kind, state (with duration), source line, members of a fold."""
+    lines = [node["name"], f"{node['kind']} · {state}"]
+    if isinstance(vertex, Mapping) and vertex.get("duration") is not None:
+        lines[-1] += f" · {vertex['duration']:.2f} s"
+    if node.get("location"):
+        lines.append(str(node["location"]))
+    if node.get("members"):
+        lines += [m["name"] for m in node["members"][:20]]
+        if len(node["members"]) > 20:
+            lines.append(f"… and {len(node['members']) - 20} more")
+    return escape("\n".join(lines))
+
+
+def _node(node: Mapping[str, Any], state: str, vertex: Any) -> str:
+    style = STATE_STYLES[state]
+    x, y, w, h = node["x"], node["y"], node["width"], node["height"]
+    dash = ' stroke-dasharray="5 3"' if node["kind"] == "chain" else ""
+    border = "2.5" if node.get("head") and state != "cached" else style["width"]
+    return (f'<g class="envd-node" data-id="{escape(node["id"])}" data-state="{state}">'
+            f'<title>{tooltip(node, state, vertex)}</title>'
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" rx="6" fill="{style["fill"]}" '
+            f'stroke="{style["stroke"]}" stroke-width="{border}"{dash}/>'
+            f'<text x="{x + w / 2:.1f}" y="{y + h / 2 + 4:.1f}" text-anchor="middle" fill="{style["text"]}">'
+            f'{escape(node["label"])}</text></g>')
+
+
+def _row(node: Mapping[str, Any], state: str, vertex: Any) -> str:
+    style = STATE_STYLES[state]
+    x, y, h = node["x"], node["y"], node["height"]
+    return (f'<g class="envd-node" data-id="{escape(node["id"])}" data-state="{state}">'
+            f'<title>{tooltip(node, state, vertex)}</title>'
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="12" height="{h:.1f}" rx="3" fill="{style["fill"]}" '
+            f'stroke="{style["stroke"]}" stroke-width="{style["width"]}"/>'
+            f'<text x="{x + 20:.1f}" y="{y + h / 2 + 4:.1f}" fill="#1f1f1f" style="{INK}">'
+            f'{escape(truncate(node["name"], LIST_LABEL_CHARS))}</text></g>')
+
+
+def dag_text(layout: Mapping[str, Any], vertices: Mapping[str, Mapping[str, Any] | str] | None = None) -> str:
+    """``text/plain`` for a DAG: size, folds, counts by state, and the failed vertices by name."""
+    vertices = vertices or {}
+    every = [member for node in layout["nodes"] for member in node.get("members") or [node]]
+    folds = sum(1 for node in layout["nodes"] if node.get("members"))
+    counts = Counter(state_of(vertices.get(v["id"])) for v in every)
+    text = f"DAG: {len(every)} vertices"
+    if folds:
+        text += f" ({len(layout['nodes'])} shown, {folds} chain{'s' if folds > 1 else ''} folded)"
+    text += " — " + ", ".join(f"{counts[s]} {s}" for s in STATES if counts[s])
+    failed = [v["name"] for v in every if state_of(vertices.get(v["id"])) == "failed"]
+    return text + "".join(f"\n  failed: {name}" for name in failed)
+
+
+def dag_html(layout: Mapping[str, Any], vertices: Mapping[str, Mapping[str, Any] | str] | None = None) -> str:
+    """The SVG in a scrolling box: what a saved notebook shows."""
+    return (f'<div class="envd-static" style="max-height:640px;overflow:auto">'
+            f"{render_svg(layout, vertices)}</div>")
