@@ -64,3 +64,9 @@ class Exported(Text):
         text = super().__new__(cls, f"exported {state} as {spec} on {builder} ({address}) in {seconds:.1f}s")
         text.state, text.spec, text.builder, text.address = state, spec, builder, address
         return text
+
+    def _repr_mimebundle_(self, **_kwargs):
+        from envd_jupyter.notebook._view import SUMMARY_MIME
+
+        return {"text/plain": str(self), "text/html": self._repr_html_(),
+                SUMMARY_MIME: {"state": self.state, "export": self.spec, "builder": self.builder}}

@@ -22,6 +22,10 @@ from envd_jupyter.notebook._tables import progress_html, progress_text
 from envd_jupyter.notebook._widgets import BrowserWidget, DAGWidget, ProgressWidget, ScoresWidget
 
 
+# Machine-readable facts of a solve or export in the saved outputs (what scripts/run-notebooks sums up).
+SUMMARY_MIME = "application/vnd.envd-jupyter.summary+json"
+
+
 def keep_widgets_live() -> bool:
     """Live views stay after a solve only in a kernel a Jupyter server started (a person is looking).
 
@@ -74,7 +78,9 @@ class BuildView:
         summary = (f"{self.name}: solved on {stage.builder} in {stage.elapsed:.1f}s — "
                    f"{ran} step{'s' * (ran != 1)} ran, {cached} cached")
         display(StaticBundle({"text/plain": summary,
-                              "text/html": f"<div class='envd-summary'><b>{html.escape(summary)}</b></div>"}))
+                              "text/html": f"<div class='envd-summary'><b>{html.escape(summary)}</b></div>",
+                              SUMMARY_MIME: {"state": self.name, "builder": stage.builder, "ran": ran,
+                                             "cached": cached, "seconds": round(stage.elapsed, 3)}}))
         if self.mode == "widget":
             browser = BrowserWidget(stage.list_dir, lambda path: stage.read_file(path, limit=256 * 1024 + 1),
                                     logs=stage.model, title=self.name)
@@ -87,7 +93,8 @@ class BuildView:
 
     def exported(self, spec: str, result: Any) -> None:
         line = f"{self.name}: exported as {spec} in {result.elapsed:.1f}s"
-        display(StaticBundle({"text/plain": line, "text/html": f"<div>{html.escape(line)}</div>"}))
+        display(StaticBundle({"text/plain": line, "text/html": f"<div>{html.escape(line)}</div>",
+                              SUMMARY_MIME: {"state": self.name, "export": spec}}))
 
     # -- plumbing --------------------------------------------------------------------------------
     def _deliver(self, batch: list) -> None:
