@@ -42,6 +42,12 @@ def magics(ip) -> Envd:
     return ip.magics_manager.registry["Envd"]
 
 
+def bundle(value) -> dict:
+    """What a front end receives for ``value`` (anywidget returns data and metadata)."""
+    shown = value._repr_mimebundle_()
+    return shown[0] if isinstance(shown, tuple) else shown
+
+
 def unique() -> str:
     return uuid.uuid4().hex[:12]
 
@@ -77,7 +83,7 @@ def test_why_names_the_change_and_what_reran(shell):
         shell.run_line_magic("envd_why", "w")
     envd(shell, "w", f'llb.image(BUSYBOX).run("echo two > /f", name="write f").run("echo {unique()}")')
     report = shell.run_line_magic("envd_why", "w")
-    text = report._repr_mimebundle_()["text/plain"]
+    text = bundle(report)["text/plain"]
     assert "write f" in text and "argv" in text
 
 
@@ -96,11 +102,11 @@ def test_background_returns_at_once_and_reading_waits_for_the_build(shell):
 
 def test_builders_scores_and_dag_display_with_plain_text(shell):
     envd(shell, "s", f'llb.image(BUSYBOX).run("echo {unique()}")')
-    builders = shell.run_line_magic("envd_builders", "")._repr_mimebundle_()
+    builders = bundle(shell.run_line_magic("envd_builders", ""))
     assert "default" in builders["text/plain"] and "healthy" in builders["text/plain"]
-    scores = shell.run_line_magic("envd_scores", "")._repr_mimebundle_()
+    scores = bundle(shell.run_line_magic("envd_scores", ""))
     assert {"text/plain", "text/html"} <= set(scores) and "default" in scores["text/plain"]
-    dag = shell.run_line_magic("envd_dag", "s")._repr_mimebundle_()
+    dag = bundle(shell.run_line_magic("envd_dag", "s"))
     assert "<svg" in dag["text/html"] and "image" in dag["text/plain"]
 
 
