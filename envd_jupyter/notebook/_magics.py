@@ -132,6 +132,9 @@ class Envd(Magics, Configurable):
     def envd_dag(self, line: str):
         """%envd_dag STATE: the state's graph."""
         args = parse_argstring(self.envd_dag, line)
+        stage = self._solved_stage(args.state)
+        if stage is not None:  # the graph the builder ran, coloured by what happened to each step
+            return dag_view(stage.definition, collapse=self.dag_collapse, model=stage.model)
         return dag_view(self._definition(args.state), collapse=self.dag_collapse)
 
     @magic_arguments()
@@ -189,11 +192,11 @@ class Envd(Magics, Configurable):
     def envd_export(self, line: str):
         """%envd_export STATE --image NAME | --dir PATH | --tar FILE: export the solved state."""
         args = parse_argstring(self.envd_export, line)
+        cell = self._cell(args.state)
         specs = [f"{kind}={value}" for kind, value in (("image", args.image), ("dir", args.dir), ("tar", args.tar))
                  if value]
         if len(specs) != 1:
             raise UsageError("%envd_export needs exactly one of --image NAME, --dir PATH, --tar FILE")
-        cell = self._cell(args.state)
         stage = self._stage(args.state)
         fleet = self._fleet(None, None)
         result = self._failing_short(lambda: fleet.export(cell, specs[0], builder=stage.builder,
@@ -258,6 +261,14 @@ class Envd(Magics, Configurable):
                 return future.result(timeout=_WAIT_SLICE)
             except TimeoutError:
                 continue
+
+    def _solved_stage(self, name: str):
+        """The open stage of ``name`` if its build is done and succeeded, else None (never waits)."""
+        self._cell(name)
+        future = self._stages.get(name)
+        if future is None or not future.done() or future.exception() is not None or future.result().closed:
+            return None
+        return future.result()
 
     def _remember(self, name: str, future: Future) -> None:
         with self._lock:

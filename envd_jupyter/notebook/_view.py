@@ -130,9 +130,13 @@ class BuildView:
             shown.handle.update(widget)
 
 
-def dag_view(definition: Any, *, collapse: int) -> DAGWidget:
+def dag_view(definition: Any, *, collapse: int, model: Any = None) -> DAGWidget:
     """``%envd_dag``: the graph as a widget in Jupyter, with its static picture for saved notebooks."""
-    return DAGWidget(definition.to_graph(), collapse=collapse)
+    widget = DAGWidget(definition.to_graph(), collapse=collapse)
+    if model is not None:
+        widget.update_model(model)
+        widget.flush()
+    return widget
 
 
 def scores_view(scheduling: Any) -> ScoresWidget:

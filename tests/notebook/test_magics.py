@@ -107,7 +107,8 @@ def test_builders_scores_and_dag_display_with_plain_text(shell):
     scores = bundle(shell.run_line_magic("envd_scores", ""))
     assert {"text/plain", "text/html"} <= set(scores) and "default" in scores["text/plain"]
     dag = bundle(shell.run_line_magic("envd_dag", "s"))
-    assert "<svg" in dag["text/html"] and "image" in dag["text/plain"]
+    assert "<svg" in dag["text/html"] and 'data-state="done"' in dag["text/html"]
+    assert "done" in dag["text/plain"] and "image envd-jupyter/busybox:latest" in dag["text/plain"]
 
 
 def test_export_an_image_and_run_it(shell, docker_current):
