@@ -175,7 +175,7 @@ def test_an_interrupt_cancels_the_solve_and_returns_the_prompt(shell, monkeypatc
         """stdout that notices the plain progress line of the sleeping step."""
 
         def write(self, text):
-            if "sleep 60" in text:
+            if "/bin/sh -c sleep 60" in text:  # the progress line of the running step
                 started.set()
             return super().write(text)
 
