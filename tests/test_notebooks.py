@@ -46,7 +46,7 @@ def check_getting_started(nb, printed: str) -> None:
                 assert "text/plain" in output.data and WIDGET_VIEW not in output.data  # static, not a dead view
     first = envd_cells[0]
     html = "".join(o.data.get("text/html", "") for o in outputs_of(first) if o.output_type != "error")
-    assert "<svg" in html and 'data-state="done"' in html or 'data-state="cached"' in html
+    assert "<svg" in html and ('data-state="done"' in html or 'data-state="cached"' in html)
     assert "caps-filter" in html  # the scores table names the filter that removed the daemons without diffop
     summaries = [o.data[SUMMARY_MIME] for c in nb.cells for o in outputs_of(c)
                  if o.output_type != "error" and SUMMARY_MIME in o.data]
