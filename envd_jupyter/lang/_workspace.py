@@ -32,6 +32,7 @@ from envd_jupyter.lang import _chain as chain
 from envd_jupyter.lang._build import context_unique_id
 from envd_jupyter.lang._chain import EnvdState, from_environment, rooted_at
 from envd_jupyter.lang._environment import Environment, as_location
+from envd_jupyter.lang._graph import CONTEXT
 from envd_jupyter.lang._errors import CellError, EnvdArgumentError, EnvdError, EnvdSyntaxError, Location
 from envd_jupyter.lang._starlark_loader import exec_cell
 
@@ -55,10 +56,23 @@ class Cell:
     definition: llb.Definition  # the default (parallel) form; ``marshal(caps)`` for a given daemon
     location_file: str  # what the cell's ops name as their file: "cell[3]", or the filename given
     local_unique_id: str  # the workspace's, so local sources keep their digests from run to run
+    context: Path  # the build context local sources of this cell read
+    network: str | None = None
 
     def marshal(self, caps=None) -> llb.Definition:
         """The Definition in the form a daemon with ``caps`` accepts (``Client.caps()`` or its ``.llb`` ids)."""
         return _marshal(self.state, caps, self.local_unique_id)
+
+    def solve_options(self) -> dict[str, Any]:
+        """What a solve of this cell needs besides the graph: the build context, host networking if asked."""
+        return solve_options(self.context, self.network)
+
+
+def solve_options(context: Path, network: str | None) -> dict[str, Any]:
+    options: dict[str, Any] = {"local_dirs": {CONTEXT: str(context)}}
+    if network == "host":  # an entitlement the daemon must be asked for
+        options["entitlements"] = ["network.host"]
+    return options
 
 
 def _marshal(state: llb.State | EnvdState, caps, local_unique_id: str) -> llb.Definition:
@@ -75,7 +89,7 @@ class Workspace:
         self.network = network  # for the execs of chain states and Starlark cells ("host", "none", None)
         self._local_unique_id = context_unique_id(Environment(context=self.context))
         self._cells: dict[Any, Cell] = {}  # by cell id, the one run last at the end
-        self._solved: dict[str, llb.Definition] = {}
+        self._solved: dict[str, list[llb.Definition]] = {}  # the last two solves of each name
 
     def run_cell(self, cell_id, source: str, *, name: str, language: str = "python", start=None,
                  namespace: Mapping[str, Any] | None = None, filename: str | None = None) -> Cell:
@@ -94,7 +108,7 @@ class Workspace:
         else:
             state = self._run_python(source, location_file, name, start, namespace or {})
         cell = Cell(cell_id, name, language, state, _marshal(state, None, self._local_unique_id), location_file,
-                    self._local_unique_id)
+                    self._local_unique_id, self.context, self.network)
         self._cells.pop(cell_id, None)
         self._cells[cell_id] = cell
         return cell
@@ -110,15 +124,25 @@ class Workspace:
             raise EnvdError(f"no state named {name!r} (known: {', '.join(sorted(states)) or 'none yet'})")
         return states[name]
 
+    def cell(self, name: str) -> Cell:
+        """The cell that last gave ``name`` (an EnvdError listing the known names if none did)."""
+        self.get(name)
+        return next(cell for cell in reversed(self._cells.values()) if cell.name == name)
+
     def record_solve(self, name: str, definition: llb.Definition) -> None:
         """Remember the Definition solved under ``name``: the next ``previous(name)``, for ``explain_rebuild``."""
         if not isinstance(definition, llb.Definition):
             raise EnvdArgumentError(f"record_solve: want an llb.Definition, got {type(definition).__name__}")
-        self._solved[name] = definition
+        self._solved[name] = [*self._solved.get(name, [])[-1:], definition]
 
     def previous(self, name: str) -> llb.Definition | None:
         """The Definition last recorded for ``name`` (ask before recording the new one), None before any."""
-        return self._solved.get(name)
+        solves = self._solved.get(name)
+        return solves[-1] if solves else None
+
+    def solves(self, name: str) -> tuple[llb.Definition, ...]:
+        """The last two Definitions solved under ``name``, oldest first: what ``%envd_why`` compares."""
+        return tuple(self._solved.get(name, ()))
 
     def _run_python(self, source: str, filename: str, name: str, start, namespace: Mapping[str, Any]):
         body, last, last_line = _compile(source, filename)

@@ -152,6 +152,9 @@ def _row(node: Mapping[str, Any], state: str, vertex: Any) -> str:
             f'{escape(truncate(node["name"], LIST_LABEL_CHARS))}</text></g>')
 
 
+TEXT_ROWS = 40  # vertices listed in text/plain before the rest is counted
+
+
 def dag_text(layout: Mapping[str, Any], vertices: Mapping[str, Mapping[str, Any] | str] | None = None) -> str:
     """``text/plain`` for a DAG: size, folds, counts by state, and the failed vertices by name."""
     vertices = vertices or {}
@@ -162,8 +165,25 @@ def dag_text(layout: Mapping[str, Any], vertices: Mapping[str, Mapping[str, Any]
     if folds:
         text += f" ({len(layout['nodes'])} shown, {folds} chain{'s' if folds > 1 else ''} folded)"
     text += " — " + ", ".join(f"{counts[s]} {s}" for s in STATES if counts[s])
-    failed = [v["name"] for v in every if state_of(vertices.get(v["id"])) == "failed"]
-    return text + "".join(f"\n  failed: {name}" for name in failed)
+    return text + "".join(f"\n{line}" for line in _text_rows(every, layout, vertices))
+
+
+def _text_rows(every: list[Mapping[str, Any]], layout: Mapping[str, Any], vertices) -> list[str]:
+    """One line per vertex (number, kind, name, state, the numbers of its inputs), failed ones always kept."""
+    number = {v["id"]: n for n, v in enumerate(every, 1)}
+    inputs: dict[str, list[int]] = {}
+    for edge in layout.get("edges", ()):
+        source, target = edge.get("source"), edge.get("target")
+        if source in number and target in number:
+            inputs.setdefault(target, []).append(number[source])
+    rows = []
+    for v in every:
+        state = state_of(vertices.get(v["id"]))
+        if len(rows) < TEXT_ROWS or state == "failed":
+            arrows = f"  ← {', '.join(map(str, sorted(set(inputs.get(v['id'], [])))))}" if inputs.get(v["id"]) else ""
+            rows.append(f"  {number[v['id']]:>3} {state:<8} {v.get('kind', ''):<6} {truncate(v['name'], 60)}{arrows}")
+    hidden = len(every) - len(rows)
+    return rows + ([f"  … {hidden} more"] if hidden > 0 else [])
 
 
 def dag_html(layout: Mapping[str, Any], vertices: Mapping[str, Mapping[str, Any] | str] | None = None) -> str:

@@ -177,3 +177,22 @@ def test_lang_imports_neither_ipython_nor_grpc():
     code = "import sys, envd_jupyter.lang\nprint(sorted({m.split('.')[0] for m in sys.modules} & {'grpc', 'IPython'}))"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_last_two_solves_of_a_name_are_kept_for_explaining_a_rebuild(tmp_path):
+    ws = Workspace(tmp_path)
+    definitions = [ws.run_cell("c", f'image("busybox").run("echo {n}")', name="s").definition for n in range(3)]
+    assert ws.solves("s") == () and ws.previous("s") is None
+    for definition in definitions:
+        ws.record_solve("s", definition)
+    assert ws.solves("s") == tuple(definitions[1:])
+    assert ws.previous("s") is definitions[-1]
+
+
+def test_a_cell_says_what_its_solve_needs_besides_the_graph(tmp_path):
+    ws = Workspace(tmp_path, network="host")
+    cell = ws.run_cell("c", 'image("busybox").run("echo hi")', name="s")
+    assert ws.cell("s") is cell
+    assert cell.solve_options() == {"local_dirs": {"context": str(tmp_path)}, "entitlements": ["network.host"]}
+    with pytest.raises(EnvdError, match="known: s"):
+        ws.cell("nope")

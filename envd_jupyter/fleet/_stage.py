@@ -1,0 +1,84 @@
+"""``Stage``: a solved state whose interactive build stays open, so its files can be read later.
+
+The daemon keeps a gateway ref only while its build is open; a stage is that build plus the ref,
+the scheduling decision that placed it and the progress model of the solve.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from envd_jupyter.fleet._errors import FleetError
+
+
+class Stage:
+    """One solved state on one builder. ``close()`` ends its build (nothing is exported)."""
+
+    def __init__(self, builder: str, scheduling: Any, definition: Any, build: Any, ref: Any):
+        self.builder = builder
+        self.scheduling = scheduling
+        self.definition = definition
+        self.build = build
+        self.ref = ref
+        self.solved_at = time.time()
+        self.closed = False
+
+    @property
+    def model(self):
+        """The solve's ``buildkit.BuildModel``: every vertex, cached or ran, with its logs."""
+        return self.build.model
+
+    @property
+    def elapsed(self) -> float:
+        return self.ref.elapsed
+
+    def _open(self):
+        if self.closed:
+            raise FleetError("this stage's build has ended; solve the state again to read its files")
+        return self.ref
+
+    def read_file(self, path: str, *, limit: int | None = None) -> bytes:
+        """A file's bytes (the first ``limit`` bytes when given)."""
+        return self._open().read_file(path, offset=0 if limit is not None else None, length=limit)
+
+    def list_dir(self, path: str = "/") -> list:
+        """``buildkit.FileStat`` entries of a directory, sorted by name."""
+        return sorted(self._open().read_dir(path), key=lambda entry: entry.path)
+
+    def stat(self, path: str):
+        return self._open().stat(path)
+
+    def step(self, step: str):
+        """The vertex of this solve named by ``step``: a digest, a digest prefix or part of its name."""
+        vertices = list(self.model.vertices.values())
+        for match in (lambda v: v.digest == step or v.digest.removeprefix("sha256:").startswith(step.removeprefix("sha256:")),
+                      lambda v: v.name == step, lambda v: step in v.name):
+            found = [v for v in vertices if match(v)]
+            if len(found) == 1:
+                return found[0]
+            if len(found) > 1:
+                names = ", ".join(repr(v.name) for v in found[:5])
+                raise FleetError(f"step {step!r} matches {len(found)} steps ({names}); be more precise")
+        raise FleetError(f"no step {step!r} in this build (steps: "
+                         f"{', '.join(repr(v.name) for v in vertices[:8])}{', …' if len(vertices) > 8 else ''})")
+
+    def logs(self, step: str | None = None) -> str:
+        """One step's log text, or every step's logs under ``#N name`` headers."""
+        if step is not None:
+            return self.step(step).log_text()
+        parts = []
+        for vertex in self.model.vertices.values():
+            text = vertex.log_text()
+            if text:
+                parts.append(f"#{vertex.index} {vertex.name}\n{text.rstrip()}")
+        return "\n".join(parts)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.build.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<fleet.Stage on {self.builder}, {len(self.model.vertices)} vertices, {state}>"

@@ -1,0 +1,371 @@
+"""``%%envd`` and its line magics: parse, call one library function, display.
+
+Settings are traitlets (``%config Envd.builder = "docker+unix:///…"``), also read from
+``[tool.envd_jupyter]`` in a ``pyproject.toml`` beside the notebook. Input mistakes are one-line
+``UsageError``s; build failures are the library's short errors (step, exit code, last log lines,
+the cell line), so a failing cell fails the notebook without a Python traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
+from traitlets import Bool, CaselessStrEnum, Dict, Float, Int, Unicode
+from traitlets.config import Configurable
+
+from envd_jupyter.notebook._settings import apply_pyproject_settings
+from envd_jupyter.notebook._values import Exported, Listing, Text
+from envd_jupyter.notebook._view import BuildView, builders_view, dag_view, scores_view, why_view
+
+_WAIT_SLICE = 0.2  # seconds between interrupt checks while waiting for a background build
+
+
+@magics_class
+class Envd(Magics, Configurable):
+    """Build BuildKit LLB graphs cell by cell: see ``%%envd?``."""
+
+    builder = Unicode("", config=True, help="Address of the builder (e.g. docker+unix:///var/run/docker.sock); "
+                                            "empty: discover one like buildctl does.")
+    builders = Dict(config=True, help="Several builders by name ({name: address}), scheduled as one fleet.")
+    fleet = Unicode("", config=True, help="Path of a fleet config file (builders + scheduler profiles).")
+    progress = CaselessStrEnum(["auto", "plain", "none"], "auto", config=True,
+                               help="auto: widgets in Jupyter, plain text in a terminal; plain; none.")
+    dag_collapse = Int(12, config=True, help="Linear chains longer than this collapse into one DAG node.")
+    short_errors = Bool(True, config=True, help="Show build failures as a short summary instead of a traceback.")
+    timeout = Float(0.0, config=True, help="Seconds a solve may take (0: no limit).")
+    max_open_stages = Int(8, config=True, help="Solved stages kept open for browsing; the oldest closes first.")
+
+    def __init__(self, shell):
+        Configurable.__init__(self, config=shell.config)
+        Magics.__init__(self, shell=shell)
+        shell.configurables.append(self)
+        apply_pyproject_settings(self, Path.cwd())
+        from envd_jupyter import lang
+
+        self.workspace = lang.Workspace(context=Path.cwd())
+        self._fleets: dict[Any, Any] = {}
+        self._stages: dict[str, Future] = {}
+        self._lock = threading.Lock()
+
+    # -- %%envd ---------------------------------------------------------------------------------
+    @magic_arguments()
+    @argument("name", help="Name the resulting state is bound to in the notebook.")
+    @argument("--from", dest="start", metavar="STATE", help="Continue from an earlier cell's state.")
+    @argument("--builder", metavar="ADDR", help="Solve on this builder instead of the configured one.")
+    @argument("--fleet", metavar="CONFIG", help="Schedule across the builders of this fleet config file.")
+    @argument("--lang", choices=["python", "starlark"], help="Body language (default: starlark when the "
+                                                             "body defines build(), else python).")
+    @argument("--no-solve", action="store_true", help="Only show the graph.")
+    @argument("--progress", choices=["auto", "plain", "none"], help="Progress display for this cell.")
+    @argument("--export", action="append", default=[], metavar="KIND=VALUE",
+              help="After the solve: image=NAME, dir=PATH or tar=FILE (repeatable).")
+    @argument("--background", action="store_true", help="Return at once; the build goes on behind the cell.")
+    @cell_magic
+    def envd(self, line: str, cell: str):
+        """Build a state from the cell body, show its DAG, schedule and solve it with live progress.
+
+        The body is Python (``image("python:3.11").apt_packages(["git"]).run("make")``, ``merge``,
+        ``diff``, ``llb`` helpers; the last expression is the state) or a ``build.envd`` body.
+        """
+        args = parse_argstring(self.envd, line)
+        start = self._state(args.start) if args.start else None
+        language = args.lang or ("starlark" if "def build(" in cell else "python")
+        cell_result = self._lang_call(lambda: self.workspace.run_cell(
+            self._cell_id(args.name), cell, name=args.name, language=language, start=start,
+            namespace=self.shell.user_ns, filename=f"cell[{args.name}]"))
+        self.shell.user_ns[args.name] = cell_result.state
+        view = BuildView(args.name, cell_result.definition, collapse=self.dag_collapse,
+                         mode=self._mode(args.progress))
+        view.show()
+        if args.no_solve:
+            return None
+        fleet = self._fleet(args.builder, args.fleet)
+        build = lambda: self._build(fleet, args.name, cell_result, view, args.export)  # noqa: E731
+        if args.background:
+            self._remember(args.name, self._in_background(build))
+            return None
+        future: Future = Future()
+        self._remember(args.name, future)
+        try:
+            future.set_result(self._failing_short(build))
+        except BaseException as exc:
+            future.set_exception(exc)
+            raise
+        return None
+
+    def _build(self, fleet, name: str, cell_result, view: BuildView, exports: list[str]):
+        """Schedule, solve with live progress, record the solve, export: the cell's one library call each."""
+        options = cell_result.solve_options()
+        try:
+            stage = fleet.build(cell_result, name=self._build_name(name), on_event=view.on_event,
+                                on_scheduled=view.scheduled, timeout=self.timeout or None, **options)
+        except BaseException as exc:
+            view.failed(exc)
+            raise
+        self.workspace.record_solve(name, stage.definition)
+        view.finished(stage)
+        for spec in exports:
+            result = fleet.export(cell_result, spec, builder=stage.builder, name=self._build_name(name),
+                                  timeout=self.timeout or None, **options)
+            view.exported(spec, result)
+        return stage
+
+    # -- line magics ------------------------------------------------------------------------------
+    @line_magic
+    def envd_builders(self, line: str):
+        """%envd_builders [--builder ADDR | --fleet CONFIG]: what every builder reports."""
+        args = _parse_target_line(line)
+        return builders_view(self._fleet(args.get("builder"), args.get("fleet")).builders())
+
+    @magic_arguments()
+    @argument("state", help="A state made by %%envd.")
+    @line_magic
+    def envd_dag(self, line: str):
+        """%envd_dag STATE: the state's graph."""
+        args = parse_argstring(self.envd_dag, line)
+        stage = self._solved_stage(args.state)
+        if stage is not None:  # the graph the builder ran, coloured by what happened to each step
+            return dag_view(stage.definition, collapse=self.dag_collapse, model=stage.model)
+        return dag_view(self._definition(args.state), collapse=self.dag_collapse)
+
+    @magic_arguments()
+    @argument("state")
+    @argument("path", nargs="?", default="/")
+    @line_magic
+    def envd_ls(self, line: str):
+        """%envd_ls STATE [PATH]: the directory in the solved stage (``x = %envd_ls s /etc`` keeps it)."""
+        args = parse_argstring(self.envd_ls, line)
+        stage = self._stage(args.state)
+        return Listing(args.path, self._failing_short(lambda: stage.list_dir(args.path)))
+
+    @magic_arguments()
+    @argument("state")
+    @argument("path")
+    @argument("--max-bytes", type=int, default=256 * 1024)
+    @line_magic
+    def envd_cat(self, line: str):
+        """%envd_cat STATE PATH: a file of the solved stage (the first --max-bytes bytes)."""
+        args = parse_argstring(self.envd_cat, line)
+        stage = self._stage(args.state)
+        data = self._failing_short(lambda: stage.read_file(args.path, limit=args.max_bytes + 1))
+        return Text.from_bytes(data, limit=args.max_bytes, what=args.path)
+
+    @magic_arguments()
+    @argument("state")
+    @argument("step", nargs="?", help="A step's digest (prefix) or part of its name; all steps when omitted.")
+    @line_magic
+    def envd_logs(self, line: str):
+        """%envd_logs STATE [STEP]: logs of the state's last solve."""
+        args = parse_argstring(self.envd_logs, line)
+        stage = self._stage(args.state)
+        return Text(self._failing_short(lambda: stage.logs(args.step)) or "(no log output)")
+
+    @magic_arguments()
+    @argument("state")
+    @line_magic
+    def envd_why(self, line: str):
+        """%envd_why STATE: what changed since the state's previous solve, and which steps re-ran."""
+        args = parse_argstring(self.envd_why, line)
+        from envd_jupyter import lang
+
+        stage = self._stage(args.state)
+        solves = self.workspace.solves(args.state)
+        if len(solves) < 2:
+            raise UsageError(f"{args.state} has been solved once: re-run its cell after a change, then ask why")
+        return why_view(args.state, lang.explain_rebuild(solves[0], solves[1], stage.model))
+
+    @magic_arguments()
+    @argument("state")
+    @argument("--image", metavar="NAME")
+    @argument("--dir", metavar="PATH")
+    @argument("--tar", metavar="FILE")
+    @line_magic
+    def envd_export(self, line: str):
+        """%envd_export STATE --image NAME | --dir PATH | --tar FILE: export the solved state."""
+        args = parse_argstring(self.envd_export, line)
+        cell = self._cell(args.state)
+        specs = [f"{kind}={value}" for kind, value in (("image", args.image), ("dir", args.dir), ("tar", args.tar))
+                 if value]
+        if len(specs) != 1:
+            raise UsageError("%envd_export needs exactly one of --image NAME, --dir PATH, --tar FILE")
+        stage = self._stage(args.state)
+        fleet = self._fleet(None, None)
+        result = self._failing_short(lambda: fleet.export(cell, specs[0], builder=stage.builder,
+                                                          name=self._build_name(args.state),
+                                                          timeout=self.timeout or None, **cell.solve_options()))
+        return Exported(args.state, specs[0], stage.builder, fleet.address(stage.builder), result.elapsed)
+
+    @line_magic
+    def envd_scores(self, line: str):
+        """%envd_scores: every score of the last scheduling decision."""
+        fleets = [f for f in self._fleets.values() if f.last_scheduling is not None]
+        if not fleets:
+            raise UsageError("no build has been scheduled yet in this kernel")
+        return scores_view(max(fleets, key=lambda f: f.last_scheduling_at).last_scheduling)
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _lang_call(self, call):
+        """Run a lang call; its one-line errors (with the cell line) become a plain UsageError."""
+        from envd_jupyter import lang
+
+        try:
+            return call()
+        except lang.EnvdError as exc:
+            raise UsageError(str(exc)) from None
+
+    def _failing_short(self, call):
+        """Library errors keep their one-line rendering; ``short_errors = False`` shows the traceback too."""
+        from envd_jupyter._errors import ShortError
+
+        try:
+            return call()
+        except ShortError as exc:
+            if self.short_errors:
+                raise
+            raise RuntimeError(str(exc)) from exc
+        except KeyboardInterrupt:
+            from envd_jupyter.buildkit import SolveCancelled
+
+            raise SolveCancelled("interrupted: the solve was cancelled on the daemon") from None
+
+    def _state(self, name: str):
+        return self._lang_call(lambda: self.workspace.get(name))
+
+    def _cell(self, name: str):
+        return self._lang_call(lambda: self.workspace.cell(name))
+
+    def _definition(self, name: str):
+        return self._cell(name).definition
+
+    def _stage(self, name: str):
+        """The open stage of ``name``: waits for a background build, solves an unsolved state."""
+        cell = self._cell(name)  # unknown names are a UsageError listing the known ones
+        future = self._stages.get(name)
+        if future is None or (future.done() and future.exception() is None and future.result().closed):
+            fleet = self._fleet(None, None)
+            future = Future()
+            future.set_result(self._failing_short(lambda: fleet.build(
+                cell, name=self._build_name(name), timeout=self.timeout or None, **cell.solve_options())))
+            self._remember(name, future)
+        while True:  # a bounded slice at a time, so an interrupt always gets through
+            try:
+                return future.result(timeout=_WAIT_SLICE)
+            except TimeoutError:
+                continue
+
+    def _solved_stage(self, name: str):
+        """The open stage of ``name`` if its build is done and succeeded, else None (never waits)."""
+        self._cell(name)
+        future = self._stages.get(name)
+        if future is None or not future.done() or future.exception() is not None or future.result().closed:
+            return None
+        return future.result()
+
+    def _remember(self, name: str, future: Future) -> None:
+        with self._lock:
+            old = self._stages.pop(name, None)
+            self._stages[name] = future
+            excess = list(self._stages)[:-self.max_open_stages] if self.max_open_stages > 0 else []
+            closing = [old] + [self._stages.pop(n) for n in excess]
+        for item in closing:
+            if item is not None and item is not future:
+                item.add_done_callback(_close_stage)
+
+    def _in_background(self, build) -> Future:
+        future: Future = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(build())
+            except BaseException as exc:  # shown by the view; raised where the state is used next
+                future.set_exception(exc)
+
+        threading.Thread(target=run, name="envd-background-build", daemon=True).start()
+        return future
+
+    def _fleet(self, builder: str | None, fleet_config: str | None):
+        """The fleet a build goes to: --builder / --fleet, else Envd.fleet / builders / builder, else discovery."""
+        from envd_jupyter import fleet
+
+        if builder:
+            key: Any = ("builder", builder)
+        elif fleet_config:
+            key = ("fleet", str(Path(fleet_config).resolve()))
+        elif self.fleet:
+            key = ("fleet", str(Path(self.fleet).resolve()))
+        elif self.builders:
+            key = ("builders", tuple(sorted(self.builders.items())))
+        else:
+            key = ("builder", self.builder or None)
+        found = self._fleets.get(key)
+        if found is None:
+            kind, value = key
+            try:
+                if kind == "fleet":
+                    found = fleet.Fleet.from_file(value)
+                elif kind == "builders":
+                    found = fleet.Fleet(dict(value))
+                else:
+                    found = fleet.Fleet.single(value)
+            except fleet.FleetError as exc:
+                raise UsageError(str(exc)) from None
+            self._fleets[key] = found
+        return found
+
+    def _mode(self, override: str | None) -> str:
+        mode = override or self.progress
+        if mode == "auto":
+            return "widget" if _in_jupyter_kernel(self.shell) else "plain"
+        return mode
+
+    def _cell_id(self, name: str) -> str:
+        """The front end's cell id (Lab and nbclient send it); the state name where none is sent."""
+        header = getattr(self.shell, "parent_header", None) or {}
+        return (header.get("metadata") or {}).get("cellId") or f"name:{name}"
+
+    @staticmethod
+    def _build_name(name: str) -> str:
+        """What BuildKit's history shows: the notebook and the state (``docker buildx history ls``)."""
+        notebook = os.environ.get("JPY_SESSION_NAME", "")
+        return f"{Path(notebook).name or 'notebook'}: {name}"
+
+    def close(self) -> None:
+        for future in self._stages.values():
+            future.add_done_callback(_close_stage)
+        self._stages.clear()
+        for fleet in self._fleets.values():
+            fleet.close()
+        self._fleets.clear()
+
+
+def _close_stage(future: Future) -> None:
+    if future.exception() is None:
+        try:
+            future.result().close()
+        except Exception as exc:  # closing must never break the cell that replaced the stage
+            print(f"envd: closing an old stage failed: {exc}", file=sys.stderr)
+
+
+def _in_jupyter_kernel(shell) -> bool:
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def _parse_target_line(line: str) -> dict[str, str]:
+    words = line.split()
+    found: dict[str, str] = {}
+    while words:
+        word = words.pop(0)
+        if word in ("--builder", "--fleet") and words:
+            found[word[2:]] = words.pop(0)
+        else:
+            raise UsageError(f"unexpected {word!r}: use --builder ADDR or --fleet CONFIG")
+    return found

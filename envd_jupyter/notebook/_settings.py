@@ -1,0 +1,36 @@
+"""``[tool.envd_jupyter]`` in a ``pyproject.toml`` beside the notebook, applied to the magics' traits.
+
+Values given with ``%config`` (or an IPython profile) win over the file. A broken file never stops
+the extension from loading: its problem is printed as one line and the defaults stay.
+"""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+from pathlib import Path
+
+from traitlets import TraitError
+
+
+def apply_pyproject_settings(configurable, directory: Path) -> None:
+    path = directory / "pyproject.toml"
+    if not path.is_file():
+        return
+    try:
+        settings = tomllib.loads(path.read_text()).get("tool", {}).get("envd_jupyter", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        print(f"envd: ignoring {path}: {exc}", file=sys.stderr)
+        return
+    given = configurable.config.get(type(configurable).__name__, {})
+    known = configurable.class_trait_names(config=True)
+    for key, value in settings.items():
+        name = key.replace("-", "_")
+        if name not in known:
+            print(f"envd: {path}: [tool.envd_jupyter] has no setting {key!r} (known: {', '.join(sorted(known))})",
+                  file=sys.stderr)
+        elif name not in given:
+            try:
+                setattr(configurable, name, value)
+            except TraitError as exc:
+                print(f"envd: {path}: {key}: {' '.join(str(exc).split())[:200]}", file=sys.stderr)
