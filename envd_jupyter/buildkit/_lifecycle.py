@@ -127,7 +127,7 @@ class SolveLifecycle:
                  timeout: float | None = None, name: str | None = None):
         self.client = client
         self.ref = new_id()
-        self.model = BuildModel()
+        self.model = BuildModel(began=time.time())
         self.exports = list(exports)
         self.timeout = timeout
         self.definitions: list = []  # what was solved: their source maps name the user's line of a failed step

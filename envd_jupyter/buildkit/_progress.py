@@ -146,9 +146,14 @@ EventCallback = Callable[[VertexEvent], None]
 class BuildModel:
     """Every vertex of one solve, merged by digest, in order of first appearance."""
 
-    def __init__(self, log_cap: int = DEFAULT_LOG_CAP, source_digests: frozenset[str] = frozenset()):
+    def __init__(self, log_cap: int = DEFAULT_LOG_CAP, source_digests: frozenset[str] = frozenset(),
+                 began: float | None = None):
         self.vertices: dict[str, VertexState] = {}
         self.source_digests = source_digests  # image/local/git sources: resolved, never "cached"
+        # When this build began (epoch seconds). BuildKit shares a vertex still held by another open build
+        # instead of caching it, and replays that build's timestamps without ``cached``: a vertex that
+        # completed before this build began was done by the other build, so it counts as cached here.
+        self.began = began
         self._log_cap = log_cap
 
     def _vertex(self, digest: str) -> VertexState:
@@ -193,6 +198,9 @@ class BuildModel:
         vertex.started = _ts(msg, "started") or vertex.started
         vertex.completed = _ts(msg, "completed") or vertex.completed
         vertex.error = msg.error or vertex.error
+        if (not vertex.cached and not vertex.error and self.began is not None and vertex.completed is not None
+                and vertex.completed < self.began):
+            vertex.cached = True
         if vertex.started is not None and not was_started:
             yield VertexEvent("started", vertex)
         if vertex.done and not was_done:

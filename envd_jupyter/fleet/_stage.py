@@ -55,6 +55,8 @@ class Stage:
         for match in (lambda v: v.digest == step or v.digest.removeprefix("sha256:").startswith(step.removeprefix("sha256:")),
                       lambda v: v.name == step, lambda v: step in v.name):
             found = [v for v in vertices if match(v)]
+            # merge and diff vertices are named after their inputs: the innermost match is the step meant
+            found = [v for v in found if not any(o is not v and o.name and o.name in v.name for o in found)] or found
             if len(found) == 1:
                 return found[0]
             if len(found) > 1:

@@ -248,3 +248,18 @@ def test_live_events_reach_callback(docker_old, client_for, busybox, network, un
         assert_valid(shape, "event")
     assert_valid(result.model.to_dict(), "model")
     assert [v.name for v in result.model.ran()] == [f"/bin/sh -c echo live-{unique}"]
+
+
+def test_a_vertex_done_before_the_build_began_was_shared_from_another_build_and_counts_as_cached():
+    """BuildKit replays a vertex another open build holds, with that build's timestamps and no cached flag."""
+    model = BuildModel(began=T0 + 10)
+    events = model.apply(control_pb2.StatusResponse(vertexes=[
+        vertex("sha256:old", "make", started=1, completed=2),  # finished by the other build
+        vertex("sha256:new", "test", started=11, completed=12),  # ran in this one
+        vertex("sha256:bad", "fail", started=1, completed=2, error="exit code: 1"),
+    ]))
+    assert [e.kind for e in events] == ["started", "started", "started", "cached", "completed", "error"]
+    assert [v.name for v in model.cached()] == ["make"] and [v.name for v in model.ran()] == ["test", "fail"]
+    unaware = BuildModel()
+    unaware.apply(control_pb2.StatusResponse(vertexes=[vertex("sha256:old", "make", started=1, completed=2)]))
+    assert unaware.ran() and not unaware.cached()

@@ -244,7 +244,11 @@ class _Connection:
                 metadata = tuple((k, v) for k, v in headers if not k.startswith(":") and k not in ("te", "content-type"))
                 stream = _Stream(self, event.stream_id, path, metadata)
                 self.streams[event.stream_id] = stream
-                self.server.executor.submit(self.server.dispatch, stream)
+                try:
+                    self.server.executor.submit(self.server.dispatch, stream)
+                except RuntimeError:  # the server is stopping: a call that arrives now is not served
+                    self.alive = False
+                    return
             elif isinstance(event, h2.events.DataReceived):
                 stream = self.streams.get(event.stream_id)
                 if stream is not None:

@@ -1,0 +1,68 @@
+"""The fleet on the real daemons: scheduling by caps, stages that stay open, shared vertices, exports."""
+
+import uuid
+
+import pytest
+
+from envd_jupyter import buildkit, llb
+from envd_jupyter.fleet import Fleet, FleetError, project_builders
+
+BUSYBOX = "envd-jupyter/busybox:latest"
+
+
+@pytest.fixture
+def fleet(daemon_env):
+    with Fleet(project_builders(daemon_env["ENVD_JUPYTER_STATE"])) as fleet:
+        yield fleet
+
+
+def test_a_diff_goes_to_the_only_daemon_with_diffop_and_its_stage_stays_readable(fleet):
+    token = uuid.uuid4().hex
+    base = llb.image(BUSYBOX)
+    state = llb.merge([base, llb.diff(base, base.run(f"echo {token} > /token"))])
+    seen = []
+    stage = fleet.build(state, on_scheduled=lambda scheduling, definition: seen.append(definition))
+    try:
+        assert stage.builder == "current"
+        record = stage.scheduling.records[0].to_dict()
+        assert {"filter": "caps-filter", "removed": ["classic", "old"]} in record["filters"]
+        assert seen and seen[0].digests == stage.definition.digests
+        assert stage.read_file("/token") == f"{token}\n".encode()
+        assert "token" in [entry.path for entry in stage.list_dir("/")]
+        assert stage.step(token[:8]).name.endswith(f"echo {token} > /token")
+    finally:
+        stage.close()
+    with pytest.raises(FleetError, match="ended"):
+        stage.read_file("/token")
+
+
+def test_a_step_another_open_stage_holds_counts_as_cached_not_ran(fleet):
+    state = llb.image(BUSYBOX).run(f"echo {uuid.uuid4().hex}", name="shared step")
+    first = fleet.build(state)
+    try:
+        assert [v.name for v in first.model.ran()] == ["shared step"]
+        second = fleet.build(state.run("echo next", name="next step"))
+        try:  # BuildKit shares the vertex the first stage still holds, replaying its timestamps
+            assert [v.name for v in second.model.ran()] == ["next step"]
+            assert "shared step" in [v.name for v in second.model.cached()]
+        finally:
+            second.close()
+    finally:
+        first.close()
+
+
+def test_a_failing_step_is_a_solve_error_and_the_fleet_builds_on(fleet):
+    with pytest.raises(buildkit.SolveError) as caught:
+        fleet.build(llb.image(BUSYBOX).run("echo nope >&2; exit 4", name="fails"))
+    assert caught.value.exit_code == 4 and caught.value.step == "fails"
+    assert all(endpoint.in_flight == 0 for endpoint in fleet.endpoints())
+    stage = fleet.build(llb.image(BUSYBOX).run(f"echo {uuid.uuid4().hex}"))
+    stage.close()
+
+
+def test_export_parses_the_notebook_spelling(fleet, tmp_path):
+    token = uuid.uuid4().hex
+    result = fleet.export(llb.image(BUSYBOX).run(f"mkdir /out && echo {token} > /out/f"), f"dir={tmp_path}/x")
+    assert result.elapsed > 0 and (tmp_path / "x" / "out" / "f").read_text() == f"{token}\n"
+    with pytest.raises(FleetError, match="image=NAME, dir=PATH or tar=FILE"):
+        fleet.export(llb.image(BUSYBOX), "zip=/tmp/x")
