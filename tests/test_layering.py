@@ -32,3 +32,38 @@ def test_pure_layers_import_no_grpc_or_ipython(package):
 @pytest.mark.parametrize("package", ["envd_jupyter.buildkit", "envd_jupyter.lang"])
 def test_library_layers_import_no_notebook_modules(package):
     assert not imported_top_level_modules(package) & {"IPython", "ipywidgets", "anywidget"}
+
+
+def imported_envd_layers(package: str) -> set[str]:
+    """Which of our own layers importing ``package`` (and all its modules) pulls in."""
+    code = (
+        "import importlib, pkgutil, sys\n"
+        f"pkg = importlib.import_module({package!r})\n"
+        "for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "print('\\n'.join(sorted({n.split('.')[1] for n in sys.modules if n.startswith('envd_jupyter.')})))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return set(out.stdout.split())
+
+
+@pytest.mark.parametrize("package, allowed", [
+    ("envd_jupyter.llb", {"llb", "_errors", "_proto"}),
+    ("envd_jupyter.scheduler", {"scheduler", "_errors"}),
+    ("envd_jupyter.buildkit", {"buildkit", "llb", "_errors", "_proto"}),
+    ("envd_jupyter.lang", {"lang", "llb", "buildkit", "_errors", "_proto"}),
+    ("envd_jupyter.fleet", {"fleet", "buildkit", "scheduler", "llb", "_errors", "_proto"}),
+])
+def test_each_layer_imports_only_the_layers_below_it(package, allowed):
+    assert imported_envd_layers(package) <= allowed
+
+
+def test_the_fleet_imports_no_notebook_modules():
+    assert not imported_top_level_modules("envd_jupyter.fleet") & {"IPython", "ipywidgets", "anywidget"}
+
+
+def test_loading_the_package_costs_nothing_until_the_extension_loads():
+    """``import envd_jupyter`` (what ``%load_ext`` does first) imports no layer and no grpc."""
+    code = "import sys, envd_jupyter; print(sorted(n for n in sys.modules if n.startswith(('envd_jupyter.', 'grpc'))))"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert out.stdout.strip() == "[]"
