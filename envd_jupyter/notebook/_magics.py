@@ -87,6 +87,7 @@ class Envd(Magics, Configurable):
                          mode=self._mode(args.progress))
         view.show()
         if args.no_solve:
+            view.graph_only()
             return None
         fleet = self._fleet(args.builder, args.fleet)
         build = lambda: self._build(fleet, args.name, cell_result, view, args.export)  # noqa: E731

@@ -54,6 +54,12 @@ class BuildView:
         """The graph, at once (before anything is scheduled or solved)."""
         self._shown["dag"] = self._display(self._dag)
 
+    def graph_only(self) -> None:
+        """Nothing will be solved now: the DAG is the cell's final picture."""
+        shown = self._shown.get("dag")
+        if shown is not None:
+            shown.finish(keep_widget=keep_widgets_live())
+
     def scheduled(self, scheduling: Any, definition: Any) -> None:
         """The decision, with every score; the DAG follows the graph form the pick will run."""
         if definition.digests != self._dag_digests():
@@ -130,17 +136,22 @@ class BuildView:
             shown.handle.update(widget)
 
 
-def dag_view(definition: Any, *, collapse: int, model: Any = None) -> DAGWidget:
-    """``%envd_dag``: the graph as a widget in Jupyter, with its static picture for saved notebooks."""
+def dag_view(definition: Any, *, collapse: int, model: Any = None):
+    """``%envd_dag``: the graph as a widget where a person is looking, else its static picture."""
     widget = DAGWidget(definition.to_graph(), collapse=collapse)
     if model is not None:
         widget.update_model(model)
         widget.flush()
-    return widget
+    return _returned(widget)
 
 
-def scores_view(scheduling: Any) -> ScoresWidget:
-    return ScoresWidget(scheduling)
+def scores_view(scheduling: Any):
+    return _returned(ScoresWidget(scheduling))
+
+
+def _returned(widget: Any):
+    """What a line magic returns: the live widget, or (headless) its static picture, never a dead view."""
+    return widget if keep_widgets_live() else StaticBundle(widget.static_bundle())
 
 
 def builders_view(infos: list) -> StaticBundle:
