@@ -50,30 +50,49 @@ class StatusFollower:
     ``on_callback_error`` cancels the solve, whose waiting side re-raises ``error`` (a user's bug
     must surface, not vanish or leave the build running). The other callbacks keep receiving
     events, so a renderer still shows the steps being cancelled.
+
+    The daemon waits only so long for a job to appear (6 s; 3 s on BuildKit 0.8) before it ends a
+    Status stream with "no such job"; a daemon that slow to start the job is followed again until
+    the solve has ``answered``, instead of leaving the model and the callbacks silent.
     """
 
     def __init__(self, control, ref: str, model: BuildModel, callbacks: Sequence[EventCallback],
-                 on_callback_error: Callable[[], None]):
+                 on_callback_error: Callable[[], None], answered: Flag):
         self.model, self._callbacks, self._on_callback_error = model, list(callbacks), on_callback_error
         self.error: BaseException | None = None
         self.reported = Flag()  # the daemon reported something: the job exists, so the stream will end
         self.ended = Flag()
+        self.attempts = 0  # Status calls made
         self._watches: list[tuple[Callable[[BuildModel], bool], Flag]] = []
-        self._call = control.Status(control_pb2.StatusRequest(Ref=ref))
+        self._control, self._ref, self._answered = control, ref, answered
+        self._stopping = False
+        self._call = self._follow()
         self._thread = threading.Thread(target=self._run, name=f"envd-status-{ref[:8]}", daemon=True)
         self._thread.start()
 
+    def _follow(self):
+        self.attempts += 1
+        return self._control.Status(control_pb2.StatusRequest(Ref=self._ref))
+
     def _run(self) -> None:
         try:
-            for response in self._call:
-                self.reported.set()
-                for event in self.model.apply(response):
-                    self._deliver(event)
-                for predicate, flag in list(self._watches):
-                    if predicate(self.model):
-                        self._unwatch(predicate, flag)
-        except grpc.RpcError:
-            pass  # the Solve call reports daemon failures; Status only feeds progress
+            while True:
+                try:
+                    for response in self._call:
+                        self.reported.set()
+                        for event in self.model.apply(response):
+                            self._deliver(event)
+                        for predicate, flag in list(self._watches):
+                            if predicate(self.model):
+                                self._unwatch(predicate, flag)
+                    return
+                except grpc.RpcError as exc:  # the Solve call reports daemon failures; Status only feeds progress
+                    if (self.reported.is_set() or self._answered.is_set() or self._stopping
+                            or "no such job" not in (exc.details() or "")):
+                        return
+                self._call = self._follow()
+                if self._stopping:  # finish() cancelled the call before this one
+                    self._call.cancel()
         finally:
             self.ended.set()
             for predicate, flag in list(self._watches):
@@ -108,6 +127,7 @@ class StatusFollower:
         """Stop following: wait up to ``bound`` for the stream's own end when it will come, else end it now."""
         if expect_end:
             self.ended.wait(bound)
+        self._stopping = True
         if not self.ended.is_set():
             self._call.cancel()
         self._thread.join(2.0)
@@ -169,7 +189,7 @@ class SolveLifecycle:
                                 entitlements=self._entitlements, name=self._name)
         self._session.start(self.client.transport)
         self._follower = StatusFollower(self.client.control, self.ref, self.model,
-                                        [*self._callbacks, self._publish], self.cancel)
+                                        [*self._callbacks, self._publish], self.cancel, self.answered)
         self._call = self.client.control.Solve.future(request, timeout=self.timeout)
         self._call.add_done_callback(lambda _: self.answered.set())
         if self.cancelled:  # cancel() came while the call was being set up

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from envd_jupyter.buildkit import DaemonError, Image, LocalDir, SolveCancelled, connect
+from envd_jupyter.buildkit import BuildModel, DaemonError, Image, LocalDir, SolveCancelled, connect
+from envd_jupyter.buildkit._lifecycle import SolveLifecycle, StatusFollower
 from envd_jupyter.llb import image
 
 from llbdefs import chain
@@ -166,6 +167,23 @@ def test_keyboard_interrupt_on_every_waiting_path(path, docker_current, client_f
         _interrupted(client, step, path, tmp_path)
         step.assert_cancelled_on_the_daemon()
     assert client.solve(chain(busybox, [f"echo after-{unique}"], network=network), timeout=WAIT).model.ran()
+
+
+def test_progress_is_followed_when_the_job_starts_after_the_daemon_stopped_waiting(docker_old, client_for, busybox,
+                                                                                    network, unique):
+    """BuildKit ends a Status stream with "no such job" when the job has not appeared in time (3 s on 0.8,
+    6 s later); a slow daemon must not leave the model and the callbacks silent (the interrupt test waits on them)."""
+    client = client_for(docker_old)
+    lifecycle = SolveLifecycle(client)
+    events = []
+    early = StatusFollower(client.control, lifecycle.ref, BuildModel(), [events.append], lambda: None,
+                           lifecycle.answered)
+    _eventually(lambda: early.attempts >= 2, "the daemon said no such job and the follower asked again")
+    lifecycle.start(chain(busybox, [f"echo late-{unique}"], network=network))
+    assert lifecycle.answered.wait(WAIT)
+    lifecycle.conclude()
+    assert early.ended.wait(WAIT)
+    assert any(event.kind == "log" and f"late-{unique}".encode() in event.log.data for event in events)
 
 
 @pytest.fixture
