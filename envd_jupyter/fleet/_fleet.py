@@ -205,8 +205,10 @@ class Fleet:
                 build = client.interactive(name=name, on_event=on_event, timeout=timeout, **options)
                 try:
                     ref = build.solve(definition, timeout=timeout)
-                except BaseException:
+                except BaseException as exc:
                     build.cancel()
+                    if isinstance(exc, buildkit.BuildKitError):
+                        exc.model = build.model  # what ran before the failure, for the caller's final view
                     raise
         finally:
             self.scheduler.release(scheduling)

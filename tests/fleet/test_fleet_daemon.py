@@ -66,3 +66,9 @@ def test_export_parses_the_notebook_spelling(fleet, tmp_path):
     assert result.elapsed > 0 and (tmp_path / "x" / "out" / "f").read_text() == f"{token}\n"
     with pytest.raises(FleetError, match="image=NAME, dir=PATH or tar=FILE"):
         fleet.export(llb.image(BUSYBOX), "zip=/tmp/x")
+
+
+def test_a_failed_build_hands_its_progress_model_to_the_caller(fleet):
+    with pytest.raises(buildkit.SolveError) as caught:
+        fleet.build(llb.image(BUSYBOX).run(f"echo {uuid.uuid4().hex}; exit 5", name="fails late"))
+    assert [v.name for v in caught.value.model.failed()] == ["fails late"]
