@@ -12,16 +12,26 @@ import pytest
 FORBIDDEN = ("grpc", "IPython", "ipywidgets", "anywidget")
 
 
-def imported_top_level_modules(package: str) -> set[str]:
+def imported_modules(package: str) -> set[str]:
+    """Every module a fresh interpreter holds after importing ``package`` and all its modules."""
     code = (
         "import importlib, pkgutil, sys\n"
         f"pkg = importlib.import_module({package!r})\n"
         "for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
         "    importlib.import_module(m.name)\n"
-        "print('\\n'.join(sorted({n.split('.')[0] for n in sys.modules})))\n"
+        "print('\\n'.join(sorted(sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     return set(out.stdout.split())
+
+
+def imported_top_level_modules(package: str) -> set[str]:
+    return {name.split(".")[0] for name in imported_modules(package)}
+
+
+def imported_envd_layers(package: str) -> set[str]:
+    """Which of our own layers importing ``package`` (and all its modules) pulls in."""
+    return {name.split(".")[1] for name in imported_modules(package) if name.startswith("envd_jupyter.")}
 
 
 @pytest.mark.parametrize("package", ["envd_jupyter.llb", "envd_jupyter.scheduler"])
@@ -32,19 +42,6 @@ def test_pure_layers_import_no_grpc_or_ipython(package):
 @pytest.mark.parametrize("package", ["envd_jupyter.buildkit", "envd_jupyter.lang"])
 def test_library_layers_import_no_notebook_modules(package):
     assert not imported_top_level_modules(package) & {"IPython", "ipywidgets", "anywidget"}
-
-
-def imported_envd_layers(package: str) -> set[str]:
-    """Which of our own layers importing ``package`` (and all its modules) pulls in."""
-    code = (
-        "import importlib, pkgutil, sys\n"
-        f"pkg = importlib.import_module({package!r})\n"
-        "for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
-        "    importlib.import_module(m.name)\n"
-        "print('\\n'.join(sorted({n.split('.')[1] for n in sys.modules if n.startswith('envd_jupyter.')})))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    return set(out.stdout.split())
 
 
 @pytest.mark.parametrize("package, allowed", [
