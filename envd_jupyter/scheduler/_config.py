@@ -18,7 +18,7 @@ import yaml
 from ._framework.cycle import Profile
 from ._framework.result import SchedulingError
 from ._framework.interfaces import PickObserver, Plugin, PluginHandle, ProfileHandler
-from ._registry import ParamError, params_schema, params_to_dict, parse_params, plugin_types
+from ._registry import ParamError, is_finite, params_schema, params_to_dict, parse_params, plugin_types
 
 API_VERSION = "envd-jupyter.scheduler/v1alpha1"
 KIND = "EndpointPickerConfig"
@@ -230,6 +230,7 @@ def _parse_profiles(items: list[Any], plugins: list[PluginSpec], where: dict[str
         seen[name] = i
         refs: list[ProfilePlugin] = []
         picker_at: int | None = None
+        weight_sum = 0.0
         for j, ref_item in enumerate(_list(node["plugins"], f"{path}.plugins")):
             ref_path = f"{path}.plugins[{j}]"
             ref_node = _strict_keys(ref_item, ref_path, ("pluginRef", "weight"), ("pluginRef",))
@@ -251,9 +252,10 @@ def _parse_profiles(items: list[Any], plugins: list[PluginSpec], where: dict[str
             if kind == "scorer":
                 if weight is None:
                     weight = 1.0
-                if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
-                    raise ConfigError(f"{ref_path}.weight", f"expected a number >= 0, got {weight!r}")
-                weight = float(weight)
+                weight = _scorer_weight(weight, f"{ref_path}.weight")
+                weight_sum += weight
+                if not is_finite(weight_sum):  # scores are in [0, 1], so totals stay below this sum
+                    raise ConfigError(f"{ref_path}.weight", f"the profile's weights add up past the largest float; got {weight!r}")
             refs.append(ProfilePlugin(ref, weight))
         if picker_at is None:
             _ensure_default_picker(plugins, where, kinds, types)
@@ -268,6 +270,16 @@ def _parse_profiles(items: list[Any], plugins: list[PluginSpec], where: dict[str
         if fallback == profile.name:
             raise ConfigError(f"schedulingProfiles[{i}].fallbackProfile", "a profile cannot be its own fallback")
     return profiles
+
+
+def _scorer_weight(weight: Any, path: str) -> float:
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+        raise ConfigError(path, f"expected a number >= 0, got {weight!r}")
+    if not is_finite(weight):
+        raise ConfigError(path, f"must be a finite number, got {weight!r}")
+    if not weight >= 0:
+        raise ConfigError(path, f"expected a number >= 0, got {weight!r}")
+    return float(weight)
 
 
 def _ensure_default_picker(plugins: list[PluginSpec], where: dict[str, int], kinds: dict[str, str], types) -> None:

@@ -9,6 +9,7 @@ field's path, which the config loader prefixes with where the plugin sits in the
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -142,12 +143,23 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ParamError(path, f"expected a number, got {value!r}")
+        if not is_finite(value):
+            raise ParamError(path, f"must be a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
             raise ParamError(path, f"expected a string, got {value!r}")
         return value
     raise TypeError(f"unsupported parameter type {_type_name(tp)} at {path}")
+
+
+def is_finite(number: int | float) -> bool:
+    """False for inf, nan and integers too large for a float (YAML's ``.inf``, ``.nan``, ``1e999``,
+    a 400-digit integer): any of them would make a score or a total non-finite."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
 
 
 def params_schema(cls: type[Plugin]) -> dict[str, Any]:

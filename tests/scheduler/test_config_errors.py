@@ -1,8 +1,14 @@
 """Every config mistake names its path and what was expected."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from envd_jupyter.scheduler import ConfigError, parse_config
+
+REPO = Path(__file__).resolve().parents[2]
 
 OK_PLUGINS = """
 plugins:
@@ -23,7 +29,10 @@ CASES = [
     ("parameter range", "plugins: [{type: saturation-filter, parameters: {maxInFlight: -1}}]\nschedulingProfiles: []", "plugins[0].parameters.maxInFlight", "must be >= 0"),
     ("parameter enum", "plugins: [{type: cache-affinity-scorer, parameters: {mode: exact}}]\nschedulingProfiles: []", "plugins[0].parameters.mode", "expected one of 'approximate', 'precise'"),
     ("nested parameter", "plugins: [{type: cache-affinity-scorer, parameters: {kindWeights: {exec: -1}}}]\nschedulingProfiles: []", "plugins[0].parameters.kindWeights.exec", "must be a finite number >= 0"),
-    ("nan parameter", "plugins: [{type: max-score-picker, parameters: {tieTolerance: .nan}}]\nschedulingProfiles: []", "plugins[0].parameters.tieTolerance", "must be >= 0, got nan"),
+    ("nan parameter", "plugins: [{type: max-score-picker, parameters: {tieTolerance: .nan}}]\nschedulingProfiles: []", "plugins[0].parameters.tieTolerance", "must be a finite number, got nan"),
+    ("infinite parameter", "plugins: [{type: max-score-picker, parameters: {tieTolerance: .inf}}]\nschedulingProfiles: []", "plugins[0].parameters.tieTolerance", "must be a finite number, got inf"),
+    ("parameter past the largest float", "plugins: [{type: failure-rate-scorer, parameters: {pseudoSolves: 1" + "0" * 400 + "}}]\nschedulingProfiles: []",
+     "plugins[0].parameters.pseudoSolves", "must be a finite number, got 1000"),
     ("infinite kind weight", "plugins: [{type: cache-affinity-filter, parameters: {kindWeights: {exec: .inf}}}]\nschedulingProfiles: []", "plugins[0].parameters.kindWeights.exec", "finite"),
     ("missing required parameter", "plugins: [{type: prior-pick-scorer}]\nschedulingProfiles: []", "plugins[0].parameters", "missing 1 required"),
     ("no profiles", OK_PLUGINS + "schedulingProfiles: []", "schedulingProfiles", "at least one profile is required"),
@@ -32,6 +41,14 @@ CASES = [
     ("duplicate profile", OK_PLUGINS + "schedulingProfiles:\n- {name: a, plugins: []}\n- {name: a, plugins: []}", "schedulingProfiles[1].name", "duplicate profile name 'a'"),
     ("unknown ref field", OK_PLUGINS + "schedulingProfiles:\n- {name: a, plugins: [{pluginRef: load, wieght: 2}]}", "schedulingProfiles[0].plugins[0].wieght", "unknown field"),
     ("negative weight", OK_PLUGINS + "schedulingProfiles:\n- {name: a, plugins: [{pluginRef: load, weight: -1}]}", "schedulingProfiles[0].plugins[0].weight", "expected a number >= 0, got -1"),
+    ("infinite weight", OK_PLUGINS + "schedulingProfiles:\n- {name: a, plugins: [{pluginRef: load, weight: .inf}]}", "schedulingProfiles[0].plugins[0].weight", "must be a finite number, got inf"),
+    ("negative infinite weight", OK_PLUGINS + "schedulingProfiles:\n- {name: a, plugins: [{pluginRef: load, weight: -.inf}]}", "schedulingProfiles[0].plugins[0].weight", "must be a finite number, got -inf"),
+    ("nan weight", OK_PLUGINS + "schedulingProfiles:\n- {name: a, plugins: [{pluginRef: load, weight: .nan}]}", "schedulingProfiles[0].plugins[0].weight", "must be a finite number, got nan"),
+    ("weight overflowing to inf", OK_PLUGINS + "schedulingProfiles:\n- {name: a, plugins: [{pluginRef: load, weight: 1.0e+999}]}", "schedulingProfiles[0].plugins[0].weight", "must be a finite number, got inf"),
+    ("weight past the largest float", OK_PLUGINS + "schedulingProfiles:\n- {name: a, plugins: [{pluginRef: load, weight: 1" + "0" * 400 + "}]}",
+     "schedulingProfiles[0].plugins[0].weight", "must be a finite number, got 1000"),
+    ("weights summing past the largest float", OK_PLUGINS + "- {type: free-disk-scorer}\nschedulingProfiles:\n- {name: a, plugins: [{pluginRef: load, weight: 1.0e+308}, {pluginRef: free-disk-scorer, weight: 1.0e+308}]}",
+     "schedulingProfiles[0].plugins[1].weight", "the profile's weights add up past the largest float; got 1e+308"),
     ("weight on filter", OK_PLUGINS + "schedulingProfiles:\n- {name: a, plugins: [{pluginRef: up, weight: 2}]}", "schedulingProfiles[0].plugins[0].weight", "weight applies to scorers only; 'up' is a filter"),
     ("ref twice", OK_PLUGINS + "schedulingProfiles:\n- {name: a, plugins: [{pluginRef: up}, {pluginRef: up}]}", "schedulingProfiles[0].plugins[1].pluginRef", "'up' is already in this profile"),
     ("two pickers", "plugins: [{type: random-picker}, {type: max-score-picker}]\nschedulingProfiles:\n- {name: a, plugins: [{pluginRef: random-picker}, {pluginRef: max-score-picker}]}",
@@ -90,3 +107,34 @@ def test_load_config_of_non_utf8_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(bad)
     assert str(info.value) == f"{bad}: byte 18: not UTF-8 text: invalid continuation byte"
+
+
+INFINITE_THIRD_WEIGHT = """\
+plugins:
+- type: healthy-filter
+- type: in-flight-scorer
+- type: free-disk-scorer
+schedulingProfiles:
+- name: default
+  plugins:
+  - pluginRef: healthy-filter
+  - pluginRef: in-flight-scorer
+  - {pluginRef: free-disk-scorer, weight: .inf}
+"""
+
+
+def test_a_non_finite_weight_is_one_line_naming_its_path():
+    with pytest.raises(ConfigError) as info:
+        parse_config(INFINITE_THIRD_WEIGHT)
+    assert str(info.value) == "schedulingProfiles[0].plugins[2].weight: must be a finite number, got inf"
+
+
+@pytest.mark.parametrize("value, shown", [(".inf", "inf"), (".nan", "nan")])
+def test_cli_check_refuses_a_non_finite_weight(tmp_path, value, shown):
+    """``python -m envd_jupyter.scheduler check`` exits 1 with the one error line, printing no config."""
+    config = tmp_path / "scheduler.yaml"
+    config.write_text(INFINITE_THIRD_WEIGHT.replace(".inf", value))
+    checked = subprocess.run([sys.executable, "-m", "envd_jupyter.scheduler", "check", str(config)],
+                             cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert (checked.returncode, checked.stdout) == (1, "")
+    assert checked.stderr == f"{config}: schedulingProfiles[0].plugins[2].weight: must be a finite number, got {shown}\n"

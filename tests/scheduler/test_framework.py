@@ -1,14 +1,19 @@
 """The cycle and scheduler mechanics: call order, clamping, errors, fallback, reservations, records."""
 
 import json
+import math
+import random
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from envd_jupyter.scheduler import (
     Endpoint, Filter, NoEndpointsError, Pick, Picker, Scheduler, Scorer, register,
 )
-from envd_jupyter.scheduler._framework.cycle import Profile, clamp_scores
+import envd_jupyter.scheduler as scheduler_package
+from envd_jupyter.scheduler._framework.cycle import Profile, _weighted_sum, clamp_scores
 
 from .helpers import chain, make_plugin, request
 
@@ -97,10 +102,42 @@ def test_clamp(raw, clamped):
     assert clamp_scores(raw) == clamped
 
 
-def test_negative_weight_rejected_by_profile():
+@pytest.mark.parametrize("weight", [-1.0, math.inf, math.nan])
+def test_negative_or_non_finite_weight_rejected_by_profile(weight):
     scorer = make_plugin("in-flight-scorer")
-    with pytest.raises(ValueError, match="negative weight"):
-        Profile("p", [], [(scorer, -1.0)], make_plugin("max-score-picker"))
+    with pytest.raises(ValueError, match="needs a finite weight >= 0"):
+        Profile("p", [], [(scorer, weight)], make_plugin("max-score-picker"))
+
+
+@pytest.mark.parametrize("weights", [
+    [1.0], [3.0], [0.0], [0.0, 0.0], [3.0, 2.0, 1.0, 1.0], [3.0, 2.0, 1.0, 1.0, 1.0], [0.5, 0.0, 2.0],
+    [1.5, 0.25, 2.0, 1.0, 3.0, 0.75], [1.5, 0.25, 2.0, 1.0, 3.0, 0.75, 4.0], [0.1 * k for k in range(1, 15)],
+    [0.0] + [0.3] * 12,
+])
+def test_weighted_sum_is_the_left_to_right_sum_of_weighted_scores(weights):
+    """Same floats as summing term by term in profile order (zero weights skipped), at any width."""
+    rng = random.Random(len(weights))
+    size = 7
+    columns = [[rng.random() for _ in range(size)] for _ in weights]
+    expected = []
+    for row in zip(*columns):
+        terms = [weight * score for weight, score in zip(weights, row) if weight != 0.0]
+        total = terms[0] if terms else 0.0
+        for term in terms[1:]:
+            total += term
+        expected.append(total)
+    assert _weighted_sum(weights)(columns, size) == expected
+
+
+def test_scheduler_source_has_no_eval_or_exec():
+    """Generated code once turned a config weight of inf into a NameError on every schedule."""
+    package = Path(scheduler_package.__file__).parent
+    sources = sorted(package.rglob("*.py"))
+    assert len(sources) > 10
+    found = [f"{path.relative_to(package)}:{number}: {line.strip()}"
+             for path in sources for number, line in enumerate(path.read_text().splitlines(), 1)
+             if re.search(r"\b(eval|exec)\s*\(", line)]
+    assert found == []
 
 
 def test_emptied_set_names_the_filter():

@@ -3,14 +3,16 @@
 total(e) = Σ wᵢ · clamp(sᵢ(e), 0, 1). Clamping is checked per scorer with C-level min/max/sum
 and only done element-wise when a scorer strayed (NaN counts as 0); scorers whose formula
 cannot leave [0, 1] declare ``bounded = True`` and skip the check (property tests hold them to
-it). The weighted sum is one list comprehension specialised to the profile's weights, which
-keeps the per-endpoint cost to one pass at hundreds of endpoints. Scorers that read only the
+it). The weighted sum is one list comprehension per (up to) six scorers, a closure over the
+profile's weights, which keeps the per-endpoint cost to one pass at hundreds of endpoints; no
+code is generated (the scheduler has no ``eval``/``exec``). Scorers that read only the
 reports (``per_report = True``) are recomputed when a report or a reservation changed, not on
 every decision.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any, Mapping
@@ -65,8 +67,8 @@ class Profile:
         fallback: str | None = None,
     ) -> None:
         for scorer, weight in scorers:
-            if not weight >= 0:
-                raise ValueError(f"profile '{name}': scorer '{scorer.name}' has negative weight {weight}")
+            if not (weight >= 0 and math.isfinite(weight)):
+                raise ValueError(f"profile '{name}': scorer '{scorer.name}' needs a finite weight >= 0, got {weight}")
         self.name = name
         self.filters = filters
         self.scorers = scorers
@@ -149,14 +151,45 @@ class Profile:
         return None, candidates
 
 
+#: ``_FUSED[k - 1](w0, …, wk-1)`` -> ``f(columns, size)``: Σ wᵢ·cᵢ per endpoint, left to right,
+#: in one comprehension over k columns.
+_FUSED = (
+    lambda w0: lambda columns, size: [w0 * a for a in columns[0]],
+    lambda w0, w1: lambda columns, size: [w0 * a + w1 * b for a, b in zip(*columns)],
+    lambda w0, w1, w2: lambda columns, size: [w0 * a + w1 * b + w2 * c for a, b, c in zip(*columns)],
+    lambda w0, w1, w2, w3: lambda columns, size: [
+        w0 * a + w1 * b + w2 * c + w3 * d for a, b, c, d in zip(*columns)],
+    lambda w0, w1, w2, w3, w4: lambda columns, size: [
+        w0 * a + w1 * b + w2 * c + w3 * d + w4 * e for a, b, c, d, e in zip(*columns)],
+    lambda w0, w1, w2, w3, w4, w5: lambda columns, size: [
+        w0 * a + w1 * b + w2 * c + w3 * d + w4 * e + w5 * f for a, b, c, d, e, f in zip(*columns)],
+)
+
+
 def _weighted_sum(weights: list[float]):
-    """Build ``f(columns, n) -> totals`` for these weights as a single fused comprehension."""
-    terms = [f"c{i}" if w == 1.0 else f"{float(w)!r} * c{i}" for i, w in enumerate(weights) if w != 0.0]
-    if not terms:
+    """Build ``f(columns, n) -> totals`` for these weights: zero weights skipped, the rest summed
+    left to right in fused passes of up to six columns, each later pass carrying the running
+    total as its first (weight 1) column."""
+    live = [(slot, float(weight)) for slot, weight in enumerate(weights) if weight != 0.0]
+    if not live:
         return lambda columns, size: [0.0] * size
-    names = ", ".join(f"c{i}" for i in range(len(weights)))
-    unpack = f"{names}," if len(weights) == 1 else names
-    return eval(f"lambda columns, size: [{' + '.join(terms)} for {unpack} in zip(*columns)]", {})  # noqa: S307 (numbers only)
+    widest = len(_FUSED)
+    first = live[:widest]
+    if len(first) == len(weights):  # every column, in one pass: no reshuffling per decision
+        return _FUSED[len(first) - 1](*(weight for _, weight in first))
+    passes = [([slot for slot, _ in first], _FUSED[len(first) - 1](*(weight for _, weight in first)))]
+    for start in range(widest, len(live), widest - 1):
+        chunk = live[start:start + widest - 1]
+        passes.append(([slot for slot, _ in chunk], _FUSED[len(chunk)](1.0, *(weight for _, weight in chunk))))
+
+    def combine(columns, size):
+        (slots, fused), *later = passes
+        totals = fused([columns[slot] for slot in slots], size)
+        for slots, fused in later:
+            totals = fused([totals, *[columns[slot] for slot in slots]], size)
+        return totals
+
+    return combine
 
 
 def _with_record(error: NoEndpointsError, record: CycleRecord) -> NoEndpointsError:
