@@ -142,6 +142,21 @@ def test_progress_widget_rows_summary_and_bundle():
     assert "E: Unable to locate package git" in data["text/html"]
 
 
+def test_progress_lists_vertices_in_build_order_not_the_daemons_head_first_index():
+    # BuildKit's first Status message names the whole graph head first: the merge gets index 1.
+    model = [vertex("m", "merge", "done", 1, started=12.0, completed=12.1),
+             vertex("b", "fetch data", "done", 2, started=11.0, completed=11.9),
+             vertex("a", "make /app", "done", 3, started=10.0, completed=10.9),
+             vertex("later", "not started yet", "pending", 4),
+             vertex("img", "docker-image://busybox", "cached", 5, completed=9.0)]
+    widget = ProgressWidget()
+    widget.update_model(model)
+    widget.flush()
+    assert [v["digest"] for v in widget.vertices] == ["img", "a", "b", "m", "later"]
+    text = widget._repr_mimebundle_()[0]["text/plain"].splitlines()
+    assert text[1].startswith("  #1 cached") and text[4].endswith("merge") and text[5].startswith("  #5 pending")
+
+
 def test_the_dag_keeps_ipywidgets_layout_free_for_its_dom_view():
     """The front end's DOMWidgetView reads `layout` as a Layout widget's reference; a dict there is a page error."""
     state = DAGWidget(two_branches()).get_state()
