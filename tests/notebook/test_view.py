@@ -1,6 +1,11 @@
-"""What a ``%%envd`` cell shows once its solve has ended."""
+"""What a ``%%envd`` cell shows once its solve has ended, and where a background build's output goes."""
 
 from __future__ import annotations
+
+import contextvars
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
 
 from envd_jupyter import buildkit, llb
 from envd_jupyter.notebook._view import BuildView
@@ -36,3 +41,22 @@ def test_events_after_the_solve_ended_leave_the_final_picture_alone(capsys):
     view._progress.flush()
     assert [v["digest"] for v in view._progress.vertices] == ["sha256:hi"]
     assert view._progress.summary["ran"] == 1
+
+
+@pytest.fixture
+def envd_magics(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "envd_jupyter")
+    yield shell.magics_manager.registry["Envd"]
+    shell.run_line_magic("unload_ext", "envd_jupyter")
+    InteractiveShell.clear_instance()
+
+
+def test_a_background_build_runs_in_the_context_of_the_cell_that_started_it(envd_magics):
+    """ipykernel routes a thread's displays by the parent header in its context: a background
+    build's scores, progress and summary then land under its own cell, not the one running then."""
+    cell = contextvars.ContextVar("cell")
+    cell.set("the --background cell")
+    future = envd_magics._in_background(cell.get)
+    assert future.result(timeout=30) == "the --background cell"
