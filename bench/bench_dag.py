@@ -107,7 +107,7 @@ def browser_seconds(layout: dict, chromium: str) -> float | None:
     """The DAG widget's JavaScript drawing ``layout`` in headless Chromium, timed inside the page."""
     module = (STATIC / "common.js").read_text() + (STATIC / "dag.js").read_text()
     module = module.replace("export default {", "const dagWidget = {")
-    state = {"layout": layout, "vertices": {}, "styles": STATE_STYLES, "selected": "", "expanded": []}
+    state = {"graph_layout": layout, "vertices": {}, "styles": STATE_STYLES, "selected": "", "expanded": []}
     state_json = json.dumps(state).replace("</", "<\\/")  # inside <script>: no early "</script>"
     page = f"""<!doctype html><html><head><meta charset=utf-8><style>{(STATIC / "widgets.css").read_text()}</style>
 </head><body><div id=dag></div><script type=module>

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ._tables import model_dict
+from ._tables import build_order, model_dict
 
 LOG_LINES = 10
 LINE_CHARS = 2000
@@ -129,8 +129,8 @@ class VertexBook:
         record["log_bytes"] = record.get("log_bytes", 0) + len(text.encode())
 
     def vertices(self) -> list[dict[str, Any]]:
-        """Records in build order (``index``, then arrival)."""
-        return sorted(self.records.values(), key=lambda r: r.get("index") or 0)
+        """Records in build order (start time, then the daemon's index)."""
+        return build_order(self.records.values())
 
     def by_digest(self) -> dict[str, dict[str, Any]]:
         return {digest: dict(record, log_tail=list(record["log_tail"])) for digest, record in self.records.items()}

@@ -8,6 +8,7 @@ the cell line), so a failing cell fails the notebook without a Python traceback.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import sys
 import threading
@@ -290,7 +291,8 @@ class Envd(Magics, Configurable):
             except BaseException as exc:  # shown by the view; raised where the state is used next
                 future.set_exception(exc)
 
-        threading.Thread(target=run, name="envd-background-build", daemon=True).start()
+        context = contextvars.copy_context()  # ipykernel routes a thread's output by the cell header in it
+        threading.Thread(target=context.run, args=(run,), name="envd-background-build", daemon=True).start()
         return future
 
     def _fleet(self, builder: str | None, fleet_config: str | None):

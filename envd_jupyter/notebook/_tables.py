@@ -8,7 +8,7 @@ list of them). Every piece of text from a build or a config is HTML-escaped.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
 
@@ -25,13 +25,28 @@ LOG = ("margin:0;max-height:9em;overflow:auto;white-space:pre-wrap;word-break:br
        "font-family:var(--jp-code-font-family,monospace);font-size:11px;color:var(--jp-ui-font-color2,#555)")
 
 
+def build_order(vertices: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Vertices as a build log lists them: by start time, then the daemon's index; not started yet last.
+
+    The daemon's ``index`` (first appearance in its Status stream) often runs head first, which
+    would list a two-branch build upside down.
+    """
+    def key(vertex: Mapping[str, Any]) -> tuple[bool, float, int]:
+        began = vertex.get("started")
+        began = vertex.get("completed") if began is None else began
+        return began is None, began or 0.0, vertex.get("index") or 0
+
+    return sorted(vertices, key=key)
+
+
 def model_dict(model: Any) -> dict[str, Any]:
-    """A ``BuildModel.to_dict()``-shaped dict from a BuildModel, that dict, or a list of vertex dicts."""
+    """A ``BuildModel.to_dict()``-shaped dict from a BuildModel, that dict, or a list of vertex dicts,
+    its vertices in ``build_order``."""
     if hasattr(model, "to_dict"):
         model = model.to_dict()
     if isinstance(model, Mapping):
-        return dict(model)
-    vertices = list(model)
+        return dict(model, vertices=build_order(model["vertices"]))
+    vertices = build_order(model)
     states = [state_of(v) for v in vertices]
     return {"version": 1, "vertices": vertices, "total": len(vertices), "cached": states.count("cached"),
             "ran": sum(1 for v in vertices if state_of(v) in ("done", "failed") and not v.get("cached")),
@@ -79,14 +94,14 @@ def progress_html(model: Any) -> str:
     head = "".join(f'<th style="{CELL}">{h}</th>' for h in ("#", "vertex", "state", "duration", "cached",
                                                              "last log lines"))
     body = []
-    for vertex in rows:
+    for position, vertex in enumerate(rows, 1):
         name = vertex.get("name") or vertex.get("digest", "")
         lines = list(vertex.get("log_tail") or ())
         if vertex.get("error"):
             lines.append(f"error: {vertex['error']}")
         log = f'<pre style="{LOG}">{escape(chr(10).join(lines))}</pre>' if lines else ""
         body.append(
-            f'<tr><td style="{CELL}">{vertex.get("index", "")}</td>'
+            f'<tr><td style="{CELL}">{position}</td>'
             f'<td style="{CELL}" title="{escape(name)}">{escape(truncate(name, NAME_CHARS))}</td>'
             f'<td style="{CELL}">{chip(state_of(vertex))}</td><td style="{CELL}">{duration_text(vertex)}</td>'
             f'<td style="{CELL}">{"✓" if vertex.get("cached") else ""}</td><td style="{CELL}">{log}</td></tr>')
@@ -101,9 +116,9 @@ def progress_text(model: Any) -> str:
     model = model_dict(model)
     rows, hidden = shown_rows(model["vertices"])
     lines = [f"Build: {summary_line(model)}"]
-    for vertex in rows:
+    for position, vertex in enumerate(rows, 1):
         state = state_of(vertex)
-        lines.append(f"  #{vertex.get('index', '')} {state:<7} {duration_text(vertex):>9}  "
+        lines.append(f"  #{position} {state:<7} {duration_text(vertex):>9}  "
                      f"{truncate(vertex.get('name') or vertex.get('digest', ''), NAME_CHARS)}")
         if state == "failed":
             lines += [f"      | {line}" for line in vertex.get("log_tail") or ()]

@@ -50,11 +50,16 @@ class Listing(list):
         return f"{self.path}:\n" + "\n".join(f"{mode} {size:>{width}} {when} {name}" for mode, size, when, name in rows)
 
     def _repr_html_(self) -> str:
-        body = "".join(f"<tr><td><code>{html.escape(mode)}</code></td><td style='text-align:right'>{size}</td>"
-                       f"<td>{html.escape(when)}</td><td><code>{html.escape(name)}</code></td></tr>"
+        # JupyterLab right-aligns HTML table cells and shades <code>: names read as in `ls -l` instead.
+        left, right = "text-align:left", "text-align:right"
+        mono = f"{left};font-family:var(--jp-code-font-family,monospace)"
+        body = "".join(f"<tr><td style='{mono}'>{html.escape(mode)}</td><td style='{right}'>{size}</td>"
+                       f"<td style='{left}'>{html.escape(when)}</td><td style='{mono}'>{html.escape(name)}</td></tr>"
                        for mode, size, when, name in self._rows())
+        head = "".join(f"<th style='{align}'>{title}</th>" for title, align in
+                       (("mode", left), ("size", right), ("modified", left), ("name", left)))
         return (f"<div class='envd-listing'><b>{html.escape(self.path)}</b><table>"
-                f"<tr><th>mode</th><th>size</th><th>modified</th><th>name</th></tr>{body}</table></div>")
+                f"<tr>{head}</tr>{body}</table></div>")
 
 
 class Exported(Text):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import os
 import sys
+import threading
 from typing import Any
 
 from IPython.display import display
@@ -48,6 +49,8 @@ class BuildView:
         self._renderer = buildkit.PlainRenderer(sys.stdout) if mode == "plain" else None
         self._coalescer = buildkit.EventCoalescer(self._deliver, max_per_second=10)
         self._shown: dict[str, Any] = {}
+        self._ended = False
+        self._events_lock = threading.Lock()
 
     # -- the cell's life ------------------------------------------------------------------------
     def show(self) -> None:
@@ -73,9 +76,14 @@ class BuildView:
             self._shown["progress"] = self._display(self._progress)
 
     def on_event(self, event: Any) -> None:
-        if self._renderer is not None:
-            self._renderer(event)
-        self._coalescer(event)
+        """Until the solve ends: an open stage's Status stream goes on (reading a merged result
+        reports the merge again), and those late events must not change the final picture."""
+        with self._events_lock:
+            if self._ended:
+                return
+            if self._renderer is not None:
+                self._renderer(event)
+            self._coalescer(event)
 
     def finished(self, stage: Any) -> None:
         """Final pictures, a summary line, and a browser over the stage's files and logs."""
@@ -108,6 +116,8 @@ class BuildView:
         self._progress.apply_events(batch)
 
     def _end(self, model: Any) -> None:
+        with self._events_lock:
+            self._ended = True
         self._coalescer.close()
         if model is not None:
             self._dag.update_model(model)

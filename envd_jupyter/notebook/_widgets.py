@@ -101,7 +101,8 @@ class DAGWidget(_LiveVertices):
     """The graph, coloured live by vertex state; click a node for its op, source line and logs."""
 
     _esm = _module("dag.js")
-    layout = traitlets.Dict().tag(sync=True)
+    # Not `layout`: ipywidgets' DOMWidget view reads that name as a Layout widget reference.
+    graph_layout = traitlets.Dict().tag(sync=True)
     vertices = traitlets.Dict().tag(sync=True)
     styles = traitlets.Dict(STATE_STYLES).tag(sync=True)
     selected = traitlets.Unicode("").tag(sync=True)
@@ -112,21 +113,21 @@ class DAGWidget(_LiveVertices):
         self._graph = graph
         self._collapse = collapse
         self._max_nodes = max_nodes
-        super().__init__(layout=self._lay_out([]), **kwargs)
+        super().__init__(graph_layout=self._lay_out([]), **kwargs)
 
     def _lay_out(self, expanded: list[str]) -> dict[str, Any]:
         return layout_graph(self._graph, collapse=self._collapse, max_nodes=self._max_nodes, expanded=expanded)
 
     @traitlets.observe("expanded")
     def _expanded_changed(self, change: dict[str, Any]) -> None:
-        self.layout = self._lay_out(change["new"])
+        self.graph_layout = self._lay_out(change["new"])
 
     def _snapshot(self) -> dict[str, Any]:
         return {"vertices": self._book.by_digest()}
 
     def _static(self, snapshot: dict[str, Any]) -> dict[str, str]:
         vertices = snapshot["vertices"]
-        return {"text/plain": dag_text(self.layout, vertices), "text/html": dag_html(self.layout, vertices)}
+        return {"text/plain": dag_text(self.graph_layout, vertices), "text/html": dag_html(self.graph_layout, vertices)}
 
 
 class ProgressWidget(_LiveVertices):

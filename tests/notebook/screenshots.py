@@ -85,7 +85,7 @@ def dag_answers(widget: DAGWidget, expansions: list[list[str]]) -> str:
     layouts = {json.dumps(ids, separators=(",", ":")): widget._lay_out(ids) for ids in expansions}
     return (f"(name, model) => {{ const layouts = {js(layouts)};"
             " if (name === 'expanded') { const l = layouts[JSON.stringify(model.state.expanded)];"
-            " if (l) { model.state.layout = l; model.emit('layout'); } } }")
+            " if (l) { model.state.graph_layout = l; model.emit('graph_layout'); } } }")
 
 
 def demo_graph() -> dict:
@@ -127,10 +127,10 @@ def pages(workdir: Path) -> dict[str, tuple[Path, str]]:
     answers = browser_answers(browser, files, dirs)
     fresh = BrowserWidget(lambda p: dirs[p], lambda p: files[p], logs=model, title="stage: two-branch")
 
-    dag_state = {k: dag.get_state()[k] for k in ("layout", "vertices", "styles", "selected", "expanded")}
+    dag_state = {k: dag.get_state()[k] for k in ("graph_layout", "vertices", "styles", "selected", "expanded")}
     dag_state["selected"] = "sha256:b1"
     scripts = {
-        "dag": widget_script("dag", dag_state, dag_answers(dag, [[dag.layout["chains"][0]["id"]]])),
+        "dag": widget_script("dag", dag_state, dag_answers(dag, [[dag.graph_layout["chains"][0]["id"]]])),
         "progress": widget_script("progress", {k: progress.get_state()[k]
                                                for k in ("vertices", "summary", "styles", "title")}),
         "scores": widget_script("scores", {"scores": scores.scores}),
@@ -147,7 +147,7 @@ setTimeout(() => {
 }, 50);
 """
     expand = ("setTimeout(() => { const m = window.models.dag;"
-              " m.set('expanded', [m.get('layout').chains[0].id]); m.save_changes(); }, 50);")
+              " m.set('expanded', [m.get('graph_layout').chains[0].id]); m.save_changes(); }, 50);")
 
     def mount(*names: str, extra: str = "") -> str:
         divs = "<hr>".join(f"<div id={name}></div>" for name in names)

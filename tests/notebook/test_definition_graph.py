@@ -30,8 +30,8 @@ def test_a_real_definition_lays_out_with_its_display_names():
 
 def test_long_branches_of_a_real_definition_fold_and_expand():
     widget = DAGWidget(two_branch_definition(steps=20).to_graph(), collapse=12)
-    folds = [n for n in widget.layout["nodes"] if n["kind"] == "chain"]
+    folds = [n for n in widget.graph_layout["nodes"] if n["kind"] == "chain"]
     assert [len(f["members"]) for f in folds] == [18, 18]  # each branch keeps its first and last run
     widget.expanded = [folds[0]["id"]]
-    assert len(widget.layout["nodes"]) == 1 + 20 + 3 + 1 + 1  # base, open branch, folded branch, merge, ls
-    assert_well_formed(widget.layout)
+    assert len(widget.graph_layout["nodes"]) == 1 + 20 + 3 + 1 + 1  # base, open branch, folded branch, merge, ls
+    assert_well_formed(widget.graph_layout)

@@ -95,7 +95,7 @@ def test_an_endless_line_stays_bounded():
 
 def test_dag_widget_pushes_vertex_states_and_carries_a_static_picture():
     widget = DAGWidget(two_branches())
-    assert widget.layout["mode"] == "dag" and len(widget.layout["nodes"]) == 8
+    assert widget.graph_layout["mode"] == "dag" and len(widget.graph_layout["nodes"]) == 8
     widget.update_model(two_branches_model())
     widget.flush()
     assert widget.vertices["sha256:b1"]["state"] == "failed"
@@ -118,16 +118,16 @@ def test_dag_widget_takes_events_one_by_one_as_an_event_callback():
 
 def test_expanding_a_chain_lays_the_graph_out_again():
     widget = DAGWidget(chain(30))
-    assert len(widget.layout["nodes"]) == 3
+    assert len(widget.graph_layout["nodes"]) == 3
     widget.expanded = ["chain:sha256:c1"]
-    assert len(widget.layout["nodes"]) == 30
+    assert len(widget.graph_layout["nodes"]) == 30
     widget.expanded = []
-    assert len(widget.layout["nodes"]) == 3
+    assert len(widget.graph_layout["nodes"]) == 3
 
 
 def test_a_graph_past_max_nodes_is_a_list_in_the_widget_too():
     widget = DAGWidget(chain(30), collapse=None, max_nodes=10)
-    assert widget.layout["mode"] == "list" and "shown as a list" in widget._repr_mimebundle_()[0]["text/html"]
+    assert widget.graph_layout["mode"] == "list" and "shown as a list" in widget._repr_mimebundle_()[0]["text/html"]
 
 
 def test_progress_widget_rows_summary_and_bundle():
@@ -140,6 +140,27 @@ def test_progress_widget_rows_summary_and_bundle():
     assert set(data) == {"text/plain", "text/html", WIDGET_VIEW}
     assert data["text/plain"].startswith("Build: 8 vertices · 3 ran · 2 cached · 1 failed · done")
     assert "E: Unable to locate package git" in data["text/html"]
+
+
+def test_progress_lists_vertices_in_build_order_not_the_daemons_head_first_index():
+    # BuildKit's first Status message names the whole graph head first: the merge gets index 1.
+    model = [vertex("m", "merge", "done", 1, started=12.0, completed=12.1),
+             vertex("b", "fetch data", "done", 2, started=11.0, completed=11.9),
+             vertex("a", "make /app", "done", 3, started=10.0, completed=10.9),
+             vertex("later", "not started yet", "pending", 4),
+             vertex("img", "docker-image://busybox", "cached", 5, completed=9.0)]
+    widget = ProgressWidget()
+    widget.update_model(model)
+    widget.flush()
+    assert [v["digest"] for v in widget.vertices] == ["img", "a", "b", "m", "later"]
+    text = widget._repr_mimebundle_()[0]["text/plain"].splitlines()
+    assert text[1].startswith("  #1 cached") and text[4].endswith("merge") and text[5].startswith("  #5 pending")
+
+
+def test_the_dag_keeps_ipywidgets_layout_free_for_its_dom_view():
+    """The front end's DOMWidgetView reads `layout` as a Layout widget's reference; a dict there is a page error."""
+    state = DAGWidget(two_branches()).get_state()
+    assert state["layout"].startswith("IPY_MODEL_") and state["graph_layout"]["mode"] == "dag"
 
 
 def test_a_log_flood_pushes_once_until_the_interval_passes():

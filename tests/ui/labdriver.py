@@ -12,11 +12,15 @@ import json
 import os
 import secrets
 import signal
+import struct
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+import nbformat
 
 UI_DIR = Path(__file__).resolve().parent
 ROOT = UI_DIR.parent.parent
@@ -124,18 +128,29 @@ class LabServer:
 
 
 def drive(lab: LabServer, notebook: Path, *, wait_for: list[str], screenshot: str,
-          timeout: float = DRIVE_TIMEOUT_S) -> dict:
+          steps: Sequence[Mapping[str, str]] = (), shots: dict[str, str] | None = None,
+          viewport: tuple[int, int] = (1400, 900), timeout: float = DRIVE_TIMEOUT_S) -> dict:
     """Open `notebook` (a path under lab.root_dir) in Lab, run all cells, wait for each selector
-    in `wait_for` to appear in the outputs; return drive.mjs's facts (see there) with
-    `screenshot` set to tests/artifacts/<screenshot>.png. Raises LabError if a wait failed."""
+    in `wait_for` to appear in the outputs, then for each of `steps` ({"click": selector,
+    "wait": selector}) click and wait; return drive.mjs's facts (see there) with `screenshot`
+    set to tests/artifacts/<screenshot>.png and `shots` mapping each of `shots`' selectors
+    (inside the notebook) to tests/artifacts/<name>.png. A taller `viewport` shows more of the
+    notebook at once (Lab scrolls the notebook inside the page). Raises LabError if a wait failed."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     png = ARTIFACTS / f"{screenshot}.png"
     png.unlink(missing_ok=True)
     command = ["node", str(DRIVER), "--url", lab.url, "--token", lab.token,
                "--notebook", notebook.relative_to(lab.root_dir).as_posix(),
-               "--screenshot", str(png), "--timeout", str(int(timeout))]
+               "--screenshot", str(png), "--timeout", str(int(timeout)),
+               "--viewport", f"{viewport[0]}x{viewport[1]}"]
     for selector in wait_for:
         command += ["--wait", selector]
+    for step in steps:
+        command += ["--step", json.dumps(step)]
+    for selector, name in (shots or {}).items():
+        shot = ARTIFACTS / f"{name}.png"
+        shot.unlink(missing_ok=True)
+        command += ["--shot", json.dumps({"selector": selector, "path": str(shot)})]
     try:
         result = subprocess.run(command, capture_output=True, text=True, cwd=UI_DIR,
                                 timeout=timeout + DRIVE_GRACE_S)
@@ -150,3 +165,18 @@ def drive(lab: LabServer, notebook: Path, *, wait_for: list[str], screenshot: st
         raise LabError(f"{facts.get('error')} (screenshot: {png})\n"
                        f"{json.dumps(facts, indent=1)}\n{result.stderr.strip()}\n{lab.log_tail()}")
     return facts
+
+
+def write_notebook(path: Path, *sources: str) -> Path:
+    """A notebook of code cells with the `python3` kernelspec, as a test writes it into Lab's root."""
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(source) for source in sources],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(notebook, path)
+    return path
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", header[16:24])

@@ -1,11 +1,9 @@
 """JupyterLab in Debian's chromium shows a kernel's anywidget widget and HTML output."""
 
-import struct
 from pathlib import Path
 
-import nbformat
 import pytest
-from labdriver import drive
+from labdriver import drive, png_size, write_notebook
 
 # A widget defined inline (ESM as text, as the project's widgets ship theirs): it renders the
 # model's state and follows later changes, so its final text proves kernel → browser sync.
@@ -37,20 +35,6 @@ for step in range(1, 4):
 '''
 WIDGET_DONE = '.envdj-probe-widget:has-text("steps 3")'
 HTML_OUTPUT = ".envdj-probe-html"
-
-
-def write_notebook(path: Path, *sources: str) -> Path:
-    notebook = nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell(source) for source in sources],
-        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
-    nbformat.write(notebook, path)
-    return path
-
-
-def png_size(path: Path) -> tuple[int, int]:
-    header = path.read_bytes()[:24]
-    assert header[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
-    return struct.unpack(">II", header[16:24])
 
 
 @pytest.mark.timeout(600)

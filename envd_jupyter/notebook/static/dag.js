@@ -17,7 +17,7 @@ function render({ model, el: host }) {
     resize();
   };
   const fit = () => {
-    const layout = model.get("layout");
+    const layout = model.get("graph_layout");
     const width = canvas.clientWidth - 4;
     if (width > 0 && layout.width) scale = Math.min(1, width / layout.width);
     resize();
@@ -37,14 +37,14 @@ function render({ model, el: host }) {
 
   function resize() {
     const svg = canvas.querySelector("svg");
-    const layout = model.get("layout");
+    const layout = model.get("graph_layout");
     if (!svg) return;
     svg.setAttribute("width", Math.max(1, layout.width * scale));
     svg.setAttribute("height", Math.max(1, layout.height * scale));
   }
 
   function draw() {
-    const layout = model.get("layout");
+    const layout = model.get("graph_layout");
     const svg = svgEl("svg", {
       viewBox: `0 0 ${Math.max(1, layout.width)} ${Math.max(1, layout.height)}`,
       role: "img",
@@ -94,7 +94,7 @@ function render({ model, el: host }) {
       return;
     }
     fitted = true;
-    if (model.get("layout").width > canvas.clientWidth) fit();
+    if (model.get("graph_layout").width > canvas.clientWidth) fit();
   }
 
   function stateOfNode(node, vertices) {
@@ -118,7 +118,7 @@ function render({ model, el: host }) {
       group.classList.toggle("envd-selected", node.id === model.get("selected"));
       for (const member of node.members || [node]) counts[stateOf(vertices[member.id])] += 1;
     }
-    const layout = model.get("layout");
+    const layout = model.get("graph_layout");
     status.textContent = LEGEND_STATES.filter((s) => counts[s]).map((s) => `${counts[s]} ${s}`).join(" · ")
       + (layout.reason ? ` — ${layout.reason}` : "");
     showDetails();
@@ -160,7 +160,7 @@ function render({ model, el: host }) {
     if (!node.members) fact("digest", node.id);
     for (const [key, value] of Object.entries(node.attrs || {})) fact(key, value);
     const parts = [header, el("h4", { text: node.name }), facts];
-    const inputs = model.get("layout").edges.filter((e) => e.target === node.id).map((e) => e.source);
+    const inputs = model.get("graph_layout").edges.filter((e) => e.target === node.id).map((e) => e.source);
     if (inputs.length) {
       parts.push(el("div", { class: "envd-muted", text: "inputs" }),
         el("ul", { class: "envd-members" }, ...inputs.map((id) => linkTo(id))));
@@ -187,7 +187,7 @@ function render({ model, el: host }) {
   }
 
   for (const state of LEGEND_STATES) legend.append(chip(state, model.get("styles")), " ");
-  const stops = [watch(model, ["layout"], draw), watch(model, ["vertices", "selected"], recolour)];
+  const stops = [watch(model, ["graph_layout"], draw), watch(model, ["vertices", "selected"], recolour)];
   return () => stops.forEach((stop) => stop());
 }
 

@@ -1,5 +1,6 @@
 // ProgressWidget: one row per vertex (state, duration, cached, last log line); click a row for its
-// last log lines. Rows are updated in place by digest, so a redraw costs only what changed.
+// last log lines. Rows are updated in place by digest, so a redraw costs only what changed. Python
+// sends the vertices in build order (start time); "#" is the row's place in that order.
 function render({ model, el: host }) {
   host.classList.add("envd-widget", "envd-progress-widget");
   const title = el("div", { style: "font-weight:600" });
@@ -24,7 +25,7 @@ function render({ model, el: host }) {
     entry = { row, cells, logRow, logCell, open: null };
     row.addEventListener("click", () => {
       entry.open = !isOpen(entry, stateOf(entry.vertex));
-      update(entry, entry.vertex);
+      update(entry, entry.vertex, entry.position);
     });
     rows.set(vertex.digest, entry);
     return entry;
@@ -35,12 +36,13 @@ function render({ model, el: host }) {
     return entry.open === null ? state === "failed" : entry.open;
   }
 
-  function update(entry, vertex) {
+  function update(entry, vertex, position) {
     const styles = model.get("styles");
     const state = stateOf(vertex);
     const [index, name, stateCell, duration, cached, last] = entry.cells;
     entry.vertex = vertex;
-    index.textContent = vertex.index ?? "";
+    entry.position = position;
+    index.textContent = String(position);
     name.textContent = truncate(vertex.name || vertex.digest, 80);
     name.title = vertex.name || vertex.digest;
     stateCell.replaceChildren(chip(state, styles));
@@ -57,9 +59,9 @@ function render({ model, el: host }) {
     const vertices = model.get("vertices") || [];
     const seen = new Set();
     const ordered = [];
-    for (const vertex of vertices) {
+    for (const [i, vertex] of vertices.entries()) {
       const entry = rowFor(vertex);
-      update(entry, vertex);
+      update(entry, vertex, i + 1);
       seen.add(vertex.digest);
       ordered.push(entry.row, entry.logRow);
     }
