@@ -1,4 +1,5 @@
 from envd_jupyter._proto import fsutil_pb2 as _fsutil_pb2
+from envd_jupyter._proto import ops_pb2 as _ops_pb2
 from envd_jupyter._proto import worker_pb2 as _worker_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -257,3 +258,111 @@ class PongResponse(_message.Message):
     LLBCaps: _containers.RepeatedCompositeFieldContainer[_worker_pb2.APICap]
     Workers: _containers.RepeatedCompositeFieldContainer[_worker_pb2.WorkerRecord]
     def __init__(self, FrontendAPICaps: _Optional[_Iterable[_Union[_worker_pb2.APICap, _Mapping]]] = ..., LLBCaps: _Optional[_Iterable[_Union[_worker_pb2.APICap, _Mapping]]] = ..., Workers: _Optional[_Iterable[_Union[_worker_pb2.WorkerRecord, _Mapping]]] = ...) -> None: ...
+
+class NewContainerRequest(_message.Message):
+    __slots__ = ("ContainerID", "Mounts", "Network", "platform", "constraints", "extraHosts", "hostname")
+    CONTAINERID_FIELD_NUMBER: _ClassVar[int]
+    MOUNTS_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    PLATFORM_FIELD_NUMBER: _ClassVar[int]
+    CONSTRAINTS_FIELD_NUMBER: _ClassVar[int]
+    EXTRAHOSTS_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    ContainerID: str
+    Mounts: _containers.RepeatedCompositeFieldContainer[_ops_pb2.Mount]
+    Network: _ops_pb2.NetMode
+    platform: _ops_pb2.Platform
+    constraints: _ops_pb2.WorkerConstraints
+    extraHosts: _containers.RepeatedCompositeFieldContainer[_ops_pb2.HostIP]
+    hostname: str
+    def __init__(self, ContainerID: _Optional[str] = ..., Mounts: _Optional[_Iterable[_Union[_ops_pb2.Mount, _Mapping]]] = ..., Network: _Optional[_Union[_ops_pb2.NetMode, str]] = ..., platform: _Optional[_Union[_ops_pb2.Platform, _Mapping]] = ..., constraints: _Optional[_Union[_ops_pb2.WorkerConstraints, _Mapping]] = ..., extraHosts: _Optional[_Iterable[_Union[_ops_pb2.HostIP, _Mapping]]] = ..., hostname: _Optional[str] = ...) -> None: ...
+
+class NewContainerResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ReleaseContainerRequest(_message.Message):
+    __slots__ = ("ContainerID",)
+    CONTAINERID_FIELD_NUMBER: _ClassVar[int]
+    ContainerID: str
+    def __init__(self, ContainerID: _Optional[str] = ...) -> None: ...
+
+class ReleaseContainerResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ExecMessage(_message.Message):
+    __slots__ = ("ProcessID", "Init", "File", "Resize", "Started", "Exit", "Done", "Signal")
+    PROCESSID_FIELD_NUMBER: _ClassVar[int]
+    INIT_FIELD_NUMBER: _ClassVar[int]
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    RESIZE_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    EXIT_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    ProcessID: str
+    Init: InitMessage
+    File: FdMessage
+    Resize: ResizeMessage
+    Started: StartedMessage
+    Exit: ExitMessage
+    Done: DoneMessage
+    Signal: SignalMessage
+    def __init__(self, ProcessID: _Optional[str] = ..., Init: _Optional[_Union[InitMessage, _Mapping]] = ..., File: _Optional[_Union[FdMessage, _Mapping]] = ..., Resize: _Optional[_Union[ResizeMessage, _Mapping]] = ..., Started: _Optional[_Union[StartedMessage, _Mapping]] = ..., Exit: _Optional[_Union[ExitMessage, _Mapping]] = ..., Done: _Optional[_Union[DoneMessage, _Mapping]] = ..., Signal: _Optional[_Union[SignalMessage, _Mapping]] = ...) -> None: ...
+
+class InitMessage(_message.Message):
+    __slots__ = ("ContainerID", "Meta", "Fds", "Tty", "Security", "secretenv")
+    CONTAINERID_FIELD_NUMBER: _ClassVar[int]
+    META_FIELD_NUMBER: _ClassVar[int]
+    FDS_FIELD_NUMBER: _ClassVar[int]
+    TTY_FIELD_NUMBER: _ClassVar[int]
+    SECURITY_FIELD_NUMBER: _ClassVar[int]
+    SECRETENV_FIELD_NUMBER: _ClassVar[int]
+    ContainerID: str
+    Meta: _ops_pb2.Meta
+    Fds: _containers.RepeatedScalarFieldContainer[int]
+    Tty: bool
+    Security: _ops_pb2.SecurityMode
+    secretenv: _containers.RepeatedCompositeFieldContainer[_ops_pb2.SecretEnv]
+    def __init__(self, ContainerID: _Optional[str] = ..., Meta: _Optional[_Union[_ops_pb2.Meta, _Mapping]] = ..., Fds: _Optional[_Iterable[int]] = ..., Tty: _Optional[bool] = ..., Security: _Optional[_Union[_ops_pb2.SecurityMode, str]] = ..., secretenv: _Optional[_Iterable[_Union[_ops_pb2.SecretEnv, _Mapping]]] = ...) -> None: ...
+
+class ExitMessage(_message.Message):
+    __slots__ = ("Code", "Error")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    Code: int
+    Error: _worker_pb2.RPCStatus
+    def __init__(self, Code: _Optional[int] = ..., Error: _Optional[_Union[_worker_pb2.RPCStatus, _Mapping]] = ...) -> None: ...
+
+class StartedMessage(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DoneMessage(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class FdMessage(_message.Message):
+    __slots__ = ("Fd", "EOF", "Data")
+    FD_FIELD_NUMBER: _ClassVar[int]
+    EOF_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    Fd: int
+    EOF: bool
+    Data: bytes
+    def __init__(self, Fd: _Optional[int] = ..., EOF: _Optional[bool] = ..., Data: _Optional[bytes] = ...) -> None: ...
+
+class ResizeMessage(_message.Message):
+    __slots__ = ("Rows", "Cols")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    COLS_FIELD_NUMBER: _ClassVar[int]
+    Rows: int
+    Cols: int
+    def __init__(self, Rows: _Optional[int] = ..., Cols: _Optional[int] = ...) -> None: ...
+
+class SignalMessage(_message.Message):
+    __slots__ = ("Name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    Name: str
+    def __init__(self, Name: _Optional[str] = ...) -> None: ...

@@ -79,6 +79,21 @@ class LLBBridgeStub:
                 request_serializer=envd__jupyter_dot___proto_dot_gateway__pb2.InputsRequest.SerializeToString,
                 response_deserializer=envd__jupyter_dot___proto_dot_gateway__pb2.InputsResponse.FromString,
                 _registered_method=True)
+        self.NewContainer = channel.unary_unary(
+                '/moby.buildkit.v1.frontend.LLBBridge/NewContainer',
+                request_serializer=envd__jupyter_dot___proto_dot_gateway__pb2.NewContainerRequest.SerializeToString,
+                response_deserializer=envd__jupyter_dot___proto_dot_gateway__pb2.NewContainerResponse.FromString,
+                _registered_method=True)
+        self.ReleaseContainer = channel.unary_unary(
+                '/moby.buildkit.v1.frontend.LLBBridge/ReleaseContainer',
+                request_serializer=envd__jupyter_dot___proto_dot_gateway__pb2.ReleaseContainerRequest.SerializeToString,
+                response_deserializer=envd__jupyter_dot___proto_dot_gateway__pb2.ReleaseContainerResponse.FromString,
+                _registered_method=True)
+        self.ExecProcess = channel.stream_stream(
+                '/moby.buildkit.v1.frontend.LLBBridge/ExecProcess',
+                request_serializer=envd__jupyter_dot___proto_dot_gateway__pb2.ExecMessage.SerializeToString,
+                response_deserializer=envd__jupyter_dot___proto_dot_gateway__pb2.ExecMessage.FromString,
+                _registered_method=True)
 
 
 class LLBBridgeServicer:
@@ -138,6 +153,25 @@ class LLBBridgeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def NewContainer(self, request, context):
+        """The container API (cap gateway.exec): containers over refs' filesystems, processes in them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseContainer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExecProcess(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LLBBridgeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -185,6 +219,21 @@ def add_LLBBridgeServicer_to_server(servicer, server):
                     servicer.Inputs,
                     request_deserializer=envd__jupyter_dot___proto_dot_gateway__pb2.InputsRequest.FromString,
                     response_serializer=envd__jupyter_dot___proto_dot_gateway__pb2.InputsResponse.SerializeToString,
+            ),
+            'NewContainer': grpc.unary_unary_rpc_method_handler(
+                    servicer.NewContainer,
+                    request_deserializer=envd__jupyter_dot___proto_dot_gateway__pb2.NewContainerRequest.FromString,
+                    response_serializer=envd__jupyter_dot___proto_dot_gateway__pb2.NewContainerResponse.SerializeToString,
+            ),
+            'ReleaseContainer': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseContainer,
+                    request_deserializer=envd__jupyter_dot___proto_dot_gateway__pb2.ReleaseContainerRequest.FromString,
+                    response_serializer=envd__jupyter_dot___proto_dot_gateway__pb2.ReleaseContainerResponse.SerializeToString,
+            ),
+            'ExecProcess': grpc.stream_stream_rpc_method_handler(
+                    servicer.ExecProcess,
+                    request_deserializer=envd__jupyter_dot___proto_dot_gateway__pb2.ExecMessage.FromString,
+                    response_serializer=envd__jupyter_dot___proto_dot_gateway__pb2.ExecMessage.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -430,6 +479,87 @@ class LLBBridge:
             '/moby.buildkit.v1.frontend.LLBBridge/Inputs',
             envd__jupyter_dot___proto_dot_gateway__pb2.InputsRequest.SerializeToString,
             envd__jupyter_dot___proto_dot_gateway__pb2.InputsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def NewContainer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/moby.buildkit.v1.frontend.LLBBridge/NewContainer',
+            envd__jupyter_dot___proto_dot_gateway__pb2.NewContainerRequest.SerializeToString,
+            envd__jupyter_dot___proto_dot_gateway__pb2.NewContainerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseContainer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/moby.buildkit.v1.frontend.LLBBridge/ReleaseContainer',
+            envd__jupyter_dot___proto_dot_gateway__pb2.ReleaseContainerRequest.SerializeToString,
+            envd__jupyter_dot___proto_dot_gateway__pb2.ReleaseContainerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExecProcess(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/moby.buildkit.v1.frontend.LLBBridge/ExecProcess',
+            envd__jupyter_dot___proto_dot_gateway__pb2.ExecMessage.SerializeToString,
+            envd__jupyter_dot___proto_dot_gateway__pb2.ExecMessage.FromString,
             options,
             channel_credentials,
             insecure,

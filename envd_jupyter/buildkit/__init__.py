@@ -13,6 +13,7 @@ socket) reach dockerd's embedded BuildKit. ``connect()`` without an address trie
         handle.model, handle.events(), handle.cancel(), await handle
         with client.interactive(exports=[Image("app:dev")]) as build:
             stage = build.solve(state)                              # Ref: read_file / read_dir / stat
+            stage.exec(["ls", "/"], on_output=print)                # ExecResult; the stage is unchanged
             build.finish(stage)                                     # SolveResult
 
 Imports nothing from IPython or widgets; the notebook layer builds on these calls.
@@ -21,6 +22,7 @@ Imports nothing from IPython or widgets; the notebook layer builds on these call
 from envd_jupyter.buildkit._client import BuildKitInfo, Caps, Client, UsageRecord, Worker
 from envd_jupyter.buildkit._coalesce import EventCoalescer
 from envd_jupyter.buildkit._connect import connect
+from envd_jupyter.buildkit._container import ExecError, ExecResult
 from envd_jupyter.buildkit._errors import (BuildKitError, CapsError, ConnectError, DaemonError, ExportError,
                                           GatewayError, InvalidDefinitionError, RegistryAuthError, SolveCancelled,
                                           SolveError)
@@ -35,8 +37,8 @@ from envd_jupyter.buildkit._transport import TLSConfig
 
 __all__ = [
     "EVENT_SCHEMA_VERSION", "Build", "BuildKitError", "BuildKitInfo", "BuildModel", "CacheSpec", "Caps",
-    "CapsError", "Client", "ConnectError", "DaemonError", "EventCoalescer", "ExportError", "FileStat",
-    "GatewayError", "Image", "InvalidDefinitionError", "LocalDir", "PlainRenderer", "PushViaDocker", "Ref",
-    "RegistryAuthError", "SolveCancelled", "SolveError", "SolveHandle", "SolveResult", "TLSConfig", "Tarball",
-    "TtyRenderer", "UsageRecord", "VertexEvent", "VertexState", "Worker", "connect",
+    "CapsError", "Client", "ConnectError", "DaemonError", "EventCoalescer", "ExecError", "ExecResult",
+    "ExportError", "FileStat", "GatewayError", "Image", "InvalidDefinitionError", "LocalDir", "PlainRenderer",
+    "PushViaDocker", "Ref", "RegistryAuthError", "SolveCancelled", "SolveError", "SolveHandle", "SolveResult",
+    "TLSConfig", "Tarball", "TtyRenderer", "UsageRecord", "VertexEvent", "VertexState", "Worker", "connect",
 ]

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import grpc
 
 from envd_jupyter._proto import gateway_pb2, gateway_pb2_grpc, worker_pb2
+from envd_jupyter.buildkit._container import ExecResult, OutputCallback
+from envd_jupyter.buildkit._container import run as run_in_container
 from envd_jupyter.buildkit._errors import GatewayError, SolveCancelled, SolveError
 from envd_jupyter.buildkit._interrupt import CANCEL_CONFIRM, Flag, deferred_interrupts, wait
 from envd_jupyter.buildkit._lifecycle import SolveLifecycle, SolveResult
@@ -62,16 +64,26 @@ class Build:
     def model(self) -> BuildModel:
         return self._lifecycle.model
 
+    @property
+    def address(self) -> str:
+        """The daemon's address (what errors name)."""
+        return str(self._lifecycle.client.address)
+
+    @property
+    def ended(self) -> bool:
+        return self._lifecycle.ended
+
     def cancel(self) -> None:
         """End the build on the daemon (from any thread); calls waiting in it raise SolveCancelled."""
         self._lifecycle.cancel()
 
     # -- daemon calls -----------------------------------------------------------------------
-    def _call(self, name: str, request, timeout: float | None = READ_TIMEOUT, *, group: _Group | None = None):
+    def _call(self, name: str, request, timeout: float | None = READ_TIMEOUT, *, group: _Group | None = None,
+              on_interrupt: Callable[[], None] | None = None):
         """An LLBBridge call's answer (grpc.RpcError as the daemon gave it).
 
         The call ends early, raising the reason, when the build ends or is cancelled meanwhile or
-        ``group`` is cancelled; Ctrl-C cancels the whole build.
+        ``group`` is cancelled; Ctrl-C cancels the whole build (or calls ``on_interrupt`` instead).
         """
         future = getattr(self._bridge, name).future(request, metadata=self._metadata, timeout=timeout)
         answered = Flag()
@@ -87,7 +99,7 @@ class Build:
 
         def interrupted() -> None:
             future.cancel()
-            self.cancel()
+            (on_interrupt or self.cancel)()
 
         wait(answered, None, on_interrupt=interrupted, check=check)
         try:
@@ -191,6 +203,20 @@ class Build:
 
     def stat(self, ref: Ref | str, path: str) -> FileStat:
         return FileStat.from_pb(self._read("StatFile", gateway_pb2.StatFileRequest(Ref=_id(ref), Path=path), path).stat)
+
+    def exec(self, ref: Ref | str, argv: Sequence[str], *, user: str = "", cwd: str = "/",
+             env: Mapping[str, str] | Sequence[str] = (), stdin: bytes | None = None,
+             on_output: OutputCallback | None = None, network: str = "sandbox",
+             timeout: float | None = None) -> ExecResult:
+        """Run ``argv`` in a container over ``ref``'s filesystem; the ref itself never changes.
+
+        ``on_output(fd, data)`` (1 stdout, 2 stderr) is called in this thread as output arrives;
+        ``env`` without PATH gets the usual one. A non-zero exit is a result, not an error; a
+        daemon without the container API, a program that cannot start or ``timeout`` raise ExecError.
+        Ctrl-C kills the process and raises KeyboardInterrupt; the build stays open.
+        """
+        return run_in_container(self, [("/", _id(ref))], argv, user=user, cwd=cwd, env=env, stdin=stdin,
+                                on_output=on_output, network=network, timeout=timeout)
 
     def set_result(self, ref: Ref | None) -> None:
         """The ref the daemon exports when the build ends (None: export nothing)."""

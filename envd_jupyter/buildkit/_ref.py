@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from envd_jupyter.buildkit._session.localwalk import unix_mode
 
 if TYPE_CHECKING:
+    from envd_jupyter.buildkit._container import ExecResult
     from envd_jupyter.buildkit._gateway import Build
 
 
@@ -62,3 +63,7 @@ class Ref:
 
     def stat(self, path: str) -> FileStat:
         return self.build.stat(self, path)
+
+    def exec(self, argv, **options) -> "ExecResult":
+        """Run a command in a container over this ref's filesystem (``Build.exec``'s options)."""
+        return self.build.exec(self, argv, **options)

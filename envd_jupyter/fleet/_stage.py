@@ -7,7 +7,7 @@ the scheduling decision that placed it and the progress model of the solve.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from envd_jupyter.fleet._errors import FleetError
 
@@ -41,6 +41,20 @@ class Stage:
     def read_file(self, path: str, *, limit: int | None = None) -> bytes:
         """A file's bytes (the first ``limit`` bytes when given)."""
         return self._open().read_file(path, offset=0 if limit is not None else None, length=limit)
+
+    def exec(self, argv: Sequence[str], *, user: str | None = None, cwd: str | None = None,
+             env: Mapping[str, str] | None = None, **options: Any):
+        """Run ``argv`` in a container over this stage's root filesystem (``buildkit.Build.exec``).
+
+        ``user``, ``cwd`` and the environment default to those of the step that made the stage (its
+        nearest run step), so a command sees what that step saw; ``env`` adds to or overrides them.
+        The stage is unchanged afterwards: what the command writes is dropped with its container.
+        """
+        made_by = process_of(self.definition)
+        variables = dict(pair.partition("=")[::2] for pair in made_by.get("env", "").splitlines() if pair)
+        variables.update(env or {})
+        return self._open().exec(list(argv), user=made_by.get("user", "") if user is None else user,
+                                 cwd=made_by.get("cwd", "/") if cwd is None else cwd, env=variables, **options)
 
     def list_dir(self, path: str = "/") -> list:
         """``buildkit.FileStat`` entries of a directory, sorted by name."""
@@ -84,3 +98,15 @@ class Stage:
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
         return f"<fleet.Stage on {self.builder}, {len(self.model.vertices)} vertices, {state}>"
+
+
+def process_of(definition: Any) -> dict[str, str]:
+    """The env/cwd/user attrs of the run step nearest the head along first inputs ({} when none ran)."""
+    vertices = {vertex.digest: vertex for vertex in definition.vertices()}
+    digest = definition.head[0] if definition.head else None
+    while digest in vertices:
+        vertex = vertices[digest]
+        if vertex.kind == "exec":
+            return dict(vertex.attrs)
+        digest = vertex.inputs[0] if vertex.inputs else None
+    return {}
