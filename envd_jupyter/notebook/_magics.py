@@ -8,11 +8,14 @@ the cell line), so a failing cell fails the notebook without a Python traceback.
 
 from __future__ import annotations
 
+import codecs
 import contextvars
 import os
+import shlex
 import sys
 import threading
 from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,7 @@ from traitlets import Bool, CaselessStrEnum, Dict, Float, Int, Unicode
 from traitlets.config import Configurable
 
 from envd_jupyter.notebook._settings import apply_pyproject_settings
-from envd_jupyter.notebook._values import Exported, Listing, Text
+from envd_jupyter.notebook._values import ExitCode, Exported, Listing, Text
 from envd_jupyter.notebook._view import BuildView, builders_view, dag_view, scores_view, why_view
 
 _WAIT_SLICE = 0.2  # seconds between interrupt checks while waiting for a background build
@@ -207,6 +210,34 @@ class Envd(Magics, Configurable):
         return Exported(args.state, specs[0], stage.builder, fleet.address(stage.builder), result.elapsed)
 
     @line_magic
+    def envd_exec(self, line: str):
+        """%envd_exec STATE [--user U] [--workdir D] [--env K=V]... -- CMD...: run CMD in the solved stage.
+
+        stdout and stderr stream into the cell; returns the exit code. The stage is unchanged afterwards
+        (what CMD writes is dropped with its container). Interrupting kills CMD; the stage stays open.
+        """
+        request = parse_exec_line(line)
+        stage = self._stage(request.state)
+        decoders = {fd: codecs.getincrementaldecoder("utf-8")("replace") for fd in (1, 2)}
+
+        def show(fd: int, data: bytes) -> None:
+            stream = sys.stderr if fd == 2 else sys.stdout
+            stream.write(decoders[2 if fd == 2 else 1].decode(data))
+            stream.flush()
+
+        def run():
+            from envd_jupyter import buildkit
+
+            try:
+                return stage.exec(request.argv, user=request.user, cwd=request.workdir, env=request.env,
+                                  on_output=show)
+            except KeyboardInterrupt:
+                raise buildkit.ExecError(f"interrupted: {shlex.join(request.argv)} was killed; "
+                                         f"{request.state} is unchanged and still open") from None
+
+        return ExitCode(self._failing_short(run).exit_code)
+
+    @line_magic
     def envd_scores(self, line: str):
         """%envd_scores: every score of the last scheduling decision."""
         fleets = [f for f in self._fleets.values() if f.last_scheduling is not None]
@@ -372,3 +403,44 @@ def _parse_target_line(line: str) -> dict[str, str]:
         else:
             raise UsageError(f"unexpected {word!r}: use --builder ADDR or --fleet CONFIG")
     return found
+
+
+@dataclass(frozen=True)
+class ExecRequest:
+    state: str
+    argv: list[str]
+    user: str | None = None
+    workdir: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+_EXEC_USAGE = "usage: %envd_exec STATE [--user U] [--workdir D] [--env K=V]... -- CMD..."
+
+
+def parse_exec_line(line: str) -> ExecRequest:
+    """``STATE [--user U] [--workdir D] [--env K=V]... -- CMD...`` (CMD split as a shell would)."""
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"%envd_exec: {exc}") from None
+    if "--" not in words:
+        raise UsageError(f"{_EXEC_USAGE} (the command follows --)")
+    split = words.index("--")
+    options, argv = words[:split], words[split + 1:]
+    if not options or options[0].startswith("-") or not argv:
+        raise UsageError(_EXEC_USAGE)
+    found: dict[str, Any] = {"user": None, "workdir": None, "env": {}}
+    rest = options[1:]
+    while rest:
+        flag = rest.pop(0)
+        if flag not in ("--user", "--workdir", "--env") or not rest:
+            raise UsageError(f"unexpected {flag!r}: {_EXEC_USAGE}")
+        value = rest.pop(0)
+        if flag == "--env":
+            key, sep, text = value.partition("=")
+            if not sep or not key:
+                raise UsageError(f"--env {value!r}: expected KEY=VALUE")
+            found["env"][key] = text
+        else:
+            found[flag[2:]] = value
+    return ExecRequest(options[0], argv, **found)

@@ -75,3 +75,10 @@ class Exported(Text):
 
         return {"text/plain": str(self), "text/html": self._repr_html_(),
                 SUMMARY_MIME: {"state": self.state, "export": self.spec, "builder": self.builder}}
+
+
+class ExitCode(int):
+    """A command's exit code (``rc = %envd_exec s -- make``), shown as ``exit code N``."""
+
+    def __repr__(self) -> str:
+        return f"exit code {int(self)}"

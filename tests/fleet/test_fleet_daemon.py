@@ -72,3 +72,20 @@ def test_a_failed_build_hands_its_progress_model_to_the_caller(fleet):
     with pytest.raises(buildkit.SolveError) as caught:
         fleet.build(llb.image(BUSYBOX).run(f"echo {uuid.uuid4().hex}; exit 5", name="fails late"))
     assert [v.name for v in caught.value.model.failed()] == ["fails late"]
+
+
+def test_a_command_in_a_stage_sees_its_steps_environment_and_leaves_it_unchanged(fleet):
+    token = uuid.uuid4().hex
+    state = (llb.image(BUSYBOX).run("mkdir -p /work").workdir("/work").env("GREETING", "hello")
+             .user("nobody").run(f"echo {token} > /tmp/token"))
+    stage = fleet.build(state)
+    try:
+        result = stage.exec(["sh", "-c", 'pwd; id -u; echo "$GREETING $EXTRA"; cat /tmp/token; touch /tmp/new'],
+                            env={"EXTRA": "there"})
+        assert result.ok and result.stdout.decode().splitlines() == ["/work", "65534", "hello there", token]
+        assert stage.exec(["id", "-u"], user="root").stdout == b"0\n"
+        assert "new" not in [entry.path for entry in stage.list_dir("/tmp")]
+    finally:
+        stage.close()
+    with pytest.raises(FleetError, match="ended"):
+        stage.exec(["true"])

@@ -191,3 +191,72 @@ def test_an_interrupt_cancels_the_solve_and_returns_the_prompt(shell, monkeypatc
     assert isinstance(result.error_in_exec, buildkit.SolveCancelled), repr(result.error_in_exec)
     assert time.monotonic() - began < 50  # the 60 s step did not run to its end
     envd(shell, "after", f'llb.image(BUSYBOX).run("echo {unique()}")')  # the shell builds on
+
+
+@pytest.mark.parametrize("flavour", ["docker_current", "docker_classic", "docker_old"])
+def test_exec_streams_output_returns_the_exit_code_and_changes_nothing(flavour, shell, capsys, request):
+    address = f"docker+unix://{request.getfixturevalue(flavour)}"
+    token = unique()
+    envd(shell, f"app --builder {address}", f'llb.image(BUSYBOX).run("echo {token} > /token")')
+    capsys.readouterr()
+    code = shell.run_line_magic(
+        "envd_exec", f"app --workdir /tmp --env WHO=me -- sh -c 'cat /token; pwd; echo $WHO >&2; touch /new; exit 5'")
+    shown = capsys.readouterr()
+    assert code == 5 and repr(code) == "exit code 5"
+    assert shown.out == f"{token}\n/tmp\n" and shown.err == "me\n"
+    assert "new" not in [entry.path for entry in shell.run_line_magic("envd_ls", "app /")]
+    assert shell.run_line_magic("envd_exec", "app -- test -e /new") == 1
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("app ls", "the command follows --"),
+    ("-- ls", "usage"),
+    ("app --", "usage"),
+    ("app --shell bash -- ls", "unexpected '--shell'"),
+    ("app --env NOEQUALS -- ls", "expected KEY=VALUE"),
+])
+def test_exec_usage_mistakes_are_one_line(shell, line, expected):
+    with pytest.raises(UsageError, match=expected):
+        shell.run_line_magic("envd_exec", line)
+
+
+@pytest.mark.timeout(120)
+def test_an_interrupted_exec_is_killed_and_the_stage_stays_open(shell, monkeypatch):
+    """A real SIGINT once the command printed: one short line, its process gone, the stage still usable."""
+    marker = f"exec-sigint-{unique()}"
+    running = threading.Event()
+
+    class Watch(io.StringIO):
+        def write(self, text):
+            if "running" in text:
+                running.set()
+            return super().write(text)
+
+    def interrupt():
+        if running.wait(60):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    envd(shell, "box", f'llb.image(BUSYBOX).run("echo {unique()} > /id")')
+    monkeypatch.setattr(sys, "stdout", Watch())
+    threading.Thread(target=interrupt, daemon=True).start()
+    result = shell.run_cell(f"%envd_exec box -- sh -c 'echo running; sleep 4242; echo {marker}'")
+    assert running.is_set()
+    assert isinstance(result.error_in_exec, buildkit.ExecError), repr(result.error_in_exec)
+    assert str(result.error_in_exec).startswith("interrupted: sh -c") and "box is unchanged" in str(result.error_in_exec)
+    deadline = time.monotonic() + 30
+    while _running(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(marker), "the interrupted command's process is gone"
+    assert shell.run_line_magic("envd_exec", "box -- true") == 0
+
+
+def _running(marker: str) -> bool:
+    from pathlib import Path
+
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker.encode() in (entry / "cmdline").read_bytes():
+                return True
+        except OSError:
+            pass
+    return False
