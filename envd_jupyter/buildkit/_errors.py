@@ -49,9 +49,10 @@ class SolveError(BuildKitError):
     """The daemon rejected or failed the build; for a failing step, which one and its last output."""
 
     def __init__(self, message: str, *, step: str = "", exit_code: int | None = None,
-                 log_tail: tuple[str, ...] = (), detail: str = "", location: str = ""):
+                 log_tail: tuple[str, ...] = (), detail: str = "", location: str = "", digest: str = ""):
         super().__init__(message)
         self.step = step
+        self.digest = digest  # the failed step's op digest, when the Status stream named it
         self.location = location  # "file:line" of the user's code that made the step, when known
         self.exit_code = exit_code
         self.log_tail = log_tail

@@ -49,7 +49,7 @@ def solve_error(details: str, model: BuildModel, locate=lambda digest: "",
     location = locate(step.digest)
     head = f"step {step.name!r}{f' ({location})' if location else ''} failed"
     head += f" with exit code {exit_code}" if exit_code is not None else f": {step.error}"
-    return SolveError(head, step=step.name, exit_code=exit_code, location=location,
+    return SolveError(head, step=step.name, digest=step.digest, exit_code=exit_code, location=location,
                       log_tail=tuple(step.log_tail(LOG_TAIL_LINES)), detail=details)
 
 

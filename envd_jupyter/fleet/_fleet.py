@@ -185,13 +185,16 @@ class Fleet:
 
     def build(self, target: Any, *, name: str | None = None, on_event: Any = None,
               on_scheduled: Callable[[SchedulingResult, Any], None] | None = None, timeout: float | None = None,
-              **options: Any) -> Stage:
+              keep_on_failure: bool = False, **options: Any) -> Stage:
         """Schedule ``target``, solve it on the pick inside an interactive build, and keep that open.
 
         ``on_scheduled(scheduling, definition)`` is told the decision and the exact graph the pick runs
         (lowered for its caps) before the solve starts. ``options`` are ``Client.interactive``'s
         (local_dirs, secrets, entitlements, cache_imports, …).
-        A failing step raises ``buildkit.SolveError``; Ctrl-C cancels the solve on the daemon.
+        A failing step raises ``buildkit.SolveError``; with ``keep_on_failure`` its ``stage`` is the
+        filesystem that step started from, kept open in the same build (``stage.note`` says so; close
+        it when done), or None when there was none.
+        Ctrl-C cancels the solve on the daemon.
         """
         scheduling = self.schedule(target)
         request = BuildRequest.from_definition(_definition_for(target, frozenset()))
@@ -205,6 +208,14 @@ class Fleet:
                 build = client.interactive(name=name, on_event=on_event, timeout=timeout, **options)
                 try:
                     ref = build.solve(definition, timeout=timeout)
+                except buildkit.SolveError as error:
+                    error.model = build.model  # what ran before the failure, for the caller's final view
+                    error.stage = None
+                    if keep_on_failure:
+                        error.stage = _stage_before(error, builder, scheduling, definition, build, timeout)
+                    else:
+                        build.cancel()
+                    raise
                 except BaseException as exc:
                     build.cancel()
                     if isinstance(exc, buildkit.BuildKitError):
@@ -254,6 +265,28 @@ class Fleet:
 
     def __repr__(self) -> str:
         return f"<fleet.Fleet {', '.join(self._addresses)}>"
+
+
+def _stage_before(error: Any, builder: str, scheduling: Any, definition: Any, build: Any,
+                  timeout: float | None) -> Stage | None:
+    """The filesystem the failed step started from, solved in the same (still open) build; None ends the build.
+
+    Its ops are the ones that just ran, so the daemon answers from the build's own results.
+    """
+    root = definition.root_input(error.digest) if error.digest in definition.digests else None
+    if root is None:
+        build.cancel()
+        return None
+    before = definition.up_to(*root)
+    try:
+        ref = build.solve(before, timeout=timeout)
+    except buildkit.BuildKitError:
+        build.cancel()
+        return None
+    vertex = next((v for v in definition.vertices() if v.digest == error.digest), None)
+    process = dict(vertex.attrs) if vertex is not None and vertex.kind == "exec" else None
+    return Stage(builder, scheduling, before, build, ref,
+                 note=f"showing the filesystem before the failed step {error.step!r}", process=process)
 
 
 def parse_export(spec: str):

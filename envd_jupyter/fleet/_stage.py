@@ -15,12 +15,15 @@ from envd_jupyter.fleet._errors import FleetError
 class Stage:
     """One solved state on one builder. ``close()`` ends its build (nothing is exported)."""
 
-    def __init__(self, builder: str, scheduling: Any, definition: Any, build: Any, ref: Any):
+    def __init__(self, builder: str, scheduling: Any, definition: Any, build: Any, ref: Any, *, note: str = "",
+                 process: Mapping[str, str] | None = None):
         self.builder = builder
         self.scheduling = scheduling
         self.definition = definition
         self.build = build
         self.ref = ref
+        self.note = note  # what this stage shows when it is not simply the solved state (after a failure)
+        self._process = process  # env/cwd/user commands default to; None: the step that made the stage
         self.solved_at = time.time()
         self.closed = False
 
@@ -47,10 +50,11 @@ class Stage:
         """Run ``argv`` in a container over this stage's root filesystem (``buildkit.Build.exec``).
 
         ``user``, ``cwd`` and the environment default to those of the step that made the stage (its
-        nearest run step), so a command sees what that step saw; ``env`` adds to or overrides them.
+        nearest run step; after a failure, the failed step), so a command sees what that step saw;
+        ``env`` adds to or overrides them.
         The stage is unchanged afterwards: what the command writes is dropped with its container.
         """
-        made_by = process_of(self.definition)
+        made_by = process_of(self.definition) if self._process is None else self._process
         variables = dict(pair.partition("=")[::2] for pair in made_by.get("env", "").splitlines() if pair)
         variables.update(env or {})
         return self._open().exec(list(argv), user=made_by.get("user", "") if user is None else user,

@@ -10,7 +10,7 @@ import hashlib
 
 from . import _graph, _wire
 from ._graph import Vertex
-from ._op import OpMeta, SourceLocation
+from ._op import OpMeta, SourceLocation, encode_input
 from ._errors import DefinitionError
 
 
@@ -173,6 +173,45 @@ class Definition:
             return None
         inp = self.ops[-1].inputs[0]
         return inp.digest, inp.index
+
+    def root_input(self, digest: str) -> tuple[str, int] | None:
+        """The filesystem step ``digest`` starts from: an exec's ``/`` mount input, else its first input.
+
+        None for a source, or an exec over scratch: nothing was there before the step.
+        """
+        op = self.op(digest)
+        if op.WhichOneof("op") == "exec":
+            root = next((m for m in op.exec.mounts if m.dest == "/"), None)
+            if root is None or not 0 <= root.input < len(op.inputs):
+                return None
+            chosen = op.inputs[root.input]
+        elif op.inputs:
+            chosen = op.inputs[0]
+        else:
+            return None
+        return chosen.digest, chosen.index
+
+    def up_to(self, digest: str, index: int = 0) -> "Definition":
+        """The graph ending at output ``index`` of ``digest``: that op and its ancestors, nothing after it.
+
+        Digests of the kept ops are unchanged, so the daemon serves them from the cache it already has.
+        """
+        keep, pending = set(), [digest]
+        while pending:
+            current = pending.pop()
+            if current not in keep:
+                keep.add(current)
+                pending.extend(d for d, _ in self.inputs(current))
+        order = [d for d in self.digests[:-1] if d in keep]
+        terminal = encode_input(digest, index)
+        terminal_digest = "sha256:" + hashlib.sha256(terminal).hexdigest()
+        metadata = {d: self.metadata[d] for d in order if d in self.metadata}
+        if self.digests[-1] in self.metadata:
+            metadata[terminal_digest] = self.metadata[self.digests[-1]]
+        source = None if self.source is None else SourceData(
+            self.source.infos, {d: locs for d, locs in self.source.locations.items() if d in keep})
+        return Definition([self.defs[self.digests.index(d)] for d in order] + [terminal], metadata, source,
+                          digests=order + [terminal_digest])
 
     @property
     def required_caps(self) -> frozenset[str]:

@@ -103,7 +103,7 @@ class Envd(Magics, Configurable):
         try:
             future.set_result(self._failing_short(build))
         except BaseException as exc:
-            future.set_exception(exc)
+            _settle_failed(future, exc)
             raise
         return None
 
@@ -112,7 +112,8 @@ class Envd(Magics, Configurable):
         options = cell_result.solve_options()
         try:
             stage = fleet.build(cell_result, name=self._build_name(name), on_event=view.on_event,
-                                on_scheduled=view.scheduled, timeout=self.timeout or None, **options)
+                                on_scheduled=view.scheduled, timeout=self.timeout or None, keep_on_failure=True,
+                                **options)
         except BaseException as exc:
             view.failed(exc)
             raise
@@ -139,7 +140,8 @@ class Envd(Magics, Configurable):
         args = parse_argstring(self.envd_dag, line)
         stage = self._solved_stage(args.state)
         if stage is not None:  # the graph the builder ran, coloured by what happened to each step
-            return dag_view(stage.definition, collapse=self.dag_collapse, model=stage.model)
+            graph = self._definition(args.state) if stage.note else stage.definition  # a failed build: all of it
+            return dag_view(graph, collapse=self.dag_collapse, model=stage.model)
         return dag_view(self._definition(args.state), collapse=self.dag_collapse)
 
     @magic_arguments()
@@ -150,7 +152,8 @@ class Envd(Magics, Configurable):
         """%envd_ls STATE [PATH]: the directory in the solved stage (``x = %envd_ls s /etc`` keeps it)."""
         args = parse_argstring(self.envd_ls, line)
         stage = self._stage(args.state)
-        return Listing(args.path, self._failing_short(lambda: stage.list_dir(args.path)))
+        label = f"{args.path} ({stage.note})" if stage.note else args.path
+        return Listing(label, self._failing_short(lambda: stage.list_dir(args.path)))
 
     @magic_arguments()
     @argument("state")
@@ -218,6 +221,8 @@ class Envd(Magics, Configurable):
         """
         request = parse_exec_line(line)
         stage = self._stage(request.state)
+        if stage.note:
+            print(f"{request.state}: {stage.note}", file=sys.stderr)
         decoders = {fd: codecs.getincrementaldecoder("utf-8")("replace") for fd in (1, 2)}
 
         def show(fd: int, data: bytes) -> None:
@@ -320,7 +325,7 @@ class Envd(Magics, Configurable):
             try:
                 future.set_result(build())
             except BaseException as exc:  # shown by the view; raised where the state is used next
-                future.set_exception(exc)
+                _settle_failed(future, exc)
 
         context = contextvars.copy_context()  # ipykernel routes a thread's output by the cell header in it
         threading.Thread(target=context.run, args=(run,), name="envd-background-build", daemon=True).start()
@@ -379,6 +384,15 @@ class Envd(Magics, Configurable):
         for fleet in self._fleets.values():
             fleet.close()
         self._fleets.clear()
+
+
+def _settle_failed(future: Future, error: BaseException) -> None:
+    """A failed build's future: the stage before the failed step where one was kept open, else the error."""
+    stage = getattr(error, "stage", None) or getattr(error.__cause__, "stage", None)
+    if stage is not None:
+        future.set_result(stage)
+    else:
+        future.set_exception(error)
 
 
 def _close_stage(future: Future) -> None:

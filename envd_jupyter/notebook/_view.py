@@ -101,9 +101,23 @@ class BuildView:
             self._display(browser, live=keep_widgets_live())
 
     def failed(self, error: BaseException) -> None:
-        """Final pictures of a failed or interrupted solve (the magic raises the short error itself)."""
-        model = getattr(error, "model", None)
-        self._end(model)
+        """Final pictures of a failed or interrupted solve (the magic raises the short error itself).
+
+        Where the filesystem before the failed step was kept open, a note says so and the browser shows it.
+        """
+        stage = getattr(error, "stage", None)
+        self._end(stage.model if stage is not None else getattr(error, "model", None))
+        if stage is None:
+            return
+        note = (f"{self.name}: {stage.note} — %envd_ls / %envd_cat / %envd_exec {self.name} -- CMD "
+                f"work on it")
+        display(StaticBundle({"text/plain": note, "text/html": f"<div class='envd-note'>{html.escape(note)}</div>",
+                              SUMMARY_MIME: {"state": self.name, "failed_step": getattr(error, "step", ""),
+                                             "showing": "before the failed step"}}))
+        if self.mode == "widget":
+            browser = BrowserWidget(stage.list_dir, lambda path: stage.read_file(path, limit=256 * 1024 + 1),
+                                    logs=stage.model, title=f"{self.name} (before the failed step)")
+            self._display(browser, live=keep_widgets_live())
 
     def exported(self, spec: str, result: Any) -> None:
         line = f"{self.name}: exported as {spec} in {result.elapsed:.1f}s"

@@ -54,7 +54,7 @@ def test_a_step_another_open_stage_holds_counts_as_cached_not_ran(fleet):
 def test_a_failing_step_is_a_solve_error_and_the_fleet_builds_on(fleet):
     with pytest.raises(buildkit.SolveError) as caught:
         fleet.build(llb.image(BUSYBOX).run("echo nope >&2; exit 4", name="fails"))
-    assert caught.value.exit_code == 4 and caught.value.step == "fails"
+    assert caught.value.exit_code == 4 and caught.value.step == "fails" and caught.value.stage is None
     assert all(endpoint.in_flight == 0 for endpoint in fleet.endpoints())
     stage = fleet.build(llb.image(BUSYBOX).run(f"echo {uuid.uuid4().hex}"))
     stage.close()
@@ -89,3 +89,31 @@ def test_a_command_in_a_stage_sees_its_steps_environment_and_leaves_it_unchanged
         stage.close()
     with pytest.raises(FleetError, match="ended"):
         stage.exec(["true"])
+
+
+@pytest.fixture
+def one_builder(any_daemon):
+    with Fleet.single(f"docker+unix://{any_daemon}") as fleet:
+        yield fleet
+
+
+def test_after_a_failed_step_the_stage_before_it_stays_open(one_builder):
+    token = uuid.uuid4().hex
+    state = (llb.image(BUSYBOX).run(f"echo {token} > /before", name="prepare")
+             .workdir("/tmp").env("PHASE", "compile").run("echo partial > /after; exit 7", name="compile")
+             .run("echo never", name="after compile"))
+    with pytest.raises(buildkit.SolveError) as caught:
+        one_builder.build(state, keep_on_failure=True)
+    error = caught.value
+    assert error.exit_code == 7 and error.step == "compile"
+    stage = error.stage
+    try:
+        assert stage.note == "showing the filesystem before the failed step 'compile'"
+        assert stage.read_file("/before") == f"{token}\n".encode()
+        assert "after" not in [entry.path for entry in stage.list_dir("/")]
+        result = stage.exec(["sh", "-c", 'pwd; echo "$PHASE"; cat /before'])  # as the failed step would run
+        assert result.stdout.decode().splitlines() == ["/tmp", "compile", token]
+        assert stage.model.failed() and stage.model.failed()[-1].name == "compile"
+    finally:
+        stage.close()
+    one_builder.build(llb.image(BUSYBOX).run(f"echo {token}-next")).close()

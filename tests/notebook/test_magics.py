@@ -260,3 +260,23 @@ def _running(marker: str) -> bool:
         except OSError:
             pass
     return False
+
+
+def test_after_a_failed_step_the_magics_read_the_filesystem_before_it(shell, capsys):
+    token = unique()
+    body = (f'prepared = llb.image(BUSYBOX).run("echo {token} > /prepared", name="prepare")\n'
+            'prepared.workdir("/tmp").run("touch /half-done; echo boom >&2; exit 3", name="compile")')
+    result = shell.run_cell(f"%%envd broken\n{body}")
+    shown = capsys.readouterr()
+    assert isinstance(result.error_in_exec, buildkit.SolveError) and result.error_in_exec.exit_code == 3
+    assert "broken: showing the filesystem before the failed step 'compile'" in shown.out
+    assert "SolveError: step 'compile' (cell[broken]:2) failed with exit code 3" in shown.out
+
+    assert shell.run_line_magic("envd_cat", "broken /prepared") == f"{token}\n"
+    listing = shell.run_line_magic("envd_ls", "broken /")
+    assert "prepared" in [e.path for e in listing] and "half-done" not in [e.path for e in listing]
+    assert "showing the filesystem before the failed step 'compile'" in repr(listing)
+    assert shell.run_line_magic("envd_exec", "broken -- sh -c 'pwd; cat /prepared'") == 0
+    shown = capsys.readouterr()
+    assert shown.out == f"/tmp\n{token}\n" and "before the failed step 'compile'" in shown.err
+    assert "boom" in shell.run_line_magic("envd_logs", "broken compile")
