@@ -53,6 +53,9 @@ class SolveError(BuildKitError):
         super().__init__(message)
         self.step = step
         self.digest = digest  # the failed step's op digest, when the Status stream named it
+        # In an interactive build, where the daemon reports them: the failed run step's filesystems as they
+        # were when it failed, ((dest, result id), ...) with "/" first; ``Build.exec(error, argv)`` runs there.
+        self.mounts: tuple[tuple[str, str], ...] = ()
         self.location = location  # "file:line" of the user's code that made the step, when known
         self.exit_code = exit_code
         self.log_tail = log_tail

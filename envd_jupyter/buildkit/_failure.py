@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Sequence
 
 import grpc
 
+from envd_jupyter._proto import worker_pb2
+
 from envd_jupyter.buildkit._errors import DaemonError, SolveCancelled, SolveError
 from envd_jupyter.buildkit._progress import BuildModel
 
 LOG_TAIL_LINES = 10
+_STATUS_DETAILS = "grpc-status-details-bin"  # google.rpc.Status with typed details, next to the message
 _EXIT_CODE = re.compile(r"exit code: (\d+)")
 _UNKNOWN_CACHE_EXPORTER = re.compile(r'unknown cache exporter: "([^"]*)"')
 _REGISTRY_REFUSED = re.compile(r"401 Unauthorized|no basic auth credentials|authorization failed", re.IGNORECASE)
@@ -51,6 +55,33 @@ def solve_error(details: str, model: BuildModel, locate=lambda digest: "",
     head += f" with exit code {exit_code}" if exit_code is not None else f": {step.error}"
     return SolveError(head, step=step.name, digest=step.digest, exit_code=exit_code, location=location,
                       log_tail=tuple(step.log_tail(LOG_TAIL_LINES)), detail=details)
+
+
+def failed_mounts(error: grpc.RpcError) -> tuple[tuple[str, str], ...]:
+    """The failed exec's bind mounts as (dest, result id), "/" first, from BuildKit's errdefs.Solve detail.
+
+    A gateway Solve's error carries it (BuildKit 0.9 and later; 0.8 sends no details): the ids name the
+    mounts as they were when the step failed, registered for ``NewContainer`` in that build.
+    """
+    try:
+        trailers = error.trailing_metadata() or ()
+    except Exception:  # an error raised before any call: no trailers
+        return ()
+    for key, value in trailers:
+        if key != _STATUS_DETAILS:
+            continue
+        for detail in worker_pb2.RPCStatus.FromString(value).details:
+            if detail.type_url.endswith("errdefs.Solve+json"):
+                return _bind_mounts(json.loads(detail.value))
+    return ()
+
+
+def _bind_mounts(solve: dict) -> tuple[tuple[str, str], ...]:
+    mounts = solve.get("op", {}).get("exec", {}).get("mounts", [])
+    ids = solve.get("mountIDs", [])
+    found = [(m.get("dest", ""), ids[i]) for i, m in enumerate(mounts)
+             if i < len(ids) and ids[i] and m.get("mountType", "BIND") == "BIND"]
+    return tuple(sorted(found, key=lambda mount: mount[0] != "/")) if any(d == "/" for d, _ in found) else ()
 
 
 def explain(error: grpc.RpcError, *, address, model: BuildModel, definitions: Sequence[Any] = (),

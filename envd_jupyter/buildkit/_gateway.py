@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 import grpc
 
 from envd_jupyter._proto import gateway_pb2, gateway_pb2_grpc, worker_pb2
-from envd_jupyter.buildkit._container import ExecResult, OutputCallback
+from envd_jupyter.buildkit._container import ExecError, ExecResult, OutputCallback
 from envd_jupyter.buildkit._container import run as run_in_container
 from envd_jupyter.buildkit._errors import GatewayError, SolveCancelled, SolveError
 from envd_jupyter.buildkit._interrupt import CANCEL_CONFIRM, Flag, deferred_interrupts, wait
@@ -204,18 +204,29 @@ class Build:
     def stat(self, ref: Ref | str, path: str) -> FileStat:
         return FileStat.from_pb(self._read("StatFile", gateway_pb2.StatFileRequest(Ref=_id(ref), Path=path), path).stat)
 
-    def exec(self, ref: Ref | str, argv: Sequence[str], *, user: str = "", cwd: str = "/",
+    def exec(self, ref: Ref | str | SolveError, argv: Sequence[str], *, user: str = "", cwd: str = "/",
              env: Mapping[str, str] | Sequence[str] = (), stdin: bytes | None = None,
              on_output: OutputCallback | None = None, network: str = "sandbox",
              timeout: float | None = None) -> ExecResult:
         """Run ``argv`` in a container over ``ref``'s filesystem; the ref itself never changes.
+
+        ``ref`` may be the SolveError of a failed ``solve`` in this build: the command then runs over
+        the failed step's own filesystems as they were when it failed (``error.mounts``; ExecError
+        where the daemon did not report them, as BuildKit 0.8 does not).
 
         ``on_output(fd, data)`` (1 stdout, 2 stderr) is called in this thread as output arrives;
         ``env`` without PATH gets the usual one. A non-zero exit is a result, not an error; a
         daemon without the container API, a program that cannot start or ``timeout`` raise ExecError.
         Ctrl-C kills the process and raises KeyboardInterrupt; the build stays open.
         """
-        return run_in_container(self, [("/", _id(ref))], argv, user=user, cwd=cwd, env=env, stdin=stdin,
+        if isinstance(ref, SolveError):
+            if not ref.mounts:
+                raise ExecError(f"the daemon at {self.address} did not report the failed step's filesystems "
+                                "(BuildKit 0.8 does not): run the command in the state before the step instead")
+            mounts = list(ref.mounts)
+        else:
+            mounts = [("/", _id(ref))]
+        return run_in_container(self, mounts, argv, user=user, cwd=cwd, env=env, stdin=stdin,
                                 on_output=on_output, network=network, timeout=timeout)
 
     def set_result(self, ref: Ref | None) -> None:

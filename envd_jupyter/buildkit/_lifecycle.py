@@ -19,8 +19,8 @@ import grpc
 
 from envd_jupyter._proto import control_pb2
 from envd_jupyter.buildkit._cache import plan_cache
-from envd_jupyter.buildkit._errors import GatewayError, SolveCancelled
-from envd_jupyter.buildkit._failure import explain
+from envd_jupyter.buildkit._errors import GatewayError, SolveCancelled, SolveError
+from envd_jupyter.buildkit._failure import explain, failed_mounts
 from envd_jupyter.buildkit._interrupt import CANCEL_CONFIRM, Flag, wait
 from envd_jupyter.buildkit._progress import BuildModel, EventCallback
 from envd_jupyter.buildkit._request import Vertices, build_request, session_services, vertices
@@ -230,7 +230,10 @@ class SolveLifecycle:
                 return all(v is None or v.done or v.started is None for v in reported)
 
             wait(self._follower.watch(settled), REPORT_WAIT, on_interrupt=self.cancel)
-        return self.explain(error, among=solved.all)
+        failure = self.explain(error, among=solved.all)
+        if isinstance(failure, SolveError):
+            failure.mounts = failed_mounts(error)
+        return failure
 
     def head_cached(self, solved: Vertices) -> bool | None:
         """Whether the Status stream reported the solved Definition's last op served from cache (None: unreported)."""

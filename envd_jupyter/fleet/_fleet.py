@@ -286,7 +286,7 @@ def _stage_before(error: Any, builder: str, scheduling: Any, definition: Any, bu
     vertex = next((v for v in definition.vertices() if v.digest == error.digest), None)
     process = dict(vertex.attrs) if vertex is not None and vertex.kind == "exec" else None
     return Stage(builder, scheduling, before, build, ref,
-                 note=f"showing the filesystem before the failed step {error.step!r}", process=process)
+                 note=f"showing the filesystem before the failed step {error.step!r}", process=process, failure=error)
 
 
 def parse_export(spec: str):

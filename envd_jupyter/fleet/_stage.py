@@ -16,7 +16,7 @@ class Stage:
     """One solved state on one builder. ``close()`` ends its build (nothing is exported)."""
 
     def __init__(self, builder: str, scheduling: Any, definition: Any, build: Any, ref: Any, *, note: str = "",
-                 process: Mapping[str, str] | None = None):
+                 process: Mapping[str, str] | None = None, failure: Any = None):
         self.builder = builder
         self.scheduling = scheduling
         self.definition = definition
@@ -24,6 +24,7 @@ class Stage:
         self.ref = ref
         self.note = note  # what this stage shows when it is not simply the solved state (after a failure)
         self._process = process  # env/cwd/user commands default to; None: the step that made the stage
+        self.failure = failure  # the SolveError this stage was kept open after, if any
         self.solved_at = time.time()
         self.closed = False
 
@@ -51,14 +52,24 @@ class Stage:
 
         ``user``, ``cwd`` and the environment default to those of the step that made the stage (its
         nearest run step; after a failure, the failed step), so a command sees what that step saw;
-        ``env`` adds to or overrides them.
+        ``env`` adds to or overrides them. After a failure the command runs over the failed step's own
+        filesystems where the daemon reported them (``exec_note`` says which one it is).
         The stage is unchanged afterwards: what the command writes is dropped with its container.
         """
         made_by = process_of(self.definition) if self._process is None else self._process
         variables = dict(pair.partition("=")[::2] for pair in made_by.get("env", "").splitlines() if pair)
         variables.update(env or {})
-        return self._open().exec(list(argv), user=made_by.get("user", "") if user is None else user,
-                                 cwd=made_by.get("cwd", "/") if cwd is None else cwd, env=variables, **options)
+        ref = self._open()
+        where = self.failure if self.failure is not None and self.failure.mounts else ref
+        return self.build.exec(where, list(argv), user=made_by.get("user", "") if user is None else user,
+                               cwd=made_by.get("cwd", "/") if cwd is None else cwd, env=variables, **options)
+
+    @property
+    def exec_note(self) -> str:
+        """Which filesystem ``exec`` runs in, when it is not simply the solved state's."""
+        if self.failure is not None and self.failure.mounts:
+            return f"running in the failed step {self.failure.step!r}'s own filesystem, as it was when it failed"
+        return self.note
 
     def list_dir(self, path: str = "/") -> list:
         """``buildkit.FileStat`` entries of a directory, sorted by name."""

@@ -221,8 +221,8 @@ class Envd(Magics, Configurable):
         """
         request = parse_exec_line(line)
         stage = self._stage(request.state)
-        if stage.note:
-            print(f"{request.state}: {stage.note}", file=sys.stderr)
+        if stage.exec_note:
+            print(f"{request.state}: {stage.exec_note}", file=sys.stderr)
         decoders = {fd: codecs.getincrementaldecoder("utf-8")("replace") for fd in (1, 2)}
 
         def show(fd: int, data: bytes) -> None:

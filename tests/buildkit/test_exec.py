@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from envd_jupyter.buildkit import ExecError, ExecResult, LocalDir
+from envd_jupyter.buildkit import ExecError, ExecResult, LocalDir, SolveError
 from envd_jupyter.buildkit._container import check_capable
 from envd_jupyter.llb import image
 
@@ -83,3 +83,29 @@ def test_a_daemon_without_the_container_api_is_named():
     old = SimpleNamespace(caps={"solve.base", "readfile"}, address="docker+unix:///run/old.sock")
     with pytest.raises(ExecError, match=r"^the daemon at docker\+unix:///run/old.sock has no gateway container API"):
         check_capable(old)
+
+
+def _failed_solve(build, busybox, network, unique):
+    state = image(busybox).run(f"echo {unique} > /kept").run("echo partial > /half; exit 3", network=network)
+    with pytest.raises(SolveError) as caught:
+        build.solve(state)
+    return caught.value
+
+
+@pytest.mark.parametrize("flavour", ["docker_current", "docker_classic"])
+def test_a_command_runs_over_the_failed_steps_own_filesystem(flavour, request, client_for, busybox, network, unique):
+    """What the failing command wrote before it exited non-zero is there, as it was when it failed."""
+    client = client_for(request.getfixturevalue(flavour))
+    with client.interactive() as build:
+        error = _failed_solve(build, busybox, network, unique)
+        assert error.exit_code == 3 and error.mounts and error.mounts[0][0] == "/"
+        result = build.exec(error, ["cat", "/kept", "/half"])
+        assert result.stdout == f"{unique}\npartial\n".encode()
+
+
+def test_buildkit_0_8_reports_no_failed_filesystem_and_says_so(docker_old, client_for, busybox, network, unique):
+    with client_for(docker_old).interactive() as build:
+        error = _failed_solve(build, busybox, network, unique)
+        assert error.exit_code == 3 and error.mounts == ()
+        with pytest.raises(ExecError, match="did not report the failed step's filesystems .BuildKit 0.8"):
+            build.exec(error, ["true"])
