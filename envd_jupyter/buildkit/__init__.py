@@ -14,6 +14,8 @@ socket) reach dockerd's embedded BuildKit. ``connect()`` without an address trie
         with client.interactive(exports=[Image("app:dev")]) as build:
             stage = build.solve(state)                              # Ref: read_file / read_dir / stat
             stage.exec(["ls", "/"], on_output=print)                # ExecResult; the stage is unchanged
+            for step in build.stepper(state, breakpoints=["compile"]):  # one vertex at a time (or .resume())
+                step.vertex.name, step.ref.read_dir("/")
             build.finish(stage)                                     # SolveResult
 
 Imports nothing from IPython or widgets; the notebook layer builds on these calls.
@@ -33,6 +35,7 @@ from envd_jupyter.buildkit._lifecycle import SolveResult
 from envd_jupyter.buildkit._progress import EVENT_SCHEMA_VERSION, BuildModel, VertexEvent, VertexState
 from envd_jupyter.buildkit._ref import FileStat, Ref
 from envd_jupyter.buildkit._render import PlainRenderer, TtyRenderer
+from envd_jupyter.buildkit._stepper import Step, Stepper
 from envd_jupyter.buildkit._transport import TLSConfig
 
 __all__ = [
@@ -40,5 +43,6 @@ __all__ = [
     "CapsError", "Client", "ConnectError", "DaemonError", "EventCoalescer", "ExecError", "ExecResult",
     "ExportError", "FileStat", "GatewayError", "Image", "InvalidDefinitionError", "LocalDir", "PlainRenderer",
     "PushViaDocker", "Ref", "RegistryAuthError", "SolveCancelled", "SolveError", "SolveHandle", "SolveResult",
-    "TLSConfig", "Tarball", "TtyRenderer", "UsageRecord", "VertexEvent", "VertexState", "Worker", "connect",
+    "Step", "Stepper", "TLSConfig", "Tarball", "TtyRenderer", "UsageRecord", "VertexEvent", "VertexState",
+    "Worker", "connect",
 ]

@@ -25,6 +25,7 @@ from envd_jupyter.buildkit._lifecycle import SolveLifecycle, SolveResult
 from envd_jupyter.buildkit._progress import BuildModel
 from envd_jupyter.buildkit._ref import FileStat, Ref
 from envd_jupyter.buildkit._request import lower, serialize
+from envd_jupyter.buildkit._stepper import Stepper
 
 BUILD_ID_METADATA = "buildkit-controlapi-buildid"
 READ_TIMEOUT = 120.0  # seconds for ReadFile/ReadDir/StatFile/Ping/Return
@@ -228,6 +229,10 @@ class Build:
             mounts = [("/", _id(ref))]
         return run_in_container(self, mounts, argv, user=user, cwd=cwd, env=env, stdin=stdin,
                                 on_output=on_output, network=network, timeout=timeout)
+
+    def stepper(self, target: Any, *, breakpoints: Sequence[str] = ()) -> Stepper:
+        """Solve ``target`` one vertex at a time in this build (``next()``), or on to a breakpoint (``resume()``)."""
+        return Stepper(self, target, breakpoints)
 
     def set_result(self, ref: Ref | None) -> None:
         """The ref the daemon exports when the build ends (None: export nothing)."""
