@@ -10,7 +10,7 @@ neither imports this package.
 """
 
 from envd_jupyter.fleet._errors import FleetError
-from envd_jupyter.fleet._fleet import BuilderInfo, Fleet, project_builders
+from envd_jupyter.fleet._fleet import BuilderInfo, Fleet, SteppedBuild, project_builders
 from envd_jupyter.fleet._stage import Stage
 
-__all__ = ["BuilderInfo", "Fleet", "FleetError", "Stage", "project_builders"]
+__all__ = ["BuilderInfo", "Fleet", "FleetError", "Stage", "SteppedBuild", "project_builders"]

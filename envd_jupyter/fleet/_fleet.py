@@ -226,6 +226,22 @@ class Fleet:
         self.scheduler.record_solved(builder, request)
         return Stage(builder, scheduling, definition, build, ref)
 
+    def stepper(self, target: Any, *, breakpoints: Sequence[str] = (), name: str | None = None, on_event: Any = None,
+                timeout: float | None = None, **options: Any) -> "SteppedBuild":
+        """Schedule ``target`` and open a build on the pick that solves it one vertex at a time.
+
+        ``SteppedBuild.next()`` / ``resume()`` return each pause as a Stage; ``close()`` ends the build.
+        """
+        scheduling = self.schedule(target)
+        builder = scheduling.endpoint.name
+        try:
+            client = self.client(builder)
+            definition = _lowered(_definition_for(target, client.caps().llb), client.caps().llb)
+            build = client.interactive(name=name, on_event=on_event, timeout=timeout, **options)
+        finally:
+            self.scheduler.release(scheduling)
+        return SteppedBuild(builder, scheduling, build, build.stepper(definition, breakpoints=breakpoints))
+
     def export(self, target: Any, exports: Sequence[Any] | str, *, builder: str | None = None,
                name: str | None = None, on_event: Any = None, timeout: float | None = None,
                **options: Any) -> buildkit.SolveResult:
@@ -265,6 +281,34 @@ class Fleet:
 
     def __repr__(self) -> str:
         return f"<fleet.Fleet {', '.join(self._addresses)}>"
+
+
+class SteppedBuild:
+    """A graph being stepped through on one builder; each pause is a Stage sharing the open build."""
+
+    def __init__(self, builder: str, scheduling: Any, build: Any, stepper: Any):
+        self.builder, self.scheduling, self.build, self.stepper = builder, scheduling, build, stepper
+
+    @property
+    def done(self) -> bool:
+        return self.stepper.done
+
+    def next(self) -> Stage:
+        """The next vertex in dependency order, solved; StopIteration past the end."""
+        return self._paused(self.stepper.next())
+
+    def resume(self) -> Stage | None:
+        """On to the next breakpoint (or the end); None when there is nothing left."""
+        step = self.stepper.resume()
+        return None if step is None else self._paused(step)
+
+    def _paused(self, step: Any) -> Stage:
+        definition = self.stepper.definition.up_to(step.vertex.digest)
+        return Stage(self.builder, self.scheduling, definition, self.build, step.ref, owns_build=self.done,
+                     note=f"paused at {step}")  # the last pause owns the build: closing it ends the build
+
+    def close(self) -> None:
+        self.build.close()
 
 
 def _stage_before(error: Any, builder: str, scheduling: Any, definition: Any, build: Any,

@@ -58,6 +58,7 @@ class Envd(Magics, Configurable):
         self.workspace = lang.Workspace(context=Path.cwd())
         self._fleets: dict[Any, Any] = {}
         self._stages: dict[str, Future] = {}
+        self._steppers: dict[str, Any] = {}  # state name -> fleet.SteppedBuild while %envd_step walks it
         self._lock = threading.Lock()
 
     # -- %%envd ---------------------------------------------------------------------------------
@@ -81,6 +82,7 @@ class Envd(Magics, Configurable):
         ``diff``, ``llb`` helpers; the last expression is the state) or a ``build.envd`` body.
         """
         args = parse_argstring(self.envd, line)
+        self._stop_stepping(args.name)
         start = self._state(args.start) if args.start else None
         language = args.lang or ("starlark" if "def build(" in cell else "python")
         cell_result = self._lang_call(lambda: self.workspace.run_cell(
@@ -242,6 +244,60 @@ class Envd(Magics, Configurable):
 
         return ExitCode(self._failing_short(run).exit_code)
 
+    @magic_arguments()
+    @argument("state")
+    @argument("--break", dest="breakpoints", action="append", default=[], metavar="STEP",
+              help="Pause at this step (part of its name or a digest prefix) on --continue; repeatable.")
+    @argument("--continue", dest="resume", action="store_true", help="Run on to the next breakpoint or the end.")
+    @argument("--stop", action="store_true", help="Stop stepping and end the build.")
+    @line_magic
+    def envd_step(self, line: str):
+        """%envd_step STATE [--break STEP]... [--continue | --stop]: solve STATE one step at a time.
+
+        Each call solves the next step in dependency order (or, with --continue, on to the next
+        breakpoint) in one build kept open between calls; the pause is STATE's stage, so %envd_ls,
+        %envd_cat and %envd_exec look at the filesystem of the step just solved.
+        """
+        args = parse_argstring(self.envd_step, line)
+        cell = self._cell(args.state)
+        if args.stop:
+            if not self._stop_stepping(args.state):
+                raise UsageError(f"{args.state} is not being stepped through")
+            return Text(f"{args.state}: stopped stepping; the build has ended")
+        stepped = self._steppers.get(args.state)
+        if stepped is None:
+            fleet = self._fleet(None, None)
+            stepped = self._failing_short(lambda: fleet.stepper(
+                cell, breakpoints=args.breakpoints, name=self._build_name(args.state), timeout=self.timeout or None,
+                **cell.solve_options()))
+            self._steppers[args.state] = stepped
+        else:
+            stepped.stepper.breakpoints.update(args.breakpoints)
+        try:
+            stage = self._failing_short(stepped.resume if args.resume else stepped.next)
+        except BaseException:
+            self._stop_stepping(args.state)
+            raise
+        future: Future = Future()
+        future.set_result(stage)
+        self._remember(args.state, future)
+        if stepped.done:
+            del self._steppers[args.state]
+            return Text(f"{args.state}: {stage.note} — the last step; the stage stays open")
+        return Text(f"{args.state}: {stage.note} — %envd_step {args.state} for the next step, "
+                    f"--continue for the next breakpoint, --stop to end")
+
+    def _stop_stepping(self, name: str) -> bool:
+        """End the stepped build of ``name`` (and forget its pause); False when none was being stepped."""
+        stepped = self._steppers.pop(name, None)
+        if stepped is None:
+            return False
+        future = self._stages.get(name)
+        if future is not None and future.done() and future.exception() is None and future.result().build is stepped.build:
+            self._stages.pop(name)
+        stepped.close()
+        return True
+
     @line_magic
     def envd_scores(self, line: str):
         """%envd_scores: every score of the last scheduling decision."""
@@ -378,6 +434,8 @@ class Envd(Magics, Configurable):
         return f"{Path(notebook).name or 'notebook'}: {name}"
 
     def close(self) -> None:
+        for name in list(self._steppers):
+            self._stop_stepping(name)
         for future in self._stages.values():
             future.add_done_callback(_close_stage)
         self._stages.clear()

@@ -281,3 +281,31 @@ def test_after_a_failed_step_the_magics_read_the_filesystem_before_it(shell, cap
     assert shown.out == f"/tmp\n{token}\n/half-done\n"
     assert "broken: running in the failed step 'compile''s own filesystem, as it was when it failed" in shown.err
     assert "boom" in shell.run_line_magic("envd_logs", "broken compile")
+
+
+def test_step_through_a_state_next_continue_to_a_breakpoint_and_read_each_pause(shell):
+    token = unique()
+    body = (f'llb.image(BUSYBOX).run("echo {token} > /one", name="one").run("echo 2 > /two", name="two")'
+            '.run("echo 3 > /three", name="three").run("echo 4 > /four", name="four")')
+    envd(shell, "walk --no-solve", body)
+    assert str(shell.run_line_magic("envd_step", "walk")).startswith("walk: paused at step 1/5: image ")
+    assert "paused at step 2/5: one" in shell.run_line_magic("envd_step", "walk")
+    assert shell.run_line_magic("envd_cat", "walk /one") == f"{token}\n"
+    assert "two" not in [entry.path for entry in shell.run_line_magic("envd_ls", "walk /")]
+
+    paused = shell.run_line_magic("envd_step", "walk --break three --continue")
+    assert "paused at step 4/5: three" in paused
+    assert shell.run_line_magic("envd_exec", "walk -- test -e /four") == 1
+    assert shell.run_line_magic("envd_exec", "walk -- test -e /three") == 0
+
+    assert "step 5/5: four — the last step" in shell.run_line_magic("envd_step", "walk --continue")
+    assert shell.run_line_magic("envd_cat", "walk /four") == "4\n"
+    with pytest.raises(UsageError, match="not being stepped"):
+        shell.run_line_magic("envd_step", "walk --stop")
+
+
+def test_stop_ends_a_stepped_build_and_the_state_solves_again_when_read(shell):
+    envd(shell, "halt --no-solve", f'llb.image(BUSYBOX).run("echo {unique()} > /a", name="a").run("echo b > /b")')
+    shell.run_line_magic("envd_step", "halt")
+    assert "stopped stepping" in shell.run_line_magic("envd_step", "halt --stop")
+    assert shell.run_line_magic("envd_cat", "halt /b") == "b\n"  # read: the whole state is solved
