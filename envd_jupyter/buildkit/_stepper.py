@@ -35,9 +35,9 @@ class Step:
 class Stepper:
     """``for step in build.stepper(state): …`` solves vertex after vertex in dependency order.
 
-    ``next()`` solves the next vertex; ``resume()`` solves up to the next breakpoint (a vertex named by
-    digest, digest prefix or exact name in ``breakpoints``) or the end in one solve, running what lies
-    between. A failing vertex raises SolveError as ``Build.solve`` does.
+    ``next()`` solves the next vertex; ``resume()`` solves up to the next breakpoint (a vertex marked
+    with ``llb.State.breakpoint()``, or named by digest, digest prefix or exact name in ``breakpoints``)
+    or the end in one solve, running what lies between. A failing vertex raises SolveError as ``Build.solve`` does.
     """
 
     def __init__(self, build: "Build", target: Any, breakpoints: Iterable[str] = ()):
@@ -55,6 +55,12 @@ class Stepper:
         return self.position >= len(self.vertices)
 
     def is_breakpoint(self, vertex: Any) -> bool:
+        """Named in ``breakpoints``, or marked in the graph (``llb.State.breakpoint()``)."""
+        from envd_jupyter.llb import BREAKPOINT_KEY
+
+        meta = getattr(self.definition, "metadata", {}).get(vertex.digest)
+        if meta is not None and (meta.description or {}).get(BREAKPOINT_KEY) == "true":
+            return True
         bare = vertex.digest.removeprefix("sha256:")
         return any(mark == vertex.name or (len(mark) >= 6 and bare.startswith(mark.removeprefix("sha256:")))
                    for mark in self.breakpoints)

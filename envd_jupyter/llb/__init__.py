@@ -30,7 +30,7 @@ daemon); ``git()`` over ssh never runs ssh-keyscan (pass ``known_ssh_hosts``);
 through ``/bin/sh -c`` (Go's Shlex splits instead: pass a list for argv).
 """
 
-from ._op import OpMeta, SourceLocation, located
+from ._op import BREAKPOINT_KEY, OpMeta, SourceLocation, located
 from ._caps import lower_for
 from ._definition import Definition
 from ._diff import diff
@@ -56,7 +56,7 @@ from ._source import git, http, image, local, oci_layout, scratch
 from ._state import State
 
 __all__ = [
-    "BoundActions", "Definition", "FileActions", "OpMeta", "Platform", "SourceLocation", "State",
+    "BREAKPOINT_KEY", "BoundActions", "Definition", "FileActions", "OpMeta", "Platform", "SourceLocation", "State",
     "Vertex", "bind_mount", "cache_mount", "copy", "default_platform", "diff", "git", "http", "image", "local",
     "located", "lower_for", "merge", "mkdir", "mkfile", "oci_layout", "rm", "scratch", "secret_env",
     "secret_mount", "ssh_mount", "symlink", "tmpfs_mount",

@@ -72,6 +72,9 @@ def located(location: SourceLocation):
 _META_CACHE: dict = {}
 
 
+BREAKPOINT_KEY = "envd.breakpoint"  # in an op's description: steppers pause after it (State.breakpoint)
+
+
 class OpMeta:
     """pb.OpMetadata of one op: cache flags, description (llb.customname), caps."""
 

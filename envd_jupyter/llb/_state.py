@@ -8,9 +8,11 @@ between States, so building a long chain never copies inherited lists.
 
 from __future__ import annotations
 
+import copy
 import posixpath
 
 from ._errors import NotAStateError, ValidationError
+from ._op import BREAKPOINT_KEY, OpMeta
 from ._platform import Platform
 
 NET_MODES = {"sandbox": 0, "default": 0, "host": 1, "none": 2}
@@ -181,6 +183,19 @@ class State:
 
     def get_network(self) -> str:
         return {0: "sandbox", 1: "host", 2: "none"}[self._settings.network]
+
+    def breakpoint(self) -> "State":
+        """Mark the step that made this state as a breakpoint for steppers (``Build.stepper``).
+
+        The mark is op metadata (``envd.breakpoint`` in its description), never op bytes: every digest,
+        and so the daemon's cache, stays as it was.
+        """
+        if self._out is None:
+            raise ValidationError("scratch has no step to break at")
+        op, index = self._out
+        marked = copy.copy(op)
+        marked.meta = op.meta.merged(OpMeta(description={BREAKPOINT_KEY: "true"}))
+        return State((marked, index), self._settings, self._exec)
 
     @property
     def is_scratch(self) -> bool:

@@ -55,3 +55,13 @@ def test_a_failing_vertex_stops_the_stepper_with_a_solve_error(any_client, busyb
         with pytest.raises(SolveError) as caught:
             stepper.next()
         assert caught.value.exit_code == 4 and caught.value.step == "breaks" and stepper.position == 1
+
+
+def test_resume_pauses_at_a_breakpoint_marked_in_the_graph(any_client, busybox, network, unique):
+    base = image(busybox).run(f"echo {unique} > /a", name="a", network=network)
+    state = base.run("echo b > /b", name="b", network=network).breakpoint().run("echo c > /c", name="c", network=network)
+    with any_client.interactive() as build:
+        stepper = build.stepper(state)
+        paused = stepper.resume()
+        assert paused.vertex.name == "b" and "c" not in [e.path for e in paused.ref.read_dir("/")]
+        assert stepper.resume().vertex.name == "c" and stepper.done

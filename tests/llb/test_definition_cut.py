@@ -1,6 +1,6 @@
 """Cutting a Definition at a step's input: what the step started from, with the digests it had."""
 
-from envd_jupyter.llb import Definition, bind_mount, image, mkfile, scratch
+from envd_jupyter.llb import BREAKPOINT_KEY, Definition, bind_mount, image, mkfile, scratch
 
 
 def _vertex(definition, name):
@@ -31,3 +31,13 @@ def test_root_input_of_file_ops_sources_and_scratch_runs():
     assert definition.root_input(write.inputs[0]) is None  # a source: nothing before it
     over_scratch = scratch().run(["/bin/true"], name="on scratch").marshal()
     assert over_scratch.root_input(_vertex(over_scratch, "on scratch").digest) is None
+
+
+def test_a_breakpoint_marks_metadata_and_changes_no_digest():
+    plain = image("busybox").run("echo a", name="a").run("echo b", name="b")
+    marked = image("busybox").run("echo a", name="a").breakpoint().run("echo b", name="b")
+    assert marked.marshal().digests == plain.marshal().digests
+    assert marked.marshal().to_bytes() != plain.marshal().to_bytes()  # the mark travels in the metadata
+    a = _vertex(marked.marshal(), "a")
+    assert marked.marshal().metadata[a.digest].description == {"llb.customname": "a", BREAKPOINT_KEY: "true"}
+    assert BREAKPOINT_KEY not in (plain.marshal().metadata[a.digest].description or {})
