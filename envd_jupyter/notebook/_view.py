@@ -111,9 +111,7 @@ class BuildView:
             return
         note = (f"{self.name}: {stage.note} — %envd_ls / %envd_cat / %envd_exec {self.name} -- CMD "
                 f"work on it")
-        display(StaticBundle({"text/plain": note, "text/html": f"<div class='envd-note'>{html.escape(note)}</div>",
-                              SUMMARY_MIME: {"state": self.name, "failed_step": getattr(error, "step", ""),
-                                             "showing": "before the failed step"}}))
+        display(StaticBundle({"text/plain": note, "text/html": f"<div class='envd-note'>{html.escape(note)}</div>"}))
         if self.mode == "widget":
             browser = BrowserWidget(stage.list_dir, lambda path: stage.read_file(path, limit=256 * 1024 + 1),
                                     logs=stage.model, title=f"{self.name} (before the failed step)")
