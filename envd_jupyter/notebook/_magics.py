@@ -247,7 +247,7 @@ class Envd(Magics, Configurable):
     @magic_arguments()
     @argument("state")
     @argument("--break", dest="breakpoints", action="append", default=[], metavar="STEP",
-              help="Pause at this step (part of its name or a digest prefix) on --continue; repeatable.")
+              help="Pause at this step (its name or a digest prefix) on --continue; repeatable.")
     @argument("--continue", dest="resume", action="store_true", help="Run on to the next breakpoint or the end.")
     @argument("--stop", action="store_true", help="Stop stepping and end the build.")
     @line_magic
