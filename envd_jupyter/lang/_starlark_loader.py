@@ -3,7 +3,8 @@
 Why ``starlark-go`` (Python bindings to go.starlark.net) and not ``starlark-pyo3`` (Rust):
 envd embeds go.starlark.net, so the same parser, resolver, builtins and error texts mean a file
 that envd accepts is accepted here, with envd's resolver options (no ``set``, no top-level
-``for``/``if``, no global reassignment, recursion allowed). Both bindings call Python functions
+``for``/``if``, no global reassignment) except recursion, which is refused (see ``_starlark_worker``).
+The interpreter runs in a worker process (``_sandbox``); the functions below run here. Both bindings call Python functions
 passed as globals; neither lets Starlark call methods on Python objects. starlark-go also lacks
 ``struct`` modules and a ``load()`` hook, which this module supplies at the token level:
 
@@ -33,14 +34,13 @@ from envd_jupyter.lang._chain import EnvdState, from_environment, rooted_at
 from envd_jupyter.lang._environment import Environment
 from envd_jupyter.lang._errors import EnvdArgumentError, EnvdError, EnvdLoadError, EnvdSyntaxError, Location
 from envd_jupyter.lang._functions import EnvdFunctions, unknown_function
-from envd_jupyter.lang._tokens import is_open, matching_close
+from envd_jupyter.lang._sandbox import DEFAULT_LIMITS, EvalLimitError, EvalLimits, Interpreter, interpreter
+from envd_jupyter.lang._tokens import check_nesting, is_open, matching_close
 from envd_jupyter.lang._starlark_chain import (METHOD_CALL, ChainHandles, at_literal, method_call_edits,
                                               type_error_text)
 
 NAMESPACES = ("install", "io", "runtime", "config")
 _FRAME = re.compile(r"^\s+(?P<file>.+):(?P<line>\d+):\d+: in ")
-
-starlark_go.configure_starlark(allow_set=False, allow_global_reassign=False, allow_recursion=True)
 
 
 def flat_name(dotted: str) -> str:
@@ -68,8 +68,10 @@ def rewrite(source: str, filename: str, function_names: set[str]) -> _Rewritten:
                   if t.type not in (tokenize.COMMENT, tokenize.NL)]
     except (tokenize.TokenError, IndentationError, SyntaxError):
         return _Rewritten(source)  # let Starlark's parser report the error with its own position
+    check_nesting(tokens, filename)
     lines = source.splitlines(keepends=True)
     edits: list[tuple[int, int, int, str]] = []  # (row, col_start, col_end, text)
+    call_starts: dict[int, int] = {}
     loads: list[_Load] = []
     build_line = None
     i = 0
@@ -86,7 +88,7 @@ def rewrite(source: str, filename: str, function_names: set[str]) -> _Rewritten:
         if tok.string == "def" and tok.start[1] == 0 and i + 1 < len(tokens) and tokens[i + 1].string == "build":
             build_line = tok.start[0]
         if tok.type == tokenize.OP and tok.string == "." and not _is_namespace(tokens, i - 1):
-            edits.extend(method_call_edits(tokens, i, filename))
+            edits.extend(method_call_edits(tokens, i, filename, call_starts))
         name, call_at = None, i + 1
         if tok.type == tokenize.NAME and not after_dot:
             if tok.string in NAMESPACES and i + 2 < len(tokens) and tokens[i + 1].string == "." \
@@ -144,10 +146,17 @@ def _blank(start, end, lines):
 
 
 def _apply(lines: list[str], edits) -> str:
+    """The lines with every (row, start, end, text) edit applied; each line is rebuilt once (linear)."""
     out = list(lines)
-    for row, a, b, text in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
-        line = out[row - 1]
-        out[row - 1] = line[:a] + text + line[b:]
+    by_row: dict[int, list] = {}
+    for edit in edits:
+        by_row.setdefault(edit[0], []).append(edit)
+    for row, row_edits in by_row.items():
+        line, pieces, at = out[row - 1], [], 0
+        for _, a, b, text in sorted(row_edits, key=lambda e: (e[1], e[2])):
+            pieces += [line[at:a], text]
+            at = b
+        out[row - 1] = "".join(pieces) + line[at:]
     return "".join(out)
 
 
@@ -158,7 +167,8 @@ class StarlarkLoader:
     ``start`` (an llb.State or chain state) replaces base(), and is the chain state ``start`` in the code.
     """
 
-    def __init__(self, env: Environment | None = None, *, start=None, start_at: Location | None = None):
+    def __init__(self, env: Environment | None = None, *, start=None, start_at: Location | None = None,
+                 limits: EvalLimits | None = None):
         env = env if env is not None else Environment()
         self.functions = EnvdFunctions(env.clone() if start is None else rooted_at(env, start, start_at))
         self.env = self.functions.env
@@ -169,17 +179,20 @@ class StarlarkLoader:
         self._loaded: set[Path] = set()
         self._build_at: Location | None = None
         self._loading: list[Path] = []
-        # starlark-go does not keep Python callables alive: hold them for the interpreter's lifetime.
         self._callables = {flat_name(k): self._wrap(k, f) for k, f in self._table.items()}
         self._callables[METHOD_CALL] = self._guard(self._chain.method)
+        self._values = {}  # plain globals
         if start is not None:  # the chain continues ``start`` itself, as a Python cell's ``start`` would
             chained = start if isinstance(start, EnvdState) else from_environment(self.env)
-            self._callables["start"] = self._chain.handle(chained)
-        self._starlark = starlark_go.Starlark(globals=self._callables)
+            self._values["start"] = self._chain.handle(chained)
+        self.limits = limits
+        self._starlark: Interpreter | None = None  # while exec_file / exec_source run
+        self._calls = 0
 
     def _wrap(self, dotted: str, fn):
         def call(*args, _at=None, **kwargs):
             try:
+                self._count_call(_at)
                 return fn(*args, _at=_at or Location("<starlark>"), **kwargs)
             except EnvdError as err:
                 self._pending = err
@@ -191,22 +204,33 @@ class StarlarkLoader:
 
     def _guard(self, fn):
         """Keep an EnvdError raised under Starlark, which reaches us only as an EvalError's text."""
-        def call(*args, **kwargs):
+        def call(receiver, name, at, /, *args, **kwargs):
             try:
-                return fn(*args, **kwargs)
+                self._count_call(at)
+                return fn(receiver, name, at, *args, **kwargs)
             except EnvdError as err:
                 self._pending = err
                 raise
         return call
 
+    def _count_call(self, at) -> None:
+        """Calls into Python are the one step Starlark makes here that the CPU limit does not see."""
+        self._calls += 1
+        limit = (self.limits or DEFAULT_LIMITS).calls
+        if self._calls > limit:
+            raise EvalLimitError(f"stopped after {limit} calls of envd functions in one evaluation "
+                                 "(the limit; a loop around them?)", Location(*_split_at(at)))
+
     def exec_file(self, path: str | Path) -> Environment:
         path = Path(path).resolve()
-        self._exec_module(path, None)
-        return self._call_build(str(path))
+        with interpreter(self._callables, self._values, self.limits) as self._starlark:
+            self._exec_module(path, None)
+            return self._call_build(str(path))
 
     def exec_source(self, source: str, name: str = "<cell>", base_dir: Path | None = None) -> Environment:
-        self._exec_text(source, name, base_dir or self.env.context)
-        return self._call_build(name)
+        with interpreter(self._callables, self._values, self.limits) as self._starlark:
+            self._exec_text(source, name, base_dir or self.env.context)
+            return self._call_build(name)
 
     def _call_build(self, filename: str) -> Environment:
         """Run ``build()`` if defined: the environment it recorded, or the one of the chain state it returned."""
@@ -222,6 +246,7 @@ class StarlarkLoader:
             return
         if not path.is_file():
             raise EnvdLoadError(f"cannot load {path}: {'a directory' if path.is_dir() else 'no such file'}", at)
+        self._check_size(path.stat().st_size, str(path))
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as err:  # Starlark source is UTF-8, like go.starlark.net expects
@@ -234,7 +259,15 @@ class StarlarkLoader:
             self._loading.pop()
         self._loaded.add(path)
 
+    def _check_size(self, size: int, filename: str) -> None:
+        """Refuse a source before tokenizing it: the rewrite runs here, outside the worker's budget."""
+        limit = (self.limits or DEFAULT_LIMITS).source_bytes
+        if size > limit:
+            raise EvalLimitError(f"{size} bytes, more than the limit for one build file ({limit} bytes)",
+                                 Location(filename))
+
     def _exec_text(self, source: str, filename: str, base_dir: Path) -> None:
+        self._check_size(len(source.encode("utf-8", "surrogatepass")), filename)
         names = {k for k in self._table if "." not in k}
         rewritten = rewrite(source, filename, names)
         if rewritten.build_line:
@@ -304,27 +337,31 @@ def _eval_message(err) -> str:
 
 def _eval_location(err, filename: str) -> Location:
     frames = [m for m in map(_FRAME.match, (err.backtrace or "").splitlines()) if m]
+    if len(frames) > 1 and _eval_message(err).endswith(" called recursively"):
+        frames.pop()  # the refused frame was never entered: name the call that recursed
     if frames:
         return Location(frames[-1]["file"], int(frames[-1]["line"]))
     return Location(err.filename or filename, err.line or 0)
 
 
-def load_file(path: str | Path, *, env: Environment | None = None) -> Environment:
+def load_file(path: str | Path, *, env: Environment | None = None, limits: EvalLimits | None = None) -> Environment:
     """Execute a build.envd (its top level, then ``build()`` if defined) and return what it recorded.
 
     With ``env``, the result is a new Environment holding ``env``'s content plus the file's; ``env`` is untouched.
+    ``limits`` bound the evaluation (``lang.DEFAULT_LIMITS`` when None).
     """
     path = Path(path)
     if env is None:
         env = Environment(name=path.resolve().parent.name, context=path.resolve().parent)
-    return StarlarkLoader(env).exec_file(path)
+    return StarlarkLoader(env, limits=limits).exec_file(path)
 
 
-def exec_cell(source: str, *, name: str = "<cell>", env: Environment | None = None, start=None) -> Environment:
+def exec_cell(source: str, *, name: str = "<cell>", env: Environment | None = None, start=None,
+              limits: EvalLimits | None = None) -> Environment:
     """Execute a Starlark cell body; ``load()`` paths are relative to the environment's context.
 
     Returns a new Environment (``env``'s content plus the cell's); ``env`` itself is never changed.
     ``start`` (an llb.State or a chain state) is what the cell builds on in place of ``base()``; the
-    chaining form continues it as ``start``.
+    chaining form continues it as ``start``. ``limits`` bound the evaluation (see ``EvalLimits``).
     """
-    return StarlarkLoader(env, start=start, start_at=Location(name)).exec_source(source, name)
+    return StarlarkLoader(env, start=start, start_at=Location(name), limits=limits).exec_source(source, name)
