@@ -12,10 +12,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from envd_jupyter import llb
 from envd_jupyter.lang._errors import EnvdArgumentError, Location
 from envd_jupyter.lang._image_config import ImageConfig
 
-DEFAULT_BASE = "ubuntu:20.04"  # envd v1's default for base(image=...)
+DEFAULT_BASE = "ubuntu:22.04"  # envd v1's default for base(image=...) (pkg/lang/ir/v1/consts.go)
 _LANG_DIR = str(Path(__file__).parent)
 
 
@@ -65,22 +66,44 @@ def as_location(at: Location | str | None) -> Location:
     return caller_location()
 
 
+_STARLARK_TYPES = {str: "string", bool: "bool", int: "int", float: "float", type(None): "NoneType", dict: "dict",
+                   list: "list", tuple: "tuple", bytes: "bytes"}
+
+
+def starlark_type(value: Any) -> str:
+    """The name Starlark gives the type of ``value`` (``string``, not ``str``), as envd's errors say it."""
+    return _STARLARK_TYPES.get(type(value), type(value).__name__)
+
+
 def string_list(rule: str, param: str, value: Any, at: Location) -> tuple[str, ...]:
-    """envd's ToStringSlice: a str or list/tuple of str, anything else is an argument error."""
+    """envd's ``*starlark.List`` of strings (omitted: empty). A bare string is refused as envd refuses it:
+    ``name="git"`` is a mistake for ``name=["git"]``, not a list of one."""
     if value is None:
         return ()
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    raise EnvdArgumentError(f"{rule}: for parameter {param}: got {type(value).__name__}, want list of string", at)
+    if not isinstance(value, (list, tuple)):
+        raise EnvdArgumentError(f"{rule}: for parameter {param}: got {starlark_type(value)}, want list", at)
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise EnvdArgumentError(f"{rule}: for parameter {param}: item {i} is {starlark_type(item)}, want string", at)
+    return tuple(value)
 
 
 def string_arg(rule: str, param: str, value: Any, at: Location) -> str:
     """A str argument, checked when called, so a wrong type names the user's line and not a later compile."""
     if not isinstance(value, str):
-        raise EnvdArgumentError(f"{rule}: for parameter {param}: got {type(value).__name__}, want string", at)
+        raise EnvdArgumentError(f"{rule}: for parameter {param}: got {starlark_type(value)}, want string", at)
     return value
+
+
+def image_arg(rule: str, param: str, value: Any, at: Location) -> str:
+    """An image reference, checked now with Docker's own rules: a typo (``"python:3.12 "``) names the
+    user's line instead of failing later inside the graph compiler."""
+    ref = string_arg(rule, param, value, at)
+    try:
+        llb.image(ref)
+    except llb.InvalidReferenceError as err:
+        raise EnvdArgumentError(f"{rule}: for parameter {param}: {err}", at) from None
+    return ref
 
 
 def port_arg(rule: str, param: str, value: Any, at: Location, *, allow_zero: bool = False) -> int:

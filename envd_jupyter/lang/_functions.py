@@ -8,12 +8,13 @@ user's file:line; from Python the caller's frame is used).
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import replace
 from typing import Any, Callable
 
 from envd_jupyter.lang._environment import (
-    DEFAULT_BASE, Environment, UserStep, as_location, port_arg, string_arg, string_list,
+    DEFAULT_BASE, Environment, UserStep, as_location, image_arg, port_arg, string_arg, string_list,
 )
 from envd_jupyter.lang._errors import EnvdArgumentError, Location, UnknownFunctionError, UnsupportedFunctionError
 
@@ -83,8 +84,8 @@ class Install(_Namespace):
 class IO(_Namespace):
     def copy(self, source: str, target: str, image: str = "", *, _at=None) -> None:
         at = as_location(_at)
-        source, target, image = (string_arg("io.copy", p, v, at) for p, v in
-                                 (("source", source), ("target", target), ("image", image)))
+        source, target = string_arg("io.copy", "source", source, at), string_arg("io.copy", "target", target, at)
+        image = image_arg("io.copy", "image", image, at) if image != "" else image
         if not source or not target:
             raise EnvdArgumentError("io.copy: source and target are required", at)
         self._env.user_steps.append(UserStep("copy", at, source=source, target=target, image=image))
@@ -169,7 +170,7 @@ class EnvdFunctions:
         if v0_args:
             raise EnvdArgumentError(f"base: unexpected keyword argument {sorted(v0_args)[0]} "
                                     "(base(os=..., language=...) is envd v0; v1 is base(image=..., dev=...))", at)
-        image = string_arg("base", "image", image, at)
+        image = image_arg("base", "image", image, at) if image != "" else image
         if self.env.base_state is not None:
             raise EnvdArgumentError("base: this environment already starts from a given state (start=...); "
                                     "drop base() or the start", at)
@@ -205,12 +206,16 @@ class EnvdFunctions:
 
 
 def unknown_function(name: str, known: list[str], at: Location | None) -> Exception:
-    """The envd-style error for a name that is not (or no longer, or not here) a build function."""
+    """The envd-style error for a name that is not (or no longer) a build function, with the closest known name."""
     if name in V0_ONLY:
         return UnknownFunctionError(f"{name} is an envd v0 function; envd v1 uses {V0_ONLY[name]}", at)
     if name in UNSUPPORTED_V1:
         return UnsupportedFunctionError(f"{name} is not supported by envd-jupyter: {UNSUPPORTED_V1[name]}", at)
-    prefix = name.split(".")[0] + "."
-    close = [k for k in known if k.startswith(prefix)] if "." in name else []
-    hint = f" (known: {', '.join(sorted(close))})" if close else ""
+    namespace = name.split(".")[0] + "." if "." in name else ""
+    candidates = [k for k in known if k.startswith(namespace)] if namespace else [k for k in known if "." not in k]
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.75)
+    if close:
+        hint = f" (did you mean {close[0]}?)"
+    else:
+        hint = f" (known: {', '.join(sorted(candidates))})" if namespace and candidates else ""
     return UnknownFunctionError(f"unknown envd v1 function {name}{hint}", at)

@@ -28,7 +28,7 @@ import starlark_go
 from envd_jupyter.lang import _chain as chain
 from envd_jupyter.lang._tokens import matching_close, matching_open
 from envd_jupyter.lang._chain import CHAIN_METHODS, EnvdState
-from envd_jupyter.lang._environment import Environment, as_location, string_arg
+from envd_jupyter.lang._environment import Environment, as_location, image_arg
 from envd_jupyter.lang._errors import EnvdArgumentError, UnknownFunctionError
 
 HANDLE_KEY = "envd_state"
@@ -127,7 +127,7 @@ class ChainHandles:
 
     def image(self, ref: str = "", dev: bool = False, *, _at=None) -> dict[str, int]:
         at = as_location(_at)
-        ref = string_arg("image", "ref", ref, at)
+        ref = image_arg("image", "ref", ref, at)
         return self.handle(chain.image(ref, dev=dev, name=self._env.name, context=self._env.context, _at=at))
 
     def merge(self, states, *, _at=None) -> dict[str, int]:
@@ -164,10 +164,14 @@ class ChainHandles:
         if not isinstance(state, EnvdState):
             raise EnvdArgumentError(f"build() must return a state from image(...) or nothing, "
                                     f"got {_starlark_type(value)}", where)
-        if self._env != self._as_given:
+        if self.recorded():
             raise EnvdArgumentError("build() returned a chained state but also called envd functions: "
                                     "use one form (e.g. image(...).apt_packages(...) instead of install.*)", where)
         return state.environment
+
+    def recorded(self) -> bool:
+        """Whether the file called envd functions (recorded into the loader's environment)."""
+        return self._env != self._as_given
 
     def globals(self) -> dict:
         return {"image": self.image, "merge": self.merge, "diff": self.diff}

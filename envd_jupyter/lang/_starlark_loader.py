@@ -22,6 +22,7 @@ passed as globals; neither lets Starlark call methods on Python objects. starlar
 from __future__ import annotations
 
 import ast
+import difflib
 import io
 import re
 import tokenize
@@ -58,7 +59,7 @@ class _Load:
 class _Rewritten:
     source: str
     loads: list[_Load] = field(default_factory=list)
-    build_line: int | None = None  # where ``def build():`` is, for errors about what it returns
+    defs: dict[str, int] = field(default_factory=dict)  # top-level ``def name`` → line, for errors about build()
 
 
 def rewrite(source: str, filename: str, function_names: set[str]) -> _Rewritten:
@@ -73,7 +74,7 @@ def rewrite(source: str, filename: str, function_names: set[str]) -> _Rewritten:
     edits: list[tuple[int, int, int, str]] = []  # (row, col_start, col_end, text)
     call_starts: dict[int, int] = {}
     loads: list[_Load] = []
-    build_line = None
+    defs: dict[str, int] = {}
     i = 0
     while i < len(tokens):
         tok = tokens[i]
@@ -85,8 +86,8 @@ def rewrite(source: str, filename: str, function_names: set[str]) -> _Rewritten:
             edits.extend(_blank(tokens[i].start, tokens[close].end, lines))
             i = close + 1
             continue
-        if tok.string == "def" and tok.start[1] == 0 and i + 1 < len(tokens) and tokens[i + 1].string == "build":
-            build_line = tok.start[0]
+        if tok.string == "def" and tok.start[1] == 0 and i + 1 < len(tokens) and tokens[i + 1].type == tokenize.NAME:
+            defs.setdefault(tokens[i + 1].string, tok.start[0])
         if tok.type == tokenize.OP and tok.string == "." and not _is_namespace(tokens, i - 1):
             edits.extend(method_call_edits(tokens, i, filename, call_starts))
         name, call_at = None, i + 1
@@ -106,7 +107,7 @@ def rewrite(source: str, filename: str, function_names: set[str]) -> _Rewritten:
             row, col = tokens[close].start
             edits.append((row, col, col, f"{sep}_at={at_literal(filename, tok.start[0])}"))
         i += 1
-    return _Rewritten(_apply(lines, edits), loads, build_line)
+    return _Rewritten(_apply(lines, edits), loads, defs)
 
 
 def _is_namespace(tokens, j: int) -> bool:
@@ -177,7 +178,7 @@ class StarlarkLoader:
         self._flat_to_dotted = {flat_name(k): k for k in self._table}
         self._pending: EnvdError | None = None
         self._loaded: set[Path] = set()
-        self._build_at: Location | None = None
+        self._defs: dict[str, Location] = {}  # top-level functions of the files run, where they are defined
         self._loading: list[Path] = []
         self._callables = {flat_name(k): self._wrap(k, f) for k, f in self._table.items()}
         self._callables[METHOD_CALL] = self._guard(self._chain.method)
@@ -221,23 +222,38 @@ class StarlarkLoader:
             raise EvalLimitError(f"stopped after {limit} calls of envd functions in one evaluation "
                                  "(the limit; a loop around them?)", Location(*_split_at(at)))
 
-    def exec_file(self, path: str | Path) -> Environment:
+    def exec_file(self, path: str | Path, function: str = "build") -> Environment:
+        """Run the file, then ``function()``, which envd requires (``envd build --from file:function``)."""
         path = Path(path).resolve()
         with interpreter(self._callables, self._values, self.limits) as self._starlark:
             self._exec_module(path, None)
-            return self._call_build(str(path))
+            if function not in self._starlark.globals():
+                raise EnvdArgumentError(f"envd file has no {function} function: envd runs {function}()"
+                                        f"{self._misspelt(function)}", Location(str(path)))
+            return self._call(function, str(path))
 
     def exec_source(self, source: str, name: str = "<cell>", base_dir: Path | None = None) -> Environment:
+        """Run a cell body: ``build()`` when it defines one, else its top-level calls (there must be some)."""
         with interpreter(self._callables, self._values, self.limits) as self._starlark:
             self._exec_text(source, name, base_dir or self.env.context)
-            return self._call_build(name)
-
-    def _call_build(self, filename: str) -> Environment:
-        """Run ``build()`` if defined: the environment it recorded, or the one of the chain state it returned."""
-        if "build" not in self._starlark.globals():
+            if "build" in self._starlark.globals():
+                return self._call("build", name)
+            if not self._chain.recorded():
+                raise EnvdArgumentError("the cell records nothing: call envd functions at its top level or define "
+                                        f"build(){self._misspelt('build')}", Location(name))
             return self.env
-        value = self._run(lambda: self._starlark.eval("build()", filename=filename), filename)
-        return self._chain.result(value, self._build_at or Location(filename)) or self.env
+
+    def _misspelt(self, function: str) -> str:
+        close = difflib.get_close_matches(function, [n for n in self._defs if n != function], n=1, cutoff=0.6)
+        return f" (did you mean {close[0]}, defined at {self._defs[close[0]]}?)" if close else ""
+
+    def _call(self, function: str, filename: str) -> Environment:
+        """Call ``function()``: the environment it recorded, or the one of the chain state it returned."""
+        at = self._defs.get(function, Location(filename))
+        if self._starlark.eval(f"type({function})", filename=filename) != "function":
+            raise EnvdArgumentError(f"{function} is not a function", at)
+        value = self._run(lambda: self._starlark.eval(f"{function}()", filename=filename), filename)
+        return self._chain.result(value, at) or self.env
 
     def _exec_module(self, path: Path, at: Location | None) -> None:
         if path in self._loading:
@@ -270,8 +286,7 @@ class StarlarkLoader:
         self._check_size(len(source.encode("utf-8", "surrogatepass")), filename)
         names = {k for k in self._table if "." not in k}
         rewritten = rewrite(source, filename, names)
-        if rewritten.build_line:
-            self._build_at = Location(filename, rewritten.build_line)
+        self._defs.update((name, Location(filename, line)) for name, line in rewritten.defs.items())
         for load in rewritten.loads:
             at = Location(filename, load.line)
             if load.module.startswith(("@", "git@", "http://", "https://")):
@@ -291,10 +306,9 @@ class StarlarkLoader:
             return action()
         except starlark_go.SyntaxError as err:
             raise EnvdSyntaxError(self._dotted(err.msg), Location(err.filename or filename, err.line)) from None
-        except starlark_go.ResolveError as err:
-            first = err.errors[0]
-            more = f" (and {len(err.errors) - 1} more)" if len(err.errors) > 1 else ""
-            raise self._resolve_error(first.msg, Location(filename, first.line), source, first, more) from None
+        except starlark_go.ResolveError as err:  # every undefined name at once, each at its line
+            errors = [self._resolve_error(item, Location(filename, item.line), source) for item in err.errors]
+            raise EnvdError.first_of(errors) from None
         except starlark_go.EvalError as err:
             if self._pending is not None:
                 raise self._pending from None
@@ -302,8 +316,10 @@ class StarlarkLoader:
         except starlark_go.StarlarkError as err:
             raise EnvdError(self._dotted(str(err)), Location(filename)) from None
 
-    def _resolve_error(self, msg: str, at: Location, source: str, item, more: str) -> EnvdError:
-        match = re.fullmatch(r"undefined: (\w+)", msg)
+    def _resolve_error(self, item, at: Location, source: str) -> EnvdError:
+        """One resolver complaint as envd would say it: an undefined envd name is an unknown (or v0,
+        or mistyped) function, whatever Starlark's own "did you mean" guessed from the flat names."""
+        match = re.fullmatch(r"undefined: (\w+)( \(did you mean \w+\?\))?", item.msg)
         if match:
             name = self._flat_to_dotted.get(match.group(1)) or _dotted_guess(match.group(1))
             lines = source.splitlines()
@@ -311,8 +327,8 @@ class StarlarkLoader:
             is_call = re.match(r"\s*[\w.]+\s*\(", text[max(item.column - 1, 0):]) is not None
             if is_call or "." in name:
                 return unknown_function(name, list(self._table), at)
-            return EnvdSyntaxError(f"undefined: {name}{more}", at)
-        return EnvdSyntaxError(self._dotted(msg) + more, at)
+            return EnvdSyntaxError(self._dotted(item.msg), at)
+        return EnvdSyntaxError(self._dotted(item.msg), at)
 
     def _dotted(self, text: str) -> str:
         return re.sub(r"\b(" + "|".join(NAMESPACES) + r")_(\w+)", r"\1.\2", text)
