@@ -106,11 +106,40 @@ def image_arg(rule: str, param: str, value: Any, at: Location) -> str:
     return ref
 
 
+def bool_arg(rule: str, param: str, value: Any, at: Location) -> bool:
+    if not isinstance(value, bool):
+        raise EnvdArgumentError(f"{rule}: for parameter {param}: got {starlark_type(value)}, want bool", at)
+    return value
+
+
+def int_arg(rule: str, param: str, value: Any, at: Location) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise EnvdArgumentError(f"{rule}: for parameter {param}: got {starlark_type(value)}, want int", at)
+    return value
+
+
 def port_arg(rule: str, param: str, value: Any, at: Location, *, allow_zero: bool = False) -> int:
     low = 0 if allow_zero else 1
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value < 65536:
         raise EnvdArgumentError(f"{rule}: {param} must be a port number, got {value!r}", at)
     return value
+
+
+@dataclass(frozen=True)
+class RuntimeGraph:
+    """How the image is meant to run: envd's ``ir.RuntimeGraph`` (written as its image label, which
+    ``envd up`` reads) plus what envd keeps in its general graph (mounts, GPUs, shared memory)."""
+
+    commands: tuple[tuple[str, str], ...] = ()
+    daemon: tuple[tuple[str, ...], ...] = ()
+    init_script: tuple[tuple[str, ...], ...] = ()
+    expose: tuple[tuple[int, int, str, str], ...] = ()  # envd port, host port, service, listen address
+    mounts: tuple[tuple[str, str], ...] = ()  # host path (or envd://name for data.envd), envd path
+    gpus: int = 0
+    shm_size: int = 0
+
+    def with_commands(self, commands: dict[str, str]) -> RuntimeGraph:
+        return replace(self, commands=tuple({**dict(self.commands), **commands}.items()))
 
 
 @dataclass
@@ -137,20 +166,27 @@ class Environment:
     pip_index: dict[str, Any] | None = None
     apt_source: tuple[str, Location] | None = None
     config: ImageConfig = field(default_factory=ImageConfig)
-    runtime_commands: dict[str, str] = field(default_factory=dict)
+    runtime: RuntimeGraph = field(default_factory=RuntimeGraph)
     shell_name: str = "base"
+    conda: tuple[bool, Location] | None = None  # install.conda(use_mamba): the python branch is conda's
+    conda_channel: str | None = None  # config.conda_channel: .condarc text of the envd conda env
+    cuda: tuple[str, str, Location] | None = None  # install.cuda(version, cudnn): picks the base image
+    cran_mirror: str | None = None
+    julia_pkg_server: str | None = None
+    owner: tuple[int, int] | None = None  # config.owner(uid, gid): owner of copied and downloaded files
+    git_config: tuple[str, str, str, Location] | None = None  # name, email, editor (written in dev images)
 
     def clone(self) -> Environment:
-        """An independent copy (groups, steps and config are immutable values, so shallow is enough)."""
+        """An independent copy (everything but the lists is an immutable value, so shallow is enough)."""
         return replace(self, groups=list(self.groups), user_steps=list(self.user_steps),
-                       pip_index=dict(self.pip_index) if self.pip_index else None,
-                       runtime_commands=dict(self.runtime_commands))
+                       pip_index=dict(self.pip_index) if self.pip_index else None)
 
     def groups_of(self, role: str) -> list[Group]:
         return [g for g in self.groups if g.role == role]
 
     def needs_python(self) -> bool:
-        return self.python_version is not None or any(g.role == "pip" for g in self.groups)
+        return self.python_version is not None or self.conda is not None \
+            or any(g.role in ("pip", "conda") for g in self.groups)
 
     def add_group(self, role: str, items: tuple[str, ...], at: Location, **options: Any) -> None:
         self.groups.append(Group(role, items, at, tuple(sorted(options.items()))))

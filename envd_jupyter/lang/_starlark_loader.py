@@ -32,15 +32,16 @@ from pathlib import Path
 import starlark_go
 
 from envd_jupyter.lang._chain import EnvdState, from_environment, rooted_at
-from envd_jupyter.lang._environment import Environment
+from envd_jupyter.lang._environment import Environment, as_location
 from envd_jupyter.lang._errors import EnvdArgumentError, EnvdError, EnvdLoadError, EnvdSyntaxError, Location
-from envd_jupyter.lang._functions import EnvdFunctions, unknown_function
+from envd_jupyter.lang._include import Include, include_files, is_include, parse_include
+from envd_jupyter.lang._functions import NAMESPACES, EnvdFunctions, unknown_function
+from envd_jupyter.lang._settings import Data
 from envd_jupyter.lang._sandbox import DEFAULT_LIMITS, EvalLimitError, EvalLimits, Interpreter, interpreter
 from envd_jupyter.lang._tokens import check_nesting, is_open, matching_close
 from envd_jupyter.lang._starlark_chain import (METHOD_CALL, ChainHandles, at_literal, method_call_edits,
                                               type_error_text)
 
-NAMESPACES = ("install", "io", "runtime", "config")
 _FRAME = re.compile(r"^\s+(?P<file>.+):(?P<line>\d+):\d+: in ")
 
 
@@ -59,6 +60,7 @@ class _Load:
 class _Rewritten:
     source: str
     loads: list[_Load] = field(default_factory=list)
+    includes: list[Include] = field(default_factory=list)
     defs: dict[str, int] = field(default_factory=dict)  # top-level ``def name`` → line, for errors about build()
 
 
@@ -74,10 +76,24 @@ def rewrite(source: str, filename: str, function_names: set[str]) -> _Rewritten:
     edits: list[tuple[int, int, int, str]] = []  # (row, col_start, col_end, text)
     call_starts: dict[int, int] = {}
     loads: list[_Load] = []
+    includes: list[Include] = []
+    aliases = {tok.string for k, tok in enumerate(tokens) if is_include(tokens, k)}
     defs: dict[str, int] = {}
     i = 0
     while i < len(tokens):
         tok = tokens[i]
+        if is_include(tokens, i):
+            close = matching_close(tokens, i + 3, filename)
+            includes.append(parse_include(tok.string, tokens[i + 4:close], filename, tok.start[0]))
+            edits.extend(_blank(tok.start, tokens[close].end, lines))
+            i = close + 1
+            continue
+        if tok.type == tokenize.NAME and tok.string in aliases and i + 2 < len(tokens) \
+                and tokens[i + 1].string == "." and tokens[i + 2].type == tokenize.NAME \
+                and tokens[i + 1].start[0] == tok.start[0] and not (i and tokens[i - 1].string == "."):
+            edits.append((tok.start[0], tok.start[1], tokens[i + 1].end[1], ""))  # lib.member -> member
+            i += 2
+            continue
         prev = tokens[i - 1] if i else None
         after_dot = prev is not None and prev.string == "."
         if tok.type == tokenize.NAME and tok.string == "load" and tok.start[1] == 0 and is_open(tokens, i + 1):
@@ -97,6 +113,10 @@ def rewrite(source: str, filename: str, function_names: set[str]) -> _Rewritten:
                 dot = tokens[i + 1]
                 edits.append((dot.start[0], dot.start[1], dot.end[1], "_"))
                 name, call_at = f"{tok.string}.{tokens[i + 2].string}", i + 3
+                if name == "data.path" and call_at + 1 < len(tokens) and tokens[call_at].string == "." \
+                        and tokens[call_at + 1].type == tokenize.NAME:  # data.path.huggingface: a value
+                    dot = tokens[call_at]
+                    edits.append((dot.start[0], dot.start[1], dot.end[1], "_"))
             elif tok.string in function_names:
                 name = tok.string
         if name and is_open(tokens, call_at):
@@ -107,7 +127,7 @@ def rewrite(source: str, filename: str, function_names: set[str]) -> _Rewritten:
             row, col = tokens[close].start
             edits.append((row, col, col, f"{sep}_at={at_literal(filename, tok.start[0])}"))
         i += 1
-    return _Rewritten(_apply(lines, edits), loads, defs)
+    return _Rewritten(_apply(lines, edits), loads, includes, defs)
 
 
 def _is_namespace(tokens, j: int) -> bool:
@@ -174,7 +194,7 @@ class StarlarkLoader:
         self.functions = EnvdFunctions(env.clone() if start is None else rooted_at(env, start, start_at))
         self.env = self.functions.env
         self._chain = ChainHandles(self.env)
-        self._table = {**self.functions.table(), **self._chain.globals()}
+        self._table = {**self.functions.table(), **self._chain.globals(), "include": _include_elsewhere}
         self._flat_to_dotted = {flat_name(k): k for k in self._table}
         self._pending: EnvdError | None = None
         self._loaded: set[Path] = set()
@@ -182,7 +202,7 @@ class StarlarkLoader:
         self._loading: list[Path] = []
         self._callables = {flat_name(k): self._wrap(k, f) for k, f in self._table.items()}
         self._callables[METHOD_CALL] = self._guard(self._chain.method)
-        self._values = {}  # plain globals
+        self._values = {f"data_path_{name}": path for name, path in Data.PATHS.items()}  # plain globals
         if start is not None:  # the chain continues ``start`` itself, as a Python cell's ``start`` would
             chained = start if isinstance(start, EnvdState) else from_environment(self.env)
             self._values["start"] = self._chain.handle(chained)
@@ -298,6 +318,10 @@ class StarlarkLoader:
                     raise EnvdLoadError(f"load: {load.module} has no symbol {remote}", at)
                 if local != remote:
                     self._run(lambda: self._starlark.exec(f"{local} = {remote}\n", filename=filename), filename)
+        for include in rewritten.includes:
+            at = Location(filename, include.line)
+            for path in include_files(include, base_dir, at):
+                self._exec_module(path, at)
         self._run(lambda: self._starlark.exec(rewritten.source, filename=filename), filename, source)
 
     def _run(self, action, filename: str, source: str = ""):
@@ -332,6 +356,11 @@ class StarlarkLoader:
 
     def _dotted(self, text: str) -> str:
         return re.sub(r"\b(" + "|".join(NAMESPACES) + r")_(\w+)", r"\1.\2", text)
+
+
+def _include_elsewhere(*args, _at=None, **kwargs):
+    """``include`` reached the interpreter: it was not a top-level ``name = include(...)``, the one form lifted."""
+    raise EnvdLoadError('include: assign it at the top level of the file: name = include(git="...")', as_location(_at))
 
 
 def _dotted_guess(flat: str) -> str:

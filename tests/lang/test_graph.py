@@ -168,8 +168,13 @@ def test_image_config_travels_in_exporter_shape():
     assert config["Env"][0] == "PATH=/opt/envd/venv/bin:/opt/tools/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     assert "MODE=dev" in config["Env"] and "VIRTUAL_ENV=/opt/envd/venv" in config["Env"]
     assert config["ExposedPorts"] == {"8080/tcp": {}} and config["Entrypoint"] == ["python", "-m", "app"]
-    assert config["Labels"] == {"ai.tensorchord.envd.service.web": "8080",
-                                "org.envd-jupyter.layers": layers_label(build.layers)}
+    labels = config["Labels"]
+    assert labels["ai.tensorchord.envd.service.web"] == "8080"
+    assert labels["org.envd-jupyter.layers"] == layers_label(build.layers)
+    runtime = json.loads(labels["ai.tensorchord.envd.graph.runtime"])  # what `envd up` reads
+    assert runtime["expose"] == [{"EnvdPort": 8080, "HostPort": 0, "ServiceName": "web", "ListeningAddr": "127.0.0.1"}]
+    assert runtime["environ"]["MODE"] == "dev" and runtime["env_paths"][:2] == ["/opt/envd/venv/bin", "/opt/tools/bin"]
+    assert json.loads(labels["ai.tensorchord.envd.pypi.commands"]) == ["numpy"]
     assert [layer.key for layer in build.layers] == ["python", "pip[0]"]
 
 

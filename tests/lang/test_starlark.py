@@ -9,7 +9,6 @@ from envd_jupyter.lang import (
     EnvdSyntaxError,
     Location,
     UnknownFunctionError,
-    UnsupportedFunctionError,
     exec_cell,
     load_file,
 )
@@ -73,7 +72,7 @@ def test_lang_location_is_the_llb_source_location_and_errors_name_it():
     ('def build():\n    frobnicate(1)\n', UnknownFunctionError, "build.envd:2: unknown envd v1 function frobnicate"),
     ('install.system_packages(name=["a"])\n', UnknownFunctionError,
      "build.envd:1: install.system_packages is an envd v0 function; envd v1 uses install.apt_packages"),
-    ('install.cuda(version="11.6")\n', UnsupportedFunctionError, "build.envd:1: install.cuda is not supported"),
+    ('io.mount(src="/data")\n', UnknownFunctionError, "build.envd:1: io.mount is an envd v0 function; envd v1 uses runtime.mount"),
     ('def build():\n    install.apt_packages(name=3)\n', EnvdArgumentError,
      "build.envd:2: install.apt_packages: for parameter name: got int, want list"),
     ('\ninstall.apt_packages(names=["a"])\n', EnvdArgumentError,
