@@ -12,7 +12,7 @@ Compiling never changes its input: each step returns a new Environment or state.
 
 from envd_jupyter.lang._build import EnvironmentSolve, solve_environment
 from envd_jupyter.lang._chain import EnvdState, diff, from_environment, image, merge
-from envd_jupyter.lang._cog import from_cog_yaml
+from envd_jupyter.lang._cog import CogWarning, from_cog_yaml
 from envd_jupyter.lang._environment import Environment
 from envd_jupyter.lang._errors import (
     CellError,
@@ -35,7 +35,7 @@ from envd_jupyter.lang._starlark_loader import exec_cell, load_file
 from envd_jupyter.lang._workspace import Cell, Workspace
 
 __all__ = [
-    "CACHE_IDS", "Cell", "CellError", "CogConfigError", "DEFAULT_LIMITS", "EnvdArgumentError", "EnvdBuild",
+    "CACHE_IDS", "Cell", "CellError", "CogConfigError", "CogWarning", "DEFAULT_LIMITS", "EnvdArgumentError", "EnvdBuild",
     "EnvdError", "EnvdFunctions", "EnvdLoadError", "EnvdState", "EnvdSyntaxError", "Environment",
     "EnvironmentSolve", "EvalLimitError", "EvalLimits",
     "ImageConfig", "Location", "PipConflictError", "RebuildReport", "UnknownFunctionError",

@@ -175,6 +175,7 @@ class Environment:
     julia_pkg_server: str | None = None
     owner: tuple[int, int] | None = None  # config.owner(uid, gid): owner of copied and downloaded files
     git_config: tuple[str, str, str, Location] | None = None  # name, email, editor (written in dev images)
+    build_env: tuple[tuple[str, str], ...] = ()  # variables every build step sees too (cog's environment)
 
     def clone(self) -> Environment:
         """An independent copy (everything but the lists is an immutable value, so shallow is enough)."""

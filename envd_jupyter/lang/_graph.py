@@ -70,11 +70,11 @@ class _Compiler:
     def __init__(self, env: Environment, network: str | None, parallel: bool):
         self.env, self.network, self.parallel = env, network, parallel
         config = env.config
-        self.system_env = {"PATH": ":".join(DEFAULT_PATH)}
+        self.system_env = {**dict(env.build_env), "PATH": ":".join(DEFAULT_PATH)}
         self.venv_env = self.system_env
         if env.needs_python():
             config = config.with_path_prefix(f"{VENV}/bin").with_env(VIRTUAL_ENV=VENV)
-            self.venv_env = {"PATH": ":".join((f"{VENV}/bin",) + DEFAULT_PATH), "VIRTUAL_ENV": VENV}
+            self.venv_env = {**self.system_env, "PATH": ":".join((f"{VENV}/bin",) + DEFAULT_PATH), "VIRTUAL_ENV": VENV}
         # Build steps see only PATH (+ the venv for pip and user steps): runtime.environ is for the
         # running image, and system installs must not depend on whether a pip group exists.
         self.config = config

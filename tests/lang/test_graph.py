@@ -215,7 +215,7 @@ def test_cog_yaml_compiles_to_role_steps(tmp_path):
     (tmp_path / "cog.yaml").write_text('build:\n  python_version: "3.11"\n  system_packages: ["libgl1"]\n'
                                        '  python_requirements: requirements.txt\n  run: ["echo x"]\n')
     build = compile_environment(from_cog_yaml(tmp_path / "cog.yaml", base_image="python:3.11"))
-    assert set(build.steps) == {"apt[0]", "python", "pip[0]", "user[0]", "user[1]"}
+    assert set(build.steps) == {"apt[0]", "python", "pip[0]", "pip[1]", "user[0]", "user[1]"}  # pip[1]: the cog SDK
     definition = build.marshal(local_unique_id=UNIQUE)
     sources = [op.source.identifier for op in definition.ops if op.WhichOneof("op") == "source"]
     assert "local://context" in sources
