@@ -190,6 +190,8 @@ class Interpreter:
                 return payload[0]
             if kind == "error":
                 raise payload[0]
+            if kind == "failed":
+                raise starlark_go.StarlarkError(payload[0])
             if kind == "print":
                 self._print(payload[0], filename)
             elif kind == "call":

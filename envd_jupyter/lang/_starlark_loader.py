@@ -245,6 +245,8 @@ class StarlarkLoader:
     def exec_file(self, path: str | Path, function: str = "build") -> Environment:
         """Run the file, then ``function()``, which envd requires (``envd build --from file:function``)."""
         path = Path(path).resolve()
+        if not isinstance(function, str) or not function.isidentifier():
+            raise EnvdArgumentError(f"load_file: function must be a function name, got {function!r}")
         with interpreter(self._callables, self._values, self.limits) as self._starlark:
             self._exec_module(path, None)
             if function not in self._starlark.globals():
@@ -304,6 +306,9 @@ class StarlarkLoader:
 
     def _exec_text(self, source: str, filename: str, base_dir: Path) -> None:
         self._check_size(len(source.encode("utf-8", "surrogatepass")), filename)
+        if "\x00" in source:
+            line = source.count("\n", 0, source.index("\x00")) + 1
+            raise EnvdSyntaxError("NUL character in the source (is it a text file?)", Location(filename, line))
         names = {k for k in self._table if "." not in k}
         rewritten = rewrite(source, filename, names)
         self._defs.update((name, Location(filename, line)) for name, line in rewritten.defs.items())
@@ -389,8 +394,10 @@ def _eval_location(err, filename: str) -> Location:
     return Location(err.filename or filename, err.line or 0)
 
 
-def load_file(path: str | Path, *, env: Environment | None = None, limits: EvalLimits | None = None) -> Environment:
-    """Execute a build.envd (its top level, then ``build()`` if defined) and return what it recorded.
+def load_file(path: str | Path, *, env: Environment | None = None, function: str = "build",
+              limits: EvalLimits | None = None) -> Environment:
+    """Execute a build.envd (its top level, then ``function()``, which must exist, as envd requires)
+    and return what it recorded. ``function`` is envd's ``--from file:function``.
 
     With ``env``, the result is a new Environment holding ``env``'s content plus the file's; ``env`` is untouched.
     ``limits`` bound the evaluation (``lang.DEFAULT_LIMITS`` when None).
@@ -398,7 +405,7 @@ def load_file(path: str | Path, *, env: Environment | None = None, limits: EvalL
     path = Path(path)
     if env is None:
         env = Environment(name=path.resolve().parent.name, context=path.resolve().parent)
-    return StarlarkLoader(env, limits=limits).exec_file(path)
+    return StarlarkLoader(env, limits=limits).exec_file(path, function)
 
 
 def exec_cell(source: str, *, name: str = "<cell>", env: Environment | None = None, start=None,

@@ -9,8 +9,8 @@ runtime crash end here and never in the notebook kernel.
 
 Messages are tuples over ``multiprocessing.connection`` (parent → worker):
 ``("open", callable_names, values)`` a fresh interpreter; ``("exec", source, filename)``;
-``("eval", expr, filename)``; ``("globals",)``. The worker answers each with ``("ok", value)`` or
-``("error", starlark_go_exception)``, sending ``("call", name, args, kwargs)`` (answered by
+``("eval", expr, filename)``; ``("globals",)``. The worker answers each with ``("ok", value)``,
+``("error", starlark_go_exception)`` or ``("failed", text)`` (the binding raised something else), sending ``("call", name, args, kwargs)`` (answered by
 ``("return", value)`` or ``("raise", text)``) and ``("print", text)`` before that.
 """
 
@@ -90,6 +90,8 @@ class Worker:
                 reply = ("ok", self.handle(request))
             except starlark_go.StarlarkError as err:
                 reply = ("error", err)
+            except Exception as err:  # the binding refusing its input (a NUL in the source, say): not fatal
+                reply = ("failed", f"{type(err).__name__}: {err}")
             self.replies.send(reply)
 
 
