@@ -188,7 +188,8 @@ class Workspace:
             return chain.diff(chained(lower), chained(upper))
 
         names = {helper: getattr(llb, helper) for helper in _LLB_HELPERS}
-        names.update(llb=llb, merge=merge, diff=diff, from_environment=from_environment,
+        names.update(llb=llb, merge=merge, diff=diff,
+                     from_environment=partial(from_environment, network=self.network),
                      image=partial(chain.image, name=name, context=self.context, network=self.network))
         return names
 
