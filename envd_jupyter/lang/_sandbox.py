@@ -69,6 +69,17 @@ def _cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
+def _data_bytes(pid: int) -> int:
+    """The data segment RLIMIT_DATA counts (VmData), 0 where /proc cannot tell."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmData:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 class _Worker:
     """One worker process, its two pipes and its memory limit (fixed for its life)."""
 
@@ -135,8 +146,11 @@ class _Pool:
         return _Worker(memory_bytes)
 
     def give_back(self, worker: _Worker) -> None:
+        """Keep ``worker`` for the next evaluation, unless it died, or kept so much memory mapped (Go does not
+        unmap its heap) that the next evaluation would not get the limit it asks for."""
+        grown = _data_bytes(worker.process.pid) > worker.memory_bytes // 2
         with self._lock:
-            if worker.alive() and not worker.killed and len(self._idle) < _MAX_IDLE:
+            if worker.alive() and not worker.killed and not grown and len(self._idle) < _MAX_IDLE:
                 self._idle.append(worker)
                 return
         worker.kill()

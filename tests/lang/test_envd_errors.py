@@ -1,12 +1,15 @@
 """Errors as envd gives them: build() required, names suggested from envd's own list, every error of a
 file's names at once, envd's argument types, image references checked at the call."""
 
+import subprocess
+
 import pytest
 
 from envd_jupyter.lang import (
     CogConfigError,
     EnvdArgumentError,
     EnvdError,
+    EnvdLoadError,
     UnknownFunctionError,
     Workspace,
     exec_cell,
@@ -83,3 +86,21 @@ def test_what_the_binding_itself_refuses_is_one_error_and_the_worker_lives_on():
     with pytest.raises(EnvdError, match=r"^c: UnicodeEncodeError: 'utf-8' codec can't encode"):
         exec_cell('x = "\ud800"\n', name="c")
     assert [g.items for g in exec_cell('install.apt_packages(name=["a"])\n').groups] == [("a",)]
+
+
+def test_include_clones_a_git_repository_and_names_an_unreachable_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # where clones are kept
+    repo = tmp_path / "envdlib"
+    (repo / "lib").mkdir(parents=True)
+    (repo / "lib" / "tools.envd").write_text('def tools():\n    install.apt_packages(name=["git"])\n')
+    for command in (["init", "-q"], ["add", "."], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "lib"]):
+        subprocess.run(["git", "-C", str(repo), *command], check=True, capture_output=True, timeout=60)
+    path = write(tmp_path, f'lib = include(git="file://{repo}")\n\ndef build():\n    lib.tools()\n')
+    (group,) = load_file(path).groups
+    assert group.items == ("git",) and group.at.file.endswith("lib/tools.envd") and "/cache/envd-jupyter/" in group.at.file
+    unreachable = write(tmp_path, 'lib = include(git="file:///nonexistent/repo")\n\ndef build():\n    lib.tools()\n')
+    with pytest.raises(EnvdLoadError) as info:
+        load_file(unreachable)
+    assert str(info.value).startswith(f"{unreachable}:1: include: cannot fetch file:///nonexistent/repo: ")
+    with pytest.raises(EnvdLoadError, match=r":2: include: assign it at the top level"):
+        exec_cell('def build():\n    lib = include(git="x")\n', name="c")

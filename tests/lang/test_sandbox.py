@@ -162,3 +162,12 @@ def test_a_worker_that_dies_is_replaced(tmp_path):
 def test_the_worker_imports_nothing_of_ours():
     source = Path(_sandbox.__file__).with_name("_starlark_worker.py").read_text()
     assert "envd_jupyter" not in source.split('"""', 2)[2]
+
+
+def test_a_worker_that_kept_much_memory_is_not_reused():
+    """Go keeps its heap mapped, and RLIMIT_DATA counts it: the next evaluation would get less than its limit."""
+    limits = EvalLimits(memory_bytes=512 << 20)
+    exec_cell('def build():\n    x = [0] * (1 << 24)\n    install.apt_packages(name=["a"])\n', limits=limits)  # 256 MiB
+    assert not [w for w in _sandbox._POOL._idle if w.memory_bytes == limits.memory_bytes]
+    exec_cell('install.apt_packages(name=["a"])\n', limits=limits)
+    assert [w for w in _sandbox._POOL._idle if w.memory_bytes == limits.memory_bytes]
