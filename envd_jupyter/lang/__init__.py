@@ -24,7 +24,6 @@ from envd_jupyter.lang._errors import (
     Location,
     PipConflictError,
     UnknownFunctionError,
-    UnsupportedFunctionError,
 )
 from envd_jupyter.lang._explain import RebuildReport, explain_rebuild
 from envd_jupyter.lang._functions import EnvdFunctions
@@ -39,7 +38,7 @@ __all__ = [
     "EnvdError", "EnvdFunctions", "EnvdLoadError", "EnvdState", "EnvdSyntaxError", "Environment",
     "EnvironmentSolve", "EvalLimitError", "EvalLimits",
     "ImageConfig", "Location", "PipConflictError", "RebuildReport", "UnknownFunctionError",
-    "UnsupportedFunctionError", "Workspace", "compile_environment", "compile_for_caps", "diff", "exec_cell",
+    "Workspace", "compile_environment", "compile_for_caps", "diff", "exec_cell",
     "explain_rebuild", "from_cog_yaml", "from_environment", "image", "load_file", "merge",
     "solve_environment",
 ]

@@ -35,10 +35,6 @@ class UnknownFunctionError(EnvdError):
     """A name envd v1 does not define (or one that only existed in envd v0)."""
 
 
-class UnsupportedFunctionError(EnvdError):
-    """An envd v1 function this builder deliberately does not implement (e.g. GPU/CUDA)."""
-
-
 class EnvdArgumentError(EnvdError):
     """A known function called with wrong or missing arguments."""
 

@@ -116,7 +116,8 @@ def test_broken_file(name):
     ("def build():\n    return image(\"busybox\")" + ".run(\"x\")" * 5_000 + "\n", EvalLimitError,
      ":2: stopped after 200 calls"),
     ("".join(f"def f{i}():\n    pass\n" for i in range(20_000)), EnvdArgumentError, ": envd file has no build function"),
-])
+], ids=["over-the-size-limit", "deep-nesting", "20000-calls", "5000-method-chain", "20000-defs"])
+# (short ids: pytest puts the id in PYTEST_CURRENT_TEST, and a megabyte variable stops any child process starting)
 def test_generated_huge_and_deep_files(tmp_path, body, kind, expected):
     (tmp_path / "build.envd").write_text(body)
     error = first_error(tmp_path / "build.envd")
