@@ -180,10 +180,15 @@ class Interpreter:
 
     def __init__(self, worker: _Worker, functions: Mapping[str, Callable[..., Any]], limits: EvalLimits):
         self._worker, self._functions, self._limits = worker, functions, limits
-        self._cpu_start, self._wall_start = worker.cpu(), time.monotonic()
+        self._cpu_start, self._wall_start = worker.cpu(), time.monotonic()  # (again once the worker is ready)
         self._next_check = self._wall_start + _POLL_SECONDS
         self._prints = 0
         self._filename = "<starlark>"
+
+    def open(self, values: Mapping[str, Any]) -> None:
+        """A fresh interpreter in the worker; the budget counts from here (a new worker's start is not the file's)."""
+        self._request(("open", sorted(self._functions), dict(values)), "<starlark>")
+        self._cpu_start, self._wall_start = self._worker.cpu(), time.monotonic()
 
     def exec(self, source: str, *, filename: str) -> None:
         self._filename = filename
@@ -278,7 +283,7 @@ def interpreter(functions: Mapping[str, Callable[..., Any]], values: Mapping[str
     worker = _POOL.take(limits.memory_bytes)
     starlark = Interpreter(worker, functions, limits)
     try:
-        starlark._request(("open", sorted(functions), dict(values)), "<starlark>")
+        starlark.open(values)
         yield starlark
     except (EnvdError, starlark_go.StarlarkError):
         _POOL.give_back(worker)  # an error in the file: the worker answered and waits (unless killed)
