@@ -30,6 +30,8 @@ def test_notebook_runs(notebook, daemon_env):
     assert result.returncode == 0, result.stdout + result.stderr
     if notebook.name == "01-getting-started.ipynb":
         check_getting_started(nbformat.read(EXECUTED / notebook.name, as_version=4), result.stdout)
+    if notebook.name == "02-envd-environments.ipynb":
+        check_envd_environments(nbformat.read(EXECUTED / notebook.name, as_version=4))
 
 
 def outputs_of(cell) -> list:
@@ -62,3 +64,33 @@ def check_getting_started(nb, printed: str) -> None:
     run = next(c for c in nb.cells if "docker" in c.source and "subprocess" in c.source)
     assert "tool v2" in "".join(o.get("text", "") for o in run.outputs)
     assert "app: " in printed and "exported as image=" in printed
+
+
+def plain(cell) -> str:
+    return "\n".join(o.data.get("text/plain", "") for o in outputs_of(cell) if o.output_type != "error")
+
+
+def check_envd_environments(nb) -> None:
+    """A build.envd in Starlark cells: parallel branches, one changed pip group re-run, why, a cog.yaml."""
+    cells = [c for c in nb.cells if c.cell_type == "code"]
+    first, second = [c for c in cells if c.source.startswith("%%envd dev --lang starlark")]
+    summaries = [o.data[SUMMARY_MIME] for o in outputs_of(second) if SUMMARY_MIME in o.get("data", {})]
+    assert [(s["ran"], s["cached"]) for s in summaries] == [(4, 6)]  # greeting's branch, its diff, the merge, run
+    dag = plain(first)
+    for step in ("[envd] apt-get install tree", "[envd] python 3.11 venv", "[envd] pip install greeting==1.0",
+                 "[envd] pip install palette"):
+        assert step in dag, step
+    assert "cached   exec   [envd] pip install palette" in plain(second)
+    versions = [plain(c) for c in cells if c.source == "%envd_cat dev /versions"]
+    assert versions == ["1.0 1.0", "2.0 1.0"]
+    why = plain(next(c for c in cells if c.source == "%envd_why dev"))
+    assert "argv changed" in why and "greeting==2.0" in why and "cell[dev]:9" in why
+    broken = next(c for c in cells if c.source.startswith("%%envd broken"))
+    shown = "".join(o.get("text", "") for o in broken.outputs) + "".join("".join(o.get("traceback", []))
+                                                                         for o in broken.outputs)
+    assert "cell[broken]:3: install.apt_packages: for parameter name: got string, want list" in shown
+    serving = plain(next(c for c in cells if c.source.startswith("%%envd serving")))
+    assert "cached   exec   [envd] apt-get install tree" in serving  # cog's jq group joined dev's apt chain
+    assert "exec   [envd] apt-get install jq  ← 3" in serving  # ... on top of tree (op 3), cached by earlier runs
+    assert "predict.py" in plain(next(c for c in cells if c.source == "%envd_ls serving /src/.envd"))
+    assert plain(next(c for c in cells if c.source == "%envd_cat serving /jq-version")).startswith("jq-")

@@ -62,7 +62,9 @@ class EnvdState:
         return self._next(lambda f: f.io.http(url, checksum, filename, _at=at))
 
     def run(self, commands, mount_host: bool = False, *, _at=None) -> EnvdState:
+        """``commands``: one shell command, or a list run as one step (envd's ``run`` takes only lists)."""
         at = as_location(_at)
+        commands = [commands] if isinstance(commands, str) else commands
         return self._next(lambda f: f.run(commands, mount_host, _at=at))
 
     def copy(self, source: str, target: str, image: str = "", *, _at=None) -> EnvdState:

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from envd_jupyter import llb
 from envd_jupyter.lang._errors import EnvdArgumentError, Location
 from envd_jupyter.lang._image_config import ImageConfig
 
-DEFAULT_BASE = "ubuntu:20.04"  # envd v1's default for base(image=...)
+DEFAULT_BASE = "ubuntu:22.04"  # envd v1's default for base(image=...) (pkg/lang/ir/v1/consts.go)
 _LANG_DIR = str(Path(__file__).parent)
 
 
@@ -65,21 +66,55 @@ def as_location(at: Location | str | None) -> Location:
     return caller_location()
 
 
+_STARLARK_TYPES = {str: "string", bool: "bool", int: "int", float: "float", type(None): "NoneType", dict: "dict",
+                   list: "list", tuple: "tuple", bytes: "bytes"}
+
+
+def starlark_type(value: Any) -> str:
+    """The name Starlark gives the type of ``value`` (``string``, not ``str``), as envd's errors say it."""
+    return _STARLARK_TYPES.get(type(value), type(value).__name__)
+
+
 def string_list(rule: str, param: str, value: Any, at: Location) -> tuple[str, ...]:
-    """envd's ToStringSlice: a str or list/tuple of str, anything else is an argument error."""
+    """envd's ``*starlark.List`` of strings (omitted: empty). A bare string is refused as envd refuses it:
+    ``name="git"`` is a mistake for ``name=["git"]``, not a list of one."""
     if value is None:
         return ()
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    raise EnvdArgumentError(f"{rule}: for parameter {param}: got {type(value).__name__}, want list of string", at)
+    if not isinstance(value, (list, tuple)):
+        raise EnvdArgumentError(f"{rule}: for parameter {param}: got {starlark_type(value)}, want list", at)
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise EnvdArgumentError(f"{rule}: for parameter {param}: item {i} is {starlark_type(item)}, want string", at)
+    return tuple(value)
 
 
 def string_arg(rule: str, param: str, value: Any, at: Location) -> str:
     """A str argument, checked when called, so a wrong type names the user's line and not a later compile."""
     if not isinstance(value, str):
-        raise EnvdArgumentError(f"{rule}: for parameter {param}: got {type(value).__name__}, want string", at)
+        raise EnvdArgumentError(f"{rule}: for parameter {param}: got {starlark_type(value)}, want string", at)
+    return value
+
+
+def image_arg(rule: str, param: str, value: Any, at: Location) -> str:
+    """An image reference, checked now with Docker's own rules: a typo (``"python:3.12 "``) names the
+    user's line instead of failing later inside the graph compiler."""
+    ref = string_arg(rule, param, value, at)
+    try:
+        llb.image(ref)
+    except llb.InvalidReferenceError as err:
+        raise EnvdArgumentError(f"{rule}: for parameter {param}: {err}", at) from None
+    return ref
+
+
+def bool_arg(rule: str, param: str, value: Any, at: Location) -> bool:
+    if not isinstance(value, bool):
+        raise EnvdArgumentError(f"{rule}: for parameter {param}: got {starlark_type(value)}, want bool", at)
+    return value
+
+
+def int_arg(rule: str, param: str, value: Any, at: Location) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise EnvdArgumentError(f"{rule}: for parameter {param}: got {starlark_type(value)}, want int", at)
     return value
 
 
@@ -88,6 +123,23 @@ def port_arg(rule: str, param: str, value: Any, at: Location, *, allow_zero: boo
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value < 65536:
         raise EnvdArgumentError(f"{rule}: {param} must be a port number, got {value!r}", at)
     return value
+
+
+@dataclass(frozen=True)
+class RuntimeGraph:
+    """How the image is meant to run: envd's ``ir.RuntimeGraph`` (written as its image label, which
+    ``envd up`` reads) plus what envd keeps in its general graph (mounts, GPUs, shared memory)."""
+
+    commands: tuple[tuple[str, str], ...] = ()
+    daemon: tuple[tuple[str, ...], ...] = ()
+    init_script: tuple[tuple[str, ...], ...] = ()
+    expose: tuple[tuple[int, int, str, str], ...] = ()  # envd port, host port, service, listen address
+    mounts: tuple[tuple[str, str], ...] = ()  # host path (or envd://name for data.envd), envd path
+    gpus: int = 0
+    shm_size: int = 0
+
+    def with_commands(self, commands: dict[str, str]) -> RuntimeGraph:
+        return replace(self, commands=tuple({**dict(self.commands), **commands}.items()))
 
 
 @dataclass
@@ -114,20 +166,28 @@ class Environment:
     pip_index: dict[str, Any] | None = None
     apt_source: tuple[str, Location] | None = None
     config: ImageConfig = field(default_factory=ImageConfig)
-    runtime_commands: dict[str, str] = field(default_factory=dict)
+    runtime: RuntimeGraph = field(default_factory=RuntimeGraph)
     shell_name: str = "base"
+    conda: tuple[bool, Location] | None = None  # install.conda(use_mamba): the python branch is conda's
+    conda_channel: str | None = None  # config.conda_channel: .condarc text of the envd conda env
+    cuda: tuple[str, str, Location] | None = None  # install.cuda(version, cudnn): picks the base image
+    cran_mirror: str | None = None
+    julia_pkg_server: str | None = None
+    owner: tuple[int, int] | None = None  # config.owner(uid, gid): owner of copied and downloaded files
+    git_config: tuple[str, str, str, Location] | None = None  # name, email, editor (written in dev images)
+    build_env: tuple[tuple[str, str], ...] = ()  # variables every build step sees too (cog's environment)
 
     def clone(self) -> Environment:
-        """An independent copy (groups, steps and config are immutable values, so shallow is enough)."""
+        """An independent copy (everything but the lists is an immutable value, so shallow is enough)."""
         return replace(self, groups=list(self.groups), user_steps=list(self.user_steps),
-                       pip_index=dict(self.pip_index) if self.pip_index else None,
-                       runtime_commands=dict(self.runtime_commands))
+                       pip_index=dict(self.pip_index) if self.pip_index else None)
 
     def groups_of(self, role: str) -> list[Group]:
         return [g for g in self.groups if g.role == role]
 
     def needs_python(self) -> bool:
-        return self.python_version is not None or any(g.role == "pip" for g in self.groups)
+        return self.python_version is not None or self.conda is not None \
+            or any(g.role in ("pip", "conda") for g in self.groups)
 
     def add_group(self, role: str, items: tuple[str, ...], at: Location, **options: Any) -> None:
         self.groups.append(Group(role, items, at, tuple(sorted(options.items()))))

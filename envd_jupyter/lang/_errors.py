@@ -7,12 +7,24 @@ from envd_jupyter.llb import SourceLocation as Location  # one location type: wh
 
 
 class EnvdError(ShortError):
-    """Base of every envd-language error; ``str()`` is one line starting with ``file:line:`` when known."""
+    """Base of every envd-language error; ``str()`` is one line starting with ``file:line:`` when known.
 
-    def __init__(self, message: str, at: Location | None = None):
+    ``others`` are further errors found in the same pass (every undefined name of a file, not only
+    the first), each told with its own ``file:line`` after ``; also``, so one run shows them all.
+    """
+
+    def __init__(self, message: str, at: Location | None = None, *, others: tuple[EnvdError, ...] = ()):
         self.message = " ".join(str(message).split())
         self.at = at
-        super().__init__(f"{at}: {self.message}" if at else self.message)
+        self.others = tuple(others)
+        text = f"{at}: {self.message}" if at else self.message
+        super().__init__(text + "".join(f"; also {other}" for other in self.others))
+
+    @classmethod
+    def first_of(cls, errors: list[EnvdError]) -> EnvdError:
+        """The first of ``errors`` (its own type) carrying the rest as ``others``."""
+        first, rest = errors[0], errors[1:]
+        return type(first)(first.message, first.at, others=tuple(rest)) if rest else first
 
 
 class EnvdSyntaxError(EnvdError):
@@ -21,10 +33,6 @@ class EnvdSyntaxError(EnvdError):
 
 class UnknownFunctionError(EnvdError):
     """A name envd v1 does not define (or one that only existed in envd v0)."""
-
-
-class UnsupportedFunctionError(EnvdError):
-    """An envd v1 function this builder deliberately does not implement (e.g. GPU/CUDA)."""
 
 
 class EnvdArgumentError(EnvdError):

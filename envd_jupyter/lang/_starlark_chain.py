@@ -28,7 +28,7 @@ import starlark_go
 from envd_jupyter.lang import _chain as chain
 from envd_jupyter.lang._tokens import matching_close, matching_open
 from envd_jupyter.lang._chain import CHAIN_METHODS, EnvdState
-from envd_jupyter.lang._environment import Environment, as_location, string_arg
+from envd_jupyter.lang._environment import Environment, as_location, image_arg
 from envd_jupyter.lang._errors import EnvdArgumentError, UnknownFunctionError
 
 HANDLE_KEY = "envd_state"
@@ -50,10 +50,12 @@ def at_literal(filename: str, line: int) -> str:
     return json.dumps(f"{filename}:{line}")
 
 
-def method_call_edits(tokens, dot: int, filename: str) -> list[tuple[int, int, int, str]]:
+def method_call_edits(tokens, dot: int, filename: str, starts: dict[int, int]) -> list[tuple[int, int, int, str]]:
     """Edits turning ``receiver.name(args)`` (``tokens[dot]`` is the dot) into an ``_envd_method`` call.
 
     Returns no edits when the dot does not start such a call or its receiver cannot be delimited.
+    ``starts`` (closing paren index → first token index of the call, filled in here) keeps a chain of
+    n calls linear: each receiver is found from the previous call instead of walking the chain again.
     """
     if dot + 2 >= len(tokens):
         return []
@@ -61,10 +63,11 @@ def method_call_edits(tokens, dot: int, filename: str) -> list[tuple[int, int, i
     if name.type != tokenize.NAME or paren.string != "(" or name.string in BUILTIN_METHODS \
             or not tokens[dot].start[0] == name.start[0] == paren.start[0]:
         return []
-    start = _receiver_start(tokens, dot - 1)
+    start = _receiver_start(tokens, dot - 1, starts)
     if start is None:
         return []
     close = matching_close(tokens, dot + 2, filename)
+    starts[close] = start
     separator = "" if close == dot + 3 else ", "
     row, col = tokens[start].start
     call = f', "{name.string}", {at_literal(filename, name.start[0])}{separator}'
@@ -76,10 +79,12 @@ def _is_keyword(token) -> bool:
         and token.string not in ("True", "False", "None")
 
 
-def _receiver_start(tokens, j: int) -> int | None:
+def _receiver_start(tokens, j: int, starts: dict[int, int]) -> int | None:
     """Index of the first token of the primary expression that ends at ``tokens[j]`` (atom + trailers)."""
     while j >= 0:
         token = tokens[j]
+        if j in starts:
+            return starts[j]
         if token.type == tokenize.OP and token.string in ")]}":
             j = matching_open(tokens, j)
             if j is None:
@@ -122,7 +127,7 @@ class ChainHandles:
 
     def image(self, ref: str = "", dev: bool = False, *, _at=None) -> dict[str, int]:
         at = as_location(_at)
-        ref = string_arg("image", "ref", ref, at)
+        ref = image_arg("image", "ref", ref, at)
         return self.handle(chain.image(ref, dev=dev, name=self._env.name, context=self._env.context, _at=at))
 
     def merge(self, states, *, _at=None) -> dict[str, int]:
@@ -159,10 +164,14 @@ class ChainHandles:
         if not isinstance(state, EnvdState):
             raise EnvdArgumentError(f"build() must return a state from image(...) or nothing, "
                                     f"got {_starlark_type(value)}", where)
-        if self._env != self._as_given:
+        if self.recorded():
             raise EnvdArgumentError("build() returned a chained state but also called envd functions: "
                                     "use one form (e.g. image(...).apt_packages(...) instead of install.*)", where)
         return state.environment
+
+    def recorded(self) -> bool:
+        """Whether the file called envd functions (recorded into the loader's environment)."""
+        return self._env != self._as_given
 
     def globals(self) -> dict:
         return {"image": self.image, "merge": self.merge, "diff": self.diff}

@@ -3,7 +3,8 @@
 Why ``starlark-go`` (Python bindings to go.starlark.net) and not ``starlark-pyo3`` (Rust):
 envd embeds go.starlark.net, so the same parser, resolver, builtins and error texts mean a file
 that envd accepts is accepted here, with envd's resolver options (no ``set``, no top-level
-``for``/``if``, no global reassignment, recursion allowed). Both bindings call Python functions
+``for``/``if``, no global reassignment) except recursion, which is refused (see ``_starlark_worker``).
+The interpreter runs in a worker process (``_sandbox``); the functions below run here. Both bindings call Python functions
 passed as globals; neither lets Starlark call methods on Python objects. starlark-go also lacks
 ``struct`` modules and a ``load()`` hook, which this module supplies at the token level:
 
@@ -21,6 +22,7 @@ passed as globals; neither lets Starlark call methods on Python objects. starlar
 from __future__ import annotations
 
 import ast
+import difflib
 import io
 import re
 import tokenize
@@ -30,17 +32,17 @@ from pathlib import Path
 import starlark_go
 
 from envd_jupyter.lang._chain import EnvdState, from_environment, rooted_at
-from envd_jupyter.lang._environment import Environment
+from envd_jupyter.lang._environment import Environment, as_location
 from envd_jupyter.lang._errors import EnvdArgumentError, EnvdError, EnvdLoadError, EnvdSyntaxError, Location
-from envd_jupyter.lang._functions import EnvdFunctions, unknown_function
-from envd_jupyter.lang._tokens import is_open, matching_close
+from envd_jupyter.lang._include import Include, include_files, is_include, parse_include
+from envd_jupyter.lang._functions import NAMESPACES, EnvdFunctions, unknown_function
+from envd_jupyter.lang._settings import Data
+from envd_jupyter.lang._sandbox import DEFAULT_LIMITS, EvalLimitError, EvalLimits, Interpreter, interpreter
+from envd_jupyter.lang._tokens import check_nesting, is_open, matching_close
 from envd_jupyter.lang._starlark_chain import (METHOD_CALL, ChainHandles, at_literal, method_call_edits,
                                               type_error_text)
 
-NAMESPACES = ("install", "io", "runtime", "config")
 _FRAME = re.compile(r"^\s+(?P<file>.+):(?P<line>\d+):\d+: in ")
-
-starlark_go.configure_starlark(allow_set=False, allow_global_reassign=False, allow_recursion=True)
 
 
 def flat_name(dotted: str) -> str:
@@ -58,7 +60,8 @@ class _Load:
 class _Rewritten:
     source: str
     loads: list[_Load] = field(default_factory=list)
-    build_line: int | None = None  # where ``def build():`` is, for errors about what it returns
+    includes: list[Include] = field(default_factory=list)
+    defs: dict[str, int] = field(default_factory=dict)  # top-level ``def name`` → line, for errors about build()
 
 
 def rewrite(source: str, filename: str, function_names: set[str]) -> _Rewritten:
@@ -68,13 +71,29 @@ def rewrite(source: str, filename: str, function_names: set[str]) -> _Rewritten:
                   if t.type not in (tokenize.COMMENT, tokenize.NL)]
     except (tokenize.TokenError, IndentationError, SyntaxError):
         return _Rewritten(source)  # let Starlark's parser report the error with its own position
+    check_nesting(tokens, filename)
     lines = source.splitlines(keepends=True)
     edits: list[tuple[int, int, int, str]] = []  # (row, col_start, col_end, text)
+    call_starts: dict[int, int] = {}
     loads: list[_Load] = []
-    build_line = None
+    includes: list[Include] = []
+    aliases = {tok.string for k, tok in enumerate(tokens) if is_include(tokens, k)}
+    defs: dict[str, int] = {}
     i = 0
     while i < len(tokens):
         tok = tokens[i]
+        if is_include(tokens, i):
+            close = matching_close(tokens, i + 3, filename)
+            includes.append(parse_include(tok.string, tokens[i + 4:close], filename, tok.start[0]))
+            edits.extend(_blank(tok.start, tokens[close].end, lines))
+            i = close + 1
+            continue
+        if tok.type == tokenize.NAME and tok.string in aliases and i + 2 < len(tokens) \
+                and tokens[i + 1].string == "." and tokens[i + 2].type == tokenize.NAME \
+                and tokens[i + 1].start[0] == tok.start[0] and not (i and tokens[i - 1].string == "."):
+            edits.append((tok.start[0], tok.start[1], tokens[i + 1].end[1], ""))  # lib.member -> member
+            i += 2
+            continue
         prev = tokens[i - 1] if i else None
         after_dot = prev is not None and prev.string == "."
         if tok.type == tokenize.NAME and tok.string == "load" and tok.start[1] == 0 and is_open(tokens, i + 1):
@@ -83,10 +102,10 @@ def rewrite(source: str, filename: str, function_names: set[str]) -> _Rewritten:
             edits.extend(_blank(tokens[i].start, tokens[close].end, lines))
             i = close + 1
             continue
-        if tok.string == "def" and tok.start[1] == 0 and i + 1 < len(tokens) and tokens[i + 1].string == "build":
-            build_line = tok.start[0]
+        if tok.string == "def" and tok.start[1] == 0 and i + 1 < len(tokens) and tokens[i + 1].type == tokenize.NAME:
+            defs.setdefault(tokens[i + 1].string, tok.start[0])
         if tok.type == tokenize.OP and tok.string == "." and not _is_namespace(tokens, i - 1):
-            edits.extend(method_call_edits(tokens, i, filename))
+            edits.extend(method_call_edits(tokens, i, filename, call_starts))
         name, call_at = None, i + 1
         if tok.type == tokenize.NAME and not after_dot:
             if tok.string in NAMESPACES and i + 2 < len(tokens) and tokens[i + 1].string == "." \
@@ -94,6 +113,10 @@ def rewrite(source: str, filename: str, function_names: set[str]) -> _Rewritten:
                 dot = tokens[i + 1]
                 edits.append((dot.start[0], dot.start[1], dot.end[1], "_"))
                 name, call_at = f"{tok.string}.{tokens[i + 2].string}", i + 3
+                if name == "data.path" and call_at + 1 < len(tokens) and tokens[call_at].string == "." \
+                        and tokens[call_at + 1].type == tokenize.NAME:  # data.path.huggingface: a value
+                    dot = tokens[call_at]
+                    edits.append((dot.start[0], dot.start[1], dot.end[1], "_"))
             elif tok.string in function_names:
                 name = tok.string
         if name and is_open(tokens, call_at):
@@ -104,7 +127,7 @@ def rewrite(source: str, filename: str, function_names: set[str]) -> _Rewritten:
             row, col = tokens[close].start
             edits.append((row, col, col, f"{sep}_at={at_literal(filename, tok.start[0])}"))
         i += 1
-    return _Rewritten(_apply(lines, edits), loads, build_line)
+    return _Rewritten(_apply(lines, edits), loads, includes, defs)
 
 
 def _is_namespace(tokens, j: int) -> bool:
@@ -144,10 +167,17 @@ def _blank(start, end, lines):
 
 
 def _apply(lines: list[str], edits) -> str:
+    """The lines with every (row, start, end, text) edit applied; each line is rebuilt once (linear)."""
     out = list(lines)
-    for row, a, b, text in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
-        line = out[row - 1]
-        out[row - 1] = line[:a] + text + line[b:]
+    by_row: dict[int, list] = {}
+    for edit in edits:
+        by_row.setdefault(edit[0], []).append(edit)
+    for row, row_edits in by_row.items():
+        line, pieces, at = out[row - 1], [], 0
+        for _, a, b, text in sorted(row_edits, key=lambda e: (e[1], e[2])):
+            pieces += [line[at:a], text]
+            at = b
+        out[row - 1] = "".join(pieces) + line[at:]
     return "".join(out)
 
 
@@ -158,28 +188,32 @@ class StarlarkLoader:
     ``start`` (an llb.State or chain state) replaces base(), and is the chain state ``start`` in the code.
     """
 
-    def __init__(self, env: Environment | None = None, *, start=None, start_at: Location | None = None):
+    def __init__(self, env: Environment | None = None, *, start=None, start_at: Location | None = None,
+                 limits: EvalLimits | None = None):
         env = env if env is not None else Environment()
         self.functions = EnvdFunctions(env.clone() if start is None else rooted_at(env, start, start_at))
         self.env = self.functions.env
         self._chain = ChainHandles(self.env)
-        self._table = {**self.functions.table(), **self._chain.globals()}
+        self._table = {**self.functions.table(), **self._chain.globals(), "include": _include_elsewhere}
         self._flat_to_dotted = {flat_name(k): k for k in self._table}
         self._pending: EnvdError | None = None
         self._loaded: set[Path] = set()
-        self._build_at: Location | None = None
+        self._defs: dict[str, Location] = {}  # top-level functions of the files run, where they are defined
         self._loading: list[Path] = []
-        # starlark-go does not keep Python callables alive: hold them for the interpreter's lifetime.
         self._callables = {flat_name(k): self._wrap(k, f) for k, f in self._table.items()}
         self._callables[METHOD_CALL] = self._guard(self._chain.method)
+        self._values = {f"data_path_{name}": path for name, path in Data.PATHS.items()}  # plain globals
         if start is not None:  # the chain continues ``start`` itself, as a Python cell's ``start`` would
             chained = start if isinstance(start, EnvdState) else from_environment(self.env)
-            self._callables["start"] = self._chain.handle(chained)
-        self._starlark = starlark_go.Starlark(globals=self._callables)
+            self._values["start"] = self._chain.handle(chained)
+        self.limits = limits
+        self._starlark: Interpreter | None = None  # while exec_file / exec_source run
+        self._calls = 0
 
     def _wrap(self, dotted: str, fn):
         def call(*args, _at=None, **kwargs):
             try:
+                self._count_call(_at)
                 return fn(*args, _at=_at or Location("<starlark>"), **kwargs)
             except EnvdError as err:
                 self._pending = err
@@ -191,29 +225,57 @@ class StarlarkLoader:
 
     def _guard(self, fn):
         """Keep an EnvdError raised under Starlark, which reaches us only as an EvalError's text."""
-        def call(*args, **kwargs):
+        def call(receiver, name, at, /, *args, **kwargs):
             try:
-                return fn(*args, **kwargs)
+                self._count_call(at)
+                return fn(receiver, name, at, *args, **kwargs)
             except EnvdError as err:
                 self._pending = err
                 raise
         return call
 
-    def exec_file(self, path: str | Path) -> Environment:
+    def _count_call(self, at) -> None:
+        """Calls into Python are the one step Starlark makes here that the CPU limit does not see."""
+        self._calls += 1
+        limit = (self.limits or DEFAULT_LIMITS).calls
+        if self._calls > limit:
+            raise EvalLimitError(f"stopped after {limit} calls of envd functions in one evaluation "
+                                 "(the limit; a loop around them?)", Location(*_split_at(at)))
+
+    def exec_file(self, path: str | Path, function: str = "build") -> Environment:
+        """Run the file, then ``function()``, which envd requires (``envd build --from file:function``)."""
         path = Path(path).resolve()
-        self._exec_module(path, None)
-        return self._call_build(str(path))
+        if not isinstance(function, str) or not function.isidentifier():
+            raise EnvdArgumentError(f"load_file: function must be a function name, got {function!r}")
+        with interpreter(self._callables, self._values, self.limits) as self._starlark:
+            self._exec_module(path, None)
+            if function not in self._starlark.globals():
+                raise EnvdArgumentError(f"envd file has no {function} function: envd runs {function}()"
+                                        f"{self._misspelt(function)}", Location(str(path)))
+            return self._call(function, str(path))
 
     def exec_source(self, source: str, name: str = "<cell>", base_dir: Path | None = None) -> Environment:
-        self._exec_text(source, name, base_dir or self.env.context)
-        return self._call_build(name)
-
-    def _call_build(self, filename: str) -> Environment:
-        """Run ``build()`` if defined: the environment it recorded, or the one of the chain state it returned."""
-        if "build" not in self._starlark.globals():
+        """Run a cell body: ``build()`` when it defines one, else its top-level calls (there must be some)."""
+        with interpreter(self._callables, self._values, self.limits) as self._starlark:
+            self._exec_text(source, name, base_dir or self.env.context)
+            if "build" in self._starlark.globals():
+                return self._call("build", name)
+            if not self._chain.recorded():
+                raise EnvdArgumentError("the cell records nothing: call envd functions at its top level or define "
+                                        f"build(){self._misspelt('build')}", Location(name))
             return self.env
-        value = self._run(lambda: self._starlark.eval("build()", filename=filename), filename)
-        return self._chain.result(value, self._build_at or Location(filename)) or self.env
+
+    def _misspelt(self, function: str) -> str:
+        close = difflib.get_close_matches(function, [n for n in self._defs if n != function], n=1, cutoff=0.6)
+        return f" (did you mean {close[0]}, defined at {self._defs[close[0]]}?)" if close else ""
+
+    def _call(self, function: str, filename: str) -> Environment:
+        """Call ``function()``: the environment it recorded, or the one of the chain state it returned."""
+        at = self._defs.get(function, Location(filename))
+        if self._starlark.eval(f"type({function})", filename=filename) != "function":
+            raise EnvdArgumentError(f"{function} is not a function", at)
+        value = self._run(lambda: self._starlark.eval(f"{function}()", filename=filename), filename)
+        return self._chain.result(value, at) or self.env
 
     def _exec_module(self, path: Path, at: Location | None) -> None:
         if path in self._loading:
@@ -222,6 +284,7 @@ class StarlarkLoader:
             return
         if not path.is_file():
             raise EnvdLoadError(f"cannot load {path}: {'a directory' if path.is_dir() else 'no such file'}", at)
+        self._check_size(path.stat().st_size, str(path))
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as err:  # Starlark source is UTF-8, like go.starlark.net expects
@@ -234,11 +297,21 @@ class StarlarkLoader:
             self._loading.pop()
         self._loaded.add(path)
 
+    def _check_size(self, size: int, filename: str) -> None:
+        """Refuse a source before tokenizing it: the rewrite runs here, outside the worker's budget."""
+        limit = (self.limits or DEFAULT_LIMITS).source_bytes
+        if size > limit:
+            raise EvalLimitError(f"{size} bytes, more than the limit for one build file ({limit} bytes)",
+                                 Location(filename))
+
     def _exec_text(self, source: str, filename: str, base_dir: Path) -> None:
+        self._check_size(len(source.encode("utf-8", "surrogatepass")), filename)
+        if "\x00" in source:
+            line = source.count("\n", 0, source.index("\x00")) + 1
+            raise EnvdSyntaxError("NUL character in the source (is it a text file?)", Location(filename, line))
         names = {k for k in self._table if "." not in k}
         rewritten = rewrite(source, filename, names)
-        if rewritten.build_line:
-            self._build_at = Location(filename, rewritten.build_line)
+        self._defs.update((name, Location(filename, line)) for name, line in rewritten.defs.items())
         for load in rewritten.loads:
             at = Location(filename, load.line)
             if load.module.startswith(("@", "git@", "http://", "https://")):
@@ -250,6 +323,10 @@ class StarlarkLoader:
                     raise EnvdLoadError(f"load: {load.module} has no symbol {remote}", at)
                 if local != remote:
                     self._run(lambda: self._starlark.exec(f"{local} = {remote}\n", filename=filename), filename)
+        for include in rewritten.includes:
+            at = Location(filename, include.line)
+            for path in include_files(include, base_dir, at):
+                self._exec_module(path, at)
         self._run(lambda: self._starlark.exec(rewritten.source, filename=filename), filename, source)
 
     def _run(self, action, filename: str, source: str = ""):
@@ -258,10 +335,9 @@ class StarlarkLoader:
             return action()
         except starlark_go.SyntaxError as err:
             raise EnvdSyntaxError(self._dotted(err.msg), Location(err.filename or filename, err.line)) from None
-        except starlark_go.ResolveError as err:
-            first = err.errors[0]
-            more = f" (and {len(err.errors) - 1} more)" if len(err.errors) > 1 else ""
-            raise self._resolve_error(first.msg, Location(filename, first.line), source, first, more) from None
+        except starlark_go.ResolveError as err:  # every undefined name at once, each at its line
+            errors = [self._resolve_error(item, Location(filename, item.line), source) for item in err.errors]
+            raise EnvdError.first_of(errors) from None
         except starlark_go.EvalError as err:
             if self._pending is not None:
                 raise self._pending from None
@@ -269,8 +345,10 @@ class StarlarkLoader:
         except starlark_go.StarlarkError as err:
             raise EnvdError(self._dotted(str(err)), Location(filename)) from None
 
-    def _resolve_error(self, msg: str, at: Location, source: str, item, more: str) -> EnvdError:
-        match = re.fullmatch(r"undefined: (\w+)", msg)
+    def _resolve_error(self, item, at: Location, source: str) -> EnvdError:
+        """One resolver complaint as envd would say it: an undefined envd name is an unknown (or v0,
+        or mistyped) function, whatever Starlark's own "did you mean" guessed from the flat names."""
+        match = re.fullmatch(r"undefined: (\w+)( \(did you mean \w+\?\))?", item.msg)
         if match:
             name = self._flat_to_dotted.get(match.group(1)) or _dotted_guess(match.group(1))
             lines = source.splitlines()
@@ -278,11 +356,16 @@ class StarlarkLoader:
             is_call = re.match(r"\s*[\w.]+\s*\(", text[max(item.column - 1, 0):]) is not None
             if is_call or "." in name:
                 return unknown_function(name, list(self._table), at)
-            return EnvdSyntaxError(f"undefined: {name}{more}", at)
-        return EnvdSyntaxError(self._dotted(msg) + more, at)
+            return EnvdSyntaxError(self._dotted(item.msg), at)
+        return EnvdSyntaxError(self._dotted(item.msg), at)
 
     def _dotted(self, text: str) -> str:
         return re.sub(r"\b(" + "|".join(NAMESPACES) + r")_(\w+)", r"\1.\2", text)
+
+
+def _include_elsewhere(*args, _at=None, **kwargs):
+    """``include`` reached the interpreter: it was not a top-level ``name = include(...)``, the one form lifted."""
+    raise EnvdLoadError('include: assign it at the top level of the file: name = include(git="...")', as_location(_at))
 
 
 def _dotted_guess(flat: str) -> str:
@@ -304,27 +387,33 @@ def _eval_message(err) -> str:
 
 def _eval_location(err, filename: str) -> Location:
     frames = [m for m in map(_FRAME.match, (err.backtrace or "").splitlines()) if m]
+    if len(frames) > 1 and _eval_message(err).endswith(" called recursively"):
+        frames.pop()  # the refused frame was never entered: name the call that recursed
     if frames:
         return Location(frames[-1]["file"], int(frames[-1]["line"]))
     return Location(err.filename or filename, err.line or 0)
 
 
-def load_file(path: str | Path, *, env: Environment | None = None) -> Environment:
-    """Execute a build.envd (its top level, then ``build()`` if defined) and return what it recorded.
+def load_file(path: str | Path, *, env: Environment | None = None, function: str = "build",
+              limits: EvalLimits | None = None) -> Environment:
+    """Execute a build.envd (its top level, then ``function()``, which must exist, as envd requires)
+    and return what it recorded. ``function`` is envd's ``--from file:function``.
 
     With ``env``, the result is a new Environment holding ``env``'s content plus the file's; ``env`` is untouched.
+    ``limits`` bound the evaluation (``lang.DEFAULT_LIMITS`` when None).
     """
     path = Path(path)
     if env is None:
         env = Environment(name=path.resolve().parent.name, context=path.resolve().parent)
-    return StarlarkLoader(env).exec_file(path)
+    return StarlarkLoader(env, limits=limits).exec_file(path, function)
 
 
-def exec_cell(source: str, *, name: str = "<cell>", env: Environment | None = None, start=None) -> Environment:
+def exec_cell(source: str, *, name: str = "<cell>", env: Environment | None = None, start=None,
+              limits: EvalLimits | None = None) -> Environment:
     """Execute a Starlark cell body; ``load()`` paths are relative to the environment's context.
 
     Returns a new Environment (``env``'s content plus the cell's); ``env`` itself is never changed.
     ``start`` (an llb.State or a chain state) is what the cell builds on in place of ``base()``; the
-    chaining form continues it as ``start``.
+    chaining form continues it as ``start``. ``limits`` bound the evaluation (see ``EvalLimits``).
     """
-    return StarlarkLoader(env, start=start, start_at=Location(name)).exec_source(source, name)
+    return StarlarkLoader(env, start=start, start_at=Location(name), limits=limits).exec_source(source, name)

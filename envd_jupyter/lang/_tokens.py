@@ -7,6 +7,21 @@ import tokenize
 from envd_jupyter.lang._errors import EnvdSyntaxError, Location
 
 _OPENERS, _CLOSERS = "([{", ")]}"
+# CPython's own parser stops at 200 nested brackets; go.starlark.net's recursive parser has no limit
+# and ends its process with a Go stack overflow (after growing a 1 GB stack) somewhere past 100,000.
+MAX_NESTING = 200
+
+
+def check_nesting(tokens, filename: str) -> None:
+    """Refuse brackets nested deeper than ``MAX_NESTING``; it also keeps bracket matching linear."""
+    depth = 0
+    for token in tokens:
+        if token.type == tokenize.OP and token.string in _OPENERS:
+            depth += 1
+            if depth > MAX_NESTING:
+                raise EnvdSyntaxError(f"brackets nested more than {MAX_NESTING} deep", Location(filename, token.start[0]))
+        elif token.type == tokenize.OP and token.string in _CLOSERS:
+            depth -= 1
 
 
 def is_open(tokens, j: int) -> bool:

@@ -34,6 +34,7 @@ from envd_jupyter.lang._chain import EnvdState, from_environment, rooted_at
 from envd_jupyter.lang._environment import Environment, as_location
 from envd_jupyter.lang._graph import CONTEXT
 from envd_jupyter.lang._errors import CellError, EnvdArgumentError, EnvdError, EnvdSyntaxError, Location
+from envd_jupyter.lang._sandbox import EvalLimits
 from envd_jupyter.lang._starlark_loader import exec_cell
 
 LANGUAGES = ("python", "starlark")
@@ -84,9 +85,11 @@ def _marshal(state: llb.State | EnvdState, caps, local_unique_id: str) -> llb.De
 class Workspace:
     """The cells run so far, by cell id, and the Definition last solved under each state name."""
 
-    def __init__(self, context: str | Path | None = None, *, network: str | None = None):
+    def __init__(self, context: str | Path | None = None, *, network: str | None = None,
+                 limits: EvalLimits | None = None):
         self.context = Path(context) if context is not None else Path.cwd()
         self.network = network  # for the execs of chain states and Starlark cells ("host", "none", None)
+        self.limits = limits  # bounds of each Starlark cell's evaluation (None: lang.DEFAULT_LIMITS)
         self._local_unique_id = context_unique_id(Environment(context=self.context))
         self._cells: dict[Any, Cell] = {}  # by cell id, the one run last at the end
         self._solved: dict[str, list[llb.Definition]] = {}  # the last two solves of each name
@@ -103,7 +106,8 @@ class Workspace:
             raise EnvdArgumentError(f"run_cell: name must be a non-empty string, got {name!r}")
         location_file = filename or f"cell[{cell_id}]"
         if language == "starlark":
-            env = exec_cell(source, name=location_file, env=Environment(name=name, context=self.context), start=start)
+            env = exec_cell(source, name=location_file, env=Environment(name=name, context=self.context), start=start,
+                            limits=self.limits)
             state = from_environment(env, network=self.network)
         else:
             state = self._run_python(source, location_file, name, start, namespace or {})
@@ -184,7 +188,8 @@ class Workspace:
             return chain.diff(chained(lower), chained(upper))
 
         names = {helper: getattr(llb, helper) for helper in _LLB_HELPERS}
-        names.update(llb=llb, merge=merge, diff=diff, from_environment=from_environment,
+        names.update(llb=llb, merge=merge, diff=diff,
+                     from_environment=partial(from_environment, network=self.network),
                      image=partial(chain.image, name=name, context=self.context, network=self.network))
         return names
 

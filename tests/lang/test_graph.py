@@ -168,8 +168,13 @@ def test_image_config_travels_in_exporter_shape():
     assert config["Env"][0] == "PATH=/opt/envd/venv/bin:/opt/tools/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     assert "MODE=dev" in config["Env"] and "VIRTUAL_ENV=/opt/envd/venv" in config["Env"]
     assert config["ExposedPorts"] == {"8080/tcp": {}} and config["Entrypoint"] == ["python", "-m", "app"]
-    assert config["Labels"] == {"ai.tensorchord.envd.service.web": "8080",
-                                "org.envd-jupyter.layers": layers_label(build.layers)}
+    labels = config["Labels"]
+    assert labels["ai.tensorchord.envd.service.web"] == "8080"
+    assert labels["org.envd-jupyter.layers"] == layers_label(build.layers)
+    runtime = json.loads(labels["ai.tensorchord.envd.graph.runtime"])  # what `envd up` reads
+    assert runtime["expose"] == [{"EnvdPort": 8080, "HostPort": 0, "ServiceName": "web", "ListeningAddr": "127.0.0.1"}]
+    assert runtime["environ"]["MODE"] == "dev" and runtime["env_paths"][:2] == ["/opt/envd/venv/bin", "/opt/tools/bin"]
+    assert json.loads(labels["ai.tensorchord.envd.pypi.commands"]) == ["numpy"]
     assert [layer.key for layer in build.layers] == ["python", "pip[0]"]
 
 
@@ -210,7 +215,7 @@ def test_cog_yaml_compiles_to_role_steps(tmp_path):
     (tmp_path / "cog.yaml").write_text('build:\n  python_version: "3.11"\n  system_packages: ["libgl1"]\n'
                                        '  python_requirements: requirements.txt\n  run: ["echo x"]\n')
     build = compile_environment(from_cog_yaml(tmp_path / "cog.yaml", base_image="python:3.11"))
-    assert set(build.steps) == {"apt[0]", "python", "pip[0]", "user[0]", "user[1]"}
+    assert set(build.steps) == {"apt[0]", "python", "pip[0]", "pip[1]", "user[0]", "user[1]"}  # pip[1]: the cog SDK
     definition = build.marshal(local_unique_id=UNIQUE)
     sources = [op.source.identifier for op in definition.ops if op.WhichOneof("op") == "source"]
     assert "local://context" in sources

@@ -44,7 +44,7 @@ def test_a_cell_that_changes_config_leaves_the_input_config_and_commands_alone(t
     out = exec_cell('runtime.environ(env={"A": "1"})\nruntime.command(commands={"x": "y"})\n'
                     'config.pip_index(url="http://127.0.0.1:2/simple")\n', env=env)
     assert env == before
-    assert dict(out.config.env) == {"A": "1"} and set(out.runtime_commands) == {"serve", "x"}
+    assert dict(out.config.env) == {"A": "1"} and set(dict(out.runtime.commands)) == {"serve", "x"}
     assert out.pip_index["url"].endswith(":2/simple")
 
 

@@ -89,7 +89,7 @@ def test_starlark_methods_of_strings_lists_and_dicts_still_work():
      "build.envd:3: envd state has no method .frobnicate (methods: python, apt_packages"),
     ('x = "abc".run("y")\n', EnvdArgumentError, "build.envd:1: string has no .run field or method"),
     ('x = (image("a")\n    .run(3))\n', EnvdArgumentError,
-     "build.envd:2: run: for parameter commands: got int, want list of string"),
+     "build.envd:2: run: for parameter commands: got int, want list"),
     ('x = image("a").run("a", "b", "c")\n', EnvdArgumentError,
      "build.envd:1: .run: takes from 1 to 2 positional arguments but 3 positional arguments were given"),
     ('x = image("a").run(commandz="a")\n', EnvdArgumentError,

@@ -91,7 +91,7 @@ def test_a_cell_must_end_with_a_state(ws):
 def test_envd_errors_from_the_chain_keep_their_own_text_and_cell_line(ws):
     with pytest.raises(EnvdArgumentError) as info:
         ws.run_cell(4, 'root = image("busybox")\nroot.apt_packages(3)', name="x")
-    assert str(info.value) == "cell[4]:2: install.apt_packages: for parameter name: got int, want list of string"
+    assert str(info.value) == "cell[4]:2: install.apt_packages: for parameter name: got int, want list"
 
 
 def test_every_op_a_python_cell_makes_names_the_cell_line(ws):
