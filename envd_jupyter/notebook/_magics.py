@@ -23,7 +23,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
-from traitlets import Bool, CaselessStrEnum, Dict, Float, Int, Unicode
+from traitlets import Bool, CaselessStrEnum, Dict, Float, Int, Unicode, observe
 from traitlets.config import Configurable
 
 from envd_jupyter.notebook._settings import apply_pyproject_settings
@@ -47,6 +47,9 @@ class Envd(Magics, Configurable):
     short_errors = Bool(True, config=True, help="Show build failures as a short summary instead of a traceback.")
     timeout = Float(0.0, config=True, help="Seconds a solve may take (0: no limit).")
     max_open_stages = Int(8, config=True, help="Solved stages kept open for browsing; the oldest closes first.")
+    network = Unicode("", config=True, help="Network of envd steps (build.envd cells and image(...) chains): "
+                                            "'host' (asks the daemon for network.host), 'none', or '' for "
+                                            "the daemon's sandbox.")
 
     def __init__(self, shell):
         Configurable.__init__(self, config=shell.config)
@@ -55,11 +58,15 @@ class Envd(Magics, Configurable):
         apply_pyproject_settings(self, Path.cwd())
         from envd_jupyter import lang
 
-        self.workspace = lang.Workspace(context=Path.cwd())
+        self.workspace = lang.Workspace(context=Path.cwd(), network=self.network or None)
         self._fleets: dict[Any, Any] = {}
         self._stages: dict[str, Future] = {}
         self._steppers: dict[str, Any] = {}  # state name -> fleet.SteppedBuild while %envd_step walks it
         self._lock = threading.Lock()
+
+    @observe("network")
+    def _network_changed(self, change) -> None:
+        self.workspace.network = change["new"] or None
 
     # -- %%envd ---------------------------------------------------------------------------------
     @magic_arguments()

@@ -309,3 +309,12 @@ def test_stop_ends_a_stepped_build_and_the_state_solves_again_when_read(shell):
     shell.run_line_magic("envd_step", "halt")
     assert "stopped stepping" in shell.run_line_magic("envd_step", "halt --stop")
     assert shell.run_line_magic("envd_cat", "halt /b") == "b\n"  # read: the whole state is solved
+
+
+def test_the_network_setting_reaches_the_workspace_and_the_solve_options(shell):
+    shell.run_line_magic("config", 'Envd.network = "host"')
+    envd(shell, "net --no-solve", 'image(BUSYBOX).run("true")')
+    cell = magics(shell).workspace.cell("net")
+    assert cell.network == "host" and cell.solve_options()["entitlements"] == ["network.host"]
+    shell.run_line_magic("config", 'Envd.network = ""')
+    assert magics(shell).workspace.network is None
