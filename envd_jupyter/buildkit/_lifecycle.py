@@ -275,23 +275,27 @@ class SolveLifecycle:
                 ok = ok and self._follower.error is None  # a callback that failed while the stream drained
             if self._session is not None:
                 self._session.close()
-            self._finish_exports(ok, dict(response.ExporterResponse) if ok else {})
+            failure = self._finish_exports(ok, dict(response.ExporterResponse) if ok else {})
             if ok:
-                self._cache.finish(response.ExporterResponse)
+                try:
+                    self._cache.finish(response.ExporterResponse)
+                except Exception as exc:
+                    failure = failure or exc
+            if failure is not None:
+                raise failure
         finally:
             self._events_over = True
             self._publish(END_OF_EVENTS)
 
-    def _finish_exports(self, ok: bool, exporter_response: dict) -> None:
-        """Every export is told (so a failed solve leaves no half-written output); the first failure is raised."""
+    def _finish_exports(self, ok: bool, exporter_response: dict) -> Exception | None:
+        """Every export is told (so a failed solve leaves no half-written output); returns the first failure."""
         failure = None
         for export in self.exports:
             try:
                 export.finish(ok, exporter_response)
             except Exception as exc:
                 failure = failure or exc
-        if failure is not None:
-            raise failure
+        return failure
 
     # -- events as a stream -------------------------------------------------------------------
     def subscribe(self) -> queue.SimpleQueue:

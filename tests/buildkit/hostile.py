@@ -1,0 +1,76 @@
+"""The daemon's side of a session, played by a test: a grpc client calling our real session server.
+
+The code under test is the client's session server (``H2Server`` and the services on it); this peer
+sends what a hostile or broken daemon could: patterns, paths, huge messages, out-of-order packets.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import grpc
+
+from envd_jupyter._proto import fsutil_pb2
+from envd_jupyter.buildkit._session.h2server import H2Server
+from envd_jupyter.buildkit._session.health import HealthService
+
+P = fsutil_pb2.Packet
+RAW = {"request_serializer": None, "response_deserializer": None}
+BIG = 256 * 1024 * 1024  # the test client itself never refuses a size; the server under test must
+
+
+class FakeDaemon:
+    """A session server with ``services``, and a grpc channel to it from the daemon's side."""
+
+    def __init__(self, services, *, server_factory=H2Server):
+        self._dir = tempfile.mkdtemp(prefix="envd-fake-daemon-")
+        path = os.path.join(self._dir, "session.sock")
+        self.server = server_factory()
+        for service in (HealthService(), *services):
+            service.add_to_server(self.server)
+        self.server.add_insecure_port("unix:" + path)
+        self.server.start()
+        self.channel = grpc.insecure_channel("unix:" + path, options=[
+            ("grpc.max_send_message_length", BIG), ("grpc.max_receive_message_length", BIG)])
+
+    def unary(self, method: str, request: bytes, *, metadata=(), timeout: float = 30.0) -> bytes:
+        return self.channel.unary_unary(method, **RAW)(request, metadata=metadata, timeout=timeout)
+
+    def stream(self, method: str, requests, *, metadata=(), timeout: float = 30.0) -> list[bytes]:
+        return list(self.channel.stream_stream(method, **RAW)(iter(requests), metadata=metadata, timeout=timeout))
+
+    def health(self, timeout: float = 30.0) -> bytes:
+        return self.unary("/grpc.health.v1.Health/Check", b"", timeout=timeout)
+
+    def close(self) -> None:
+        self.channel.close()
+        self.server.stop(0.5).wait(5)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> "FakeDaemon":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def stat(path: str, mode: int = 0o644, **fields) -> bytes:
+    return P(type=P.PACKET_STAT, stat=fsutil_pb2.Stat(path=path, mode=mode, **fields)).SerializeToString()
+
+
+def end_of_stats() -> bytes:
+    return P(type=P.PACKET_STAT).SerializeToString()
+
+
+def data(file_id: int, payload: bytes = b"") -> bytes:
+    return P(type=P.PACKET_DATA, ID=file_id, data=payload).SerializeToString()
+
+
+def fin() -> bytes:
+    return P(type=P.PACKET_FIN).SerializeToString()
+
+
+def packets(raw: list[bytes]) -> list:
+    return [P.FromString(item) for item in raw]
