@@ -135,10 +135,10 @@ def run_helper(helper: str, host: str, *, origin: str = "", timeout: float = HEL
     except OSError as exc:
         raise RegistryAuthError(f"credential helper {program} for {host} cannot run: {exc.strerror}") from None
     if done.returncode != 0:
-        message = done.stdout.decode(errors="replace").strip()
-        if message == _NOT_FOUND:
+        if done.stdout.decode(errors="replace").strip() == _NOT_FOUND:
             return Credentials()
-        reason = _first_line(message or done.stderr.decode(errors="replace"))
+        # Only stderr is quoted: a helper that failed after printing its answer has the secret on stdout.
+        reason = _first_line(done.stderr.decode(errors="replace"))
         raise RegistryAuthError(f"credential helper {program} failed for {host} "
                                 f"(exit status {done.returncode}){': ' + reason if reason else ''}")
     try:

@@ -92,16 +92,19 @@ class _Stream:
 
     # -- called from the handler thread --
     def requests(self, deserialize):
+        """The call's messages; a stream the daemon reset (or a dead connection) raises, never just ends."""
         while True:
             with self.cond:
                 while not self.inbound:
                     self.cond.wait(1.0)
                     if not self.conn.alive:
-                        return
+                        raise _Abort(grpc.StatusCode.CANCELLED, "the session connection closed")
                 item = self.inbound.popleft()
                 if isinstance(item, bytes):
                     self.backlog -= len(item)
             if item is _END:
+                if not self.active:
+                    raise _Abort(grpc.StatusCode.CANCELLED, "stream reset by the daemon")
                 return
             if isinstance(item, tuple):
                 self.conn.call(lambda n=item[1]: self.conn.ack(self.id, n))
@@ -393,7 +396,8 @@ class H2Server:
         except _Abort as exc:
             stream.finish(exc.code, exc.details)
         except Exception as exc:  # a broken handler fails its call, not the session
-            stream.finish(grpc.StatusCode.UNKNOWN, f"{type(exc).__name__}: {exc}")
+            # Its type only: an exception's text may hold anything (a path, a value) the daemon must not see.
+            stream.finish(grpc.StatusCode.UNKNOWN, type(exc).__name__)
 
     def stop(self, grace: float | None = None) -> threading.Event:
         """Close listeners and connections; the returned event is set once every thread has ended."""
