@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 
 import grpc
 
@@ -40,6 +41,28 @@ class FakeDaemon:
 
     def stream(self, method: str, requests, *, metadata=(), timeout: float = 30.0) -> list[bytes]:
         return list(self.channel.stream_stream(method, **RAW)(iter(requests), metadata=metadata, timeout=timeout))
+
+    def list_context(self, metadata, *, timeout: float = 30.0) -> list[str]:
+        """Play the daemon's FileSync receiver: read every STAT our sender offers, request nothing, end."""
+        stats_over = threading.Event()
+
+        def requests():
+            stats_over.wait(timeout)
+            yield fin()
+
+        call = self.channel.stream_stream("/moby.filesync.v1.FileSync/DiffCopy", **RAW)(
+            requests(), metadata=metadata, timeout=timeout)
+        paths = []
+        for raw in call:
+            packet = P.FromString(raw)
+            if packet.type == P.PACKET_STAT and packet.HasField("stat"):
+                paths.append(packet.stat.path)
+            elif packet.type == P.PACKET_STAT:
+                stats_over.set()
+            elif packet.type in (P.PACKET_FIN, P.PACKET_ERR):
+                stats_over.set()
+                break
+        return paths
 
     def health(self, timeout: float = 30.0) -> bytes:
         return self.unary("/grpc.health.v1.Health/Check", b"", timeout=timeout)
