@@ -9,6 +9,7 @@ fail with the same SolveError and leave nothing behind.
 
 from __future__ import annotations
 
+import hashlib
 import queue
 import threading
 import time
@@ -24,6 +25,8 @@ from envd_jupyter.buildkit._failure import explain
 from envd_jupyter.buildkit._interrupt import CANCEL_CONFIRM, Flag, wait
 from envd_jupyter.buildkit._progress import BuildModel, EventCallback
 from envd_jupyter.buildkit._request import Vertices, build_request, session_services, vertices
+from envd_jupyter.buildkit._session.auth import AuthService
+from envd_jupyter.buildkit._session.credscope import CredentialScope
 from envd_jupyter.buildkit._session.transport import Session, new_id
 
 STATUS_END_WAIT = 5.0  # bound on the Status stream ending by itself once the job is over (normally at once)
@@ -66,6 +69,7 @@ class StatusFollower:
         self._watches: list[tuple[Callable[[BuildModel], bool], Flag]] = []
         self._control, self._ref, self._answered = control, ref, answered
         self._stopping = False
+        self._applying = threading.Lock()  # the Status thread and client-side notes take turns
         self._call = self._follow()
         self._thread = threading.Thread(target=self._run, name=f"envd-status-{ref[:8]}", daemon=True)
         self._thread.start()
@@ -80,11 +84,7 @@ class StatusFollower:
                 try:
                     for response in self._call:
                         self.reported.set()
-                        for event in self.model.apply(response):
-                            self._deliver(event)
-                        for predicate, flag in list(self._watches):
-                            if predicate(self.model):
-                                self._unwatch(predicate, flag)
+                        self.apply(response)
                     return
                 except grpc.RpcError as exc:  # the Solve call reports daemon failures; Status only feeds progress
                     if (self.reported.is_set() or self._answered.is_set() or self._stopping
@@ -97,6 +97,15 @@ class StatusFollower:
             self.ended.set()
             for predicate, flag in list(self._watches):
                 self._unwatch(predicate, flag)
+
+    def apply(self, response) -> None:
+        """Merge one StatusResponse (the daemon's, or a client-side note) and tell the callbacks."""
+        with self._applying:
+            for event in self.model.apply(response):
+                self._deliver(event)
+            for predicate, flag in list(self._watches):
+                if predicate(self.model):
+                    self._unwatch(predicate, flag)
 
     def _unwatch(self, predicate, flag: Flag) -> None:
         flag.set()
@@ -144,7 +153,7 @@ class SolveLifecycle:
 
     def __init__(self, client, *, exports=(), cache_imports=(), cache_exports=(), secrets=None, local_dirs=None,
                  entitlements: Sequence[str] = (), on_event: EventCallback | Sequence[EventCallback] | None = None,
-                 timeout: float | None = None, name: str | None = None):
+                 timeout: float | None = None, name: str | None = None, credential_hosts: Sequence[str] = ()):
         self.client = client
         self.ref = new_id()
         self.model = BuildModel(began=time.time())
@@ -156,7 +165,16 @@ class SolveLifecycle:
         self.ended = False  # end() has run (or is running)
         self._started = time.monotonic()
         self._cache = plan_cache(cache_imports, cache_exports)
-        self._services = session_services(local_dirs, secrets, self.exports) + self._cache.session_services()
+        # Registry credentials go only to hosts this solve names (or the user allowed), and each hand-out is noted.
+        self.credentials = CredentialScope(credential_hosts)
+        self.credentials.add_exports(self.exports)
+        self.credentials.add_cache(self._cache.imports, export=False)
+        self.credentials.add_cache(self._cache.exports, export=True)
+        self._notes_lock = threading.Lock()
+        self._early_notes: list = []  # notes made before the Status follower exists
+        self._services = session_services(local_dirs, secrets, self.exports,
+                                          AuthService(scope=self.credentials, note=self.note))
+        self._services += self._cache.session_services()
         self._callbacks = [] if on_event is None else [on_event] if callable(on_event) else list(on_event)
         self._entitlements, self._name = list(entitlements), name
         self._session: Session | None = None
@@ -175,6 +193,7 @@ class SolveLifecycle:
     def add_definition(self, definition: Any, data: bytes) -> Vertices:
         """Record a Definition about to be solved (``data``: its bytes); what the Status stream will report."""
         found = vertices(data)
+        self.credentials.add_definition(data)
         with self._definitions_lock:  # solve_many records from several threads at once
             self.definitions.append(definition)
             self.model.source_digests = self.model.source_digests | found.sources
@@ -188,12 +207,34 @@ class SolveLifecycle:
                                 cache_imports=self._cache.imports, cache_exports=self._cache.exports,
                                 entitlements=self._entitlements, name=self._name)
         self._session.start(self.client.transport)
-        self._follower = StatusFollower(self.client.control, self.ref, self.model,
-                                        [*self._callbacks, self._publish], self.cancel, self.answered)
+        follower = StatusFollower(self.client.control, self.ref, self.model, [*self._callbacks, self._publish],
+                                  self.cancel, self.answered)
+        with self._notes_lock:
+            self._follower = follower
+            early, self._early_notes = self._early_notes, []
+        for response in early:
+            follower.apply(response)
         self._call = self.client.control.Solve.future(request, timeout=self.timeout)
         self._call.add_done_callback(lambda _: self.answered.set())
         if self.cancelled:  # cancel() came while the call was being set up
             self._call.cancel()
+
+    def note(self, text: str) -> None:
+        """A client-side progress line, shown as a finished vertex of its own (as BuildKit's client shows
+        "[auth] ..." lines); never counted as a step that ran or was cached. Safe from any thread."""
+        digest = "sha256:" + hashlib.sha256(f"{self.ref}/{new_id()}".encode()).hexdigest()
+        vertex = control_pb2.Vertex(digest=digest, name=text)
+        vertex.started.GetCurrentTime()
+        vertex.completed.CopyFrom(vertex.started)
+        response = control_pb2.StatusResponse(vertexes=[vertex])
+        with self._definitions_lock:
+            self.model.source_digests = self.model.source_digests | {digest}
+        with self._notes_lock:
+            follower = self._follower
+            if follower is None:
+                self._early_notes.append(response)
+        if follower is not None:
+            follower.apply(response)
 
     def cancel(self) -> None:
         """End the solve on the daemon; safe from any thread, and before ``start``."""
