@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,12 +113,20 @@ class DockerTransport:
         self.channel = grpc.insecure_channel("unix:" + path, options=CHANNEL_OPTIONS + DOCKER_KEEPALIVE)
 
     def _accept(self, local: socket.socket) -> None:
+        """In its own thread: a slow dockerd answering the upgrade must not hold up the pump's other pairs."""
+        threading.Thread(target=self._connect, args=(local,), name="envd-buildkit-hijack", daemon=True).start()
+
+    def _connect(self, local: socket.socket) -> None:
         try:
             remote, rest = hijack(self.address, "/grpc", timeout=self._hijack_timeout)
         except OSError:
             local.close()  # grpcio sees the reset and reports UNAVAILABLE with its own retry
             return
-        self._pump.add_pair(local, remote, to_a=rest)
+        try:
+            self._pump.add_pair(local, remote, to_a=rest)
+        except RuntimeError:  # the client closed meanwhile
+            local.close()
+            remote.close()
 
     def hijack_session(self, headers: list[tuple[str, str]]) -> tuple[socket.socket, bytes]:
         """``POST /session`` upgraded: the daemon's h2c client stream, and bytes already read from it."""

@@ -27,7 +27,7 @@ class FakeDaemon:
 
     def __init__(self, services, *, server_factory=H2Server):
         self._dir = tempfile.mkdtemp(prefix="envd-fake-daemon-")
-        path = os.path.join(self._dir, "session.sock")
+        path = self.socket_path = os.path.join(self._dir, "session.sock")
         self.server = server_factory()
         for service in (HealthService(), *services):
             service.add_to_server(self.server)
@@ -97,3 +97,35 @@ def fin() -> bytes:
 
 def packets(raw: list[bytes]) -> list:
     return [P.FromString(item) for item in raw]
+
+
+def raw_h2_call(socket_path: str, method: str, body: bytes, *, timeout: float = 30.0) -> dict[str, str]:
+    """One call from a bare h2 client sending ``body`` as is (any framing, e.g. a lying length prefix)
+    without ending the stream; returns the response trailers (grpc-status, grpc-message)."""
+    import socket
+
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(socket_path)
+        conn.initiate_connection()
+        stream = conn.get_next_available_stream_id()
+        conn.send_headers(stream, [(":method", "POST"), (":scheme", "http"), (":path", method),
+                                   (":authority", "session"), ("content-type", "application/grpc"), ("te", "trailers")])
+        conn.send_data(stream, body)
+        sock.sendall(conn.data_to_send())
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("the server closed the connection without trailers")
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.TrailersReceived) and event.stream_id == stream:
+                    return dict(event.headers)
+                if isinstance(event, h2.events.ResponseReceived) and ("grpc-status", "0") not in event.headers \
+                        and any(k == "grpc-status" for k, _ in event.headers):
+                    return dict(event.headers)  # trailers-only response
+            sock.sendall(conn.data_to_send())
