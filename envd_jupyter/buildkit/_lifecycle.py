@@ -20,7 +20,7 @@ import grpc
 
 from envd_jupyter._proto import control_pb2
 from envd_jupyter.buildkit._cache import plan_cache
-from envd_jupyter.buildkit._errors import GatewayError, SolveCancelled
+from envd_jupyter.buildkit._errors import DaemonError, GatewayError, SolveCancelled
 from envd_jupyter.buildkit._failure import explain
 from envd_jupyter.buildkit._interrupt import CANCEL_CONFIRM, Flag, wait
 from envd_jupyter.buildkit._progress import BuildModel, EventCallback
@@ -35,6 +35,12 @@ STATUS_END_WAIT = 5.0  # bound on the Status stream ending by itself once the jo
 FIRST_REPORT_WAIT = 0.5
 REPORT_WAIT = 5.0  # bound on the Status stream catching up with a gateway Solve's reply (normally at once)
 END_OF_EVENTS = None  # what a subscriber's queue receives last
+# While a solve runs its daemon is asked a cheap question (ListWorkers) every LIVENESS_INTERVAL; two
+# unanswered in a row (LIVENESS_TIMEOUT each) end the solve: a half-open TCP connection never answers,
+# and a long RUN sends nothing on the Solve call to notice it by. Generous: a loaded daemon is not a dead one.
+LIVENESS_INTERVAL = 30.0
+LIVENESS_TIMEOUT = 60.0
+LIVENESS_MISSES = 2
 
 
 @dataclass
@@ -142,6 +148,32 @@ class StatusFollower:
         self._thread.join(2.0)
 
 
+class Liveness:
+    """Asks the daemon ListWorkers while a solve runs; calls ``on_lost(reason)`` after LIVENESS_MISSES misses."""
+
+    def __init__(self, control, on_lost: Callable[[str], None]):
+        self._control, self._on_lost = control, on_lost
+        self._stop = threading.Event()
+        threading.Thread(target=self._run, name="envd-liveness", daemon=True).start()
+
+    def _run(self) -> None:
+        misses = 0
+        while not self._stop.wait(LIVENESS_INTERVAL):
+            try:
+                self._control.ListWorkers(control_pb2.ListWorkersRequest(), timeout=LIVENESS_TIMEOUT)
+                misses = 0
+            except grpc.RpcError as exc:
+                if exc.code() not in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE):
+                    continue  # it answered, if only to refuse
+                misses += 1
+                if misses >= LIVENESS_MISSES and not self._stop.is_set():
+                    self._on_lost(f"{misses} liveness checks unanswered within {LIVENESS_TIMEOUT:g}s each")
+                    return
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 class SolveLifecycle:
     """One Control.Solve; the options are ``Client.solve``'s (see ``_solve.start_solve``).
 
@@ -161,6 +193,7 @@ class SolveLifecycle:
         self.timeout = timeout
         self.definitions: list = []  # what was solved: their source maps name the user's line of a failed step
         self.cancelled = False
+        self.lost: DaemonError | None = None  # the daemon stopped answering (Liveness)
         self.answered = Flag()  # the Control.Solve call has ended
         self.ended = False  # end() has run (or is running)
         self._started = time.monotonic()
@@ -179,6 +212,7 @@ class SolveLifecycle:
         self._entitlements, self._name = list(entitlements), name
         self._session: Session | None = None
         self._follower: StatusFollower | None = None
+        self._liveness: Liveness | None = None
         self._call = None
         self._subscribers: list[queue.SimpleQueue] = []
         self._events_over = False
@@ -216,6 +250,7 @@ class SolveLifecycle:
             follower.apply(response)
         self._call = self.client.control.Solve.future(request, timeout=self.timeout)
         self._call.add_done_callback(lambda _: self.answered.set())
+        self._liveness = Liveness(self.client.control, self._daemon_lost)
         if self.cancelled:  # cancel() came while the call was being set up
             self._call.cancel()
 
@@ -236,6 +271,10 @@ class SolveLifecycle:
         if follower is not None:
             follower.apply(response)
 
+    def _daemon_lost(self, reason: str) -> None:
+        self.lost = DaemonError(f"the daemon at {self.client.address} stopped answering mid-solve ({reason})")
+        self.cancel()
+
     def cancel(self) -> None:
         """End the solve on the daemon; safe from any thread, and before ``start``."""
         self.cancelled = True
@@ -245,6 +284,8 @@ class SolveLifecycle:
     # -- why work inside the solve must stop -----------------------------------------------
     def stop_reason(self) -> BaseException | None:
         """A callback's exception, a cancel, or the Control.Solve's own end; None while the solve goes on."""
+        if self.lost is not None:
+            return self.lost
         if self._follower is not None and self._follower.error is not None:
             return self._follower.error
         if self.cancelled:
@@ -294,6 +335,8 @@ class SolveLifecycle:
         except grpc.RpcError as exc:
             failure = exc
         self.end(response is not None, response)
+        if self.lost is not None:
+            raise self.lost
         if self._follower.error is not None:
             raise self._follower.error
         if failure is not None:
@@ -308,6 +351,8 @@ class SolveLifecycle:
         if not self._end_once.acquire(blocking=False):
             return
         self.ended = True
+        if self._liveness is not None:
+            self._liveness.stop()
         try:
             if self._follower is not None:
                 bound = CANCEL_CONFIRM if self.cancelled else STATUS_END_WAIT

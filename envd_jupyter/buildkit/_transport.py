@@ -32,7 +32,15 @@ CHANNEL_OPTIONS = [
 ]
 # dockerd serves /grpc with Go's x/net/http2, which answers pings without grpc-go's ping policy,
 # so we can ping often during calls and notice a frozen (not just dead) daemon within seconds.
-# Standalone buildkitd runs grpc-go's server, whose default policy closes chatty clients: no pings.
+# Standalone buildkitd runs grpc-go's server, whose default policy closes clients pinging more often
+# than every 5 minutes: pings at that pace (which also set TCP_USER_TIMEOUT on the socket); the
+# solve's liveness check (``_lifecycle.Liveness``) notices a silent daemon sooner.
+DIRECT_KEEPALIVE = [
+    ("grpc.keepalive_time_ms", 300_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.keepalive_permit_without_calls", 0),
+    ("grpc.http2.max_pings_without_data", 0),
+]
 DOCKER_KEEPALIVE = [
     ("grpc.keepalive_time_ms", 2000),
     ("grpc.keepalive_timeout_ms", 3000),
@@ -74,7 +82,7 @@ class DirectTransport:
 
     def __init__(self, address: Address, tls: TLSConfig | None):
         self.address = address
-        options = list(CHANNEL_OPTIONS)
+        options = CHANNEL_OPTIONS + DIRECT_KEEPALIVE
         if address.transport == "unix":
             target = "unix:" + address.target
         else:
