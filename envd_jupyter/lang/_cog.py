@@ -16,6 +16,7 @@ import yaml
 from envd_jupyter.lang._environment import Environment
 from envd_jupyter.lang._errors import CogConfigError, Location
 from envd_jupyter.lang._functions import EnvdFunctions
+from envd_jupyter.lang._untrusted import check_yaml_aliases
 
 SOURCE_DIR = "/src"
 _KNOWN_BUILD_KEYS = {"python_version", "system_packages", "python_requirements", "python_packages", "run",
@@ -53,6 +54,8 @@ def from_cog_yaml(path: str | Path, *, base_image: str | None = None, env: Envir
         raise CogConfigError(f"cannot read cog.yaml: {reason}", Location(str(path))) from None
     try:
         node = yaml.compose(text)
+        if node is not None:
+            check_yaml_aliases(node, path)  # before anything expands them
         data: dict[str, Any] = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)

@@ -16,6 +16,7 @@ from envd_jupyter.lang._environment import (
     DEFAULT_BASE, Environment, UserStep, as_location, port_arg, string_arg, string_list,
 )
 from envd_jupyter.lang._errors import EnvdArgumentError, Location, UnknownFunctionError, UnsupportedFunctionError
+from envd_jupyter.lang._untrusted import allowed_roots, context_relative, resolve_inside
 
 VENV = "/opt/envd/venv"
 
@@ -60,11 +61,13 @@ class Install(_Namespace):
     def python_packages(self, name=None, requirements: str = "", local_wheels=None, *, _at=None) -> None:
         at = as_location(_at)
         names = string_list("install.python_packages", "name", name, at)
-        wheels = string_list("install.python_packages", "local_wheels", local_wheels, at)
+        wheels = tuple(context_relative(w, "install.python_packages: local wheel", at, EnvdArgumentError)
+                       for w in string_list("install.python_packages", "local_wheels", local_wheels, at))
         requirements = string_arg("install.python_packages", "requirements", requirements or "", at)
         req_text = ""
         if requirements:
-            path = self._env.context / requirements
+            path = resolve_inside(self._env.context, requirements, allowed_roots(self._env.context, at),
+                                  "install.python_packages: requirements file", at, EnvdArgumentError)
             if not path.is_file():
                 raise EnvdArgumentError(f"install.python_packages: requirements file {path} not found", at)
             req_text = path.read_text()
@@ -87,6 +90,8 @@ class IO(_Namespace):
                                  (("source", source), ("target", target), ("image", image)))
         if not source or not target:
             raise EnvdArgumentError("io.copy: source and target are required", at)
+        if not image:
+            context_relative(source, "io.copy: source", at, EnvdArgumentError)
         self._env.user_steps.append(UserStep("copy", at, source=source, target=target, image=image))
 
     def http(self, url: str, checksum: str = "", filename: str = "", *, _at=None) -> None:

@@ -34,6 +34,7 @@ from envd_jupyter.lang._environment import Environment
 from envd_jupyter.lang._errors import EnvdArgumentError, EnvdError, EnvdLoadError, EnvdSyntaxError, Location
 from envd_jupyter.lang._functions import EnvdFunctions, unknown_function
 from envd_jupyter.lang._tokens import is_open, matching_close
+from envd_jupyter.lang._untrusted import resolve_inside
 from envd_jupyter.lang._starlark_chain import (METHOD_CALL, ChainHandles, at_literal, method_call_edits,
                                               type_error_text)
 
@@ -243,7 +244,8 @@ class StarlarkLoader:
             at = Location(filename, load.line)
             if load.module.startswith(("@", "git@", "http://", "https://")):
                 raise EnvdLoadError(f"load: only local modules are supported, not {load.module}", at)
-            self._exec_module((base_dir / load.module).resolve(), at)
+            self._exec_module(resolve_inside(base_dir, load.module, [base_dir, self.env.context], "load:",
+                                             at, EnvdLoadError), at)
             have = set(self._starlark.globals())
             for local, remote in load.symbols.items():
                 if remote not in have:
