@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import selectors
 import socket
+import ssl
 import threading
 import time
 from typing import Callable
@@ -19,6 +20,8 @@ CHUNK = 256 * 1024
 HIGH_WATER = 4 * CHUNK  # buffered bytes per direction past which the source is not read
 SEND_TIMEOUT = 30.0  # a peer that stops reading for this long is treated as dead
 POLL = 0.5  # seconds between stop-flag and stalled-peer checks
+# A TLS socket that needs the other direction first is not ready, exactly like a full buffer.
+_NOT_READY = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 class Pump:
@@ -127,13 +130,13 @@ class Pump:
             if mask & selectors.EVENT_WRITE:
                 pair.flush(sock)
             if mask & selectors.EVENT_READ:
-                data = sock.recv(CHUNK)
+                data = receive(sock)
                 if not data:
                     pair.eof.add(sock)
                 else:
                     pair.out[peer] += data
                     pair.flush(peer)
-        except (BlockingIOError, InterruptedError):
+        except _NOT_READY:
             pass
         except OSError:
             self._close(pair)
@@ -185,6 +188,15 @@ class Pump:
         self._wake_w.close()
 
 
+def receive(sock: socket.socket, size: int = CHUNK) -> bytes:
+    """``recv``, plus what a TLS socket has already decrypted (the selector cannot see it)."""
+    data = sock.recv(size)
+    pending = getattr(sock, "pending", None)
+    while data and pending is not None and pending():
+        data += sock.recv(pending())
+    return data
+
+
 class _Pair:
     """Two sockets, the bytes waiting for each, and which ones have ended their sending side."""
 
@@ -213,7 +225,7 @@ class _Pair:
         if pending:
             try:
                 sent = sock.send(pending)
-            except (BlockingIOError, InterruptedError):
+            except _NOT_READY:
                 pass
             del pending[:sent]
         if not pending:

@@ -2,7 +2,8 @@
 
 ``DirectTransport`` talks gRPC straight to buildkitd (unix/tcp, optional TLS) and carries
 sessions inside ``Control.Session``. ``DockerTransport`` runs a private unix-socket proxy: each
-connection grpcio opens is hijacked to dockerd with ``POST /grpc``; sessions use ``POST /session``.
+connection grpcio opens is hijacked to dockerd with ``POST /grpc``; sessions use ``POST /session``;
+over TLS to a tcp:// dockerd when given ``tls``. Which address gets TLS is ``_connect``'s rule.
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ import socket
 import tempfile
 import threading
 import weakref
-from dataclasses import dataclass
-from pathlib import Path
 
 import grpc
 
 from envd_jupyter.buildkit._address import Address
 from envd_jupyter.buildkit._hijack import hijack
 from envd_jupyter.buildkit._pump import Pump
+from envd_jupyter.buildkit._tls import TLSConfig
 
 MAX_MESSAGE = 64 * 1024 * 1024
 CHANNEL_OPTIONS = [
@@ -50,24 +50,6 @@ DOCKER_KEEPALIVE = [
 ]
 
 
-@dataclass(frozen=True)
-class TLSConfig:
-    """TLS to a tcp:// buildkitd; ``cert``+``key`` make it mutual TLS."""
-
-    ca: str | Path | None = None
-    cert: str | Path | None = None
-    key: str | Path | None = None
-    server_name: str | None = None
-
-    def credentials(self) -> grpc.ChannelCredentials:
-        def read(path):
-            return Path(path).read_bytes() if path else None
-
-        if bool(self.cert) != bool(self.key):
-            raise ValueError("TLS client auth needs both cert and key")
-        return grpc.ssl_channel_credentials(read(self.ca), read(self.key), read(self.cert))
-
-
 def private_dir(prefix: str) -> str:
     """A 0700 temp dir for sockets only this process should reach."""
     path = tempfile.mkdtemp(prefix=prefix)
@@ -81,7 +63,7 @@ class DirectTransport:
     uses_control_session = True
 
     def __init__(self, address: Address, tls: TLSConfig | None):
-        self.address = address
+        self.address, self.tls = address, tls
         options = CHANNEL_OPTIONS + DIRECT_KEEPALIVE
         if address.transport == "unix":
             target = "unix:" + address.target
@@ -105,8 +87,10 @@ class DockerTransport:
 
     uses_control_session = False
 
-    def __init__(self, address: Address, *, hijack_timeout: float = 5.0):
-        self.address = address
+    def __init__(self, address: Address, *, tls: TLSConfig | None = None, hijack_timeout: float = 5.0):
+        if tls is not None and address.transport != "tcp":
+            raise ValueError(f"{address}: TLS applies to tcp:// addresses only")
+        self.address, self.tls = address, tls
         self._hijack_timeout = hijack_timeout
         self._dir = private_dir("envd-bk-")
         # A client nobody closes (a script that just exits) still removes its socket dir.
@@ -126,7 +110,7 @@ class DockerTransport:
 
     def _connect(self, local: socket.socket) -> None:
         try:
-            remote, rest = hijack(self.address, "/grpc", timeout=self._hijack_timeout)
+            remote, rest = hijack(self.address, "/grpc", timeout=self._hijack_timeout, tls=self.tls)
         except OSError:
             local.close()  # grpcio sees the reset and reports UNAVAILABLE with its own retry
             return
@@ -138,7 +122,7 @@ class DockerTransport:
 
     def hijack_session(self, headers: list[tuple[str, str]]) -> tuple[socket.socket, bytes]:
         """``POST /session`` upgraded: the daemon's h2c client stream, and bytes already read from it."""
-        return hijack(self.address, "/session", headers, timeout=self._hijack_timeout)
+        return hijack(self.address, "/session", headers, timeout=self._hijack_timeout, tls=self.tls)
 
     def open_session(self, headers: list[tuple[str, str]], server_path: str) -> "SocketLink":
         """Hijack ``/session`` and pipe it to a session server's unix socket (for servers that only listen)."""

@@ -31,6 +31,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 
+from envd_jupyter.buildkit._pump import receive
 from envd_jupyter.buildkit._session import HEALTH_CHECK_PATH
 
 READ_CHUNK = 1 << 20
@@ -242,7 +243,7 @@ class _Connection:
                         self._wake_r.recv(4096)
                         self._woken = False
                     else:
-                        data = self.sock.recv(READ_CHUNK)
+                        data = receive(self.sock, READ_CHUNK)  # a TLS socket's decrypted rest included
                         if not data:
                             self.alive = False
                             break

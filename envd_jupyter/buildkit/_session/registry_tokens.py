@@ -18,7 +18,6 @@ import base64
 import fcntl
 import hashlib
 import hmac
-import ipaddress
 import json
 import os
 import secrets
@@ -33,6 +32,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from envd_jupyter.buildkit._tls import is_loopback
 
 DEFAULT_EXPIRY = 60  # seconds, when the token server names none (BuildKit's default)
 CLIENT_ID = "buildkit-client"
@@ -84,17 +85,6 @@ def host_seed(config_dir: Path, host: str) -> bytes:
             json.dump(seeds, out, indent=2)
         os.replace(temporary, path)
         return seed
-
-
-def is_loopback(host: str) -> bool:
-    name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.endswith("]") or "]:" in host else host
-    name = name.strip("[]")
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
