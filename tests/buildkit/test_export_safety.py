@@ -225,3 +225,21 @@ def test_device_nodes_are_dropped_unless_asked_for(tmp_path):
         assert (dest / "null").exists() is devices
         if devices:
             assert st.S_ISCHR((dest / "null").stat().st_mode)
+
+
+def test_one_failing_export_neither_stops_the_others_nor_hides_its_error(docker_current, client_for, tmp_path,
+                                                                         unique):
+    """Every export is told how the solve went; the first export's own failure is what the solve raises."""
+    from envd_jupyter.buildkit import Image
+    from envd_jupyter.llb._source import scratch
+
+    class BrokenImage(Image):
+        def finish(self, ok, exporter_response):
+            super().finish(ok, exporter_response)
+            raise ExportError("the first export broke")
+
+    broken, local_dir = BrokenImage(f"envd-jupyter-test/broken:{unique}"), LocalDir(tmp_path / "out")
+    with pytest.raises(ExportError, match="the first export broke"):
+        client_for(docker_current).solve(scratch().mkfile("/x", b"x"), exports=[broken, local_dir])
+    assert local_dir.ok is True and (tmp_path / "out" / "x").read_bytes() == b"x"
+    assert _leftovers(tmp_path) == []

@@ -64,12 +64,15 @@ class _Target:
     def check(self) -> None:
         raise NotImplementedError
 
-    def _begin(self, make_staging) -> Path:
+    def _begin(self, make_staging, context) -> Path:
+        """The staging path for the one stream this export takes (any other is refused to the daemon)."""
         with self._lock:
             if self._ended:
-                raise ExportError(f"{self.kind} to {self.dest}: a stream arrived after the solve ended")
+                context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                              f"{self.kind} to {self.dest}: a stream arrived after the solve ended")
             if self.staging is not None or self.received:
-                raise ExportError(f"{self.kind} to {self.dest}: the daemon opened a second stream for one export")
+                context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                              f"{self.kind} to {self.dest}: the daemon opened a second stream for one export")
             self.dest.parent.mkdir(parents=True, exist_ok=True)
             self.staging = make_staging()
             return self.staging
@@ -198,7 +201,7 @@ class DirTarget(_Target):
 
     def receive(self, requests, context) -> Iterator[bytes]:
         staging = self._begin(lambda: Path(tempfile.mkdtemp(prefix=f".{self.dest.name}.export-",
-                                                            dir=self.dest.parent)))
+                                                            dir=self.dest.parent)), context)
         receiver = TreeReceiver(staging, on_complete=self._mark_received, devices=self.devices, setid=self.setid)
         try:
             yield from receiver.run(requests)
@@ -242,7 +245,7 @@ class FileTarget(_Target):
             fd_box.append(fd)
             return Path(name)
 
-        staging = self._begin(make)
+        staging = self._begin(make, context)
         try:
             with os.fdopen(fd_box[0], "wb") as out:
                 for raw in requests:
