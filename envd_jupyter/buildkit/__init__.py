@@ -2,9 +2,11 @@
 
 Addresses: ``unix:///run/buildkit/buildkitd.sock`` and ``tcp://host:port`` (optionally
 ``tls=TLSConfig(ca=..., cert=..., key=..., server_name=...)``) reach buildkitd;
-``docker+unix:///path/docker.sock``, ``docker+tcp://host:port`` and ``docker://`` (the default
-socket) reach dockerd's embedded BuildKit. ``connect()`` without an address tries
-``BUILDKIT_HOST``, ``DOCKER_HOST``, ``/run/buildkit/buildkitd.sock``, ``/var/run/docker.sock``.
+``docker+unix:///path/docker.sock``, ``docker+tcp://host:port`` (TLS from ``tls=`` or docker's
+``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH``) and ``docker://`` (the default socket) reach dockerd's
+embedded BuildKit. Plain text to a remote tcp address is refused unless ``tls=False``.
+``connect()`` without an address tries ``BUILDKIT_HOST``, ``DOCKER_HOST``,
+``/run/buildkit/buildkitd.sock``, ``/var/run/docker.sock``.
 
     with connect("docker+unix:///var/run/docker.sock") as client:
         result = client.solve(state, on_event=PlainRenderer())      # = client.start_solve(state).result()
@@ -36,7 +38,7 @@ from envd_jupyter.buildkit._progress import EVENT_SCHEMA_VERSION, BuildModel, Ve
 from envd_jupyter.buildkit._ref import FileStat, Ref
 from envd_jupyter.buildkit._render import PlainRenderer, TtyRenderer
 from envd_jupyter.buildkit._stepper import Step, Stepper
-from envd_jupyter.buildkit._transport import TLSConfig
+from envd_jupyter.buildkit._tls import TLSConfig
 
 __all__ = [
     "EVENT_SCHEMA_VERSION", "Build", "BuildKitError", "BuildKitInfo", "BuildModel", "CacheSpec", "Caps",

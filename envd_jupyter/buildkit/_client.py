@@ -207,6 +207,6 @@ class Client:
         from envd_jupyter.buildkit._engine import labelled_images
 
         try:
-            return labelled_images(self.address, label, timeout=self.timeout)
+            return labelled_images(self.address, label, timeout=self.timeout, tls=getattr(self.transport, "tls", None))
         except OSError as exc:
             raise DaemonError(f"listing images labelled {label!r} on {self.address}: {exc}") from None

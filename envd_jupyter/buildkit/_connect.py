@@ -15,7 +15,8 @@ from envd_jupyter._proto import control_pb2, control_pb2_grpc
 from envd_jupyter.buildkit._address import Address, AddressError, candidates, parse
 from envd_jupyter.buildkit._errors import ConnectError
 from envd_jupyter.buildkit._hijack import open_socket
-from envd_jupyter.buildkit._transport import DirectTransport, DockerTransport, TLSConfig
+from envd_jupyter.buildkit._tls import TLSConfig, docker_env_tls, is_loopback
+from envd_jupyter.buildkit._transport import DirectTransport, DockerTransport
 
 DEFAULT_TIMEOUT = 10.0
 HINT = ("start a daemon: `scripts/buildkit-up` (this project's dockerd flavours), "
@@ -23,21 +24,29 @@ HINT = ("start a daemon: `scripts/buildkit-up` (this project's dockerd flavours)
         "or point BUILDKIT_HOST / DOCKER_HOST at a running one")
 
 
-def connect(address: str | None = None, *, tls: TLSConfig | Mapping | None = None,
+def connect(address: str | None = None, *, tls: TLSConfig | Mapping | bool | None = None,
             timeout: float = DEFAULT_TIMEOUT):
-    """Connect to ``address`` (or discover one) and return a Client whose daemon answered."""
+    """Connect to ``address`` (or discover one) and return a Client whose daemon answered.
+
+    ``tls``: a TLSConfig (or its fields as a mapping) for tcp:// addresses; ``False`` allows plain text
+    to a remote address, which is otherwise refused (loopback needs no TLS). ``docker+tcp://`` addresses
+    without ``tls`` follow docker's ``DOCKER_TLS_VERIFY`` / ``DOCKER_CERT_PATH``.
+    """
     from envd_jupyter.buildkit._client import Client
 
     if isinstance(tls, Mapping):
         tls = TLSConfig(**tls)
+    if tls is True:
+        raise ValueError("tls=True says nothing about certificates: pass a TLSConfig (or tls=False for plain text)")
     try:
         tried = [parse(address)] if address else candidates()
     except AddressError as exc:
         raise ConnectError(str(exc)) from None
     failures = []
     for addr in tried:
+        chosen = tls_for(addr, tls)
         try:
-            transport = _open(addr, tls if addr.kind == "buildkitd" else None, timeout)
+            transport = _open(addr, chosen, timeout)
         except (OSError, ValueError, grpc.RpcError) as exc:
             failures.append(f"{addr} ({addr.source}): {_reason(exc)}")
             continue
@@ -45,12 +54,31 @@ def connect(address: str | None = None, *, tls: TLSConfig | Mapping | None = Non
     raise ConnectError(f"no BuildKit daemon answered; tried {'; '.join(failures)}. {HINT}")
 
 
+def tls_for(addr: Address, tls: TLSConfig | bool | None) -> TLSConfig | None:
+    """The TLS an address gets; ConnectError (one line, at once) for plain text to a remote daemon."""
+    if addr.transport != "tcp":
+        if isinstance(tls, TLSConfig) and addr.source == "explicit":
+            raise ConnectError(f"{addr}: TLS applies to tcp:// addresses only")
+        return None
+    if tls is False:
+        return None
+    if tls is not None:
+        return tls
+    if addr.kind == "docker" and docker_env_tls() is not None:
+        return docker_env_tls()
+    if is_loopback(addr.target):
+        return None
+    hint = "DOCKER_TLS_VERIFY=1 with DOCKER_CERT_PATH, or " if addr.kind == "docker" else ""
+    raise ConnectError(f"refusing plain text to {addr} ({addr.source}): a remote daemon needs TLS "
+                       f"({hint}tls=TLSConfig(ca=..., cert=..., key=...)); tls=False allows plain text")
+
+
 def _open(addr: Address, tls: TLSConfig | None, timeout: float):
     if addr.transport == "unix" and not os.path.exists(addr.target):
         raise FileNotFoundError(f"socket {addr.target} does not exist")
     if addr.kind == "docker":
-        _ping_docker(addr, timeout)
-        transport = DockerTransport(addr)
+        _ping_docker(addr, timeout, tls)
+        transport = DockerTransport(addr, tls=tls)
     else:
         transport = DirectTransport(addr, tls)
     try:
@@ -62,9 +90,9 @@ def _open(addr: Address, tls: TLSConfig | None, timeout: float):
     return transport
 
 
-def _ping_docker(addr: Address, timeout: float) -> None:
+def _ping_docker(addr: Address, timeout: float, tls: TLSConfig | None) -> None:
     """dockerd answers HTTP; checking ``/_ping`` first gives a real reason when it does not."""
-    with open_socket(addr, timeout) as sock:
+    with open_socket(addr, timeout, tls) as sock:
         sock.sendall(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
         head = sock.recv(256)
     if not head.startswith(b"HTTP/1.") or b" 200 " not in head.split(b"\r\n", 1)[0] + b" ":

@@ -92,26 +92,39 @@ class PushViaDocker(Image):
 
 
 class _ReceivedExport(_Export):
-    """An export the daemon sends back to us over FileSend, committed only when the solve succeeds."""
+    """An export the daemon sends back to us over FileSend, committed only when the solve succeeds.
+
+    The destination is checked before the solve starts (a refusal costs no build) and again at commit.
+    """
 
     target: DirTarget | FileTarget
 
     def session_services(self, exporter_id: int) -> Sequence[SessionService]:
+        self.target.check()
         return (FileSendService({exporter_id: self.target}),)
 
     def finish(self, ok: bool, exporter_response: Mapping[str, str]) -> None:
+        try:
+            self.target.commit(ok)
+        except BaseException:
+            super().finish(False, {})
+            raise
         super().finish(ok, exporter_response)
-        self.target.commit(ok)
 
 
 class LocalDir(_ReceivedExport):
-    """The result's filesystem into ``path``; replaced atomically when the solve succeeds."""
+    """The result's filesystem into ``path``, swapped in atomically when the solve succeeds.
+
+    A non-empty directory that no earlier export wrote is refused unless ``overwrite=True``; ``/``,
+    the home directory and the current directory (or its parents) always are. Device nodes and
+    set-id bits from the daemon are dropped unless ``devices=True`` (and running as root) / ``setid=True``.
+    """
 
     type = "local"
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, overwrite: bool = False, devices: bool = False, setid: bool = False):
         super().__init__()
-        self.target = DirTarget(path)
+        self.target = DirTarget(path, overwrite=overwrite, devices=devices, setid=setid)
 
     def __repr__(self) -> str:
         return f"LocalDir({str(self.target.dest)!r})"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 
 from envd_jupyter.buildkit._address import Address
+from envd_jupyter.buildkit._tls import TLSConfig, host_name
 
 MAX_HEADER_BYTES = 64 * 1024
 
@@ -17,8 +18,16 @@ class HijackError(OSError):
     """dockerd refused the upgrade, or did not answer in time."""
 
 
-def open_socket(address: Address, timeout: float) -> socket.socket:
-    """A connected stream socket to a unix path or host:port, with ``timeout`` on every wait."""
+def open_socket(address: Address, timeout: float, tls: TLSConfig | None = None) -> socket.socket:
+    """A connected stream socket to a unix path or host:port, with ``timeout`` on every wait; TLS over it
+    (handshake done, chain and host name verified) when ``tls`` is given."""
+    if tls is not None:
+        raw = open_socket(address, timeout)
+        try:
+            return tls.ssl_context().wrap_socket(raw, server_hostname=tls.server_name or host_name(address.target))
+        except BaseException:
+            raw.close()
+            raise
     if address.transport == "unix":
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(timeout)
@@ -33,9 +42,9 @@ def open_socket(address: Address, timeout: float) -> socket.socket:
 
 
 def hijack(address: Address, path: str, headers: list[tuple[str, str]] = (), *,
-           timeout: float = 5.0) -> tuple[socket.socket, bytes]:
+           timeout: float = 5.0, tls: TLSConfig | None = None) -> tuple[socket.socket, bytes]:
     """Upgrade ``POST path`` to h2c; return the socket and any bytes that followed the 101 reply."""
-    sock = open_socket(address, timeout)
+    sock = open_socket(address, timeout, tls)
     try:
         lines = [f"POST {path} HTTP/1.1", "Host: docker", "Connection: Upgrade", "Upgrade: h2c",
                  "Content-Length: 0"]

@@ -9,6 +9,7 @@ fail with the same SolveError and leave nothing behind.
 
 from __future__ import annotations
 
+import hashlib
 import queue
 import threading
 import time
@@ -19,11 +20,13 @@ import grpc
 
 from envd_jupyter._proto import control_pb2
 from envd_jupyter.buildkit._cache import plan_cache
-from envd_jupyter.buildkit._errors import GatewayError, SolveCancelled, SolveError
+from envd_jupyter.buildkit._errors import DaemonError, GatewayError, SolveCancelled, SolveError
 from envd_jupyter.buildkit._failure import explain, failed_mounts
 from envd_jupyter.buildkit._interrupt import CANCEL_CONFIRM, Flag, wait
 from envd_jupyter.buildkit._progress import BuildModel, EventCallback
 from envd_jupyter.buildkit._request import Vertices, build_request, session_services, vertices
+from envd_jupyter.buildkit._session.auth import AuthService
+from envd_jupyter.buildkit._session.credscope import CredentialScope
 from envd_jupyter.buildkit._session.transport import Session, new_id
 
 STATUS_END_WAIT = 5.0  # bound on the Status stream ending by itself once the job is over (normally at once)
@@ -32,6 +35,12 @@ STATUS_END_WAIT = 5.0  # bound on the Status stream ending by itself once the jo
 FIRST_REPORT_WAIT = 0.5
 REPORT_WAIT = 5.0  # bound on the Status stream catching up with a gateway Solve's reply (normally at once)
 END_OF_EVENTS = None  # what a subscriber's queue receives last
+# While a solve runs its daemon is asked a cheap question (ListWorkers) every LIVENESS_INTERVAL; two
+# unanswered in a row (LIVENESS_TIMEOUT each) end the solve: a half-open TCP connection never answers,
+# and a long RUN sends nothing on the Solve call to notice it by. Generous: a loaded daemon is not a dead one.
+LIVENESS_INTERVAL = 30.0
+LIVENESS_TIMEOUT = 60.0
+LIVENESS_MISSES = 2
 
 
 @dataclass
@@ -66,6 +75,7 @@ class StatusFollower:
         self._watches: list[tuple[Callable[[BuildModel], bool], Flag]] = []
         self._control, self._ref, self._answered = control, ref, answered
         self._stopping = False
+        self._applying = threading.Lock()  # the Status thread and client-side notes take turns
         self._call = self._follow()
         self._thread = threading.Thread(target=self._run, name=f"envd-status-{ref[:8]}", daemon=True)
         self._thread.start()
@@ -80,11 +90,7 @@ class StatusFollower:
                 try:
                     for response in self._call:
                         self.reported.set()
-                        for event in self.model.apply(response):
-                            self._deliver(event)
-                        for predicate, flag in list(self._watches):
-                            if predicate(self.model):
-                                self._unwatch(predicate, flag)
+                        self.apply(response)
                     return
                 except grpc.RpcError as exc:  # the Solve call reports daemon failures; Status only feeds progress
                     if (self.reported.is_set() or self._answered.is_set() or self._stopping
@@ -97,6 +103,15 @@ class StatusFollower:
             self.ended.set()
             for predicate, flag in list(self._watches):
                 self._unwatch(predicate, flag)
+
+    def apply(self, response) -> None:
+        """Merge one StatusResponse (the daemon's, or a client-side note) and tell the callbacks."""
+        with self._applying:
+            for event in self.model.apply(response):
+                self._deliver(event)
+            for predicate, flag in list(self._watches):
+                if predicate(self.model):
+                    self._unwatch(predicate, flag)
 
     def _unwatch(self, predicate, flag: Flag) -> None:
         flag.set()
@@ -133,6 +148,32 @@ class StatusFollower:
         self._thread.join(2.0)
 
 
+class Liveness:
+    """Asks the daemon ListWorkers while a solve runs; calls ``on_lost(reason)`` after LIVENESS_MISSES misses."""
+
+    def __init__(self, control, on_lost: Callable[[str], None]):
+        self._control, self._on_lost = control, on_lost
+        self._stop = threading.Event()
+        threading.Thread(target=self._run, name="envd-liveness", daemon=True).start()
+
+    def _run(self) -> None:
+        misses = 0
+        while not self._stop.wait(LIVENESS_INTERVAL):
+            try:
+                self._control.ListWorkers(control_pb2.ListWorkersRequest(), timeout=LIVENESS_TIMEOUT)
+                misses = 0
+            except grpc.RpcError as exc:
+                if exc.code() not in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE):
+                    continue  # it answered, if only to refuse
+                misses += 1
+                if misses >= LIVENESS_MISSES and not self._stop.is_set():
+                    self._on_lost(f"{misses} liveness checks unanswered within {LIVENESS_TIMEOUT:g}s each")
+                    return
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 class SolveLifecycle:
     """One Control.Solve; the options are ``Client.solve``'s (see ``_solve.start_solve``).
 
@@ -144,7 +185,7 @@ class SolveLifecycle:
 
     def __init__(self, client, *, exports=(), cache_imports=(), cache_exports=(), secrets=None, local_dirs=None,
                  entitlements: Sequence[str] = (), on_event: EventCallback | Sequence[EventCallback] | None = None,
-                 timeout: float | None = None, name: str | None = None):
+                 timeout: float | None = None, name: str | None = None, credential_hosts: Sequence[str] = ()):
         self.client = client
         self.ref = new_id()
         self.model = BuildModel(began=time.time())
@@ -152,15 +193,26 @@ class SolveLifecycle:
         self.timeout = timeout
         self.definitions: list = []  # what was solved: their source maps name the user's line of a failed step
         self.cancelled = False
+        self.lost: DaemonError | None = None  # the daemon stopped answering (Liveness)
         self.answered = Flag()  # the Control.Solve call has ended
         self.ended = False  # end() has run (or is running)
         self._started = time.monotonic()
         self._cache = plan_cache(cache_imports, cache_exports)
-        self._services = session_services(local_dirs, secrets, self.exports) + self._cache.session_services()
+        # Registry credentials go only to hosts this solve names (or the user allowed), and each hand-out is noted.
+        self.credentials = CredentialScope(credential_hosts)
+        self.credentials.add_exports(self.exports)
+        self.credentials.add_cache(self._cache.imports, export=False)
+        self.credentials.add_cache(self._cache.exports, export=True)
+        self._notes_lock = threading.Lock()
+        self._early_notes: list = []  # notes made before the Status follower exists
+        self._services = session_services(local_dirs, secrets, self.exports,
+                                          AuthService(scope=self.credentials, note=self.note))
+        self._services += self._cache.session_services()
         self._callbacks = [] if on_event is None else [on_event] if callable(on_event) else list(on_event)
         self._entitlements, self._name = list(entitlements), name
         self._session: Session | None = None
         self._follower: StatusFollower | None = None
+        self._liveness: Liveness | None = None
         self._call = None
         self._subscribers: list[queue.SimpleQueue] = []
         self._events_over = False
@@ -175,6 +227,7 @@ class SolveLifecycle:
     def add_definition(self, definition: Any, data: bytes) -> Vertices:
         """Record a Definition about to be solved (``data``: its bytes); what the Status stream will report."""
         found = vertices(data)
+        self.credentials.add_definition(data)
         with self._definitions_lock:  # solve_many records from several threads at once
             self.definitions.append(definition)
             self.model.source_digests = self.model.source_digests | found.sources
@@ -188,12 +241,39 @@ class SolveLifecycle:
                                 cache_imports=self._cache.imports, cache_exports=self._cache.exports,
                                 entitlements=self._entitlements, name=self._name)
         self._session.start(self.client.transport)
-        self._follower = StatusFollower(self.client.control, self.ref, self.model,
-                                        [*self._callbacks, self._publish], self.cancel, self.answered)
+        follower = StatusFollower(self.client.control, self.ref, self.model, [*self._callbacks, self._publish],
+                                  self.cancel, self.answered)
+        with self._notes_lock:
+            self._follower = follower
+            early, self._early_notes = self._early_notes, []
+        for response in early:
+            follower.apply(response)
         self._call = self.client.control.Solve.future(request, timeout=self.timeout)
         self._call.add_done_callback(lambda _: self.answered.set())
+        self._liveness = Liveness(self.client.control, self._daemon_lost)
         if self.cancelled:  # cancel() came while the call was being set up
             self._call.cancel()
+
+    def note(self, text: str) -> None:
+        """A client-side progress line, shown as a finished vertex of its own (as BuildKit's client shows
+        "[auth] ..." lines); never counted as a step that ran or was cached. Safe from any thread."""
+        digest = "sha256:" + hashlib.sha256(f"{self.ref}/{new_id()}".encode()).hexdigest()
+        vertex = control_pb2.Vertex(digest=digest, name=text)
+        vertex.started.GetCurrentTime()
+        vertex.completed.CopyFrom(vertex.started)
+        response = control_pb2.StatusResponse(vertexes=[vertex])
+        with self._definitions_lock:
+            self.model.source_digests = self.model.source_digests | {digest}
+        with self._notes_lock:
+            follower = self._follower
+            if follower is None:
+                self._early_notes.append(response)
+        if follower is not None:
+            follower.apply(response)
+
+    def _daemon_lost(self, reason: str) -> None:
+        self.lost = DaemonError(f"the daemon at {self.client.address} stopped answering mid-solve ({reason})")
+        self.cancel()
 
     def cancel(self) -> None:
         """End the solve on the daemon; safe from any thread, and before ``start``."""
@@ -204,6 +284,8 @@ class SolveLifecycle:
     # -- why work inside the solve must stop -----------------------------------------------
     def stop_reason(self) -> BaseException | None:
         """A callback's exception, a cancel, or the Control.Solve's own end; None while the solve goes on."""
+        if self.lost is not None:
+            return self.lost
         if self._follower is not None and self._follower.error is not None:
             return self._follower.error
         if self.cancelled:
@@ -256,6 +338,8 @@ class SolveLifecycle:
         except grpc.RpcError as exc:
             failure = exc
         self.end(response is not None, response)
+        if self.lost is not None:
+            raise self.lost
         if self._follower.error is not None:
             raise self._follower.error
         if failure is not None:
@@ -270,6 +354,8 @@ class SolveLifecycle:
         if not self._end_once.acquire(blocking=False):
             return
         self.ended = True
+        if self._liveness is not None:
+            self._liveness.stop()
         try:
             if self._follower is not None:
                 bound = CANCEL_CONFIRM if self.cancelled else STATUS_END_WAIT
@@ -278,23 +364,27 @@ class SolveLifecycle:
                 ok = ok and self._follower.error is None  # a callback that failed while the stream drained
             if self._session is not None:
                 self._session.close()
-            self._finish_exports(ok, dict(response.ExporterResponse) if ok else {})
+            failure = self._finish_exports(ok, dict(response.ExporterResponse) if ok else {})
             if ok:
-                self._cache.finish(response.ExporterResponse)
+                try:
+                    self._cache.finish(response.ExporterResponse)
+                except Exception as exc:
+                    failure = failure or exc
+            if failure is not None:
+                raise failure
         finally:
             self._events_over = True
             self._publish(END_OF_EVENTS)
 
-    def _finish_exports(self, ok: bool, exporter_response: dict) -> None:
-        """Every export is told (so a failed solve leaves no half-written output); the first failure is raised."""
+    def _finish_exports(self, ok: bool, exporter_response: dict) -> Exception | None:
+        """Every export is told (so a failed solve leaves no half-written output); returns the first failure."""
         failure = None
         for export in self.exports:
             try:
                 export.finish(ok, exporter_response)
             except Exception as exc:
                 failure = failure or exc
-        if failure is not None:
-            raise failure
+        return failure
 
     # -- events as a stream -------------------------------------------------------------------
     def subscribe(self) -> queue.SimpleQueue:

@@ -11,11 +11,19 @@ described by ``events.schema.json``), the one shape widgets, servers and history
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 DEFAULT_LOG_CAP = 1 << 20  # bytes of log kept per vertex (the tail wins)
+# What one build may make us hold, whatever the daemon sends; past a cap a note says what was dropped.
+MAX_VERTICES = 10_000
+MAX_STATUSES = 1_000  # progress counters per vertex
+MAX_WARNINGS = 100  # per vertex
+LOG_BUDGET = 64 << 20  # log bytes kept over all vertices (the oldest lines go first)
+MAX_LOG_CHUNKS = 100_000  # log messages kept over all vertices
+CAPPED_DIGEST = "envd:capped"  # the note vertex that carries the warnings about caps
 STDOUT, STDERR = 1, 2
 EVENT_SCHEMA_VERSION = 1  # bump when a to_dict() shape changes incompatibly
 
@@ -33,6 +41,7 @@ class LogChunk:
     stream: int
     timestamp: float
     data: bytes
+    seq: int = field(default=0, repr=False, compare=False)  # arrival order over the whole build
 
 
 @dataclass
@@ -147,50 +156,95 @@ class BuildModel:
     """Every vertex of one solve, merged by digest, in order of first appearance."""
 
     def __init__(self, log_cap: int = DEFAULT_LOG_CAP, source_digests: frozenset[str] = frozenset(),
-                 began: float | None = None):
+                 began: float | None = None, *, max_vertices: int = MAX_VERTICES, log_budget: int = LOG_BUDGET,
+                 max_log_chunks: int = MAX_LOG_CHUNKS):
         self.vertices: dict[str, VertexState] = {}
-        self.source_digests = source_digests  # image/local/git sources: resolved, never "cached"
+        self.source_digests = source_digests  # image/local/git sources (and client notes): never "cached"
         # When this build began (epoch seconds). BuildKit shares a vertex still held by another open build
         # instead of caching it, and replays that build's timestamps without ``cached``: a vertex that
         # completed before this build began was done by the other build, so it counts as cached here.
         self.began = began
         self._log_cap = log_cap
+        self._max_vertices, self._log_budget, self._max_log_chunks = max_vertices, log_budget, max_log_chunks
+        self._log_order: deque = deque()  # (vertex, seq) of kept chunks, oldest first (stale ones skipped)
+        self._log_seq = 0
+        self._kept_bytes = 0
+        self._kept_chunks = 0
+        self._capped: set[str] = set()  # caps already noted
 
-    def _vertex(self, digest: str) -> VertexState:
+    def _vertex(self, digest: str, events: list) -> VertexState | None:
+        """The vertex for ``digest``; None (and a note, once) past MAX_VERTICES new ones."""
         vertex = self.vertices.get(digest)
         if vertex is None:
+            if len(self.vertices) >= self._max_vertices:
+                self._note_cap("vertices", f"more than {self._max_vertices} steps reported: the rest are not kept",
+                               events)
+                return None
             vertex = self.vertices[digest] = VertexState(digest, len(self.vertices) + 1)
         return vertex
+
+    def _note_cap(self, cap: str, text: str, events: list, vertex: VertexState | None = None) -> None:
+        """Say once per cap what was dropped: a warning on ``vertex``, or on a finished note vertex of its own."""
+        if cap in self._capped:
+            return
+        self._capped.add(cap)
+        if vertex is None:
+            vertex = self.vertices.get(CAPPED_DIGEST)
+            if vertex is None:
+                vertex = self.vertices[CAPPED_DIGEST] = VertexState(CAPPED_DIGEST, len(self.vertices) + 1,
+                                                                    name="[envd] progress capped")
+                vertex.started = vertex.completed = time.time()
+                self.source_digests = self.source_digests | {CAPPED_DIGEST}
+        vertex.warnings.append(text)
+        events.append(VertexEvent("warning", vertex, warning=text))
 
     def apply(self, response) -> list[VertexEvent]:
         """Merge one StatusResponse; return what changed, in BuildKit's order."""
         events: list[VertexEvent] = []
         finished: list[VertexEvent] = []  # completion last, after this response's statuses and logs
         for msg in response.vertexes:
-            for event in self._merge_vertex(msg):
+            for event in self._merge_vertex(msg, events):
                 (events if event.kind == "started" else finished).append(event)
         for msg in response.statuses:
-            vertex = self._vertex(msg.vertex)
-            status = vertex.statuses.setdefault(msg.ID, StatusState(msg.ID))
+            vertex = self._vertex(msg.vertex, events)
+            if vertex is None:
+                continue
+            status = vertex.statuses.get(msg.ID)
+            if status is None:
+                if len(vertex.statuses) >= MAX_STATUSES:
+                    self._note_cap(f"statuses:{vertex.digest}", f"more than {MAX_STATUSES} progress counters: "
+                                   "the rest are not kept", events, vertex)
+                    continue
+                status = vertex.statuses[msg.ID] = StatusState(msg.ID)
             status.name, status.current, status.total = msg.name, msg.current, msg.total
             status.timestamp = _ts(msg, "timestamp")
             status.started = _ts(msg, "started")
             status.completed = _ts(msg, "completed")
             events.append(VertexEvent("status", vertex, status=status))
         for msg in response.warnings:
-            vertex = self._vertex(msg.vertex)
+            vertex = self._vertex(msg.vertex, events)
+            if vertex is None:
+                continue
+            if len(vertex.warnings) >= MAX_WARNINGS:
+                self._note_cap(f"warnings:{vertex.digest}", f"more than {MAX_WARNINGS} warnings: the rest are not "
+                               "kept", events, vertex)
+                continue
             text = msg.short.decode("utf-8", "replace")
             vertex.warnings.append(text)
             events.append(VertexEvent("warning", vertex, warning=text))
         for msg in response.logs:
-            vertex = self._vertex(msg.vertex)
+            vertex = self._vertex(msg.vertex, events)
+            if vertex is None or not msg.msg:
+                continue
             chunk = LogChunk(msg.stream, _ts(msg, "timestamp") or 0.0, bytes(msg.msg))
-            self._keep_log(vertex, chunk)
+            self._keep_log(vertex, chunk, events)
             events.append(VertexEvent("log", vertex, log=chunk))
         return events + finished
 
-    def _merge_vertex(self, msg) -> Iterable[VertexEvent]:
-        vertex = self._vertex(msg.digest)
+    def _merge_vertex(self, msg, events: list) -> Iterable[VertexEvent]:
+        vertex = self._vertex(msg.digest, events)
+        if vertex is None:
+            return
         was_started, was_done = vertex.started is not None, vertex.done
         vertex.name = msg.name or vertex.name
         vertex.inputs = tuple(msg.inputs) or vertex.inputs
@@ -207,13 +261,33 @@ class BuildModel:
             kind = "error" if vertex.error else "cached" if vertex.cached else "completed"
             yield VertexEvent(kind, vertex)
 
-    def _keep_log(self, vertex: VertexState, chunk: LogChunk) -> None:
+    def _keep_log(self, vertex: VertexState, chunk: LogChunk, events: list) -> None:
+        """Keep the tail: per vertex up to ``log_cap`` bytes, over the build LOG_BUDGET / MAX_LOG_CHUNKS."""
+        self._log_seq += 1
+        chunk.seq = self._log_seq
         vertex.logs.append(chunk)
         vertex.log_bytes += len(chunk.data)
+        self._kept_bytes += len(chunk.data)
+        self._kept_chunks += 1
+        self._log_order.append((vertex, chunk.seq))
         while vertex.log_bytes > self._log_cap and len(vertex.logs) > 1:
-            dropped = vertex.logs.popleft()
-            vertex.log_bytes -= len(dropped.data)
-            vertex.dropped_log_bytes += len(dropped.data)
+            self._drop_oldest_log(vertex)
+        while (self._kept_bytes > self._log_budget or self._kept_chunks > self._max_log_chunks) and self._log_order:
+            oldest, seq = self._log_order.popleft()
+            if oldest.logs and oldest.logs[0].seq == seq and len(oldest.logs) > (oldest is vertex):
+                self._drop_oldest_log(oldest)
+                self._note_cap("logs", f"more than {self._log_budget >> 20} MiB or {self._max_log_chunks} messages "
+                               "of logs: the oldest are dropped", events)
+        if len(self._log_order) > 2 * self._kept_chunks + 1024:  # forget entries of chunks dropped per vertex
+            self._log_order = deque(entry for entry in self._log_order
+                                    if entry[0].logs and entry[1] >= entry[0].logs[0].seq)
+
+    def _drop_oldest_log(self, vertex: VertexState) -> None:
+        dropped = vertex.logs.popleft()
+        vertex.log_bytes -= len(dropped.data)
+        vertex.dropped_log_bytes += len(dropped.data)
+        self._kept_bytes -= len(dropped.data)
+        self._kept_chunks -= 1
 
     # Summaries used by SolveResult, errors, benchmarks and views.
     @property

@@ -70,8 +70,8 @@ def vertices(definition: bytes) -> Vertices:
     return Vertices(frozenset(d for d, _ in ops), frozenset(d for d, op in ops if op.HasField("source")), head)
 
 
-def session_services(local_dirs, secrets, exports: Sequence[Export]) -> list:
-    """The services a solve's session needs for these options."""
+def session_services(local_dirs, secrets, exports: Sequence[Export], auth=None) -> list:
+    """The services a solve's session needs for these options (``auth``: its AuthService, or one with no hosts)."""
     services = []
     if local_dirs:
         from envd_jupyter.buildkit._session.filesync import FileSyncService
@@ -81,12 +81,11 @@ def session_services(local_dirs, secrets, exports: Sequence[Export]) -> list:
         from envd_jupyter.buildkit._session.secrets import SecretsService
 
         services.append(SecretsService(secrets))
-    try:
+    if auth is None:
         from envd_jupyter.buildkit._session.auth import AuthService
-    except ImportError:
-        pass
-    else:
-        services.append(AuthService())
+
+        auth = AuthService()
+    services.append(auth)
     for index, export in enumerate(exports):
         services.extend(export.session_services(index))
     return services

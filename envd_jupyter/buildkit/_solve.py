@@ -20,7 +20,7 @@ from envd_jupyter.buildkit._session import Export
 def start_solve(client, target: Any, *, exports: Sequence[Export] = (), cache_imports=(), cache_exports=(),
                 secrets: Mapping | None = None, local_dirs: Mapping | None = None, entitlements: Sequence[str] = (),
                 on_event: EventCallback | Sequence[EventCallback] | None = None, timeout: float | None = None,
-                name: str | None = None) -> SolveHandle:
+                name: str | None = None, credential_hosts: Sequence[str] = ()) -> SolveHandle:
     """Start solving ``target`` (State, Definition or bytes) on ``client``'s daemon; returns at once.
 
     ``exports``: ``Export`` objects (Image, LocalDir, Tarball, ...); more than one needs BuildKit >= 0.13.
@@ -29,11 +29,13 @@ def start_solve(client, target: Any, *, exports: Sequence[Export] = (), cache_im
     ``on_event``: callback(s) receiving VertexEvents from the Status thread; one that raises
     cancels the solve on the daemon and its exception is what the handle raises. ``timeout`` bounds
     the whole solve on the daemon; ``name`` is the build's name in BuildKit's history.
+    Registry credentials go only to hosts the build references (image sources, pushed names,
+    registry caches) and to ``credential_hosts``; each hand-out shows as an "[auth] ..." progress line.
     The handle raises CapsError, InvalidDefinitionError, SolveError, SolveCancelled or DaemonError.
     """
     lifecycle = SolveLifecycle(client, exports=exports, cache_imports=cache_imports, cache_exports=cache_exports,
                                secrets=secrets, local_dirs=local_dirs, entitlements=entitlements,
-                               on_event=on_event, timeout=timeout, name=name)
+                               on_event=on_event, timeout=timeout, name=name, credential_hosts=credential_hosts)
     return SolveHandle(lifecycle, lambda: _run(lifecycle, target))
 
 

@@ -2,7 +2,8 @@
 
 ``DirectTransport`` talks gRPC straight to buildkitd (unix/tcp, optional TLS) and carries
 sessions inside ``Control.Session``. ``DockerTransport`` runs a private unix-socket proxy: each
-connection grpcio opens is hijacked to dockerd with ``POST /grpc``; sessions use ``POST /session``.
+connection grpcio opens is hijacked to dockerd with ``POST /grpc``; sessions use ``POST /session``;
+over TLS to a tcp:// dockerd when given ``tls``. Which address gets TLS is ``_connect``'s rule.
 """
 
 from __future__ import annotations
@@ -11,15 +12,15 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 import weakref
-from dataclasses import dataclass
-from pathlib import Path
 
 import grpc
 
 from envd_jupyter.buildkit._address import Address
 from envd_jupyter.buildkit._hijack import hijack
 from envd_jupyter.buildkit._pump import Pump
+from envd_jupyter.buildkit._tls import TLSConfig
 
 MAX_MESSAGE = 64 * 1024 * 1024
 CHANNEL_OPTIONS = [
@@ -31,7 +32,15 @@ CHANNEL_OPTIONS = [
 ]
 # dockerd serves /grpc with Go's x/net/http2, which answers pings without grpc-go's ping policy,
 # so we can ping often during calls and notice a frozen (not just dead) daemon within seconds.
-# Standalone buildkitd runs grpc-go's server, whose default policy closes chatty clients: no pings.
+# Standalone buildkitd runs grpc-go's server, whose default policy closes clients pinging more often
+# than every 5 minutes: pings at that pace (which also set TCP_USER_TIMEOUT on the socket); the
+# solve's liveness check (``_lifecycle.Liveness``) notices a silent daemon sooner.
+DIRECT_KEEPALIVE = [
+    ("grpc.keepalive_time_ms", 300_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.keepalive_permit_without_calls", 0),
+    ("grpc.http2.max_pings_without_data", 0),
+]
 DOCKER_KEEPALIVE = [
     ("grpc.keepalive_time_ms", 2000),
     ("grpc.keepalive_timeout_ms", 3000),
@@ -39,24 +48,6 @@ DOCKER_KEEPALIVE = [
     ("grpc.keepalive_permit_without_calls", 0),
     ("grpc.http2.max_pings_without_data", 0),
 ]
-
-
-@dataclass(frozen=True)
-class TLSConfig:
-    """TLS to a tcp:// buildkitd; ``cert``+``key`` make it mutual TLS."""
-
-    ca: str | Path | None = None
-    cert: str | Path | None = None
-    key: str | Path | None = None
-    server_name: str | None = None
-
-    def credentials(self) -> grpc.ChannelCredentials:
-        def read(path):
-            return Path(path).read_bytes() if path else None
-
-        if bool(self.cert) != bool(self.key):
-            raise ValueError("TLS client auth needs both cert and key")
-        return grpc.ssl_channel_credentials(read(self.ca), read(self.key), read(self.cert))
 
 
 def private_dir(prefix: str) -> str:
@@ -72,8 +63,8 @@ class DirectTransport:
     uses_control_session = True
 
     def __init__(self, address: Address, tls: TLSConfig | None):
-        self.address = address
-        options = list(CHANNEL_OPTIONS)
+        self.address, self.tls = address, tls
+        options = CHANNEL_OPTIONS + DIRECT_KEEPALIVE
         if address.transport == "unix":
             target = "unix:" + address.target
         else:
@@ -96,8 +87,10 @@ class DockerTransport:
 
     uses_control_session = False
 
-    def __init__(self, address: Address, *, hijack_timeout: float = 5.0):
-        self.address = address
+    def __init__(self, address: Address, *, tls: TLSConfig | None = None, hijack_timeout: float = 5.0):
+        if tls is not None and address.transport != "tcp":
+            raise ValueError(f"{address}: TLS applies to tcp:// addresses only")
+        self.address, self.tls = address, tls
         self._hijack_timeout = hijack_timeout
         self._dir = private_dir("envd-bk-")
         # A client nobody closes (a script that just exits) still removes its socket dir.
@@ -112,16 +105,24 @@ class DockerTransport:
         self.channel = grpc.insecure_channel("unix:" + path, options=CHANNEL_OPTIONS + DOCKER_KEEPALIVE)
 
     def _accept(self, local: socket.socket) -> None:
+        """In its own thread: a slow dockerd answering the upgrade must not hold up the pump's other pairs."""
+        threading.Thread(target=self._connect, args=(local,), name="envd-buildkit-hijack", daemon=True).start()
+
+    def _connect(self, local: socket.socket) -> None:
         try:
-            remote, rest = hijack(self.address, "/grpc", timeout=self._hijack_timeout)
+            remote, rest = hijack(self.address, "/grpc", timeout=self._hijack_timeout, tls=self.tls)
         except OSError:
             local.close()  # grpcio sees the reset and reports UNAVAILABLE with its own retry
             return
-        self._pump.add_pair(local, remote, to_a=rest)
+        try:
+            self._pump.add_pair(local, remote, to_a=rest)
+        except RuntimeError:  # the client closed meanwhile
+            local.close()
+            remote.close()
 
     def hijack_session(self, headers: list[tuple[str, str]]) -> tuple[socket.socket, bytes]:
         """``POST /session`` upgraded: the daemon's h2c client stream, and bytes already read from it."""
-        return hijack(self.address, "/session", headers, timeout=self._hijack_timeout)
+        return hijack(self.address, "/session", headers, timeout=self._hijack_timeout, tls=self.tls)
 
     def open_session(self, headers: list[tuple[str, str]], server_path: str) -> "SocketLink":
         """Hijack ``/session`` and pipe it to a session server's unix socket (for servers that only listen)."""

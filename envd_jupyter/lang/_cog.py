@@ -26,10 +26,10 @@ from envd_jupyter.lang._environment import Environment, UserStep
 from envd_jupyter.lang._errors import CogConfigError, EnvdError, Location
 from envd_jupyter.lang._functions import EnvdFunctions
 from envd_jupyter.lang._sandbox import DEFAULT_LIMITS
+from envd_jupyter.lang._untrusted import check_yaml_aliases
 
 SOURCE_DIR = "/src"
 COG_PORT = 5000
-MAX_NODES = 100_000  # YAML aliases can make a small file expand without bound
 TOP_KEYS = {"build", "image", "model", "run", "predict", "train", "concurrency", "environment", "weights"}
 BUILD_KEYS = {"gpu", "cuda", "cudnn", "python_version", "python_packages", "pre_install", "python_requirements",
               "system_packages", "sdk_version", "run"}
@@ -97,17 +97,8 @@ def _compose(text: str, path: Path) -> yaml.Node | None:
         mark = getattr(err, "problem_mark", None)
         raise CogConfigError(f"invalid YAML: {getattr(err, 'problem', err)}",
                              Location(str(path), mark.line + 1 if mark else 0)) from None
-    sizes: dict[int, int] = {}
-
-    def size(node: yaml.Node) -> int:  # shared (aliased) nodes counted once per use, memoised by identity
-        if id(node) not in sizes:
-            children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else \
-                node.value if isinstance(node, yaml.SequenceNode) else []
-            sizes[id(node)] = 1 + sum(size(child) for child in children)
-        return sizes[id(node)]
-
-    if root is not None and size(root) > MAX_NODES:
-        raise CogConfigError(f"expands to more than {MAX_NODES} YAML nodes (aliases)", Location(str(path)))
+    if root is not None:
+        check_yaml_aliases(root, path)  # before anything expands them
     return root
 
 

@@ -11,6 +11,7 @@ from envd_jupyter.lang._environment import (
     Environment, as_location, bool_arg, string_arg, string_list,
 )
 from envd_jupyter.lang._errors import EnvdArgumentError
+from envd_jupyter.lang._untrusted import allowed_roots, context_relative, resolve_inside
 
 PYTHON_DEFAULT = "3.11"  # envd's PythonVersionDefault
 CUDNN_DEFAULT = "8"  # envd's CUDNNVersionDefault
@@ -94,11 +95,13 @@ class Install:
     def python_packages(self, name=None, requirements: str = "", local_wheels=None, *, _at=None) -> None:
         at = as_location(_at)
         names = string_list("install.python_packages", "name", name, at)
-        wheels = string_list("install.python_packages", "local_wheels", local_wheels, at)
+        wheels = tuple(context_relative(w, "install.python_packages: local wheel", at, EnvdArgumentError)
+                       for w in string_list("install.python_packages", "local_wheels", local_wheels, at))
         requirements = string_arg("install.python_packages", "requirements", requirements or "", at)
         req_text = ""
         if requirements:
-            path = self._env.context / requirements
+            path = resolve_inside(self._env.context, requirements, allowed_roots(self._env.context, at),
+                                  "install.python_packages: requirements file", at, EnvdArgumentError)
             if not path.is_file():
                 raise EnvdArgumentError(f"install.python_packages: requirements file {path} not found", at)
             req_text = path.read_text()

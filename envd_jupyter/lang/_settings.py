@@ -17,6 +17,7 @@ from envd_jupyter.lang._environment import (
     string_list,
 )
 from envd_jupyter.lang._errors import EnvdArgumentError
+from envd_jupyter.lang._untrusted import context_relative
 
 ENVD_HOME = "/home/envd"  # envd's home of the envd user (fileutil.EnvdHomeDir)
 RSTUDIO_PORT = 8787
@@ -46,6 +47,8 @@ class IO:
         image = image_arg("io.copy", "image", image, at) if image != "" else image
         if not source or not target:
             raise EnvdArgumentError("io.copy: source and target are required", at)
+        if not image:
+            context_relative(source, "io.copy: source", at, EnvdArgumentError)
         self._env.user_steps.append(UserStep("copy", at, source=source, target=target, image=image))
 
     def http(self, url: str, checksum: str = "", filename: str = "", *, _at=None) -> None:

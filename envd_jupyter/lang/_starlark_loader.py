@@ -39,6 +39,7 @@ from envd_jupyter.lang._functions import NAMESPACES, EnvdFunctions, unknown_func
 from envd_jupyter.lang._settings import Data
 from envd_jupyter.lang._sandbox import DEFAULT_LIMITS, EvalLimitError, EvalLimits, Interpreter, interpreter
 from envd_jupyter.lang._tokens import check_nesting, is_open, matching_close
+from envd_jupyter.lang._untrusted import resolve_inside
 from envd_jupyter.lang._starlark_chain import (METHOD_CALL, ChainHandles, at_literal, method_call_edits,
                                               type_error_text)
 
@@ -316,7 +317,8 @@ class StarlarkLoader:
             at = Location(filename, load.line)
             if load.module.startswith(("@", "git@", "http://", "https://")):
                 raise EnvdLoadError(f"load: only local modules are supported, not {load.module}", at)
-            self._exec_module((base_dir / load.module).resolve(), at)
+            self._exec_module(resolve_inside(base_dir, load.module, [base_dir, self.env.context], "load:",
+                                             at, EnvdLoadError), at)
             have = set(self._starlark.globals())
             for local, remote in load.symbols.items():
                 if remote not in have:

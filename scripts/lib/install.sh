@@ -32,11 +32,13 @@ install_debian_packages() {
   apt_lists_present || { log "apt-get update (empty package lists)"; apt-get update -qq >"$LOGS/apt.log" 2>&1 || { log_tail "$LOGS/apt.log"; die "apt-get update failed"; }; }
   log "installing ${missing[*]}"
   # A policy-rc.d that denies service starts keeps the packaged dockerd/registry from
-  # starting on /var/run/docker.sock or on all interfaces.
-  local own_policy=
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-    own_policy=1
+  # starting on /var/run/docker.sock or on all interfaces. Ours is removed however this script
+  # ends (failure, Ctrl-C, TERM): left behind, it would stop every later package from starting its service.
+  if [ ! -e "$POLICY_RC" ]; then
+    trap remove_own_policy EXIT
+    trap 'remove_own_policy; exit 130' INT
+    trap 'remove_own_policy; exit 143' TERM
+    printf '#!/bin/sh\n# %s\nexit 101\n' "$OWN_POLICY_MARK" >"$POLICY_RC" && chmod +x "$POLICY_RC"
   fi
   local rc
   apt_install "${missing[@]}"
@@ -46,8 +48,18 @@ install_debian_packages() {
     apt-get update -qq >>"$LOGS/apt.log" 2>&1 && apt_install "${missing[@]}"
     rc=$?
   fi
-  [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d
+  remove_own_policy
+  trap - EXIT INT TERM
   [ $rc -eq 0 ] || { log_tail "$LOGS/apt.log"; die "apt-get install ${missing[*]} failed"; }
+}
+
+POLICY_RC=${ENVD_JUPYTER_POLICY_RC:-/usr/sbin/policy-rc.d}  # overridable for the script's own tests
+OWN_POLICY_MARK="written by envd-jupyter's buildkit-up; removed when it ends"
+
+# Removes the policy-rc.d only if it is the one we wrote (an administrator's stays).
+remove_own_policy() {
+  grep -qF "$OWN_POLICY_MARK" "$POLICY_RC" 2>/dev/null && rm -f "$POLICY_RC"
+  return 0
 }
 
 apt_install() {

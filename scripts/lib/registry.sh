@@ -48,15 +48,16 @@ wait_answering() {
   done
 }
 
-# The test user's password (random, made once per machine) and its bcrypt htpasswd line.
+# The test user's password (random, made once per machine) and its bcrypt htpasswd line. Secrets
+# go to programs on stdin or in files, never in argv (which every local user can read in /proc).
 ensure_registry_credentials() {
   mkdir -p "$REGISTRY_AUTH_DIR" && chmod 700 "$REGISTRY_AUTH_DIR"
   [ -s "$REGISTRY_AUTH_DIR/password" ] ||
     (umask 077 && head -c 18 /dev/urandom | base64 | tr '+/' 'xy' >"$REGISTRY_AUTH_DIR/password")
   echo "$REGISTRY_AUTH_USER" >"$REGISTRY_AUTH_DIR/user"
   if ! [ -s "$REGISTRY_AUTH_DIR/htpasswd" ] ||
-    ! htpasswd -vbB "$REGISTRY_AUTH_DIR/htpasswd" "$REGISTRY_AUTH_USER" "$(cat "$REGISTRY_AUTH_DIR/password")" >/dev/null 2>&1; then
-    htpasswd -cbB "$REGISTRY_AUTH_DIR/htpasswd" "$REGISTRY_AUTH_USER" "$(cat "$REGISTRY_AUTH_DIR/password")" \
+    ! htpasswd -viB "$REGISTRY_AUTH_DIR/htpasswd" "$REGISTRY_AUTH_USER" <"$REGISTRY_AUTH_DIR/password" >/dev/null 2>&1; then
+    htpasswd -ciB "$REGISTRY_AUTH_DIR/htpasswd" "$REGISTRY_AUTH_USER" <"$REGISTRY_AUTH_DIR/password" \
       >/dev/null 2>>"$LOGS/registry-auth.log" || die "htpasswd failed (log: $LOGS/registry-auth.log)"
     rm -f "$REGISTRY_AUTH_DIR/port" # a new password needs a restarted registry
   fi
@@ -160,18 +161,22 @@ wait_registry() {
     die "registry-auth on 127.0.0.1:$REGISTRY_AUTH_PORT refuses the test user (log: $LOGS/registry-auth.log)"
 }
 
+# The status code of GET $1 with the bearer token $2, which reaches curl on stdin (a config line), not argv.
+status_with_token() {
+  curl -sS --max-time 3 -o /dev/null -w '%{http_code}' -K - "$1" <<<"header = \"Authorization: Bearer $2\""
+}
+
 # The token registry must refuse anonymous tokens and accept the test user's, or tests prove nothing.
 check_token_registry() {
   local realm="http://127.0.0.1:$TOKEN_SERVER_PORT/token?service=$TOKEN_SERVICE&scope=repository:envd-jupyter-test/probe:pull"
+  local tags="http://127.0.0.1:$REGISTRY_TOKEN_PORT/v2/envd-jupyter-test/probe/tags/list"
   local anonymous user_token
   anonymous=$(curl -fsS --max-time 5 "$realm" | sed 's/.*"token": *"\([^"]*\)".*/\1/')
-  [ "$(curl -sS --max-time 3 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $anonymous" \
-    "http://127.0.0.1:$REGISTRY_TOKEN_PORT/v2/envd-jupyter-test/probe/tags/list")" = 401 ] ||
+  [ "$(status_with_token "$tags" "$anonymous")" = 401 ] ||
     die "registry-token on 127.0.0.1:$REGISTRY_TOKEN_PORT accepts anonymous tokens"
   user_token=$(curl -fsS --max-time 5 -K - "$realm" <<<"user = \"$REGISTRY_AUTH_USER:$(cat "$REGISTRY_AUTH_DIR/password")\"" |
     sed 's/.*"token": *"\([^"]*\)".*/\1/')
-  case "$(curl -sS --max-time 3 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $user_token" \
-    "http://127.0.0.1:$REGISTRY_TOKEN_PORT/v2/envd-jupyter-test/probe/tags/list")" in
+  case "$(status_with_token "$tags" "$user_token")" in
     200 | 404) ;;
     *) die "registry-token on 127.0.0.1:$REGISTRY_TOKEN_PORT refuses the test user's token (logs: $LOGS/registry-token.log, $LOGS/token-server.log)" ;;
   esac

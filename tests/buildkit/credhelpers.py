@@ -19,7 +19,10 @@ with open({calls!r}, "a") as log:
     log.write(" ".join(sys.argv[1:]) + " " + host + "\\n")
 time.sleep({sleep})
 if {fail!r}:
-    print({fail!r})
+    print({fail!r}, file=sys.stderr)
+    sys.exit(1)
+if {leak_then_fail!r}:
+    print(json.dumps({{"Username": "u", "Secret": {leak_then_fail!r}}}))
     sys.exit(1)
 if {raw!r} is not None:
     sys.stdout.write({raw!r})
@@ -34,12 +37,14 @@ print(json.dumps({{"ServerURL": host, "Username": user, "Secret": secret}}))
 
 
 def write_helper(bin_dir: Path, name: str, answers: dict[str, tuple[str, str]] | None = None, *,
-                 fail: str = "", raw: str | None = None, sleep: float = 0) -> Path:
-    """A helper answering ``answers`` (host -> (username, secret)); ``fail`` makes it exit 1 with that line."""
+                 fail: str = "", raw: str | None = None, sleep: float = 0, leak_then_fail: str = "") -> Path:
+    """A helper answering ``answers`` (host -> (username, secret)); ``fail`` makes it exit 1 with that line
+    on stderr; ``leak_then_fail`` prints an answer with that secret on stdout, then exits 1."""
     bin_dir.mkdir(parents=True, exist_ok=True)
     path = bin_dir / f"docker-credential-{name}"
     path.write_text(_SCRIPT.format(python=sys.executable, calls=str(bin_dir / f"{name}.calls"), sleep=sleep,
-                                   fail=fail, raw=raw, answers=json.dumps(answers or {})))
+                                   fail=fail, raw=raw, answers=json.dumps(answers or {}),
+                                   leak_then_fail=leak_then_fail))
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
     return path
 

@@ -115,7 +115,7 @@ def _state(busybox, token):
 
 @pytest.mark.parametrize("source", ["auths", "credsStore", "credHelpers"])
 @pytest.mark.parametrize("flavour_socket", FLAVOURS, indirect=True)
-def test_push_to_auth_registry(flavour_socket, source, client_for, registry, docker_config, busybox):
+def test_push_to_auth_registry(flavour_socket, source, client_for, registry, token_registry, docker_config, busybox):
     flavour, socket_path = flavour_socket
     auth_registry = registry
     _configure(source, auth_registry, *docker_config)
@@ -134,6 +134,27 @@ def test_push_to_auth_registry(flavour_socket, source, client_for, registry, doc
     progress = _progress_text(events)
     assert "pushing" in progress.lower() or flavour == "old"  # the push's progress was seen at all
     assert secret not in progress
+    if flavour == "current":  # 20.10 pushes through dockerd's API, outside the session
+        origin = f"auths in {docker_config[0] / 'config.json'}" if source == "auths" else "helper envdtest"
+        _assert_handed_out(events, registry, token_registry, repo + ":pull,push", origin)
+
+
+def _hand_outs(events, registry) -> list[str]:
+    """The "[auth] ..." progress lines about ``registry`` that hand something out, in order, each once
+    ("kept on the client" lines, for daemons comparing cached fetchers, hand out nothing)."""
+    lines = [e.vertex.name for e in events if e.kind == "completed" and e.vertex.name.startswith("[auth]")]
+    return [line for line in dict.fromkeys(lines) if registry.host in line and "kept on the client" not in line]
+
+
+def _assert_handed_out(events, registry, token_registry, scope: str, origin: str) -> None:
+    """The basic-auth registry got raw credentials, once; the token one only tokens fetched on the client
+    (the daemon may ask more scopes, to mount blobs from other repositories it pushed to before)."""
+    host, lines = registry.host, _hand_outs(events, registry)
+    if registry == token_registry:
+        assert f"[auth] {scope} token for {host}, from credentials for {host} ({origin})" in lines
+        assert all(f" token for {host}, from credentials for {host} ({origin})" in line for line in lines), lines
+    else:
+        assert lines == [f"[auth] credentials for {host} ({origin})"]
 
 
 @pytest.mark.parametrize("flavour_socket", FLAVOURS, indirect=True)
@@ -180,7 +201,7 @@ def private_image(private_images, auth_registry) -> str:
 
 
 @pytest.mark.parametrize("flavour_socket", FLAVOURS, indirect=True)
-def test_pull_from_auth_registry_asks_the_session(flavour_socket, client_for, registry, docker_config,
+def test_pull_from_auth_registry_asks_the_session(flavour_socket, client_for, registry, token_registry, docker_config,
                                                   private_images, tmp_path):
     """The image source is resolved by the daemon's BuildKit, which asks our Auth service (credsStore helper).
 
@@ -191,9 +212,13 @@ def test_pull_from_auth_registry_asks_the_session(flavour_socket, client_for, re
     _, socket_path = flavour_socket
     _configure("credsStore", registry, *docker_config)
     out = tmp_path / "out"
-    client_for(socket_path).solve(image(private_images[registry.host], resolve_mode="pull"), exports=[LocalDir(out)])
+    events = []
+    client_for(socket_path).solve(image(private_images[registry.host], resolve_mode="pull"), exports=[LocalDir(out)],
+                                  on_event=events.append)
     assert (out / "private").read_text() == "private\n"
     assert f"get {registry.host}" in calls(docker_config[1], "envdtest")
+    _assert_handed_out(events, registry, token_registry, "envd-jupyter-test/private:pull", "helper envdtest")
+    assert registry.password not in _progress_text(events)
 
 
 @pytest.mark.parametrize("flavour_socket", FLAVOURS, indirect=True)

@@ -83,6 +83,13 @@ def test_failing_helper_is_one_line_naming_helper_and_host(bin_dir):
         run_helper("locked", "r.example")
 
 
+def test_a_failing_helpers_stdout_is_never_echoed(bin_dir):
+    write_helper(bin_dir, "crashy", leak_then_fail=SECRET)
+    with pytest.raises(RegistryAuthError) as failure:
+        run_helper("crashy", "r.example")
+    assert str(failure.value) == "credential helper docker-credential-crashy failed for r.example (exit status 1)"
+
+
 def test_hanging_helper_is_stopped_after_the_timeout(bin_dir):
     write_helper(bin_dir, "slow", {"r.example": ("u", "p")}, sleep=30)
     with pytest.raises(RegistryAuthError, match="docker-credential-slow for r.example did not answer within 0.5s"):

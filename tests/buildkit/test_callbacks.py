@@ -46,7 +46,7 @@ def test_raising_callback_cancels_solve_and_keeps_old_export(any_client, busybox
     out = tmp_path / "out"
     out.mkdir()
     (out / "previous").write_text("kept")
-    export = LocalDir(out)
+    export = LocalDir(out, overwrite=True)
     on_event, state = _raising_when_running(marker)
     baseline = threading.active_count()
     with pytest.raises(WidgetBroke) as failure:

@@ -6,7 +6,8 @@ import pytest
 
 from envd_jupyter.buildkit import ConnectError, connect
 from envd_jupyter.buildkit._address import Address, AddressError, candidates, parse
-from envd_jupyter.buildkit._transport import DirectTransport, TLSConfig
+from envd_jupyter.buildkit._tls import TLSConfig
+from envd_jupyter.buildkit._transport import DirectTransport
 
 
 def test_parse_address_forms():

@@ -307,3 +307,24 @@ def test_asyncio_task_cancel_cancels_the_solve(docker_classic, client_for, busyb
     assert any(f"after-{marker}" in v.log_text() for v in after.model.vertices.values())
     _eventually(lambda: not _procs_with(marker), "the cancelled task's step process is gone")
     _eventually(lambda: threading.active_count() <= baseline, "no solve thread outlives the task")
+
+
+def test_a_half_open_tcp_connection_ends_the_solve(docker_current, client_for, busybox, network, unique, monkeypatch):
+    """tcp:// to a daemon whose connection goes silent mid-RUN (packets dropped, nothing closed): the liveness
+    check ends the solve with DaemonError instead of waiting forever (bounds patched short for the test)."""
+    from envd_jupyter.buildkit import _lifecycle
+    from tlsrelay import TLSRelay
+
+    monkeypatch.setattr(_lifecycle, "LIVENESS_INTERVAL", 0.5)
+    monkeypatch.setattr(_lifecycle, "LIVENESS_TIMEOUT", 2.0)
+    relay = TLSRelay(client_for(docker_current).transport.channel_target, None)
+    marker = f"halfopen-{unique}"
+    try:
+        with connect(f"tcp://127.0.0.1:{relay.port}") as client:
+            step = _Step(busybox, network, marker, relay.frozen.set)
+            with pytest.raises(DaemonError, match="stopped answering mid-solve"):
+                client.solve(step.state, on_event=step.on_event, timeout=WAIT * 4)
+    finally:
+        relay.frozen.clear()
+        relay.close()
+    _eventually(lambda: not _procs_with(marker), "the step is cancelled once the connection moves again")

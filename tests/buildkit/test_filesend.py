@@ -64,7 +64,10 @@ def test_receiver_requests_files_and_writes_them(tmp_path):
 import subprocess  # noqa: E402
 import tarfile  # noqa: E402
 
-from envd_jupyter.buildkit import LocalDir, SolveError, Tarball  # noqa: E402
+import os  # noqa: E402
+
+from envd_jupyter.buildkit import ExportError, LocalDir, SolveError, Tarball  # noqa: E402
+from envd_jupyter.buildkit._session.filesend import EXPORT_MARK  # noqa: E402
 from envd_jupyter.llb._source import image, scratch  # noqa: E402
 
 
@@ -72,17 +75,23 @@ def _leftovers(parent):
     return sorted(p.name for p in parent.iterdir() if ".export-" in p.name or ".old-" in p.name)
 
 
-def test_local_export_replaces_the_directory(any_client, tmp_path):
+def test_local_export_replaces_only_what_an_export_wrote(any_client, tmp_path):
     dest = tmp_path / "out"
     dest.mkdir()
     (dest / "stale.txt").write_text("old")
     state = scratch().mkdir("/d", 0o750).mkfile("/d/new.txt", b"fresh", 0o640)
-    export = LocalDir(dest)
+    with pytest.raises(ExportError, match="a non-empty directory no earlier export wrote"):
+        any_client.solve(state, exports=[LocalDir(dest)])  # refused before the solve
+    assert (dest / "stale.txt").read_text() == "old"
+    export = LocalDir(dest, overwrite=True)
     any_client.solve(state, exports=[export])
     assert export.ok is True
     assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*")) == ["d", "d/new.txt"]
     assert (dest / "d/new.txt").read_bytes() == b"fresh"
     assert (dest / "d/new.txt").stat().st_mode & 0o777 == 0o640
+    again = LocalDir(dest)  # written by an export now: replaced without overwrite
+    any_client.solve(scratch().mkfile("/second.txt", b"2"), exports=[again])
+    assert sorted(p.name for p in dest.iterdir()) == ["second.txt"]
     assert _leftovers(tmp_path) == []
 
 
@@ -100,6 +109,7 @@ def test_failed_local_export_leaves_the_old_directory(any_client, busybox, netwo
     dest = small_disk / "out"
     dest.mkdir()
     (dest / "keep.txt").write_text("previous export")
+    os.setxattr(dest, EXPORT_MARK, b"local")  # as an earlier export left it
     big = image(busybox).run("head -c 3000000 /dev/zero > /big && echo small > /small", network=network)
     state = scratch().copy(big, "/small", "/small").copy(big, "/big", "/big")
     export = LocalDir(dest)

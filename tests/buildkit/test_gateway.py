@@ -49,7 +49,7 @@ def test_error_in_block_ends_build_without_export(any_client, busybox, tmp_path)
     out = tmp_path / "out"
     out.mkdir()
     (out / "old.txt").write_text("kept")
-    export = LocalDir(out)
+    export = LocalDir(out, overwrite=True)
     with pytest.raises(ZeroDivisionError):
         with any_client.interactive(exports=[export]) as build:
             ref = build.solve(image(busybox))

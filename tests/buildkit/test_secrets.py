@@ -63,3 +63,15 @@ def test_missing_secret_fails_with_its_id(any_client, busybox, network):
 def test_unreadable_secret_file_is_a_clear_error(tmp_path):
     with pytest.raises(SecretError, match="'tok'.*cannot read"):
         Secret(file=tmp_path / "absent").read("tok")
+
+
+def test_a_secret_value_passed_as_str_is_not_in_the_solve_error(any_client, busybox, network):
+    """A str is an env var or a file path (like buildctl); a value passed by mistake is never echoed back."""
+    token = "tok-" + random_tokens.token_hex(16)
+    events = []
+    with pytest.raises(Exception) as failure:
+        any_client.solve(_hashing_state(busybox, network), secrets={"tok": token}, on_event=events.append)
+    text = str(failure.value) + repr(failure.value) + str(getattr(failure.value, "detail", ""))
+    assert "tok" in text
+    assert token not in text
+    assert all(token not in (event.vertex.error + event.vertex.name) for event in events)

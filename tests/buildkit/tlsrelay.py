@@ -48,6 +48,7 @@ class TLSRelay:
         self.listener.settimeout(0.2)
         self.port = self.listener.getsockname()[1]
         self.handshake_errors: list[str] = []
+        self.frozen = threading.Event()  # set: every connection stays open but carries nothing (a half-open peer)
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._serve, daemon=True)]
         self._threads[0].start()
@@ -73,9 +74,9 @@ class TLSRelay:
         tls.settimeout(None)
         plain = socket.socket(socket.AF_UNIX)
         plain.connect(self.upstream)
-        back = threading.Thread(target=_copy, args=(plain, tls), daemon=True)
+        back = threading.Thread(target=_copy, args=(plain, tls, self.frozen, self._stop), daemon=True)
         back.start()
-        _copy(tls, plain)
+        _copy(tls, plain, self.frozen, self._stop)
         back.join(5)
 
     def close(self) -> None:
@@ -85,9 +86,11 @@ class TLSRelay:
             thread.join(5)
 
 
-def _copy(src: socket.socket, dst: socket.socket) -> None:
+def _copy(src: socket.socket, dst: socket.socket, frozen: threading.Event, stop: threading.Event) -> None:
     try:
         while data := src.recv(65536):
+            while frozen.is_set() and not stop.wait(0.1):
+                pass  # hold the bytes: nothing moves, nothing closes
             dst.sendall(data)
     except OSError:
         pass

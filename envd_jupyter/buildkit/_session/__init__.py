@@ -11,7 +11,7 @@ before they exist):
 
 * ``local_dirs={name: path | LocalDir}`` -> ``filesync.FileSyncService(local_dirs)``
 * ``secrets={id: source}``               -> ``secrets.SecretsService(secrets)``
-* always, for registry pulls/pushes     -> ``auth.AuthService()`` (if the module exists)
+* always, for registry pulls/pushes     -> ``auth.AuthService(scope=..., note=...)``
 * each ``Export`` in ``exports``         -> ``export.session_services(exporter_id)``
 
 An export may also define ``result_metadata() -> Mapping[str, bytes]``: entries the exporter

@@ -6,8 +6,8 @@ default one, else the static ``auths`` entry is used (``auth`` or ``username``/`
 address on stdin prints ``{"Username", "Secret"}`` (``Username == "<token>"`` means Secret is an
 identity token). "credentials not found" from a helper, or no entry at all, means anonymous.
 A helper that is missing, fails or hangs raises ``RegistryAuthError`` naming helper and host;
-secrets never appear in reprs, logs or errors. Token fetching stays with the daemon: we answer
-Unimplemented for the token-authority calls, as buildctl may.
+secrets never appear in reprs, logs or errors. ``AuthService`` hands them out within a solve's
+credential scope, and fetches scoped tokens itself for token-auth registries (``registry_tokens``).
 """
 
 from __future__ import annotations
@@ -17,13 +17,17 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import grpc
 
 from envd_jupyter._proto import auth_pb2
 from envd_jupyter.buildkit._errors import RegistryAuthError
+from envd_jupyter.buildkit._session.registry_tokens import (Challenge, TokenError, authority_key, fetch_token, host_seed,
+                                                           public_key, registry_challenge, sign)
 from envd_jupyter.llb._reference import split_domain
 
 _DOCKER_HUB_ALIASES = ("docker.io", "registry-1.docker.io", "index.docker.io")
@@ -33,7 +37,10 @@ _NOT_FOUND = "credentials not found in native keychain"
 _TOKEN_USERNAME = "<token>"
 
 
-def docker_config_path() -> Path:
+def docker_config_path(config: Path | None = None) -> Path:
+    """``config`` if given, else ``$DOCKER_CONFIG/config.json`` or ``~/.docker/config.json``."""
+    if config is not None:
+        return Path(config)
     base = os.environ.get("DOCKER_CONFIG")
     return Path(base) / "config.json" if base else Path.home() / ".docker" / "config.json"
 
@@ -135,10 +142,10 @@ def run_helper(helper: str, host: str, *, origin: str = "", timeout: float = HEL
     except OSError as exc:
         raise RegistryAuthError(f"credential helper {program} for {host} cannot run: {exc.strerror}") from None
     if done.returncode != 0:
-        message = done.stdout.decode(errors="replace").strip()
-        if message == _NOT_FOUND:
+        if done.stdout.decode(errors="replace").strip() == _NOT_FOUND:
             return Credentials()
-        reason = _first_line(message or done.stderr.decode(errors="replace"))
+        # Only stderr is quoted: a helper that failed after printing its answer has the secret on stdout.
+        reason = _first_line(done.stderr.decode(errors="replace"))
         raise RegistryAuthError(f"credential helper {program} failed for {host} "
                                 f"(exit status {done.returncode}){': ' + reason if reason else ''}")
     try:
@@ -169,51 +176,69 @@ def docker_registry_auth_header(host: str, creds: Credentials) -> str:
 
 
 class AuthService:
-    """The session's Auth service; remembers the first helper failure so the solve can raise it."""
+    """The session's Auth service for one solve, handing out only what ``scope`` allows.
+
+    Raw credentials (``Credentials``, which basic-auth registries need) and client-fetched scoped
+    tokens (``FetchToken``, once the daemon has our token authority) go only to hosts and scopes in
+    ``scope`` (a ``credscope.CredentialScope``; none when not given). Each hand-out is told once to
+    ``note`` as a progress line "[auth] credentials for HOST (helper X)", never with the secret.
+    Remembers the first helper failure so the solve can raise it.
+    """
 
     method_paths = tuple(
         f"/moby.filesync.v1.Auth/{name}"
         for name in ("Credentials", "FetchToken", "GetTokenAuthority", "VerifyTokenAuthority")
     )
 
-    def __init__(self, config: Path | None = None):
+    def __init__(self, config: Path | None = None, *, scope=None, note: Callable[[str], None] | None = None):
+        from envd_jupyter.buildkit._session.credscope import CredentialScope
+
         self.config = config
+        self.scope = scope if scope is not None else CredentialScope()
+        self.note = note
         self.failure: RegistryAuthError | None = None
+        self.handed_out: list[tuple[str, str]] = []  # (what, host): "credentials", "token", "withheld", "kept"
         self._answers: dict[str, Credentials | RegistryAuthError] = {}  # one helper run per host and solve
+        self._challenges: dict[str, Challenge | None | TokenError] = {}
+        self._lock = threading.Lock()
+        self._noted: set[str] = set()
 
     def __repr__(self) -> str:
         return f"AuthService(config={str(self.config or docker_config_path())!r})"
 
     def add_to_server(self, server: grpc.Server) -> None:
-        handlers = {
-            "Credentials": grpc.unary_unary_rpc_method_handler(
-                self._credentials,
-                request_deserializer=auth_pb2.CredentialsRequest.FromString,
-                response_serializer=auth_pb2.CredentialsResponse.SerializeToString,
-            ),
-        }
-        for name, request in (
-            ("FetchToken", auth_pb2.FetchTokenRequest),
-            ("GetTokenAuthority", auth_pb2.GetTokenAuthorityRequest),
-            ("VerifyTokenAuthority", auth_pb2.VerifyTokenAuthorityRequest),
+        handlers = {}
+        for name, request, response, behaviour in (
+            ("Credentials", auth_pb2.CredentialsRequest, auth_pb2.CredentialsResponse, self._credentials),
+            ("FetchToken", auth_pb2.FetchTokenRequest, auth_pb2.FetchTokenResponse, self._fetch_token),
+            ("GetTokenAuthority", auth_pb2.GetTokenAuthorityRequest, auth_pb2.GetTokenAuthorityResponse,
+             self._get_token_authority),
+            ("VerifyTokenAuthority", auth_pb2.VerifyTokenAuthorityRequest, auth_pb2.VerifyTokenAuthorityResponse,
+             self._verify_token_authority),
         ):
             handlers[name] = grpc.unary_unary_rpc_method_handler(
-                self._unimplemented, request_deserializer=request.FromString
-            )
+                behaviour, request_deserializer=request.FromString, response_serializer=response.SerializeToString)
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("moby.filesync.v1.Auth", handlers),))
 
     def lookup(self, host: str) -> Credentials:
         host = normalise_host(host)
-        if host not in self._answers:
-            try:
-                self._answers[host] = DockerConfig.load(self.config).credentials(host)
-            except RegistryAuthError as exc:
-                self._answers[host] = exc
-        answer = self._answers[host]
-        if isinstance(answer, RegistryAuthError):
-            self.failure = self.failure or answer
-            raise answer
+        with self._lock:
+            if host not in self._answers:
+                try:
+                    self._answers[host] = DockerConfig.load(self.config).credentials(host)
+                except RegistryAuthError as exc:
+                    self._answers[host] = exc
+            answer = self._answers[host]
+            if isinstance(answer, RegistryAuthError):
+                self.failure = self.failure or answer
+                raise answer
         return answer
+
+    def source(self, host: str) -> str:
+        """Where ``host``'s credentials come from, for progress lines: "helper X" or the config's auths."""
+        config = DockerConfig.load(self.config)
+        helper, _ = config.helper_for(normalise_host(host))
+        return f"helper {helper}" if helper else f"auths in {config.path}"
 
     def anonymous_hint(self, message: str) -> str:
         """A hint naming a host in ``message`` that we had no credentials for ("" if there is none)."""
@@ -222,12 +247,104 @@ class AuthService:
                 return no_credentials_hint(host, self.config or docker_config_path())
         return ""
 
-    def _credentials(self, request, context):
+    def _record(self, what: str, host: str, line: str) -> None:
+        with self._lock:
+            self.handed_out.append((what, host))
+            first = line not in self._noted
+            self._noted.add(line)
+        if first and self.note is not None:
+            self.note(line)
+
+    def _creds_or_abort(self, host: str, context) -> Credentials:
         try:
-            creds = self.lookup(request.Host)
+            return self.lookup(host)
         except RegistryAuthError as exc:
             context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+
+    def _credentials(self, request, context):
+        host = request.Host
+        if not self.scope.host_allowed(host):
+            self._record("withheld", host, f"[auth] credentials for {host} withheld: the build does not use it")
+            return auth_pb2.CredentialsResponse()
+        creds = self._creds_or_abort(host, context)
+        if creds.anonymous:
+            return auth_pb2.CredentialsResponse()
+        if self._issues_tokens(host):
+            self._record("kept", host, f"[auth] credentials for {host} kept on the client: its registry issues "
+                                       "tokens, fetched here")
+            return auth_pb2.CredentialsResponse()
+        self._record("credentials", host, f"[auth] credentials for {host} ({self.source(host)})")
         return auth_pb2.CredentialsResponse(Username=creds.username, Secret=creds.secret)
 
-    def _unimplemented(self, request, context):
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "token fetching is left to the daemon")
+    def _issues_tokens(self, host: str) -> bool:
+        """A Bearer registry gets scoped tokens from FetchToken, never the raw secret (which the daemon also
+        asks for only to compare with fetchers cached from other sessions). Unknown: assume it does not."""
+        if _client_tokens_disabled():
+            return False
+        try:
+            return self._challenge(host) is not None
+        except TokenError:
+            return False
+
+    # -- token authority and client-side token fetches (BuildKit's authprovider) ----------------------
+    def _authority(self, host: str, salt: bytes, context):
+        if _client_tokens_disabled():
+            context.abort(grpc.StatusCode.UNAVAILABLE, "client side tokens disabled")
+        if not self.scope.host_allowed(host):  # the daemon falls back to Credentials, which withholds them
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"no token authority for {host}: the build does not use it")
+        creds = self._creds_or_abort(host, context)
+        seed = host_seed(docker_config_path(self.config).parent, host)
+        return authority_key(seed, salt, bool(creds.secret))
+
+    def _get_token_authority(self, request, context):
+        return auth_pb2.GetTokenAuthorityResponse(PublicKey=public_key(self._authority(request.Host, request.Salt,
+                                                                                       context)))
+
+    def _verify_token_authority(self, request, context):
+        key = self._authority(request.Host, request.Salt, context)
+        return auth_pb2.VerifyTokenAuthorityResponse(Signed=sign(key, request.Payload))
+
+    def _challenge(self, host: str) -> Challenge | None:
+        with self._lock:
+            known = self._challenges.get(host, _UNKNOWN)
+        if known is _UNKNOWN:
+            try:
+                known = registry_challenge(host)
+            except TokenError as exc:
+                known = exc
+            with self._lock:
+                self._challenges[host] = known
+        if isinstance(known, TokenError):
+            raise known
+        return known
+
+    def _fetch_token(self, request, context):
+        host, scopes = request.Host, list(request.Scopes)
+        if not self.scope.host_allowed(host):
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, f"no token for {host}: the build does not use it")
+        refused = self.scope.refused_scope(host, scopes)
+        if refused:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, f"no token for {host}: the build does not use {refused}")
+        creds = self._creds_or_abort(host, context)
+        try:
+            challenge = self._challenge(host)
+            if challenge is None or challenge.realm != request.Realm or (
+                    challenge.service and request.Service != challenge.service):
+                context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                              f"no token for {host}: realm {request.Realm!r} is not the one the registry announces")
+            token, expires_in, issued_at = fetch_token(host, challenge, scopes, creds.username, creds.secret)
+        except TokenError as exc:
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        if not creds.anonymous:
+            wanted = " ".join(scope.removeprefix("repository:") for scope in scopes)
+            self._record("token", host, f"[auth] {wanted} token for {host}, from credentials for {host} "
+                                        f"({self.source(host)})")
+        return auth_pb2.FetchTokenResponse(Token=token, ExpiresIn=expires_in, IssuedAt=issued_at)
+
+
+_UNKNOWN = object()
+
+
+def _client_tokens_disabled() -> bool:
+    """BuildKit's switch for clients that must leave token fetching to the daemon."""
+    return os.environ.get("BUILDKIT_NO_CLIENT_TOKEN", "").lower() in ("1", "true")

@@ -2,28 +2,42 @@
 
 The local exporter speaks fsutil's packet protocol (we are the receiver: we REQuest every regular
 file); the tar/OCI/docker exporters stream raw ``BytesMessage`` chunks. Both land in a temporary
-path beside the destination and are renamed into place only when the solve succeeded, so a failed
+path beside the destination and are swapped into place only when the solve succeeded, so a failed
 export leaves the previous output untouched. Paths that would escape the destination are refused.
+
+An export never destroys what it did not write: a directory export refuses a non-empty directory
+that no earlier export of ours wrote (``overwrite=True`` opts in) and never replaces ``/``, the
+home directory or the current directory (or a parent of it); a file export never replaces a
+directory. The swap is one ``renameat2(RENAME_EXCHANGE)``, so there is no moment without the
+destination; where a filesystem lacks it, two renames whose failure puts the old tree back.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import shutil
 import stat as st
 import tempfile
+import threading
 from pathlib import Path
 from typing import Iterator, Mapping
 
 import grpc
 
 from envd_jupyter._proto import filesync_pb2, fsutil_pb2
+from envd_jupyter.buildkit._errors import ExportError
 from envd_jupyter.buildkit._session import EXPORTER_ID_METADATA
 from envd_jupyter.buildkit._session.localwalk import is_regular, unix_mode
 from envd_jupyter.buildkit._session.patterns import clean
 
 DIFFCOPY_PATH = "/moby.filesync.v1.FileSend/DiffCopy"
+EXPORT_MARK = "user.envd-jupyter.export"  # extended attribute on a directory one of our exports wrote
+_MARK_VALUE = b"local"
 _P = fsutil_pb2.Packet
+_AT_FDCWD, _RENAME_NOREPLACE, _RENAME_EXCHANGE = -100, 1, 2
+_SETID_BITS = st.S_ISUID | st.S_ISGID
 
 
 class UnsafePathError(ValueError):
@@ -31,32 +45,109 @@ class UnsafePathError(ValueError):
 
 
 class _Target:
-    """Common part of an export destination: a temp path beside ``dest``, promoted on commit."""
+    """Common part of an export destination: a temp path beside ``dest``, swapped in on commit.
+
+    ``check()`` says (ExportError) whether ``dest`` may be replaced; it runs before the solve and
+    again at commit. One stream per export: a second one, or one after the commit, is refused.
+    """
+
+    kind = "export"
 
     def __init__(self, dest: str | Path):
         self.dest = Path(dest).absolute()
         self.staging: Path | None = None
         self.received = False
         self.error: str | None = None
+        self._lock = threading.Lock()
+        self._ended = False
+
+    def check(self) -> None:
+        raise NotImplementedError
+
+    def _begin(self, make_staging, context) -> Path:
+        """The staging path for the one stream this export takes (any other is refused to the daemon)."""
+        with self._lock:
+            if self._ended:
+                context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                              f"{self.kind} to {self.dest}: a stream arrived after the solve ended")
+            if self.staging is not None or self.received:
+                context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                              f"{self.kind} to {self.dest}: the daemon opened a second stream for one export")
+            self.dest.parent.mkdir(parents=True, exist_ok=True)
+            self.staging = make_staging()
+            return self.staging
 
     def commit(self, ok: bool) -> None:
-        """Rename the staged output over ``dest`` when the solve succeeded; otherwise drop it."""
-        staging, self.staging = self.staging, None
-        if staging is None:
-            return
-        if ok and self.received and self.error is None:
-            self._replace(staging)
-        else:
-            _remove(staging)
+        """Swap the staged output in when the solve succeeded; otherwise drop it. Raises ExportError when
+        a successful solve's output cannot be had (nothing received, a receive error, ``dest`` refused)."""
+        with self._lock:
+            self._ended = True
+            staging, self.staging = self.staging, None
+        try:
+            if not ok:
+                return
+            if self.error is not None:
+                raise ExportError(f"{self.kind} to {self.dest} failed: {self.error}")
+            if staging is None or not self.received:
+                raise ExportError(f"{self.kind} to {self.dest}: the daemon sent nothing")
+            self.check()
+            self._prepare(staging)
+            swap_into_place(staging, self.dest)  # staging now holds the old tree, if there was one
+        finally:
+            if staging is not None and os.path.lexists(staging):
+                _remove(staging)
 
-    def _replace(self, staging: Path) -> None:
-        old = None
-        if self.dest.exists() or self.dest.is_symlink():
-            old = self.dest.with_name(f".{self.dest.name}.old-{os.getpid()}-{id(self)}")
-            os.rename(self.dest, old)
-        os.rename(staging, self.dest)
-        if old is not None:
-            _remove(old)
+    def _prepare(self, staging: Path) -> None:
+        """Last touches on the staged output before it goes in place."""
+
+
+def swap_into_place(staging: Path, dest: Path) -> None:
+    """Put ``staging`` at ``dest``; afterwards ``staging`` holds the old ``dest`` (if there was one).
+
+    Atomic where the filesystem has RENAME_EXCHANGE; otherwise two renames, the first undone when
+    the second fails, so ``dest`` is never lost.
+    """
+    if not os.path.lexists(dest):
+        result = _renameat2(staging, dest, _RENAME_NOREPLACE)
+        if result in _UNSUPPORTED:
+            os.rename(staging, dest)
+            return
+        if result != errno.EEXIST:  # EEXIST: it appeared meanwhile, so exchange below
+            _raise_unless_ok(result, dest)
+            return
+    result = _renameat2(staging, dest, _RENAME_EXCHANGE)
+    if result not in _UNSUPPORTED:
+        _raise_unless_ok(result, dest)
+        return
+    aside = staging.with_name(staging.name + ".old")
+    os.rename(dest, aside)
+    try:
+        os.rename(staging, dest)
+    except BaseException:
+        os.rename(aside, dest)
+        raise
+    os.rename(aside, staging)
+
+
+_UNSUPPORTED = (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP)
+
+
+def _raise_unless_ok(result: int, dest: Path) -> None:
+    if result:
+        raise OSError(result, os.strerror(result), str(dest))
+
+
+def _renameat2(source: Path, target: Path, flags: int) -> int:
+    """0 on success, the errno on failure; ENOSYS when the C library has no renameat2."""
+    function = getattr(_LIBC, "renameat2", None)
+    if function is None:
+        return errno.ENOSYS
+    if function(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), flags) == 0:
+        return 0
+    return ctypes.get_errno()
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 def _remove(path: Path) -> None:
@@ -66,51 +157,118 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def _protected(dest: Path) -> str:
+    """Why ``dest`` may never be replaced by an export ("" when it may)."""
+    resolved = dest.resolve()
+    if resolved == Path(resolved.anchor):
+        return "the filesystem root"
+    if resolved == Path.home().resolve():
+        return "your home directory"
+    cwd = Path.cwd().resolve()
+    if resolved == cwd or resolved in cwd.parents:
+        return "the current directory or one of its parents"
+    return ""
+
+
+def _marked(path: Path) -> bool:
+    try:
+        return os.getxattr(path, EXPORT_MARK, follow_symlinks=False) == _MARK_VALUE
+    except OSError:
+        return False
+
+
 class DirTarget(_Target):
-    """Local exporter output directory."""
+    """Local exporter output directory; ``devices``/``setid`` keep device nodes and set-id bits (off by default)."""
+
+    kind = "local export"
+
+    def __init__(self, dest: str | Path, *, overwrite: bool = False, devices: bool = False, setid: bool = False):
+        super().__init__(dest)
+        self.overwrite, self.devices, self.setid = overwrite, devices, setid
+
+    def check(self) -> None:
+        refuse = f"refusing to export into {self.dest}"
+        protected = _protected(self.dest)
+        if protected:
+            raise ExportError(f"{refuse}: it is {protected}; export into a subdirectory")
+        if self.overwrite or not os.path.lexists(self.dest):
+            return
+        if self.dest.is_symlink() or not self.dest.is_dir():
+            raise ExportError(f"{refuse}: it exists and is not a directory (pass overwrite=True to replace it)")
+        if not _marked(self.dest) and any(os.scandir(self.dest)):
+            raise ExportError(f"{refuse}: a non-empty directory no earlier export wrote "
+                              "(pass overwrite=True to replace it)")
 
     def receive(self, requests, context) -> Iterator[bytes]:
-        self.dest.parent.mkdir(parents=True, exist_ok=True)
-        self.staging = Path(tempfile.mkdtemp(prefix=f".{self.dest.name}.export-", dir=self.dest.parent))
-        receiver = TreeReceiver(self.staging, on_complete=self._mark_received)
+        staging = self._begin(lambda: Path(tempfile.mkdtemp(prefix=f".{self.dest.name}.export-",
+                                                            dir=self.dest.parent)), context)
+        receiver = TreeReceiver(staging, on_complete=self._mark_received, devices=self.devices, setid=self.setid)
         try:
             yield from receiver.run(requests)
         except (OSError, ValueError) as exc:
             self.error = str(exc)
             yield _P(type=_P.PACKET_ERR, data=self.error.encode()).SerializeToString()
 
-
     def _mark_received(self) -> None:
         # Called before our FIN goes out: the daemon may finish the solve right after reading it,
         # before this handler regains control, so completion cannot wait for the stream's end.
         self.received = True
 
+    def _prepare(self, staging: Path) -> None:
+        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp made it 0700; a new directory gets the usual mode
+        try:
+            os.setxattr(staging, EXPORT_MARK, _MARK_VALUE, follow_symlinks=False)
+        except OSError:
+            pass  # a filesystem without user xattrs: the next export here needs overwrite=True
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
 
 class FileTarget(_Target):
-    """Tar/OCI/docker exporter output file."""
+    """Tar/OCI/docker exporter output file; replaces a file or symlink at ``dest``, never a directory."""
+
+    kind = "file export"
+
+    def check(self) -> None:
+        if self.dest.is_dir() and not self.dest.is_symlink():
+            raise ExportError(f"refusing to write {self.dest}: it is a directory; name a file")
 
     def receive(self, requests, context) -> Iterator[bytes]:
-        self.dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{self.dest.name}.export-", dir=self.dest.parent)
-        self.staging = Path(name)
+        fd_box = []
+
+        def make() -> Path:
+            fd, name = tempfile.mkstemp(prefix=f".{self.dest.name}.export-", dir=self.dest.parent)
+            fd_box.append(fd)
+            return Path(name)
+
+        staging = self._begin(make, context)
         try:
-            with os.fdopen(fd, "wb") as out:
+            with os.fdopen(fd_box[0], "wb") as out:
                 for raw in requests:
                     out.write(filesync_pb2.BytesMessage.FromString(raw).data)
-            os.chmod(name, 0o644)
+            os.chmod(staging, 0o644)
         except OSError as exc:
-            self.error = f"writing {self.dest}: {exc}"
+            self.error = f"writing {self.dest}: {exc.strerror or exc}"
             context.abort(grpc.StatusCode.INTERNAL, self.error)
         self.received = True
         return iter(())
 
 
 class TreeReceiver:
-    """fsutil receiver writing under ``root``; refuses unclean, absolute, ``..`` and symlinked-parent paths."""
+    """fsutil receiver writing under ``root``; refuses unclean, absolute, ``..`` and symlinked-parent paths.
 
-    def __init__(self, root: Path, on_complete=None):
+    Device nodes and FIFOs are skipped and set-id bits cleared unless ``devices``/``setid`` ask for them.
+    """
+
+    def __init__(self, root: Path, on_complete=None, *, devices: bool = False, setid: bool = False):
         self.root = str(root)
         self.on_complete = on_complete
+        self.devices = devices
+        self.mode_mask = 0o7777 if setid else 0o7777 & ~_SETID_BITS
         self.dirs: set[str] = {""}
         self.known: set[str] = set()
         self.last_in_dir: dict[str, str] = {}
@@ -180,9 +338,9 @@ class TreeReceiver:
             self.open_files[index] = os.fdopen(fd, "wb")
             self.pending[index] = (full, stat)
             return True
-        if os.geteuid() == 0 and (st.S_ISCHR(mode) or st.S_ISBLK(mode) or st.S_ISFIFO(mode)):
-            os.mknod(full, mode, os.makedev(stat.devmajor, stat.devminor))
-            _apply_meta(full, stat)
+        if self.devices and os.geteuid() == 0 and (st.S_ISCHR(mode) or st.S_ISBLK(mode) or st.S_ISFIFO(mode)):
+            os.mknod(full, mode & ~_SETID_BITS, os.makedev(stat.devmajor, stat.devminor))
+            self._apply_meta(full, stat)
         return False
 
     def _data(self, file_id: int, data: bytes) -> None:
@@ -195,16 +353,15 @@ class TreeReceiver:
         handle.close()
         del self.open_files[file_id]
         full, stat = self.pending.pop(file_id)
-        _apply_meta(full, stat)
+        self._apply_meta(full, stat)
 
     def _finish_dirs(self) -> None:
         for full, stat in reversed(self.dir_times):
-            _apply_meta(full, stat)
+            self._apply_meta(full, stat)
 
-
-def _apply_meta(full: str, stat: fsutil_pb2.Stat) -> None:
-    os.chmod(full, unix_mode(stat.mode) & 0o7777)
-    os.utime(full, ns=(stat.modTime, stat.modTime))
+    def _apply_meta(self, full: str, stat: fsutil_pb2.Stat) -> None:
+        os.chmod(full, unix_mode(stat.mode) & self.mode_mask)
+        os.utime(full, ns=(stat.modTime, stat.modTime))
 
 
 class FileSendService:

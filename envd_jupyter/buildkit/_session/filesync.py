@@ -35,7 +35,7 @@ _STAT, _REQ, _DATA, _FIN, _ERR = (fsutil_pb2.Packet.PACKET_STAT, fsutil_pb2.Pack
 
 @dataclass(frozen=True)
 class LocalDir:
-    """A directory offered to the daemon; ``excludes`` and ``.dockerignore`` add to the LLB's excludes."""
+    """A directory offered to the daemon; ``excludes`` and ``.dockerignore`` hide files whatever the LLB says."""
 
     path: str | Path
     excludes: tuple[str, ...] = ()
@@ -100,15 +100,15 @@ class FileSyncService:
         local = self.dirs.get(name)
         if local is None:
             context.abort(grpc.StatusCode.NOT_FOUND, f"no access allowed to dir {name!r}")
-        excludes = opts.get("exclude-patterns", [])
-        if (opts.get("override-excludes") or [""])[0] != "true":
-            excludes = local.client_excludes() + excludes
         stats = TransferStats(dir_name=name)
         with self._lock:
             self.transfers.append(stats)
             local.transfers.append(stats)
         try:
-            walker = Walker(local.path, opts.get("include-patterns", []), excludes, opts.get("followpaths", []))
+            # The client's excludes always apply, as their own filter: "override-excludes" and negations
+            # from the daemon only ever act on the daemon's own patterns.
+            walker = Walker(local.path, opts.get("include-patterns", []), opts.get("exclude-patterns", []),
+                            opts.get("followpaths", []), client_excludes=local.client_excludes())
         except (OSError, ValueError) as exc:
             yield fsutil_pb2.Packet(type=_ERR, data=str(exc).encode())
             return

@@ -26,7 +26,7 @@ class GrpcioServer:
         ])
 
     def add_generic_rpc_handlers(self, handlers) -> None:
-        self._server.add_generic_rpc_handlers(handlers)
+        self._server.add_generic_rpc_handlers(tuple(_TypeOnlyErrors(handler) for handler in handlers))
 
     def add_insecure_port(self, address: str) -> int:
         return self._server.add_insecure_port(address)
@@ -46,3 +46,43 @@ class GrpcioServer:
 
         threading.Thread(target=finish, name="envd-grpcio-stop", daemon=True).start()
         return done
+
+
+class _TypeOnlyErrors(grpc.GenericRpcHandler):
+    """An unexpected exception reaches the daemon as its type only (grpcio would send its text, as
+    H2Server did): the text may hold anything, a path or a value, that the daemon must not see."""
+
+    def __init__(self, inner: grpc.GenericRpcHandler):
+        self._inner = inner
+
+    def service(self, handler_call_details):
+        method = self._inner.service(handler_call_details)
+        if method is None:
+            return None
+        changes = {kind: _guarded(getattr(method, kind), kind.endswith("_stream"))
+                   for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
+                   if getattr(method, kind) is not None}
+        return method._replace(**changes)
+
+
+def _guarded(behavior, streams_responses: bool):
+    if streams_responses:
+        def call_streaming(request, context):
+            try:
+                yield from behavior(request, context)
+            except Exception as exc:
+                _abort_with_type(context, exc)
+        return call_streaming
+
+    def call(request, context):
+        try:
+            return behavior(request, context)
+        except Exception as exc:
+            _abort_with_type(context, exc)
+    return call
+
+
+def _abort_with_type(context, exc: Exception) -> None:
+    if context.code() is not None:  # the handler aborted with its own status and details: they stand
+        raise exc
+    context.abort(grpc.StatusCode.UNKNOWN, type(exc).__name__)

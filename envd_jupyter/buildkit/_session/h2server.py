@@ -26,12 +26,18 @@ from concurrent import futures
 import grpc
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
 
+from envd_jupyter.buildkit._pump import receive
+from envd_jupyter.buildkit._session import HEALTH_CHECK_PATH
+
 READ_CHUNK = 1 << 20
 WINDOW = 1 << 24  # our receive window: large, so the daemon's exports stream without stalls
+MAX_MESSAGE = 64 * 1024 * 1024  # as the grpcio path (transport.MAX_MESSAGE): a larger declared message is refused
+MAX_STREAMS = 100  # concurrent streams the daemon may open (BuildKit uses a handful per session)
 OUT_LIMIT = 8 << 20  # bytes a handler may queue ahead of the socket before it waits
 ACK_BACKLOG = 4 << 20  # unconsumed request bytes up to which the I/O thread grants window at once
 _END = object()
@@ -56,6 +62,8 @@ class _Stream:
         self.outbound_bytes = 0
         self.trailers: list | None = None
         self.headers_sent = False
+        self.inline = False  # answered in the I/O thread once the request is complete (Health)
+        self.refused = False  # sent a message past MAX_MESSAGE: the rest of its data is dropped
 
     # -- called from the I/O thread --
     def feed(self, data: bytes, flow: int) -> None:
@@ -65,10 +73,17 @@ class _Stream:
         (20,000 frames in a context upload); past ACK_BACKLOG the grant waits until the handler
         has consumed up to this point, so a slow consumer (e.g. an export to disk) pushes back.
         """
+        if self.refused:
+            self.conn.ack(self.id, flow)
+            return
         self.buffer += data
         messages = []
         while len(self.buffer) >= 5:
             length = struct.unpack(">I", self.buffer[1:5])[0]
+            if length > MAX_MESSAGE:  # refused before buffering it, as grpcio does
+                self.refuse(f"grpc: received message larger than max ({length} vs. {MAX_MESSAGE})")
+                self.conn.ack(self.id, flow)
+                return
             if len(self.buffer) < 5 + length:
                 break
             messages.append(bytes(self.buffer[5 : 5 + length]))
@@ -83,6 +98,13 @@ class _Stream:
         if not deferred:
             self.conn.ack(self.id, flow)
 
+    def refuse(self, details: str) -> None:
+        """End the call with RESOURCE_EXHAUSTED and drop what it sends from now on."""
+        self.refused = True
+        self.buffer = bytearray()
+        self.finish(grpc.StatusCode.RESOURCE_EXHAUSTED, details)
+        self.close_inbound(reset=True)
+
     def close_inbound(self, reset: bool = False) -> None:
         with self.cond:
             if reset:
@@ -92,16 +114,19 @@ class _Stream:
 
     # -- called from the handler thread --
     def requests(self, deserialize):
+        """The call's messages; a stream the daemon reset (or a dead connection) raises, never just ends."""
         while True:
             with self.cond:
                 while not self.inbound:
                     self.cond.wait(1.0)
                     if not self.conn.alive:
-                        return
+                        raise _Abort(grpc.StatusCode.CANCELLED, "the session connection closed")
                 item = self.inbound.popleft()
                 if isinstance(item, bytes):
                     self.backlog -= len(item)
             if item is _END:
+                if not self.active:
+                    raise _Abort(grpc.StatusCode.CANCELLED, "stream reset by the daemon")
                 return
             if isinstance(item, tuple):
                 self.conn.call(lambda n=item[1]: self.conn.ack(self.id, n))
@@ -140,6 +165,8 @@ class _Stream:
         if details:
             trailers.append(("grpc-message", urllib.parse.quote(details, safe=" !\"#$&'()*+,-./:;<=>?@[]^_`{|}~")))
         with self.conn.out_cond:
+            if self.trailers is not None or not self.active:
+                return  # the first end stands (a refused message ends the call before its handler does)
             self.trailers = trailers
         self.conn.wake()
 
@@ -197,7 +224,7 @@ class _Connection:
         # Set before the preface so the first SETTINGS frame carries them (update() would only stage them).
         self.h2.local_settings = h2.settings.Settings(client=False, initial_values={
             h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: WINDOW,
-            h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 1000,
+            h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: MAX_STREAMS,
             h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: 1 << 20,
         })
         self.h2.initiate_connection()
@@ -216,7 +243,7 @@ class _Connection:
                         self._wake_r.recv(4096)
                         self._woken = False
                     else:
-                        data = self.sock.recv(READ_CHUNK)
+                        data = receive(self.sock, READ_CHUNK)  # a TLS socket's decrypted rest included
                         if not data:
                             self.alive = False
                             break
@@ -244,6 +271,9 @@ class _Connection:
                 metadata = tuple((k, v) for k, v in headers if not k.startswith(":") and k not in ("te", "content-type"))
                 stream = _Stream(self, event.stream_id, path, metadata)
                 self.streams[event.stream_id] = stream
+                if path in self.server.inline_paths:
+                    stream.inline = True  # answered when its request is complete, whatever the workers do
+                    continue
                 try:
                     self.server.executor.submit(self.server.dispatch, stream)
                 except RuntimeError:  # the server is stopping: a call that arrives now is not served
@@ -256,8 +286,11 @@ class _Connection:
                 else:
                     self.ack(event.stream_id, event.flow_controlled_length)
             elif isinstance(event, h2.events.StreamEnded):
-                if event.stream_id in self.streams:
-                    self.streams[event.stream_id].close_inbound()
+                stream = self.streams.get(event.stream_id)
+                if stream is not None:
+                    stream.close_inbound()
+                    if stream.inline:
+                        self.server.dispatch(stream)
             elif isinstance(event, h2.events.StreamReset):
                 stream = self.streams.pop(event.stream_id, None)
                 if stream is not None:
@@ -280,6 +313,11 @@ class _Connection:
                     out += self._data_frames(stream)
                 if not stream.outbound and stream.trailers is not None:
                     self.h2.send_headers(stream.id, stream.trailers, end_stream=True)
+                    if stream.refused:  # stop the daemon sending the rest, as grpc servers do
+                        try:
+                            self.h2.reset_stream(stream.id, h2.errors.ErrorCodes.NO_ERROR)
+                        except h2.exceptions.ProtocolError:  # it had ended its side already
+                            pass
                     out.append(self.h2.data_to_send())
                     stream.trailers, stream.active = None, False
                     del self.streams[stream.id]
@@ -309,9 +347,15 @@ class _Connection:
 
 
 class H2Server:
-    """grpc.Server look-alike (the parts Session uses) serving one or more h2c connections."""
+    """grpc.Server look-alike (the parts Session uses) serving one or more h2c connections.
 
-    def __init__(self, max_workers: int = 16):
+    Calls run on ``max_workers`` threads; the methods in ``inline_paths`` (cheap, never blocking: the
+    Health check) are answered in the connection's I/O thread, so however many long streams hold
+    the workers, the daemon's health checks are answered and it keeps the session.
+    """
+
+    def __init__(self, max_workers: int = 16, inline_paths: frozenset[str] = frozenset({HEALTH_CHECK_PATH})):
+        self.inline_paths = inline_paths
         self.executor = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="envd-h2")
         self.handlers: list = []
         self.stopping = False
@@ -393,7 +437,8 @@ class H2Server:
         except _Abort as exc:
             stream.finish(exc.code, exc.details)
         except Exception as exc:  # a broken handler fails its call, not the session
-            stream.finish(grpc.StatusCode.UNKNOWN, f"{type(exc).__name__}: {exc}")
+            # Its type only: an exception's text may hold anything (a path, a value) the daemon must not see.
+            stream.finish(grpc.StatusCode.UNKNOWN, type(exc).__name__)
 
     def stop(self, grace: float | None = None) -> threading.Event:
         """Close listeners and connections; the returned event is set once every thread has ended."""

@@ -126,19 +126,28 @@ class _Dir:
     info: os.stat_result
     include_info: list[bool] | None
     exclude_info: list[bool] | None
+    client_info: list[bool] | None
     emitted: bool
 
 
 class Walker:
-    """One filtered walk of ``root`` (include/exclude/followpaths as the daemon sent them)."""
+    """One filtered walk of ``root`` (include/exclude/followpaths as the daemon sent them).
 
-    def __init__(self, root: str, includes=(), excludes=(), follow_paths=()):
+    ``client_excludes`` (``.dockerignore``, the user's excludes) are a filter of their own, applied
+    before the daemon's patterns, as fsutil's FilterFS under BuildKit's client: nothing the daemon
+    sends (a ``!secret.env`` negation, include patterns, follow paths) brings back what they exclude.
+    """
+
+    def __init__(self, root: str, includes=(), excludes=(), follow_paths=(), client_excludes=()):
         self.root = os.path.realpath(root)
         if not os.path.isdir(self.root):
             raise NotADirectoryError(f"local context {root!r} is not a directory")
         includes = list(includes) + resolve_follow_paths(self.root, follow_paths)
         self.include = PatternMatcher(includes) or None
         self.exclude = PatternMatcher(list(excludes)) or None
+        self.client = PatternMatcher(list(client_excludes)) or None
+        # A directory the client excludes is skipped whole unless one of its own negations may reach inside.
+        self._client_negations_literal = bool(self.client) and self.client.only_literal_prefixes(exclusions=True)
         self._prune_includes = bool(self.include) and self.include.only_literal_prefixes(exclusions=False)
         self._prune_excludes = bool(self.exclude) and self.exclude.only_literal_prefixes(exclusions=True)
         self._hardlinks: dict[tuple[int, int], str] = {}
@@ -161,7 +170,13 @@ class Walker:
             except FileNotFoundError:
                 continue
             is_dir = st.S_ISDIR(info.st_mode)
-            skip, include_info, exclude_info = False, None, None
+            skip, include_info, exclude_info, client_info = False, None, None, None
+            if self.client:
+                matched, client_info = self.client.matches_with_parent(rel, parent and parent.client_info)
+                if matched:
+                    if is_dir and not self._client_may_reinclude(rel):
+                        continue
+                    skip = True
             if self.include:
                 matched, include_info = self.include.matches_with_parent(rel, parent and parent.include_info)
                 if not matched:
@@ -183,8 +198,13 @@ class Walker:
                         yield Entry(make_stat(ancestor.abspath, ancestor.rel, ancestor.info), ancestor.abspath)
                 yield self._entry(abspath, rel, info)
             if is_dir:
-                here = _Dir(abspath, rel, info, include_info, exclude_info, emitted=not skip)
+                here = _Dir(abspath, rel, info, include_info, exclude_info, client_info, emitted=not skip)
                 yield from self._walk_dir(abspath, rel + "/", parents + [here])
+
+    def _client_may_reinclude(self, directory: str) -> bool:
+        if not self.client.has_exclusions:
+            return False
+        return not self._client_negations_literal or self.client.may_match_inside(directory, True)
 
     def _entry(self, abspath: str, rel: str, info: os.stat_result) -> Entry:
         stat = make_stat(abspath, rel, info)

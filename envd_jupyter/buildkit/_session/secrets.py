@@ -7,7 +7,7 @@ name the id and source, never the value.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -24,13 +24,20 @@ class SecretError(ValueError):
 
 @dataclass(frozen=True)
 class Secret:
-    """Where one secret comes from: exactly one of ``file``, ``env`` or ``value``."""
+    """Where one secret comes from: exactly one of ``file``, ``env`` or ``value``.
+
+    ``hidden`` (set for the plain-``str`` shorthand, which may be the secret itself passed by
+    mistake) keeps the source out of reprs and errors as well.
+    """
 
     file: str | Path | None = None
     env: str | None = None
     value: bytes | None = None
+    hidden: bool = field(default=False, repr=False, compare=False)
 
     def __repr__(self) -> str:
+        if self.hidden:
+            return "Secret(<str source>)"
         source = f"file={str(self.file)!r}" if self.file else f"env={self.env!r}" if self.env else "value=<hidden>"
         return f"Secret({source})"
 
@@ -45,6 +52,9 @@ class Secret:
             try:
                 data = Path(self.file).read_bytes()
             except OSError as exc:
+                if self.hidden:
+                    raise SecretError(f"secret {secret_id!r}: the str given names neither a set environment variable "
+                                      "nor a readable file (pass bytes or Secret(value=...) for a value)") from None
                 raise SecretError(f"secret {secret_id!r}: cannot read {self.file}: {exc.strerror}") from None
         if len(data) > MAX_SECRET_SIZE:
             raise SecretError(f"secret {secret_id!r} is {len(data)} bytes; BuildKit allows {MAX_SECRET_SIZE}")
@@ -52,14 +62,17 @@ class Secret:
 
 
 def as_secret(source: Secret | str | bytes | Path) -> Secret:
-    """Shorthands: bytes are the value, a Path a file, a str an env var if set else a file (like buildctl)."""
+    """Shorthands: bytes are the value, a Path a file, a str an env var if set else a file (like buildctl).
+
+    A str source is never shown (it may be the secret itself), not even in the error for a missing file.
+    """
     if isinstance(source, Secret):
         return source
     if isinstance(source, bytes):
         return Secret(value=source)
     if isinstance(source, Path):
         return Secret(file=source)
-    return Secret(env=source) if source in os.environ else Secret(file=source)
+    return Secret(env=source, hidden=True) if source in os.environ else Secret(file=source, hidden=True)
 
 
 class SecretsService:
