@@ -1,0 +1,219 @@
+"""A ``%%envd`` cell on a fully cached 20-step build, Enter to result rendered, vs ``docker buildx build``.
+
+Ours runs through a real kernel (jupyter_client, as JupyterLab drives one): the kernel is warm, the
+extension loaded and the builder connected by earlier cells, as a user's is after the first cell.
+The clock starts when the ``execute_request`` is sent and stops when the cell's summary display
+(``solved on … — 0 steps ran, 20 cached``) arrives on iopub; the time to idle (every output sent,
+including the result browser in widget mode) is kept too. Modes: ``--progress none`` and the
+default ``auto`` (widgets: DAG, scores, progress, result browser, with their comm traffic) in a kernel
+that has ``JPY_SESSION_NAME`` set as a Jupyter server sets it (live widgets kept). Also timed: the same
+cell in an in-process IPython ``InteractiveShell`` (``none``; ``auto`` is plain text there) and a cold
+kernel (start, ``%load_ext``, first cell), for honesty. Peer: ``docker buildx build --progress=plain
+--output type=cacheonly`` of the equivalent Dockerfile (``FROM busybox`` + 20 ``RUN``) on the same
+dockerd (``current`` from ``fleet.project_builders()``). All warm variants run interleaved, the order
+rotated each round. Target: ours ≤ 0.5× buildx.
+
+Run: ``python -m bench.bench_envd_cell [--rounds 9] [--cold 3]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench._kernel import Kernel
+from bench._results import write_section
+from bench.bench_cached_rebuild import STEPS, Buildx, daemon_env
+from envd_jupyter.fleet import project_builders
+from envd_jupyter.notebook._view import SUMMARY_MIME
+
+SECTION = "notebook-envd-cell"
+TARGET = 0.5
+CELL_ID = "bench-envd-cell"
+BODY = """state = llb.image(BUSYBOX)
+for i in range(20):
+    state = state.run(f"echo step {i} > /step{i:02d}")
+state"""
+
+
+def setup_code(address: str, busybox: str) -> str:
+    """The notebook's first cell: load the extension, name the builder, define the image."""
+    return (f"%load_ext envd_jupyter\n%config Envd.builders = {{'current': {address!r}}}\n"
+            f"BUSYBOX = {busybox!r}")
+
+
+def cell_code(progress: str) -> str:
+    return f"%%envd app --progress {progress}\n{BODY}"
+
+
+def check_cached(summary: dict) -> None:
+    if summary.get("ran") != 0 or summary.get("cached") != STEPS:
+        raise RuntimeError(f"the cell was not fully cached: {summary}")
+
+
+class KernelCell:
+    """The warm kernel: times one ``%%envd`` cell, Enter → summary on iopub (and → idle)."""
+
+    def __init__(self, kernel: Kernel, progress: str):
+        self.kernel, self.progress = kernel, progress
+        self.idle: list[float] = []
+        self.comm_messages: list[int] = []
+
+    def __call__(self) -> float:
+        reply = self.kernel.execute(cell_code(self.progress), cell_id=CELL_ID)
+        [summary] = reply.data_with(SUMMARY_MIME)
+        check_cached(summary)
+        self.idle.append(reply.idle)
+        self.comm_messages.append(len(reply.comm_messages))
+        return reply.first_mime[SUMMARY_MIME]
+
+
+class InProcessCell:
+    """The same cell in an ``InteractiveShell`` of this process (its output captured, as a terminal would show it)."""
+
+    def __init__(self, shell, progress: str):
+        self.shell, self.progress = shell, progress
+
+    def __call__(self) -> float:
+        captured = io.StringIO()
+        started = time.perf_counter()
+        with contextlib.redirect_stdout(captured):
+            result = self.shell.run_cell(cell_code(self.progress))
+        elapsed = time.perf_counter() - started
+        result.raise_error()
+        if f"0 steps ran, {STEPS} cached" not in captured.getvalue():
+            raise RuntimeError(f"in-process cell was not fully cached: {captured.getvalue()[-300:]}")
+        return elapsed
+
+
+def in_process_shell(address: str, busybox: str):
+    """This process's ``InteractiveShell`` after the setup cell."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    for line in setup_code(address, busybox).splitlines():
+        shell.run_cell(line).raise_error()
+    return shell
+
+
+def buildx_run(buildx: Buildx) -> Callable[[], float]:
+    def run() -> float:
+        elapsed, log = buildx.build()
+        if log.count(" CACHED") < STEPS:
+            raise RuntimeError("buildx rebuild was not fully cached")
+        return elapsed
+    return run
+
+
+def cold_kernel(workdir: Path, address: str, busybox: str, progress: str) -> dict[str, float]:
+    """A new kernel: start → ready, the setup cell, the first ``%%envd`` cell (connects, then solves)."""
+    started = time.perf_counter()
+    with Kernel(workdir) as kernel:
+        ready = time.perf_counter() - started
+        setup = kernel.execute(setup_code(address, busybox)).idle
+        reply = kernel.execute(cell_code(progress), cell_id=CELL_ID)
+        [summary] = reply.data_with(SUMMARY_MIME)
+        check_cached(summary)
+        first = reply.first_mime[SUMMARY_MIME]
+    return {"start": ready, "setup": setup, "cell": first, "total": ready + setup + first}
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--cold", type=int, default=3, help="cold-kernel runs")
+    args = parser.parse_args()
+    env = daemon_env()
+    address, busybox = project_builders()["current"], env["ENVD_IMAGE_BUSYBOX"]
+    socket_path = address.removeprefix("docker+unix://")
+    loads = [os.getloadavg()[0]]
+    with tempfile.TemporaryDirectory(prefix="envd-bench-cell-") as work, Kernel(Path(work)) as kernel:
+        workdir = Path(work)
+        kernel.execute(setup_code(address, busybox))
+        buildx = Buildx(env, socket_path, busybox, workdir)
+        shell = in_process_shell(address, busybox)
+        buildx.build(), kernel.execute(cell_code("none"), cell_id=CELL_ID)  # fill the caches (may run steps)
+        runs: dict[str, Callable[[], float]] = {
+            "buildx": buildx_run(buildx),
+            "kernel, none": KernelCell(kernel, "none"),
+            "kernel, auto": KernelCell(kernel, "auto"),
+            "in-process, none": InProcessCell(shell, "none"),
+            "in-process, auto": InProcessCell(shell, "auto"),
+        }
+        for run in runs.values():  # warm: the caches, the connection, the first-call imports
+            run(), run()
+        times: dict[str, list[float]] = {name: [] for name in runs}
+        names = list(runs)
+        for round_number in range(args.rounds):
+            shift = round_number % len(names)
+            for name in names[shift:] + names[:shift]:
+                times[name].append(runs[name]())
+            loads.append(os.getloadavg()[0])
+            print(f"round {round_number + 1}: " + ", ".join(f"{n} {ms(t[-1])}" for n, t in times.items()), flush=True)
+        cold = [cold_kernel(workdir, address, busybox, mode) for mode in ("none", "auto") for _ in range(args.cold)]
+        loads.append(os.getloadavg()[0])
+        kernel_runs = {name: run for name, run in runs.items() if isinstance(run, KernelCell)}
+    markdown = report(times, kernel_runs, cold, loads, args)
+    write_section(SECTION, markdown)
+    print(markdown)
+
+
+def report(times: dict[str, list[float]], kernel_runs: dict[str, KernelCell], cold: list[dict[str, float]],
+           loads: list[float], args: argparse.Namespace) -> str:
+    buildx = statistics.median(times["buildx"])
+
+    def verdict(seconds: float) -> str:
+        ratio = seconds / buildx
+        return f"{ratio:.2f}× {'✅' if ratio <= TARGET else '❌'}"
+
+    rows = [f"| `docker buildx build` (peer, a process) | {ms(buildx)} | – | 1.00× | "
+            f"{', '.join(ms(t) for t in times['buildx'])} |"]
+    for name, values in times.items():
+        if name == "buildx":
+            continue
+        median = statistics.median(values)
+        idle = ms(statistics.median(kernel_runs[name].idle)) if name in kernel_runs else "–"
+        rows.append(f"| {name} | {ms(median)} | {idle} | {verdict(median)} | {', '.join(ms(t) for t in values)} |")
+    for mode in ("none", "auto"):
+        runs = [c for c, m in zip(cold, [m for m in ("none", "auto") for _ in range(args.cold)]) if m == mode]
+        total = statistics.median(c["total"] for c in runs)
+        parts = " + ".join(f"{ms(statistics.median(c[k] for c in runs))} {k}" for k in ("start", "setup", "cell"))
+        rows.append(f"| cold kernel, {mode} ({parts}) | {ms(total)} | – | {total / buildx:.2f}× | "
+                    f"{', '.join(ms(c['total']) for c in runs)} |")
+    comms = {name: statistics.median(run.comm_messages) for name, run in kernel_runs.items()}
+    return "\n".join([
+        f"## Notebook: a `%%envd` cell on a fully cached {STEPS}-step build (`bench/bench_envd_cell.py`)",
+        "",
+        "Enter → the cell's summary display on iopub, read by a jupyter_client front end (the kernel warm: "
+        "extension loaded and builder connected by earlier cells). *idle*: every output sent (in `auto`, "
+        "also the result browser, which lists `/` through the gateway). `auto` in the kernel = the widgets "
+        "(DAG, scores, progress, result browser; the kernel has `JPY_SESSION_NAME`, as under a Jupyter server, "
+        f"so the live views stay; median {comms.get('kernel, auto', 0):.0f} comm messages per cell); in "
+        "the in-process `InteractiveShell` `auto` is plain text (captured). Cold kernel: kernel start → ready, "
+        "the setup cell (`%load_ext`, `%config`), the first `%%envd` cell (connects, then solves). Peer: "
+        "`docker buildx build --progress=plain --output type=cacheonly` of the equivalent Dockerfile "
+        "(`FROM busybox` + 20 `RUN`), same dockerd (`current`). Warm variants interleaved, order rotated, "
+        f"{args.rounds} rounds, medians; {args.cold} cold kernels per mode. Target ≤ {TARGET}× buildx.",
+        "",
+        "| ours / peer | Enter → summary ms | → idle ms | vs buildx | runs (ms) |",
+        "|---|---:|---:|---:|---|",
+        *rows,
+        "",
+        f"1-minute load average {loads[0]:.1f} before, {min(loads):.1f}–{max(loads):.1f} over the run, "
+        f"{loads[-1]:.1f} after (2 shared cores; interleaving keeps the ratios fair, absolute times drift).",
+    ])
+
+
+if __name__ == "__main__":
+    main()
