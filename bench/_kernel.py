@@ -27,10 +27,13 @@ class Reply:
     first_mime: dict[str, float] = field(default_factory=dict)  # MIME type → first display carrying it
     outputs: list[dict[str, Any]] = field(default_factory=list)  # display/execute_result data, stream text
     comm_messages: list[tuple[float, dict[str, Any]]] = field(default_factory=list)  # (time, content)
+    foreign: list[dict[str, Any]] = field(default_factory=list)  # displays of other cells (background threads)
     error: str = ""
 
-    def data_with(self, mime: str) -> list[Any]:
-        return [output[mime] for output in self.outputs if mime in output]
+    def data_with(self, mime: str, *, foreign: bool = False) -> list[Any]:
+        """The ``mime`` data of this cell's outputs (``foreign``: of other cells' too)."""
+        outputs = self.outputs + self.foreign if foreign else self.outputs
+        return [output[mime] for output in outputs if mime in output]
 
 
 class Kernel:
@@ -81,6 +84,8 @@ class Kernel:
                 reply.comm_messages.append((now, {"msg_type": kind, **content}))
                 continue
             if message["parent_header"].get("msg_id") != msg_id:
+                if kind in ("display_data", "update_display_data"):
+                    reply.foreign.append(content["data"])
                 continue
             if kind in ("display_data", "update_display_data", "execute_result"):
                 reply.outputs.append(content["data"])

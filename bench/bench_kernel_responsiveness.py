@@ -1,0 +1,187 @@
+"""Kernel responsiveness while a ``%%envd --background`` build streams 10,000 log lines a second.
+
+A real kernel (jupyter_client, as JupyterLab drives one; ``JPY_SESSION_NAME`` set so the live widgets
+stay) runs a background build whose one RUN step prints 100,000 lines at 10,000 lines/s (a busybox
+``sh`` loop: one ``echo`` — one write — per line, paced against ``/proc/uptime``), ~10 s. Meanwhile a
+probe cell (``1+1``) is sent again and again (a short pause between probes); its latency is Enter →
+``execute_result`` on iopub. Peer: the same probes with no build running. The build runs with
+``--progress auto`` (widgets: DAG and progress fed live, the issue's case) and ``--progress none``
+(only the solve's own event handling), so the widgets' share shows. Widget updates: ``comm_msg``
+state updates the kernel sent while the build ran, per widget. Rounds interleave the three variants.
+Target: probe ≤ 100 ms; widget redraws ≤ 10/s.
+
+Run: ``python -m bench.bench_kernel_responsiveness [--rounds 3]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+from bench._kernel import Kernel
+from bench._results import write_section
+from bench.bench_cached_rebuild import daemon_env
+from envd_jupyter.fleet import project_builders
+from envd_jupyter.notebook._view import SUMMARY_MIME
+
+SECTION = "notebook-kernel-responsiveness"
+LINES = 100_000
+RATE = 10_000  # lines a second: 100 lines per centisecond of /proc/uptime
+PROBE_GAP = 0.05  # seconds between one probe's answer and the next probe
+TARGET_MS = 100
+STREAM_SCRIPT = """i=0; read up _ < /proc/uptime; start=${up%.*}${up#*.}
+while [ $i -lt LINES ]; do
+  j=0
+  while [ $j -lt 100 ]; do echo "line $i"; i=$((i+1)); j=$((j+1)); done
+  read up _ < /proc/uptime; now=${up%.*}${up#*.}
+  ahead=$(( i / 100 - (now - start) ))
+  if [ $ahead -gt 0 ]; then usleep $((ahead * 10000)); fi
+done
+echo TOKEN >/dev/null"""
+WIDGET_KEYS = {"layout": "DAG", "summary": "progress", "scores": "scores", "listings": "browser"}
+
+
+def stream_bytes() -> int:
+    """What the step writes: ``line 0`` … ``line 99999``, one line each."""
+    return sum(len(f"line {i}\n") for i in range(LINES))
+
+
+def build_cell(progress: str) -> str:
+    script = STREAM_SCRIPT.replace("LINES", str(LINES)).replace("TOKEN", uuid.uuid4().hex)  # never cached
+    return f"%%envd flood --background --progress {progress}\nllb.image(BUSYBOX).run({script!r}, name='stream logs')"
+
+
+STEP_FACTS = """_flood = get_ipython().magics_manager.registry["Envd"]._stages["flood"].result().step("stream logs")
+(_flood.log_bytes + _flood.dropped_log_bytes, _flood.duration)"""
+
+
+def probe(kernel: Kernel) -> tuple[float, list]:
+    """One ``1+1``: seconds to its result, and the messages (comm traffic, displays) read meanwhile."""
+    started = time.perf_counter()
+    reply = kernel.collect(kernel.send("1+1"), started, timeout=120)
+    [result] = [o for o in reply.outputs if "text/plain" in o]
+    if result["text/plain"] != "2":
+        raise RuntimeError(f"probe answered {result!r}")
+    return reply.first_mime["text/plain"], reply
+
+
+def probe_while_building(kernel: Kernel, progress: str, timeout: float = 120) -> dict:
+    """Start the background build, probe until its summary is shown; the probes, updates and step facts."""
+    began = time.perf_counter()
+    kernel.execute(build_cell(progress), cell_id=f"flood-{progress}")
+    latencies, updates, widgets, summary_at = [], Counter(), {}, None
+    while summary_at is None:
+        if time.perf_counter() - began > timeout:
+            raise TimeoutError(f"the background build showed no summary within {timeout:.0f} s")
+        latency, reply = probe(kernel)
+        latencies.append(latency)
+        for _, content in reply.comm_messages:
+            data = content.get("data", {})
+            if content["msg_type"] == "comm_open":
+                state = data.get("state", {})
+                widgets[content["comm_id"]] = next((w for k, w in WIDGET_KEYS.items() if k in state), "other")
+            elif content["msg_type"] == "comm_msg" and data.get("method") == "update":
+                updates[widgets.get(content["comm_id"], "other")] += 1
+        if reply.data_with(SUMMARY_MIME, foreign=True):
+            summary_at = time.perf_counter() - began
+        time.sleep(PROBE_GAP)
+    delivered, duration = ast.literal_eval(kernel.execute(STEP_FACTS).data_with("text/plain")[0])
+    return {"latencies": latencies, "updates": updates, "seconds": summary_at, "delivered": delivered,
+            "step_seconds": duration}
+
+
+def probe_idle(kernel: Kernel, count: int) -> list[float]:
+    latencies = []
+    for _ in range(count):
+        latencies.append(probe(kernel)[0])
+        time.sleep(PROBE_GAP)
+    return latencies
+
+
+def percentiles(values: list[float]) -> tuple[float, float, float]:
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return statistics.median(ordered), p95, ordered[-1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    env = daemon_env()
+    address, busybox = project_builders()["current"], env["ENVD_IMAGE_BUSYBOX"]
+    loads = [os.getloadavg()[0]]
+    builds: dict[str, list[dict]] = {"auto": [], "none": []}
+    idle: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="envd-bench-probe-") as work, Kernel(Path(work)) as kernel:
+        kernel.execute(f"%load_ext envd_jupyter\n%config Envd.builders = {{'current': {address!r}}}\n"
+                       f"BUSYBOX = {busybox!r}")
+        kernel.execute(f"%%envd warm --progress none\nllb.image(BUSYBOX).run('true')")  # connect, pull
+        for round_number in range(args.rounds):
+            for progress in ("auto", "none") if round_number % 2 == 0 else ("none", "auto"):
+                builds[progress].append(probe_while_building(kernel, progress))
+                loads.append(os.getloadavg()[0])
+                run = builds[progress][-1]
+                print(f"round {round_number + 1}, {progress}: {len(run['latencies'])} probes, "
+                      f"p50/p95/max {[round(x * 1000) for x in percentiles(run['latencies'])]} ms, "
+                      f"{run['delivered']} bytes in {run['step_seconds']:.1f} s, updates {dict(run['updates'])}",
+                      flush=True)
+            idle += probe_idle(kernel, len(builds["auto"][-1]["latencies"]))
+            loads.append(os.getloadavg()[0])
+    markdown = report(builds, idle, loads, args)
+    write_section(SECTION, markdown)
+    print(markdown)
+
+
+def report(builds: dict[str, list[dict]], idle: list[float], loads: list[float], args: argparse.Namespace) -> str:
+    expected = stream_bytes()
+
+    def row(label: str, latencies: list[float], extra: str) -> str:
+        p50, p95, worst = (x * 1000 for x in percentiles(latencies))
+        ok = "✅" if p95 <= TARGET_MS else "❌"
+        return f"| {label} | {len(latencies)} | {p50:.0f} | {p95:.0f} {ok} | {worst:.0f} | {extra} |"
+
+    rows = [row("no build (peer)", idle, "–")]
+    for progress, runs in builds.items():
+        latencies = [x for run in runs for x in run["latencies"]]
+        rates = [run["delivered"] / expected * LINES / run["step_seconds"] for run in runs]
+        complete = all(run["delivered"] == expected for run in runs)
+        updates = Counter()
+        for run in runs:
+            updates.update(run["updates"])
+        seconds = sum(run["seconds"] for run in runs)
+        per_widget = ", ".join(f"{w} {n / seconds:.1f}/s" for w, n in sorted(updates.items())) or "none sent"
+        extra = (f"{statistics.median(rates):,.0f} lines/s delivered ({'all' if complete else 'NOT all'} "
+                 f"{LINES:,} lines); widget updates: {per_widget}")
+        rows.append(row(f"`%%envd --background --progress {progress}` streaming", latencies, extra))
+    return "\n".join([
+        "## Notebook: kernel responsiveness while a build streams 10,000 log lines/s "
+        "(`bench/bench_kernel_responsiveness.py`)",
+        "",
+        f"A real kernel (jupyter_client; `JPY_SESSION_NAME` set, so live widgets stay) runs a background build "
+        f"whose RUN prints {LINES:,} lines at {RATE:,}/s (busybox `sh`: one `echo`, one write, per line, paced "
+        f"against `/proc/uptime`); meanwhile `1+1` is executed again and again ({PROBE_GAP * 1000:.0f} ms "
+        "between an answer and the next probe), Enter → `execute_result` on iopub. Peer: the same probe with no "
+        "build running. *lines/s delivered*: bytes of the step's log that reached the kernel's model ÷ the "
+        "step's duration. *widget updates*: `comm_msg` state updates sent while the build ran ÷ the build's "
+        f"wall time. {args.rounds} rounds, variants interleaved; latencies pooled. Target: probe ≤ "
+        f"{TARGET_MS} ms (judged at p95), widget redraws ≤ 10/s.",
+        "",
+        "| probe while | probes | p50 ms | p95 ms | max ms | build |",
+        "|---|---:|---:|---:|---:|---|",
+        *rows,
+        "",
+        f"1-minute load average {loads[0]:.1f} before, {min(loads):.1f}–{max(loads):.1f} over the run, "
+        f"{loads[-1]:.1f} after (2 shared cores).",
+    ])
+
+
+if __name__ == "__main__":
+    main()
