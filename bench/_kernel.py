@@ -26,6 +26,8 @@ class Reply:
     idle: float = 0.0
     first_mime: dict[str, float] = field(default_factory=dict)  # MIME type → first display carrying it
     outputs: list[dict[str, Any]] = field(default_factory=list)  # display/execute_result data, stream text
+    result: dict[str, Any] = field(default_factory=dict)  # the execute_result's data
+    result_at: float = 0.0
     comm_messages: list[tuple[float, dict[str, Any]]] = field(default_factory=list)  # (time, content)
     foreign: list[dict[str, Any]] = field(default_factory=list)  # displays of other cells (background threads)
     error: str = ""
@@ -87,6 +89,8 @@ class Kernel:
                 if kind in ("display_data", "update_display_data"):
                     reply.foreign.append(content["data"])
                 continue
+            if kind == "execute_result":
+                reply.result, reply.result_at = content["data"], now
             if kind in ("display_data", "update_display_data", "execute_result"):
                 reply.outputs.append(content["data"])
                 for mime in content["data"]:
@@ -106,6 +110,11 @@ class Kernel:
             message = self.client.get_shell_msg(timeout=30)
             if message["parent_header"].get("msg_id") == msg_id:
                 return
+
+    def cpu_seconds(self) -> float:
+        """CPU time the kernel process has used (user + system, all its threads)."""
+        fields = Path(f"/proc/{self.manager.provisioner.process.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def close(self) -> None:
         self.client.stop_channels()
