@@ -26,6 +26,7 @@ class Reply:
     idle: float = 0.0
     first_mime: dict[str, float] = field(default_factory=dict)  # MIME type → first display carrying it
     outputs: list[dict[str, Any]] = field(default_factory=list)  # display/execute_result data, stream text
+    displayed: list[float] = field(default_factory=list)  # when each new display_data arrived
     result: dict[str, Any] = field(default_factory=dict)  # the execute_result's data
     result_at: float = 0.0
     comm_messages: list[tuple[float, dict[str, Any]]] = field(default_factory=list)  # (time, content)
@@ -91,6 +92,8 @@ class Kernel:
                 continue
             if kind == "execute_result":
                 reply.result, reply.result_at = content["data"], now
+            elif kind == "display_data":
+                reply.displayed.append(now)
             if kind in ("display_data", "update_display_data", "execute_result"):
                 reply.outputs.append(content["data"])
                 for mime in content["data"]:
