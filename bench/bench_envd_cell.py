@@ -223,6 +223,22 @@ def report(times: dict[str, list[float]], kernel_runs: dict[str, KernelCell], co
         rows.append(f"| cold kernel, {mode}: {parts} | – | – | {ms(total)} | – | {total / buildx:.2f}× (not the "
                     f"target's case) | – | {', '.join(ms(c['total']) for c in runs)} |")
     comms = statistics.median(kernel_runs["kernel, auto"].comm_messages)
+    auto, none = (statistics.median(times[f"kernel, {mode}"]) for mode in ("auto", "none"))
+    cold_ratio = statistics.median(c["total"] for c in cold) / buildx
+    start_share = statistics.median(c["start"] / c["total"] for c in cold)
+    with_close = (auto + statistics.median(closes)) / buildx if closes else float("nan")
+    met = max(auto, none) / buildx <= TARGET
+    verdict_text = (
+        f"**Verdict.** Warm kernel, Enter → summary: {auto / buildx:.2f}× buildx with the widgets, "
+        f"{none / buildx:.2f}× with `--progress none`: the ≤ {TARGET}× target is "
+        f"{'met' if met else 'missed'}. Counting the end of the cell's build too (below; it happens behind "
+        f"the cell), `auto` would be {with_close:.2f}×. The cold kernel is {cold_ratio:.2f}× "
+        f"({'met' if cold_ratio <= TARGET else 'missed'}; not the target's case — a buildx process is cold every "
+        f"time, a notebook kernel once): {start_share:.0%} of it is the kernel's own start (IPython, "
+        "ipykernel), the rest the first imports (`%load_ext`: IPython magics, anywidget; the first cell: grpc, "
+        "protobuf, the connection). buildx's time swings with the machine's load (a process "
+        "start, a dial, a session and the daemon's history record each time), so the per-round ratio is the "
+        "fairer figure when the load moves.")
     return "\n".join([
         f"## Notebook: a `%%envd` cell on a fully cached {STEPS}-step build (`bench/bench_envd_cell.py`)",
         "",
@@ -245,6 +261,8 @@ def report(times: dict[str, list[float]], kernel_runs: dict[str, KernelCell], co
         "| median per-round ratio | runs, → summary (ms) |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
         *rows,
+        "",
+        verdict_text,
         "",
         f"Ending a replaced build (gateway Return, then the daemon's answer to the solve), which a re-run does "
         f"behind the cell after its result is shown, took a median {median_ms(closes)} ms in the in-process "
