@@ -10,7 +10,7 @@ probe cell (``1+1``) is sent again and again (a short pause between probes); its
 state updates the kernel sent while the build ran, per widget. Rounds interleave the three variants.
 Target: probe ≤ 100 ms; widget redraws ≤ 10/s.
 
-Run: ``python -m bench.bench_kernel_responsiveness [--rounds 3]``
+Run: ``python -m bench.bench_kernel_responsiveness [--rounds 5]``
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def percentiles(values: list[float]) -> tuple[float, float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     env = daemon_env()
     address, busybox = project_builders()["current"], env["ENVD_IMAGE_BUSYBOX"]
@@ -175,27 +175,34 @@ def report(runs: dict[str, list[dict]], loads: list[float], args: argparse.Names
         extra = (f"{statistics.median(rates):,.0f} lines/s reached the kernel ({'all' if complete else 'NOT all'} "
                  f"{LINES:,} lines); widget updates: {per_widget or 'none sent'}{total}")
         rows.append(row(f"`%%envd --background --progress {progress}` streaming", variant, extra))
-        tails[progress] = percentiles([x for run in variant for x in run["latencies"]])
+        tails[progress] = [x for run in variant for x in run["latencies"]]
         rates_by_widget.update({w: n / seconds for w, n in updates.items()})
-    tails["idle"] = percentiles([x for run in runs["idle"] for x in run["latencies"]])
+    tails["idle"] = [x for run in runs["idle"] for x in run["latencies"]]
     cpu = {name: sum(run["cpu"] for run in variant) / sum(run["seconds"] for run in variant)
            for name, variant in runs.items()}
-    p95_met = all(p95 * 1000 <= TARGET_MS for _, p95, _ in tails.values())
-    over = [name for name, (_, _, worst) in tails.items() if worst * 1000 > TARGET_MS]
+    p95_met = all(percentiles(latencies)[1] * 1000 <= TARGET_MS for latencies in tails.values())
+    over = {name: sum(x * 1000 > TARGET_MS for x in latencies) for name, latencies in tails.items()}
+    over = {name: f"{count} of {len(tails[name])} in {'the no-build peer' if name == 'idle' else name}"
+            for name, count in over.items() if count}
     widest = max(rates_by_widget.values(), default=0.0)
     verdict_text = (
         f"**Verdict.** Probe ≤ {TARGET_MS} ms at p95 while 10,000 lines/s stream: "
         f"{'met' if p95_met else 'missed'}. Single probes over {TARGET_MS} ms: "
-        + (f"in {', '.join(over)}" + (" — the no-build peer too, so that tail is the shared machine "
-                                       "(processes waiting for a core), not the build" if "idle" in over else "")
+        + (", ".join(over.values()) + (" — the no-build peer too, so part of that tail is the shared "
+                                        "machine (processes waiting for a core)" if "idle" in over else "")
            if over else "none")
         + f". Widget redraws: each live widget at most {widest:.1f} updates/s "
         f"({'met' if widest <= 10 else 'missed'} per widget, the issue's \"redraws coalesced to ≤ 10/s\"); "
         "the DAG and the progress list are two widgets, so the kernel sends about twice that many comm "
         f"messages in all. The cost is the kernel's CPU: {cpu['none']:.0%} of a core without widgets (the "
         f"solve's status thread turns every log chunk into an event), {cpu['auto']:.0%} with them, "
-        f"{cpu['idle']:.0%} for the probes alone; the build runs off the kernel's main thread, so a probe "
-        "waits only for the GIL and a core.")
+        f"{cpu['idle']:.0%} for the probes alone. The build runs off the kernel's main thread, so a probe "
+        "waits only for the GIL and a core: profiled with `py-spy --gil` during such a build, grpc's "
+        "channel-spin thread and the solve's status thread (reading each StatusResponse, then "
+        "`BuildModel.apply`) hold the GIL about as often as the main thread does, and the RUN's shell loop "
+        "and dockerd take the cores, so now and then a probe waits behind them — with or without widgets "
+        "(disabling the widget pushes left the same rare spikes); cutting that further is the status "
+        "stream's cost in `buildkit`, not the notebook layer's.")
     return "\n".join([
         "## Notebook: kernel responsiveness while a build streams 10,000 log lines/s "
         "(`bench/bench_kernel_responsiveness.py`)",
