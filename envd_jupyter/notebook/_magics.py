@@ -14,7 +14,7 @@ import os
 import shlex
 import sys
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,9 @@ class Envd(Magics, Configurable):
         self._stages: dict[str, Future] = {}
         self._steppers: dict[str, Any] = {}  # state name -> fleet.SteppedBuild while %envd_step walks it
         self._lock = threading.Lock()
+        # Ending a replaced stage's build waits for the daemon (Return, then the solve's answer):
+        # cleanup the next cell's result must not wait for, so one thread does it behind the cells.
+        self._closer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="envd-close-stage")
 
     @observe("network")
     def _network_changed(self, change) -> None:
@@ -379,7 +382,13 @@ class Envd(Magics, Configurable):
             closing = [old] + [self._stages.pop(n) for n in excess]
         for item in closing:
             if item is not None and item is not future:
-                item.add_done_callback(_close_stage)
+                item.add_done_callback(self._close_later)
+
+    def _close_later(self, future: Future) -> None:
+        try:
+            self._closer.submit(_close_stage, future)
+        except RuntimeError:  # the extension was unloaded meanwhile: close here
+            _close_stage(future)
 
     def _in_background(self, build) -> Future:
         future: Future = Future()
@@ -443,6 +452,7 @@ class Envd(Magics, Configurable):
     def close(self) -> None:
         for name in list(self._steppers):
             self._stop_stepping(name)
+        self._closer.shutdown(wait=True)
         for future in self._stages.values():
             future.add_done_callback(_close_stage)
         self._stages.clear()

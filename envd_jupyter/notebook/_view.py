@@ -19,7 +19,9 @@ from IPython.display import display
 
 from envd_jupyter.notebook._browse import human_size
 from envd_jupyter.notebook._display import StaticBundle, show
-from envd_jupyter.notebook._tables import progress_html, progress_text
+from envd_jupyter.notebook._layout import layout_graph
+from envd_jupyter.notebook._svg import dag_html, dag_text
+from envd_jupyter.notebook._tables import progress_html, progress_text, scores_html, scores_text
 from envd_jupyter.notebook._widgets import BrowserWidget, DAGWidget, ProgressWidget, ScoresWidget
 
 
@@ -37,17 +39,24 @@ def keep_widgets_live() -> bool:
 
 
 class BuildView:
-    """The displays of one ``%%envd`` cell. ``on_event`` is called from the solve's status thread."""
+    """The displays of one ``%%envd`` cell. ``on_event`` is called from the solve's status thread.
+
+    Live widgets exist only in ``widget`` mode: elsewhere nothing could draw them, so the other
+    modes show the same static pictures without opening widget comms or feeding live updates.
+    """
 
     def __init__(self, name: str, definition: Any, *, collapse: int, mode: str):
         from envd_jupyter import buildkit
 
         self.name, self.mode, self._collapse = name, mode, collapse
-        self._dag = DAGWidget(definition.to_graph(), collapse=collapse)
-        self._progress = ProgressWidget(title=name)
+        self._live = mode == "widget"
+        self._digests = definition.digests  # the graph shown, to notice when the pick runs another form
+        self._graph = definition.to_graph()
+        self._dag = DAGWidget(self._graph, collapse=collapse) if self._live else None
+        self._progress = ProgressWidget(title=name) if self._live else None
         self._scores: ScoresWidget | None = None
         self._renderer = buildkit.PlainRenderer(sys.stdout) if mode == "plain" else None
-        self._coalescer = buildkit.EventCoalescer(self._deliver, max_per_second=10)
+        self._coalescer = buildkit.EventCoalescer(self._deliver, max_per_second=10) if self._live else None
         self._shown: dict[str, Any] = {}
         self._ended = False
         self._events_lock = threading.Lock()
@@ -55,7 +64,11 @@ class BuildView:
     # -- the cell's life ------------------------------------------------------------------------
     def show(self) -> None:
         """The graph, at once (before anything is scheduled or solved)."""
-        self._shown["dag"] = self._display(self._dag)
+        if self._live:
+            self._shown["dag"] = show(self._dag)
+        else:
+            layout = layout_graph(self._graph, collapse=self._collapse)
+            display(StaticBundle({"text/plain": dag_text(layout), "text/html": dag_html(layout)}))
 
     def graph_only(self) -> None:
         """Nothing will be solved now: the DAG is the cell's final picture."""
@@ -64,16 +77,19 @@ class BuildView:
             shown.finish(keep_widget=keep_widgets_live())
 
     def scheduled(self, scheduling: Any, definition: Any) -> None:
-        """The decision, with every score; the DAG follows the graph form the pick will run."""
-        if definition.digests != self._dag_digests():
+        """The decision, with every score; the live DAG follows the graph form the pick will run."""
+        if self._live and definition.digests != self._digests:
+            self._digests = definition.digests
             self._dag = DAGWidget(definition.to_graph(), collapse=self._collapse)
             self._replace("dag", self._dag)
-        self._scores = ScoresWidget(scheduling)
         if self.mode == "plain":
             print(f"{self.name}: scheduled on {scheduling.endpoint.name}")
-        self._shown["scores"] = self._display(self._scores)
-        if self.mode == "widget":
-            self._shown["progress"] = self._display(self._progress)
+        if self._live:
+            self._scores = ScoresWidget(scheduling)
+            self._shown["scores"] = show(self._scores)
+            self._shown["progress"] = show(self._progress)
+        else:
+            display(StaticBundle({"text/plain": scores_text(scheduling), "text/html": scores_html(scheduling)}))
 
     def on_event(self, event: Any) -> None:
         """Until the solve ends: an open stage's Status stream goes on (reading a merged result
@@ -83,7 +99,8 @@ class BuildView:
                 return
             if self._renderer is not None:
                 self._renderer(event)
-            self._coalescer(event)
+            if self._coalescer is not None:
+                self._coalescer(event)
 
     def finished(self, stage: Any) -> None:
         """Final pictures, a summary line, and a browser over the stage's files and logs."""
@@ -95,10 +112,8 @@ class BuildView:
                               "text/html": f"<div class='envd-summary'><b>{html.escape(summary)}</b></div>",
                               SUMMARY_MIME: {"state": self.name, "builder": stage.builder, "ran": ran,
                                              "cached": cached, "seconds": round(stage.elapsed, 3)}}))
-        if self.mode == "widget":
-            browser = BrowserWidget(stage.list_dir, lambda path: stage.read_file(path, limit=256 * 1024 + 1),
-                                    logs=stage.model, title=self.name)
-            self._display(browser, live=keep_widgets_live())
+        if self._live:
+            self._show_browser(stage, self.name)
 
     def failed(self, error: BaseException) -> None:
         """Final pictures of a failed or interrupted solve (the magic raises the short error itself).
@@ -112,10 +127,8 @@ class BuildView:
         note = (f"{self.name}: {stage.note} — %envd_ls / %envd_cat / %envd_exec {self.name} -- CMD "
                 f"work on it")
         display(StaticBundle({"text/plain": note, "text/html": f"<div class='envd-note'>{html.escape(note)}</div>"}))
-        if self.mode == "widget":
-            browser = BrowserWidget(stage.list_dir, lambda path: stage.read_file(path, limit=256 * 1024 + 1),
-                                    logs=stage.model, title=f"{self.name} (before the failed step)")
-            self._display(browser, live=keep_widgets_live())
+        if self._live:
+            self._show_browser(stage, f"{self.name} (before the failed step)")
 
     def exported(self, spec: str, result: Any) -> None:
         line = f"{self.name}: exported as {spec} in {result.elapsed:.1f}s"
@@ -130,26 +143,25 @@ class BuildView:
     def _end(self, model: Any) -> None:
         with self._events_lock:
             self._ended = True
+        if not self._live:
+            if model is not None:
+                display(StaticBundle({"text/plain": progress_text(model), "text/html": progress_html(model)}))
+            return
         self._coalescer.close()
         if model is not None:
             self._dag.update_model(model)
             self._progress.update_model(model)
         live = keep_widgets_live()
-        for key, widget in (("dag", self._dag), ("progress", self._progress), ("scores", self._scores)):
-            shown = self._shown.get(key)
-            if shown is not None:
-                shown.finish(keep_widget=live)
-        if self.mode != "widget" and model is not None:
-            display(StaticBundle({"text/plain": progress_text(model), "text/html": progress_html(model)}))
+        for shown in self._shown.values():
+            shown.finish(keep_widget=live)
 
-    def _dag_digests(self) -> list[str]:
-        return [node["id"] for node in self._dag._graph["nodes"]]
-
-    def _display(self, widget: Any, *, live: bool = True):
-        if self.mode == "widget" and live:
-            return show(widget)
-        display(StaticBundle(widget.static_bundle()))
-        return None
+    def _show_browser(self, stage: Any, title: str) -> None:
+        browser = BrowserWidget(stage.list_dir, lambda path: stage.read_file(path, limit=256 * 1024 + 1),
+                                logs=stage.model, title=title)
+        if keep_widgets_live():
+            show(browser)
+        else:
+            display(StaticBundle(browser.static_bundle()))
 
     def _replace(self, key: str, widget: Any) -> None:
         shown = self._shown.get(key)

@@ -87,6 +87,25 @@ def test_why_names_the_change_and_what_reran(shell):
     assert "write f" in text and "argv" in text
 
 
+def test_a_rerun_closes_the_stage_it_replaces_behind_the_cell(shell, monkeypatch):
+    from envd_jupyter.fleet import Stage
+
+    closed_on = []
+    real_close = Stage.close
+    monkeypatch.setattr(Stage, "close", lambda stage: (closed_on.append((stage, threading.current_thread())),
+                                                       real_close(stage)))
+    body = f'llb.image(BUSYBOX).run("echo {unique()} > /t")'
+    envd(shell, "again", body)
+    first = magics(shell)._stages["again"].result()
+    envd(shell, "again", body)
+    deadline = time.monotonic() + 60
+    while not closed_on and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [(stage, thread)] = closed_on
+    assert stage is first and thread is not threading.main_thread()
+    assert shell.run_line_magic("envd_cat", "again /t").strip()  # the new stage is open
+
+
 def test_no_solve_shows_the_graph_only_and_the_state_solves_when_read(shell, capsys):
     token = unique()
     envd(shell, "lazy --no-solve", f'llb.image(BUSYBOX).run("echo {token} > /t")')

@@ -24,20 +24,34 @@ class SolveFailed(Exception):
         self.model = model
 
 
-def test_events_after_the_solve_ended_leave_the_final_picture_alone(capsys):
-    # An open stage's Status stream goes on: reading a merged result reports the merge again.
+FINAL = {"version": 1, "total": 1, "cached": 0, "ran": 1, "failed": 0, "done": True,
+         "vertices": [completed("sha256:hi", "hi", 1).vertex.to_dict()]}
+
+
+def ended_view(mode: str) -> BuildView:
+    """A view whose solve saw one step and then ended (with a failure carrying the final model)."""
     definition = llb.image("envd-jupyter/busybox:latest").run("echo hi", name="hi").marshal()
-    view = BuildView("app", definition, collapse=12, mode="plain")
+    view = BuildView("app", definition, collapse=12, mode=mode)
     view.on_event(completed("sha256:hi", "hi", 1))
-    final = {"version": 1, "total": 1, "cached": 0, "ran": 1, "failed": 0, "done": True,
-             "vertices": [completed("sha256:hi", "hi", 1).vertex.to_dict()]}
-    view.failed(SolveFailed(final))
-    before = capsys.readouterr().out
-    assert "#1 hi" in before
+    view.failed(SolveFailed(FINAL))
+    return view
+
+
+def test_events_after_the_solve_ended_print_no_plain_lines(capsys):
+    # An open stage's Status stream goes on: reading a merged result reports the merge again.
+    view = ended_view("plain")
+    assert "#1 hi" in capsys.readouterr().out
 
     view.on_event(completed("sha256:merge", "merging", 2))
 
     assert capsys.readouterr().out == ""
+
+
+def test_events_after_the_solve_ended_leave_the_live_progress_alone():
+    view = ended_view("widget")
+
+    view.on_event(completed("sha256:merge", "merging", 2))
+
     view._progress.flush()
     assert [v["digest"] for v in view._progress.vertices] == ["sha256:hi"]
     assert view._progress.summary["ran"] == 1
