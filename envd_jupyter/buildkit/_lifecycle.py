@@ -169,6 +169,8 @@ class Liveness:
                 if misses >= LIVENESS_MISSES and not self._stop.is_set():
                     self._on_lost(f"{misses} liveness checks unanswered within {LIVENESS_TIMEOUT:g}s each")
                     return
+            except ValueError:  # the client closed its channel: the build's own calls end with it
+                return
 
     def stop(self) -> None:
         self._stop.set()
