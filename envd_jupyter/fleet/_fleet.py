@@ -70,6 +70,11 @@ def _definition_for(target: Any, caps: frozenset[str] | None):
     return marshal()
 
 
+def _request(target: Any) -> BuildRequest:
+    """The scheduler's view of ``target`` in the graph form the least capable daemon accepts."""
+    return BuildRequest.from_definition(_definition_for(target, frozenset()))
+
+
 def _lowered(definition: Any, caps: frozenset[str]):
     """The graph exactly as the daemon will receive it, so progress digests match what is shown."""
     lower_for = getattr(definition, "lower_for", None)
@@ -178,7 +183,9 @@ class Fleet:
     # -- building -----------------------------------------------------------------------------
     def schedule(self, target: Any) -> SchedulingResult:
         """Choose a builder for ``target`` (State or Definition); the result keeps every score."""
-        request = BuildRequest.from_definition(_definition_for(target, frozenset()))
+        return self._schedule(_request(target))
+
+    def _schedule(self, request: BuildRequest) -> SchedulingResult:
         result = self.scheduler.schedule(request, self.endpoints())
         self.last_scheduling, self.last_scheduling_at = result, time.monotonic()
         return result
@@ -196,8 +203,8 @@ class Fleet:
         it when done), or None when there was none.
         Ctrl-C cancels the solve on the daemon.
         """
-        scheduling = self.schedule(target)
-        request = BuildRequest.from_definition(_definition_for(target, frozenset()))
+        request = _request(target)
+        scheduling = self._schedule(request)
         builder = scheduling.endpoint.name
         try:
             client = self.client(builder)
@@ -251,7 +258,10 @@ class Fleet:
         """
         exports = [parse_export(e) if isinstance(e, str) else e
                    for e in ([exports] if isinstance(exports, str) else exports)]
-        builder = builder or self.schedule(target).endpoint.name
+        if builder is None:
+            scheduling = self.schedule(target)
+            self.scheduler.release(scheduling)  # counted as in flight below while it runs
+            builder = scheduling.endpoint.name
         client = self.client(builder)
         with self._running(builder):
             return client.solve(_definition_for(target, client.caps().llb), exports=exports, name=name,
