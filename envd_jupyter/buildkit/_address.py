@@ -27,6 +27,7 @@ HELPER_SCHEMES = ("docker-container", "podman-container", "nerdctl-container", "
 # The ssh client and its leading options, as GIT_SSH_COMMAND does for git (e.g. "ssh -F /path/config").
 SSH_COMMAND_ENV = "ENVD_JUPYTER_SSH_COMMAND"
 _KUBE_IDENTIFIER = re.compile(r"^[-a-z0-9.]+$")  # BuildKit's kubepod check
+_PASSWORD = re.compile(r"(://[^/@:]*):[^/@]*@")
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,10 @@ class Address:
 
 
 class AddressError(ValueError):
-    """An address string this client cannot reach."""
+    """An address string this client cannot reach (a password written into it is shown as ***)."""
+
+    def __init__(self, message: str):
+        super().__init__(_PASSWORD.sub(r"\1:***@", message))
 
 
 def parse(address: str, *, source: str = "explicit", docker_default: bool = False) -> Address:
