@@ -5,7 +5,7 @@ line of the connection helper each process-stdio address runs.
 ``docker+tcp://host:port`` and ``docker://`` (the default socket) reach dockerd's embedded
 BuildKit through its HTTP upgrade endpoints. The rest are BuildKit's connection helpers, a child
 process whose stdin/stdout is the connection (``buildctl dial-stdio`` where buildkitd runs):
-``docker-container://NAME[?context=CTX]``, ``podman-container://NAME``,
+``docker-container://NAME[?context=CTX | ?host=DOCKER_HOST]``, ``podman-container://NAME``,
 ``nerdctl-container://NAME[?namespace=NS]``, ``kube-pod://POD[?namespace=&context=&container=]``,
 ``ssh://[user@]host[:port][/buildkitd.sock]``; and ``docker+ssh://[user@]host[:port][/docker.sock]``
 (``ssh://`` in DOCKER_HOST) reaches a remote dockerd as the docker CLI does, through
@@ -103,8 +103,12 @@ def helper_argv(address: Address, *, connect_timeout: float = 30.0,
         what = "pod" if address.transport == "kube-pod" else "container"
         raise AddressError(f"{address}: the address lacks a {what} name")
     if address.transport == "docker-container":
-        context = [f"--context={arg('context')}"] if arg("context") else []
-        return ["docker", *context, "exec", "-i", name, "buildctl", "dial-stdio"]
+        if arg("context") and arg("host"):
+            raise AddressError(f"{address}: give a docker context or a docker host, not both")
+        target = [f"--context={arg('context')}"] if arg("context") else []
+        # ``host`` is ours, not BuildKit's: buildx records a builder made under DOCKER_HOST by its host.
+        target += [f"--host={arg('host')}"] if arg("host") else []
+        return ["docker", *target, "exec", "-i", name, "buildctl", "dial-stdio"]
     if address.transport == "podman-container":
         return ["podman", "exec", "-i", name, "buildctl", "dial-stdio"]
     if address.transport == "nerdctl-container":

@@ -13,6 +13,8 @@ CASES = [
     # buildkit client/connhelper/dockercontainer
     ("docker-container://buildx_buildkit_Builder0", ["docker", "exec", "-i", "buildx_buildkit_Builder0", "buildctl", "dial-stdio"]),
     ("docker-container://bk?context=remote", ["docker", "--context=remote", "exec", "-i", "bk", "buildctl", "dial-stdio"]),
+    # ours: the docker host buildx records for a builder made with DOCKER_HOST set
+    ("docker-container://bk?host=ssh%3A%2F%2Fci%40h", ["docker", "--host=ssh://ci@h", "exec", "-i", "bk", "buildctl", "dial-stdio"]),
     # podmancontainer, nerdctlcontainer
     ("podman-container://bk", ["podman", "exec", "-i", "bk", "buildctl", "dial-stdio"]),
     ("nerdctl-container://bk", ["nerdctl", "exec", "-i", "bk", "buildctl", "dial-stdio"]),
@@ -61,6 +63,7 @@ def test_ssh_command_and_timeout_are_the_callers():
 @pytest.mark.parametrize(("address", "reason"), [
     ("docker-container://", "lacks a container name"),
     ("docker-container://?context=x", "lacks a container name"),
+    ("docker-container://bk?context=x&host=unix%3A%2F%2F%2Fd.sock", "a docker context or a docker host, not both"),
     ("podman-container://", "lacks a container name"),
     ("kube-pod://", "lacks a pod name"),
     ("kube-pod://Buildkitd_0", "unsupported pod name"),
