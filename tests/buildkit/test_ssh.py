@@ -128,3 +128,32 @@ def test_ssh_killed_mid_solve_ends_the_solve(ssh_address, busybox, unique):
             except ProcessLookupError:
                 pass
     _eventually(lambda: not _ssh_children(), "no ssh child outlives the client")
+
+
+def test_ssh_to_buildkitd_runs_buildctl_dial_stdio_on_the_host(ssh_address, daemon_env):
+    """``ssh://`` is buildctl's scheme: the remote command is ``buildctl --addr unix://SOCK dial-stdio``, which
+    this host lacks; the remote shell's answer is the reason, so the command line went through sshd as built."""
+    address = f"ssh://root@127.0.0.1:{daemon_env['ENVD_SSH_PORT']}/run/buildkit/buildkitd.sock"
+    with pytest.raises(ConnectError) as refused:
+        connect(address, timeout=10)
+    message = str(refused.value)
+    assert "\n" not in message and f"{address} (explicit): ssh exited with 127: " in message
+    assert "buildctl: command not found" in message
+
+
+def test_the_sshd_listens_on_loopback_only_and_takes_keys_only(ssh_address, daemon_env):
+    port = int(daemon_env["ENVD_SSH_PORT"])
+    listeners = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            local, state = row.split()[1], row.split()[3]
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                listeners.append(local.rsplit(":", 1)[0])
+    assert listeners == ["0100007F"], "only 127.0.0.1 listens on the sshd's port"
+    config = Path(daemon_env["ENVD_SSH_CONFIG"]).with_name("sshd_config")
+    effective = subprocess.run(["/usr/sbin/sshd", "-T", "-f", str(config)], capture_output=True, text=True,
+                               timeout=30, check=True).stdout.splitlines()
+    for setting in ("passwordauthentication no", "kbdinteractiveauthentication no", "authenticationmethods publickey",
+                    "allowtcpforwarding no", "permitrootlogin without-password", "allowusers root"):
+        assert setting in effective
+    assert f"port {port}" in effective and port != 22
