@@ -99,9 +99,11 @@ def helper_argv(address: Address, *, connect_timeout: float = 30.0,
     if address.transport == "ssh":
         return _ssh_argv(address, url, connect_timeout, os.environ if environ is None else environ)
     name = _host(url)
+    what = "pod" if address.transport == "kube-pod" else "container"
     if not name:
-        what = "pod" if address.transport == "kube-pod" else "container"
         raise AddressError(f"{address}: the address lacks a {what} name")
+    if name.startswith("-"):  # it would be read as an option of the helper's exec
+        raise AddressError(f"{address}: a {what} name cannot start with '-'")
     if address.transport == "docker-container":
         if arg("context") and arg("host"):
             raise AddressError(f"{address}: give a docker context or a docker host, not both")

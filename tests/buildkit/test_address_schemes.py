@@ -66,6 +66,8 @@ def test_ssh_command_and_timeout_are_the_callers():
     ("docker-container://bk?context=x&host=unix%3A%2F%2F%2Fd.sock", "a docker context or a docker host, not both"),
     ("podman-container://", "lacks a container name"),
     ("kube-pod://", "lacks a pod name"),
+    ("docker-container://--privileged", "cannot start with '-'"),
+    ("kube-pod://-x", "cannot start with '-'"),
     ("kube-pod://Buildkitd_0", "unsupported pod name"),
     ("kube-pod://bk-0?namespace=Bad_NS", "unsupported namespace name"),
     ("kube-pod://bk-0?container=a/b", "unsupported container name"),

@@ -68,7 +68,8 @@ def test_solve_upload_and_interactive_build_over_ssh(ssh_address, busybox, netwo
             ref = build.solve(image(busybox).run(f"echo {unique} > /answer", network=network))
             assert ref.read_file("/answer") == f"{unique}\n".encode()
             assert build.exec(ref, ["cat", "/answer"]).stdout == f"{unique}\n".encode()
-        assert _ssh_children(), "every connection runs through an ssh child"
+            assert len(_ssh_children()) >= 2, "the grpc connection and the build's session each have their own ssh"
+        assert client.labelled_images(f"envd-jupyter.none={unique}") == []  # dockerd's HTTP API over a helper too
     _eventually(lambda: not _ssh_children(), "closing the client ends and reaps every ssh child")
 
 
