@@ -36,6 +36,9 @@ class HelperProcess:
 
     def __init__(self, argv: list[str], *, timeout: float | None = None):
         self.argv = list(argv)
+        self._lock = threading.Lock()
+        self._tail: str | None = None  # stderr's last bytes, kept once the temp file is closed
+        self._released = False
         ours, theirs = socket.socketpair()
         self._stderr = tempfile.TemporaryFile()
         try:
@@ -50,9 +53,6 @@ class HelperProcess:
         self.socket = HelperSocket(fileno=ours.detach())
         self.socket.helper = self
         self.socket.settimeout(timeout)
-        self._lock = threading.Lock()
-        self._tail: str | None = None  # stderr's last bytes, kept once the temp file is closed
-        self._released = False
 
     def failure(self, wait: float = GRACE) -> str:
         """Why the stream ended, in one line ("" while the child runs on, or if it left cleanly and silently)."""
@@ -100,11 +100,12 @@ class HelperProcess:
 class HelperSocket(socket.socket):
     """Our end of a helper's stdio: closing it (and every file made from it) lets the helper go."""
 
-    helper: HelperProcess
+    helper: HelperProcess | None = None  # None on a dup(), which shares the fd but not the child
 
     def _real_close(self, *args) -> None:
         super()._real_close(*args)
-        self.helper.release()
+        if self.helper is not None:
+            self.helper.release()
 
 
 def _last_line(text: str) -> str:
