@@ -69,8 +69,11 @@ start_sshd() {
   local port
   port=$(cat "$SSH_DIR/port" 2>/dev/null)
   if [ -n "$port" ] && live_pid "$SSH_DIR/sshd.pid" "$SSH_DIR/sshd_config" >/dev/null && sshd_answers "$port"; then
-    write_ssh_configs "$port" # the daemon socket path or PATH may have moved; sshd reads its config per start only
-    return 0
+    local before
+    before=$(cat "$SSH_DIR/sshd_config")
+    write_ssh_configs "$port"
+    [ "$before" = "$(cat "$SSH_DIR/sshd_config")" ] && return 0
+    log "sshd's config changed (paths moved): restarting it" # sshd reads its config when it starts only
   fi
   stop_pidfile "$SSH_DIR/sshd.pid" "$SSH_DIR/sshd_config"
   port=$(first_free_port "$SSH_FIRST_PORT" sshd)
