@@ -5,6 +5,10 @@ Addresses: ``unix:///run/buildkit/buildkitd.sock`` and ``tcp://host:port`` (opti
 ``docker+unix:///path/docker.sock``, ``docker+tcp://host:port`` (TLS from ``tls=`` or docker's
 ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH``) and ``docker://`` (the default socket) reach dockerd's
 embedded BuildKit. Plain text to a remote tcp address is refused unless ``tls=False``.
+BuildKit's connection helpers reach buildkitd through a child process per connection:
+``docker-container://NAME``, ``podman-container://NAME``, ``nerdctl-container://NAME``,
+``kube-pod://POD?namespace=NS``, ``ssh://user@host[/buildkitd.sock]``; ``docker+ssh://user@host`` (or
+``DOCKER_HOST=ssh://...``) reaches a remote dockerd through ``docker system dial-stdio`` over ssh.
 ``connect()`` without an address tries ``BUILDKIT_HOST``, ``DOCKER_HOST``,
 ``/run/buildkit/buildkitd.sock``, ``/var/run/docker.sock``.
 

@@ -15,6 +15,8 @@ from envd_jupyter._proto import control_pb2, control_pb2_grpc
 from envd_jupyter.buildkit._address import Address, AddressError, candidates, parse
 from envd_jupyter.buildkit._errors import ConnectError
 from envd_jupyter.buildkit._hijack import open_socket
+from envd_jupyter.buildkit._stdio import exit_reason
+from envd_jupyter.buildkit._stdio_transport import StdioTransport
 from envd_jupyter.buildkit._tls import TLSConfig, docker_env_tls, is_loopback
 from envd_jupyter.buildkit._transport import DirectTransport, DockerTransport
 
@@ -78,12 +80,22 @@ def _open(addr: Address, tls: TLSConfig | None, timeout: float):
         raise FileNotFoundError(f"socket {addr.target} does not exist")
     if addr.kind == "docker":
         _ping_docker(addr, timeout, tls)
-        transport = DockerTransport(addr, tls=tls)
+        # Each upgrade through a helper (ssh) starts a process and logs in: the connect timeout, not 5 s.
+        transport = DockerTransport(addr, tls=tls, hijack_timeout=timeout if addr.uses_helper else 5.0)
+    elif addr.uses_helper:
+        transport = StdioTransport(addr, timeout=timeout)
     else:
         transport = DirectTransport(addr, tls)
     try:
         control_pb2_grpc.ControlStub(transport.channel).ListWorkers(
             control_pb2.ListWorkersRequest(), timeout=timeout, wait_for_ready=False)
+    except grpc.RpcError:
+        # grpcio only saw the stream close; a helper process that failed says why (ssh: "Permission denied").
+        reason = transport.failure() if isinstance(transport, StdioTransport) else ""
+        transport.close()
+        if reason:
+            raise OSError(reason) from None
+        raise
     except BaseException:
         transport.close()
         raise
@@ -93,8 +105,14 @@ def _open(addr: Address, tls: TLSConfig | None, timeout: float):
 def _ping_docker(addr: Address, timeout: float, tls: TLSConfig | None) -> None:
     """dockerd answers HTTP; checking ``/_ping`` first gives a real reason when it does not."""
     with open_socket(addr, timeout, tls) as sock:
-        sock.sendall(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
-        head = sock.recv(256)
+        try:
+            sock.sendall(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+            head, lost = sock.recv(256), None
+        except ConnectionError as exc:
+            head, lost = b"", exc
+        reason = "" if head else exit_reason(sock)  # a helper process (ssh) that failed to log in, say
+    if reason or lost:
+        raise OSError(reason) if reason else lost
     if not head.startswith(b"HTTP/1.") or b" 200 " not in head.split(b"\r\n", 1)[0] + b" ":
         raise OSError(f"not a docker daemon (answered {head[:40]!r})")
 
@@ -102,4 +120,6 @@ def _ping_docker(addr: Address, timeout: float, tls: TLSConfig | None) -> None:
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, grpc.RpcError) and hasattr(exc, "code"):
         return f"{exc.code().name}: {exc.details()}"
-    return f"{type(exc).__name__}: {exc}" if not isinstance(exc, OSError) or not exc.strerror else str(exc)
+    if type(exc) is OSError or (isinstance(exc, OSError) and exc.strerror):
+        return str(exc)  # our own one-line reasons (a helper's failure) and the system's own text
+    return f"{type(exc).__name__}: {exc}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 
 from envd_jupyter.buildkit._address import Address
+from envd_jupyter.buildkit._stdio import exit_reason, open_helper
 from envd_jupyter.buildkit._tls import TLSConfig, host_name
 
 MAX_HEADER_BYTES = 64 * 1024
@@ -19,8 +20,11 @@ class HijackError(OSError):
 
 
 def open_socket(address: Address, timeout: float, tls: TLSConfig | None = None) -> socket.socket:
-    """A connected stream socket to a unix path or host:port, with ``timeout`` on every wait; TLS over it
-    (handshake done, chain and host name verified) when ``tls`` is given."""
+    """A connected stream socket to a unix path or host:port (or a new helper process's stdio, for ssh),
+    with ``timeout`` on every wait; TLS over it (handshake done, chain and host name verified) when
+    ``tls`` is given."""
+    if address.uses_helper:
+        return open_helper(address, timeout)
     if tls is not None:
         raw = open_socket(address, timeout)
         try:
@@ -65,6 +69,12 @@ def hijack(address: Address, path: str, headers: list[tuple[str, str]] = (), *,
             raise HijackError(f"{address}: {path} upgrade refused: {status_line} {body}".strip())
         sock.settimeout(None)
         return sock, rest
+    except (ConnectionError, HijackError) as exc:
+        sock.close()
+        reason = exit_reason(sock)  # a helper process (ssh) that failed says why the stream ended
+        if reason:
+            raise HijackError(f"{address}: {path} upgrade: {reason}") from None
+        raise exc
     except BaseException:
         sock.close()
         raise

@@ -1,8 +1,8 @@
-# Installs what the daemons need (and graphviz, the DAG benchmark's `dot` peer): bookworm packages through apt, trixie's docker 26 unpacked
+# Installs what the daemons need (and graphviz, the DAG benchmark's `dot` peer; openssh-server for the ssh transport's sshd): bookworm packages through apt, trixie's docker 26 unpacked
 # into $DOCKER26 (never installed system-wide). Sourced by scripts/buildkit-up.
 
 BOOKWORM_PACKAGES=(docker.io containerd runc tini iptables iproute2 curl busybox-static debootstrap graphviz
-  docker-registry apache2-utils openssl python3 ca-certificates)
+  docker-registry apache2-utils openssl python3 ca-certificates openssh-server openssh-client)
 TRIXIE_DEBS=(docker.io docker-cli docker-buildx)
 DOCKER26_VERSION=26.1.5
 
