@@ -102,6 +102,12 @@ def streamed(cell, name: str) -> str:
     return "".join(o.text for o in cell.get("outputs", ()) if o.output_type == "stream" and o.name == name)
 
 
+def returned(cell) -> str:
+    """The ``text/plain`` of what a line magic returned (not what it displayed on the way)."""
+    [result] = [o for o in cell.get("outputs", ()) if o.output_type == "execute_result"]
+    return result.data["text/plain"]
+
+
 def failure_of(cell) -> list[str]:
     """The traceback lines of the one error a cell tagged ``raises-exception`` ended with."""
     assert "raises-exception" in cell.metadata.get("tags", [])
@@ -127,17 +133,17 @@ def check_debugging_builds(nb) -> None:
         assert sorted(failure[1:]) == [f"  | {line}" for line in configure_log]
     assert "app: showing the filesystem before the failed step '[user] sh /src/configure'" in plain(failing[0])
 
-    before = plain(cell("%envd_ls app /src"))
+    before = returned(cell("%envd_ls app /src"))
     assert "showing the filesystem before the failed step" in before and "configure" in before
     assert "config.log" not in before  # the failing command wrote it: only its own filesystem has it
     own = cell("%envd_exec app -- cat /src/config.log")
     assert "own filesystem, as it was when it failed" in streamed(own, "stderr")
     assert "checking for include/config.h... no\nconfigure: include/ holds: " in streamed(own, "stdout")
-    assert plain(own) == "exit code 0"
-    assert plain(cell("%envd_exec app -- ls /src/include")) == "exit code 1"
-    assert sorted(plain(cell("%envd_logs app configure")).splitlines()) == configure_log
+    assert returned(own) == "exit code 0"
+    assert returned(cell("%envd_exec app -- ls /src/include")) == "exit code 1"
+    assert sorted(returned(cell("%envd_logs app configure")).splitlines()) == configure_log
 
-    steps = [plain(c) for c in cells if c.source.startswith("%envd_step app")]
+    steps = [returned(c) for c in cells if c.source.startswith("%envd_step app")]
     assert [s.split(" — ")[0].removesuffix(" (cached)") for s in steps] == [  # cached once the notebook ran
         "app: paused at step 1/7: image envd-jupyter/busybox:latest",
         "app: paused at step 2/7: local context",
@@ -145,12 +151,12 @@ def check_debugging_builds(nb) -> None:
         "app: paused at step 6/7: [user] sh /src/build.sh",
         "app: paused at step 7/7: [user] grep -q GREETING /src/app"]
     assert steps[-1].endswith("the last step; the stage stays open")
-    assert plain(cell("%envd_cat app /src/config.log")).endswith("checking for include/config.h... yes")
+    assert returned(cell("%envd_cat app /src/config.log")).endswith("checking for include/config.h... yes")
     paused_files = streamed(cell("%envd_exec app -- ls /src"), "stdout").split()
     assert "config.log" in paused_files and "app" not in paused_files  # build.sh has not run at the breakpoint
-    assert plain(cell("%envd_cat app /src/test-report.txt")) == "test: /src/app has the greeting"
+    assert returned(cell("%envd_cat app /src/test-report.txt")) == "test: /src/app has the greeting"
 
     old = cell("%envd_exec app_old -- sh -c 'ls /src; cat /src/config.log'")
     assert "app_old: showing the filesystem before the failed step" in streamed(old, "stderr")
     assert streamed(old, "stdout").split() == ["build.sh", "configure", "main.c"]
-    assert "can't open '/src/config.log'" in streamed(old, "stderr") and plain(old) == "exit code 1"
+    assert "can't open '/src/config.log'" in streamed(old, "stderr") and returned(old) == "exit code 1"
