@@ -61,8 +61,9 @@ class EnvdFunctions:
     def breakpoint(self, *, _at=None) -> None:
         """Pause ``%envd_step`` / the stepper once what is recorded so far is built (ours, not envd's).
 
-        The Starlark loader offers it beside envd's rules; ``table()`` stays envd's surface. After a ``run``/``io.copy`` it marks that step's result; before any, the envd-managed stage as a
-        whole (its installs are parallel branches, whatever order they were written in). Only op metadata
+        The Starlark loader offers it beside envd's rules; ``table()`` stays envd's surface. After a
+        ``run``/``io.copy`` it marks that step's result; before any, the envd-managed stage as a whole
+        (its installs are parallel branches, whatever order they were written in). Only op metadata
         changes, never a digest, so the cache is shared with the same file without breakpoints.
         """
         self.env.breakpoints.append(Breakpoint(len(self.env.user_steps), as_location(_at)))

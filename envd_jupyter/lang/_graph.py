@@ -343,7 +343,7 @@ def compile_environment(env: Environment, *, network: str | None = None, paralle
     c = _Compiler(env, network, parallel)
     base = c.base()
     managed = _managed_parallel(c, base, previous, weights) if parallel else _managed_sequential(c, base)
-    marks = {}
+    marks: dict[int, Breakpoint] = {}  # by the number of user steps before it; the first call wins
     for mark in env.breakpoints:
         marks.setdefault(mark.after, mark)
     state = managed = _marked(managed, marks.get(0))
