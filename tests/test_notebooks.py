@@ -32,6 +32,8 @@ def test_notebook_runs(notebook, daemon_env):
         check_getting_started(nbformat.read(EXECUTED / notebook.name, as_version=4), result.stdout)
     if notebook.name == "02-envd-environments.ipynb":
         check_envd_environments(nbformat.read(EXECUTED / notebook.name, as_version=4))
+    if notebook.name == "04-debugging-builds.ipynb":
+        check_debugging_builds(nbformat.read(EXECUTED / notebook.name, as_version=4))
 
 
 def outputs_of(cell) -> list:
@@ -94,3 +96,67 @@ def check_envd_environments(nb) -> None:
     assert "exec   [envd] apt-get install jq  ← 3" in serving  # ... on top of tree (op 3), cached by earlier runs
     assert "predict.py" in plain(next(c for c in cells if c.source == "%envd_ls serving /src/.envd"))
     assert plain(next(c for c in cells if c.source == "%envd_cat serving /jq-version")).startswith("jq-")
+
+
+def streamed(cell, name: str) -> str:
+    return "".join(o.text for o in cell.get("outputs", ()) if o.output_type == "stream" and o.name == name)
+
+
+def returned(cell) -> str:
+    """The ``text/plain`` of what a line magic returned (not what it displayed on the way)."""
+    [result] = [o for o in cell.get("outputs", ()) if o.output_type == "execute_result"]
+    return result.data["text/plain"]
+
+
+def failure_of(cell) -> list[str]:
+    """The traceback lines of the one error a cell tagged ``raises-exception`` ended with."""
+    assert "raises-exception" in cell.metadata.get("tags", [])
+    [error] = [o for o in outputs_of(cell) if o.output_type == "error"]
+    return error.traceback
+
+
+def check_debugging_builds(nb) -> None:
+    """Failure view, a command in the failed step's filesystem, a breakpoint, Next/Continue, one step's log."""
+    cells = [c for c in nb.cells if c.cell_type == "code"]
+
+    def cell(source: str):
+        [found] = [c for c in cells if c.source == source]
+        return found
+
+    configure_log = ["checking for cat... yes", "checking for cp... yes", "checking for grep... yes",
+                     "checking for include/config.h... no", "checking for sh... yes",
+                     "configure: error: include/config.h not found (see /src/config.log)"]
+    failing = [c for c in cells if "raises-exception" in c.metadata.get("tags", [])]
+    for name, failure in zip(("app", "app_old"), map(failure_of, failing), strict=True):
+        assert failure[0] == f"SolveError: step '[user] sh /src/configure' (cell[{name}]:3) failed with exit code 1"
+        # the last log lines, sorted: the daemon reads stdout and stderr apart, so their order may vary
+        assert sorted(failure[1:]) == [f"  | {line}" for line in configure_log]
+    assert "app: showing the filesystem before the failed step '[user] sh /src/configure'" in plain(failing[0])
+
+    before = returned(cell("%envd_ls app /src"))
+    assert "showing the filesystem before the failed step" in before and "configure" in before
+    assert "config.log" not in before  # the failing command wrote it: only its own filesystem has it
+    own = cell("%envd_exec app -- cat /src/config.log")
+    assert "own filesystem, as it was when it failed" in streamed(own, "stderr")
+    assert "checking for include/config.h... no\nconfigure: include/ holds: " in streamed(own, "stdout")
+    assert returned(own) == "exit code 0"
+    assert returned(cell("%envd_exec app -- ls /src/include")) == "exit code 1"
+    assert sorted(returned(cell("%envd_logs app configure")).splitlines()) == configure_log
+
+    steps = [returned(c) for c in cells if c.source.startswith("%envd_step app")]
+    assert [s.split(" — ")[0].removesuffix(" (cached)") for s in steps] == [  # cached once the notebook ran
+        "app: paused at step 1/7: image envd-jupyter/busybox:latest",
+        "app: paused at step 2/7: local context",
+        "app: paused at step 5/7: [user] sh /src/configure",  # --continue: breakpoint() in the cell
+        "app: paused at step 6/7: [user] sh /src/build.sh",
+        "app: paused at step 7/7: [user] grep -q GREETING /src/app"]
+    assert steps[-1].endswith("the last step; the stage stays open")
+    assert returned(cell("%envd_cat app /src/config.log")).endswith("checking for include/config.h... yes")
+    paused_files = streamed(cell("%envd_exec app -- ls /src"), "stdout").split()
+    assert "config.log" in paused_files and "app" not in paused_files  # build.sh has not run at the breakpoint
+    assert returned(cell("%envd_cat app /src/test-report.txt")) == "test: /src/app has the greeting"
+
+    old = cell("%envd_exec app_old -- sh -c 'ls /src; cat /src/config.log'")
+    assert "app_old: showing the filesystem before the failed step" in streamed(old, "stderr")
+    assert streamed(old, "stdout").split() == ["build.sh", "configure", "main.c"]
+    assert "can't open '/src/config.log'" in streamed(old, "stderr") and returned(old) == "exit code 1"

@@ -22,7 +22,7 @@ from envd_jupyter.lang._image_config import ImageConfig
 
 # The methods that continue a chain (what ``state.name(...)`` may call from Starlark).
 CHAIN_METHODS = ("python", "apt_packages", "python_packages", "conda_packages", "http", "run", "copy", "environ",
-                 "expose", "pip_index", "merge")
+                 "expose", "pip_index", "merge", "breakpoint")
 
 
 class EnvdState:
@@ -82,6 +82,11 @@ class EnvdState:
     def pip_index(self, url: str, extra_url: str = "", trust: bool = False, *, _at=None) -> EnvdState:
         at = as_location(_at)
         return self._next(lambda f: f.config.pip_index(url, extra_url, trust, _at=at))
+
+    def breakpoint(self, *, _at=None) -> EnvdState:
+        """The same state, marked so steppers pause once it is built (``EnvdFunctions.breakpoint``)."""
+        at = as_location(_at)
+        return self._next(lambda f: f.breakpoint(_at=at))
 
     def merge(self, *others: EnvdState, _at=None) -> EnvdState:
         return merge([self, *others], _at=as_location(_at))

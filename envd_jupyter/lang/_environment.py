@@ -47,6 +47,17 @@ class UserStep:
     image: str = ""
 
 
+@dataclass(frozen=True)
+class Breakpoint:
+    """``breakpoint()``: steppers pause once the steps recorded before it are built (op metadata only).
+
+    ``after`` counts the user steps recorded before the call: 0 is the envd-managed stage as a whole.
+    """
+
+    after: int
+    at: Location
+
+
 def caller_location() -> Location:
     """The first stack frame outside envd_jupyter.lang: the line of the user's Python that called us."""
     frame = sys._getframe(1)
@@ -163,6 +174,7 @@ class Environment:
     python_at: Location | None = None
     groups: list[Group] = field(default_factory=list)
     user_steps: list[UserStep] = field(default_factory=list)
+    breakpoints: list[Breakpoint] = field(default_factory=list)
     pip_index: dict[str, Any] | None = None
     apt_source: tuple[str, Location] | None = None
     config: ImageConfig = field(default_factory=ImageConfig)
@@ -180,6 +192,7 @@ class Environment:
     def clone(self) -> Environment:
         """An independent copy (everything but the lists is an immutable value, so shallow is enough)."""
         return replace(self, groups=list(self.groups), user_steps=list(self.user_steps),
+                       breakpoints=list(self.breakpoints),
                        pip_index=dict(self.pip_index) if self.pip_index else None)
 
     def groups_of(self, role: str) -> list[Group]:

@@ -13,7 +13,7 @@ import difflib
 from typing import Any, Callable
 
 from envd_jupyter.lang._environment import (
-    DEFAULT_BASE, Environment, UserStep, as_location, bool_arg, image_arg, string_arg, string_list,
+    DEFAULT_BASE, Breakpoint, Environment, UserStep, as_location, bool_arg, image_arg, string_arg, string_list,
 )
 from envd_jupyter.lang._errors import EnvdArgumentError, Location, UnknownFunctionError
 from envd_jupyter.lang._install import Install
@@ -57,6 +57,16 @@ class EnvdFunctions:
         if not cmds:
             raise EnvdArgumentError("run: commands must not be empty", at)
         self.env.user_steps.append(UserStep("run", at, commands=cmds, mount_host=mount_host))
+
+    def breakpoint(self, *, _at=None) -> None:
+        """Pause ``%envd_step`` / the stepper once what is recorded so far is built (ours, not envd's).
+
+        The Starlark loader offers it beside envd's rules; ``table()`` stays envd's surface. After a
+        ``run``/``io.copy`` it marks that step's result; before any, the envd-managed stage as a whole
+        (its installs are parallel branches, whatever order they were written in). Only op metadata
+        changes, never a digest, so the cache is shared with the same file without breakpoints.
+        """
+        self.env.breakpoints.append(Breakpoint(len(self.env.user_steps), as_location(_at)))
 
     def shell(self, name: str = "base", *, _at=None) -> None:
         """zsh and fish come from apt here (envd downloads oh-my-zsh or a fish release into dev images)."""

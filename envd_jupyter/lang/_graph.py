@@ -19,7 +19,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from envd_jupyter import llb
-from envd_jupyter.lang._environment import DEFAULT_BASE, Environment, Group, UserStep
+from envd_jupyter.lang._environment import DEFAULT_BASE, Breakpoint, Environment, Group, UserStep
 from envd_jupyter.lang import _toolchains as toolchains
 from envd_jupyter.lang._errors import EnvdArgumentError, Location
 from envd_jupyter.lang._functions import VENV
@@ -343,13 +343,25 @@ def compile_environment(env: Environment, *, network: str | None = None, paralle
     c = _Compiler(env, network, parallel)
     base = c.base()
     managed = _managed_parallel(c, base, previous, weights) if parallel else _managed_sequential(c, base)
-    state = managed
+    marks: dict[int, Breakpoint] = {}  # by the number of user steps before it; the first call wins
+    for mark in env.breakpoints:
+        marks.setdefault(mark.after, mark)
+    state = managed = _marked(managed, marks.get(0))
     for i, step in enumerate(env.user_steps):
-        state = c.user_step(state, step)
+        state = _marked(c.user_step(state, step), marks.get(i + 1))
         c.steps[f"user[{i}]"] = state
     state = c.finish(state)
     config = c.config.with_labels(**envd_labels(env, c.config))
     return EnvdBuild(state, config, {"base": base, "managed": managed, "user": state}, c.steps, c.layers)
+
+
+def _marked(state: llb.State, mark: Breakpoint | None) -> llb.State:
+    """``state`` marked for steppers where a ``breakpoint()`` was recorded (metadata: digests unchanged)."""
+    if mark is None:
+        return state
+    if state.is_scratch:
+        raise EnvdArgumentError("breakpoint: nothing is built yet to pause after", mark.at)
+    return state.breakpoint()
 
 
 def accepts_merge(caps) -> bool:

@@ -184,8 +184,13 @@ def type_error_text(err: TypeError, *, method: bool = False) -> str:
     text = re.sub(r" \(and \d+ keyword-only arguments?\)", "", text)
     if not method:
         return text
-    return re.sub(r"\d+(?= (?:to \d+ )?positional argument)|(?<=from )\d+|(?<=but )\d+(?= (?:was|were) given)",
+    text = re.sub(r"\d+(?= (?:to \d+ )?positional argument)|(?<=from )\d+|(?<=but )\d+(?= (?:was|were) given)",
                   lambda m: str(int(m.group()) - 1), text)
+    # one fewer can change the number: "takes 0 positional arguments but 1 was given"
+    text = re.sub(r"(?<!to )\b(\d+) positional arguments?\b",
+                  lambda m: f"{m[1]} positional argument{'' if m[1] == '1' else 's'}", text)
+    return re.sub(r"\b(\d+)( positional arguments?)? (?:was|were) given",
+                  lambda m: f"{m[1]}{m[2] or ''} {'was' if m[1] == '1' else 'were'} given", text)
 
 
 def _starlark_type(value) -> str:

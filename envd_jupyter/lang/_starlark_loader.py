@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import inspect
 import io
 import re
 import tokenize
@@ -195,7 +196,8 @@ class StarlarkLoader:
         self.functions = EnvdFunctions(env.clone() if start is None else rooted_at(env, start, start_at))
         self.env = self.functions.env
         self._chain = ChainHandles(self.env)
-        self._table = {**self.functions.table(), **self._chain.globals(), "include": _include_elsewhere}
+        self._table = {**self.functions.table(), **self._chain.globals(), "include": _include_elsewhere,
+                       "breakpoint": self.functions.breakpoint}  # ours, not envd's: a mark for steppers
         self._flat_to_dotted = {flat_name(k): k for k in self._table}
         self._pending: EnvdError | None = None
         self._loaded: set[Path] = set()
@@ -220,7 +222,8 @@ class StarlarkLoader:
                 self._pending = err
                 raise
             except TypeError as err:
-                self._pending = EnvdArgumentError(f"{dotted}: {type_error_text(err)}", Location(*_split_at(_at)))
+                text = type_error_text(err, method=inspect.ismethod(fn))  # no ``self`` in the counts
+                self._pending = EnvdArgumentError(f"{dotted}: {text}", Location(*_split_at(_at)))
                 raise self._pending from err
         return call
 

@@ -9,6 +9,9 @@
   the user's ``namespace``; names the cell assigns stay in the cell;
 * Starlark: a build.envd body (``def build():`` or top-level calls), run as ``exec_cell`` runs it.
 
+``breakpoint()`` marks the stage built so far for steppers in Starlark; a Python body names the state
+(``breakpoint(state)``, same as ``state.breakpoint()``) and never reaches pdb in the kernel.
+
 ``start`` (the state another cell named) is bound as ``start`` in Python and replaces ``base()`` in
 Starlark. Every op a cell makes records the cell's file (``cell[<id>]`` unless ``filename`` is given)
 and line, so a failing step names the cell line. llb ops take their location from ``llb.located``,
@@ -40,7 +43,7 @@ from envd_jupyter.lang._starlark_loader import exec_cell
 LANGUAGES = ("python", "starlark")
 AT_CALL = "_envd_at"
 # Calls that read their caller's frame: through the wrapper they would read the wrapper's frame.
-_FRAME_READERS = frozenset({"super", "locals", "vars", "dir", "globals", "eval", "exec", "breakpoint"})
+_FRAME_READERS = frozenset({"super", "locals", "vars", "dir", "globals", "eval", "exec"})
 # llb's helpers as a Python cell sees them (image, merge and diff are the chaining form's).
 _LLB_HELPERS = ("scratch", "local", "git", "http", "oci_layout", "cache_mount", "bind_mount", "tmpfs_mount",
                 "secret_env", "secret_mount", "ssh_mount", "mkdir", "mkfile", "rm", "symlink", "copy")
@@ -188,10 +191,22 @@ class Workspace:
             return chain.diff(chained(lower), chained(upper))
 
         names = {helper: getattr(llb, helper) for helper in _LLB_HELPERS}
-        names.update(llb=llb, merge=merge, diff=diff,
+        names.update(llb=llb, merge=merge, diff=diff, breakpoint=_breakpoint,
                      from_environment=partial(from_environment, network=self.network),
                      image=partial(chain.image, name=name, context=self.context, network=self.network))
         return names
+
+
+def _breakpoint(state=None):
+    """A Python cell's ``breakpoint(state)``: ``state.breakpoint()``, never pdb inside the kernel.
+
+    A Python body has no current state to mark, so the state is named (Starlark's ``breakpoint()`` has one).
+    """
+    if not isinstance(state, (llb.State, EnvdState)):
+        given = "nothing" if state is None else type(state).__name__
+        raise CellError(f"breakpoint: give the state to pause after, as breakpoint(state) or state.breakpoint() "
+                        f"(got {given})")
+    return state.breakpoint()
 
 
 def _compile(source: str, filename: str):
