@@ -20,6 +20,7 @@ from IPython.display import display
 from envd_jupyter.notebook._browse import human_size
 from envd_jupyter.notebook._display import StaticBundle, show
 from envd_jupyter.notebook._layout import layout_graph
+from envd_jupyter.notebook._reasons import reasons_html, reasons_text, step_reasons
 from envd_jupyter.notebook._svg import dag_html, dag_text
 from envd_jupyter.notebook._tables import progress_html, progress_text, scores_html, scores_text
 from envd_jupyter.notebook._widgets import BrowserWidget, DAGWidget, ProgressWidget, ScoresWidget
@@ -102,8 +103,19 @@ class BuildView:
             if self._coalescer is not None:
                 self._coalescer(event)
 
-    def finished(self, stage: Any) -> None:
-        """Final pictures, a summary line, and a browser over the stage's files and logs."""
+    def finished(self, stage: Any, previous: Any = None) -> None:
+        """Final pictures, a summary line, and a browser over the stage's files and logs.
+
+        Beside the DAG, why each step ran: the first changed input against ``previous`` (the
+        Definition last solved under this name, None for the first solve), from the solve's own
+        model and lang's ``explain_rebuild`` (no extra solve).
+        """
+        from envd_jupyter import lang
+
+        report = lang.explain_rebuild(previous, stage.definition) if previous is not None else None
+        reasons = step_reasons(report, stage.definition.to_graph(), stage.model)
+        if self._live:
+            self._dag.reasons = reasons
         self._end(stage.model)
         ran, cached = len(stage.model.ran()), len(stage.model.cached())
         summary = (f"{self.name}: solved on {stage.builder} in {stage.elapsed:.1f}s — "
@@ -112,6 +124,8 @@ class BuildView:
                               "text/html": f"<div class='envd-summary'><b>{html.escape(summary)}</b></div>",
                               SUMMARY_MIME: {"state": self.name, "builder": stage.builder, "ran": ran,
                                              "cached": cached, "seconds": round(stage.elapsed, 3)}}))
+        if not self._live and reasons:  # the static DAG was shown before the solve: the reasons follow it here
+            display(StaticBundle({"text/plain": reasons_text(reasons), "text/html": reasons_html(reasons)}))
         if self._live:
             self._show_browser(stage, self.name)
 
