@@ -96,8 +96,9 @@ class Stepping:
         if live:
             self.stepper = StepperWidget(**self.facts)
             self.stepper.on_msg(self._on_message)
-            self.dag = DAGWidget(self.graph, collapse=collapse)
+            self.dag = DAGWidget(self.graph, collapse=collapse, marks=self.marks)
             self.box = StepperBox(children=[self.stepper, self.dag])
+            self.box.add_class("envd-stepper-box")
 
     # -- actions (the line forms and the buttons) ----------------------------------------------------
     @property
@@ -203,13 +204,14 @@ class Stepping:
         if self.stepped.done:
             self._end("done", f"{self.name}: stepped to the end; the stage stays open")
         else:
-            self._set(status="paused", message=f"{stage.note}")
+            self._set(status="paused", message="")
 
     def _failed(self, error: Any, before: int) -> None:
         stage = getattr(error, "stage", None)
         note = "no filesystem was kept for this failure"
         if stage is not None:
-            note = stage.note + ("" if stage.exec_note == stage.note else f"; %envd_exec: {stage.exec_note}")
+            where = stage.exec_note if stage.exec_note != stage.note else "runs in that filesystem"
+            note = f"Files below: {stage.note.removeprefix('showing ')}.\n%envd_exec {self.name} -- CMD: {where}."
         self.facts["failure"] = {"step": error.step, "exit_code": error.exit_code, "location": error.location,
                                  "log_tail": list(error.log_tail), "note": note}
         vertices = self.stepped.stepper.vertices
@@ -223,7 +225,7 @@ class Stepping:
                          model=getattr(error, "model", None))
         if stage is not None:
             self._remember(stage)
-        self._end("failed", f"{self.name}: {str(error).splitlines()[0]}")
+        self._end("failed", "")
 
     def _show_stage(self, stage: Any, title: str, solved: set[str], model: Any = None) -> None:
         """The DAG's colours and reasons from the build's model; the browser over ``stage``."""
@@ -335,4 +337,4 @@ def stepper_html(facts: dict[str, Any]) -> str:
             f"✗ step {escape(repr(failure['step']))} failed{code}</div>"
             + (f"<div>made by {escape(failure['location'])}</div>" if failure.get("location") else "")
             + (f"<pre style='{LOG}'>{escape(logs)}</pre>" if logs else "")
-            + f"<div>{escape(failure.get('note', ''))}</div></div></div>")
+            + f"<div>{escape(failure.get('note', '')).replace(chr(10), '<br>')}</div></div></div>")

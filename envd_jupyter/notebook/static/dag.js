@@ -221,8 +221,13 @@ function render({ model, el: host }) {
   }
 
   for (const state of LEGEND_STATES) legend.append(chip(state, model.get("styles")), " ");
+  const stepLegend = el("span", { class: "envd-step-legend", hidden: true },
+    el("span", { class: "envd-chip envd-chip-paused", text: "paused here" }), " ",
+    el("span", { class: "envd-chip envd-chip-breakpoint", text: "● breakpoint" }));
+  legend.append(stepLegend);
+  const showStepLegend = () => { stepLegend.hidden = Object.keys(model.get("marks") || {}).length === 0; };
   const stops = [watch(model, ["graph_layout"], draw), watch(model, ["vertices", "selected", "marks"], recolour),
-    watch(model, ["reasons"], drawReasons)];
+    watch(model, ["reasons"], drawReasons), watch(model, ["marks"], showStepLegend)];
   return () => stops.forEach((stop) => stop());
 }
 

@@ -43,6 +43,7 @@ function render({ model, el: host }) {
     const marks = model.get("breakpoints") || [];
     breakpoints.textContent = marks.length ? `breakpoints: ${marks.join(", ")}` : "no breakpoints";
     message.textContent = model.get("message");
+    message.hidden = !model.get("message");
     drawFailure(model.get("failure") || {});
   }
 
