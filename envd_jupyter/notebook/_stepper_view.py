@@ -90,6 +90,7 @@ class Stepping:
         self._browse_title = ""
         self._logs: list[dict[str, Any]] = []
         self._lock = threading.Lock()  # one step at a time, whoever asked
+        self._ending = threading.Lock()  # a step that finishes as Stop is pressed: one of the two wins
         self._worker: threading.Thread | None = None
         self._handles: list[Any] = []
         self.stepper = self.dag = self.browser = self.box = None
@@ -122,10 +123,11 @@ class Stepping:
 
     def stop(self) -> None:
         """End the stepped build (cancelling a step that is running); the last pause closes with it."""
-        if self.status in ENDED:
-            return
-        running = self._lock.locked()
-        self._end("stopped", f"{self.name}: stopped stepping; the build has ended")
+        with self._ending:
+            if self.status in ENDED:
+                return
+            running = self._lock.locked()
+            self._end("stopped", f"{self.name}: stopped stepping; the build has ended")
         if running:  # the step's wait ends with SolveCancelled on its thread
             self.stepped.build.cancel()
         self.stepped.close()
@@ -181,15 +183,21 @@ class Stepping:
         try:
             stage = self.stepped.next() if action == "next" else self.stepped.resume()
         except SolveError as error:
-            if self.status != "stopped":
-                self._failed(error, before)
+            with self._ending:
+                if self.status != "stopped":
+                    self._failed(error, before)
             raise
-        except BaseException as error:
-            if self.status != "stopped":
-                self._end("stopped", f"{self.name}: {one_line(error)}")
-                self.stepped.close()
+        except BaseException as error:  # cancelled, interrupted, the daemon gone: the build is over
+            with self._ending:
+                if self.status != "stopped":
+                    self._end("stopped", f"{self.name}: {one_line(error)}")
+                    self.stepped.close()
             raise
-        self._paused(stage, before)
+        with self._ending:
+            if self.status == "stopped":  # Stop won: this pause is gone with the build
+                stage.close()
+            else:
+                self._paused(stage, before)
         return stage
 
     def _paused(self, stage: Any, before: int) -> None:
