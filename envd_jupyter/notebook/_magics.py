@@ -287,7 +287,8 @@ class Envd(Magics, Configurable):
         finally:
             if self._mode(None) != "none":
                 stepping.show()
-        return Text(stepping.summary())
+        # A live stepper moves on with its buttons: a returned line would soon say where it no longer is.
+        return None if stepping.live else Text(stepping.summary())
 
     def _start_stepping(self, name: str, cell, breakpoints: list[str]):
         from envd_jupyter import lang
