@@ -127,7 +127,7 @@ class Envd(Magics, Configurable):
                                 on_scheduled=view.scheduled, timeout=self.timeout or None, keep_on_failure=True,
                                 **options)
         except BaseException as exc:
-            view.failed(exc)
+            view.failed(exc, previous=self.workspace.previous(name))
             raise
         previous = self.workspace.previous(name)
         self.workspace.record_solve(name, stage.definition)

@@ -14,6 +14,7 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
+from envd_jupyter import buildkit
 from envd_jupyter.notebook import _magics
 from envd_jupyter.notebook._stepper_view import Stepping
 
@@ -181,3 +182,8 @@ def test_after_a_re_run_the_dag_lists_beside_it_why_each_step_ran(shell, capsys)
     assert "rebuild reasons: 1 ran · 3 cached" in second, second
     assert "ran    write c — argv changed (argv: -['one'] +['two'])" in second, second
     assert "cached copy a" in second
+    with pytest.raises(buildkit.SolveError):  # a failed solve says why its steps ran too
+        shell.run_cell_magic("envd", "app", body.format("three; exit 5"))
+    third = capsys.readouterr().out
+    assert "rebuild reasons: 0 ran · 3 cached · 1 failed" in third, third
+    assert "failed write c — argv changed (argv: -['two'] +['three;', 'exit', '5'])" in third, third
