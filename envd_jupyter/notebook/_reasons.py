@@ -21,7 +21,8 @@ REASON_CHARS = 160
 
 
 def step_reasons(report: Any, graph: Mapping[str, Any], model: Any) -> list[dict[str, str]]:
-    """One row per finished vertex of ``graph`` in ``model``, in build order: ``{digest, name, status, reason}``.
+    """One row per finished vertex of ``graph`` in ``model``, in the graph's (dependency) order:
+    ``{digest, name, status, reason}``.
 
     ``status`` is ran, cached or failed; ``reason`` says for a step that ran (or failed) the first
     changed input that made it run. ``report`` is ``lang.explain_rebuild(previous, current)``, or
@@ -30,6 +31,7 @@ def step_reasons(report: Any, graph: Mapping[str, Any], model: Any) -> list[dict
     changes = {change.digest: change for change in report.changes} if report is not None else {}
     downstream = set(report.downstream) if report is not None else set()
     names = {node["id"]: node.get("name") or node["id"][:19] for node in graph.get("nodes", ())}
+    order = {digest: position for position, digest in enumerate(names)}
     inputs: dict[str, list[str]] = {}
     for edge in graph.get("edges", ()):
         inputs.setdefault(edge["target"], []).append(edge["source"])
@@ -51,7 +53,7 @@ def step_reasons(report: Any, graph: Mapping[str, Any], model: Any) -> list[dict
             reason = NO_PREVIOUS if report is None else SAME_OP
         rows.append({"digest": digest, "name": names[digest], "status": status,
                      "reason": reason if len(reason) <= REASON_CHARS else reason[:REASON_CHARS - 1] + "…"})
-    return rows
+    return sorted(rows, key=lambda row: order[row["digest"]])  # cached steps report in no useful order
 
 
 def _own_change(change: Any) -> str:
@@ -97,7 +99,7 @@ def reasons_text(rows: list[Mapping[str, str]]) -> str:
 
 def reasons_html(rows: list[Mapping[str, str]]) -> str:
     """The static panel shown beside the DAG's SVG."""
-    colour = {"ran": "#2e7d32", "cached": "#1b5e20", "failed": "#c62828"}
+    colour = {"ran": "#2e7d32", "cached": "#757575", "failed": "#c62828"}
     body = "".join(
         f'<tr class="envd-reason" data-status="{row["status"]}"><td style="{CELL};color:{colour[row["status"]]};'
         f'font-weight:600">{row["status"]}</td><td style="{CELL}">{escape(row["name"])}'
