@@ -294,7 +294,12 @@ class Fleet:
 
 
 class SteppedBuild:
-    """A graph being stepped through on one builder; each pause is a Stage sharing the open build."""
+    """A graph being stepped through on one builder; each pause is a Stage sharing the open build.
+
+    A failing step raises ``buildkit.SolveError`` as ``Fleet.build(keep_on_failure=True)`` does: its
+    ``stage`` is the filesystem the step started from (and ``exec`` runs over the failed step's own
+    mounts where the daemon reported them), kept open in the build, which that stage now owns.
+    """
 
     def __init__(self, builder: str, scheduling: Any, build: Any, stepper: Any):
         self.builder, self.scheduling, self.build, self.stepper = builder, scheduling, build, stepper
@@ -305,12 +310,21 @@ class SteppedBuild:
 
     def next(self) -> Stage:
         """The next vertex in dependency order, solved; StopIteration past the end."""
-        return self._paused(self.stepper.next())
+        return self._paused(self._solving(self.stepper.next))
 
     def resume(self) -> Stage | None:
         """On to the next breakpoint (or the end); None when there is nothing left."""
-        step = self.stepper.resume()
+        step = self._solving(self.stepper.resume)
         return None if step is None else self._paused(step)
+
+    def _solving(self, solve: Callable[[], Any]) -> Any:
+        try:
+            return solve()
+        except buildkit.SolveError as error:
+            error.model = self.build.model  # what ran before the failure, for the caller's final view
+            error.stage = _stage_before(error, self.builder, self.scheduling, self.stepper.definition, self.build,
+                                        None)
+            raise
 
     def _paused(self, step: Any) -> Stage:
         definition = self.stepper.definition.up_to(step.vertex.digest)

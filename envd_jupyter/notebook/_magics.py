@@ -28,7 +28,7 @@ from traitlets.config import Configurable
 
 from envd_jupyter.notebook._settings import apply_pyproject_settings
 from envd_jupyter.notebook._values import ExitCode, Exported, Listing, Text
-from envd_jupyter.notebook._view import BuildView, builders_view, dag_view, scores_view, why_view
+from envd_jupyter.notebook._view import BuildView, builders_view, dag_view, keep_widgets_live, scores_view, why_view
 
 _WAIT_SLICE = 0.2  # seconds between interrupt checks while waiting for a background build
 
@@ -61,7 +61,7 @@ class Envd(Magics, Configurable):
         self.workspace = lang.Workspace(context=Path.cwd(), network=self.network or None)
         self._fleets: dict[Any, Any] = {}
         self._stages: dict[str, Future] = {}
-        self._steppers: dict[str, Any] = {}  # state name -> fleet.SteppedBuild while %envd_step walks it
+        self._steppers: dict[str, Any] = {}  # state name -> _stepper_view.Stepping while %envd_step walks it
         self._lock = threading.Lock()
         # Ending a replaced stage's build waits for the daemon (Return, then the solve's answer):
         # cleanup the next cell's result must not wait for, so one thread does it behind the cells.
@@ -127,10 +127,11 @@ class Envd(Magics, Configurable):
                                 on_scheduled=view.scheduled, timeout=self.timeout or None, keep_on_failure=True,
                                 **options)
         except BaseException as exc:
-            view.failed(exc)
+            view.failed(exc, previous=self.workspace.previous(name))
             raise
+        previous = self.workspace.previous(name)
         self.workspace.record_solve(name, stage.definition)
-        view.finished(stage)
+        view.finished(stage, previous=previous)
         for spec in exports:
             result = fleet.export(cell_result, spec, builder=stage.builder, name=self._build_name(name),
                                   timeout=self.timeout or None, **options)
@@ -266,7 +267,9 @@ class Envd(Magics, Configurable):
 
         Each call solves the next step in dependency order (or, with --continue, on to the next
         breakpoint) in one build kept open between calls; the pause is STATE's stage, so %envd_ls,
-        %envd_cat and %envd_exec look at the filesystem of the step just solved.
+        %envd_cat and %envd_exec look at the filesystem of the step just solved. In Jupyter it
+        shows the stepper (Next / Continue / Stop buttons), the DAG at the paused step with the
+        rebuild reasons, and the browser; a failing step shows its failure view, then fails the cell.
         """
         args = parse_argstring(self.envd_step, line)
         cell = self._cell(args.state)
@@ -274,38 +277,45 @@ class Envd(Magics, Configurable):
             if not self._stop_stepping(args.state):
                 raise UsageError(f"{args.state} is not being stepped through")
             return Text(f"{args.state}: stopped stepping; the build has ended")
-        stepped = self._steppers.get(args.state)
-        if stepped is None:
-            fleet = self._fleet(None, None)
-            stepped = self._failing_short(lambda: fleet.stepper(
-                cell, breakpoints=args.breakpoints, name=self._build_name(args.state), timeout=self.timeout or None,
-                **cell.solve_options()))
-            self._steppers[args.state] = stepped
+        stepping = self._steppers.get(args.state)
+        if stepping is None:
+            stepping = self._start_stepping(args.state, cell, args.breakpoints)
         else:
-            stepped.stepper.breakpoints.update(args.breakpoints)
+            stepping.add_breakpoints(args.breakpoints)
         try:
-            stage = self._failing_short(stepped.resume if args.resume else stepped.next)
-        except BaseException:
-            self._stop_stepping(args.state)
-            raise
-        future: Future = Future()
-        future.set_result(stage)
-        self._remember(args.state, future)
-        if stepped.done:
-            del self._steppers[args.state]
-            return Text(f"{args.state}: {stage.note} — the last step; the stage stays open")
-        return Text(f"{args.state}: {stage.note} — %envd_step {args.state} for the next step, "
-                    f"--continue for the next breakpoint, --stop to end")
+            self._failing_short(lambda: stepping.advance("continue" if args.resume else "next"))
+        finally:
+            if self._mode(None) != "none":
+                stepping.show()
+        # A live stepper moves on with its buttons: a returned line would soon say where it no longer is.
+        return None if stepping.live else Text(stepping.summary())
+
+    def _start_stepping(self, name: str, cell, breakpoints: list[str]):
+        from envd_jupyter import lang
+        from envd_jupyter.notebook._stepper_view import Stepping
+
+        fleet = self._fleet(None, None)
+        stepped = self._failing_short(lambda: fleet.stepper(
+            cell, breakpoints=breakpoints, name=self._build_name(name), timeout=self.timeout or None,
+            **cell.solve_options()))
+        previous = self.workspace.previous(name)
+        report = lang.explain_rebuild(previous, stepped.stepper.definition) if previous is not None else None
+        stepping = Stepping(name, stepped, report=report, collapse=self.dag_collapse,
+                            live=self._mode(None) == "widget" and keep_widgets_live(),
+                            remember=lambda stage: self._remember(name, _settled(stage)), ended=self._forget_stepping)
+        self._steppers[name] = stepping
+        return stepping
+
+    def _forget_stepping(self, stepping) -> None:
+        if self._steppers.get(stepping.name) is stepping:
+            del self._steppers[stepping.name]
 
     def _stop_stepping(self, name: str) -> bool:
-        """End the stepped build of ``name`` (and forget its pause); False when none was being stepped."""
-        stepped = self._steppers.pop(name, None)
-        if stepped is None:
+        """End the stepped build of ``name`` (its last pause closes with it); False when none was being stepped."""
+        stepping = self._steppers.pop(name, None)
+        if stepping is None:
             return False
-        future = self._stages.get(name)
-        if future is not None and future.done() and future.exception() is None and future.result().build is stepped.build:
-            self._stages.pop(name)
-        stepped.close()
+        stepping.stop()
         return True
 
     @line_magic
@@ -459,6 +469,12 @@ class Envd(Magics, Configurable):
         for fleet in self._fleets.values():
             fleet.close()
         self._fleets.clear()
+
+
+def _settled(stage) -> Future:
+    future: Future = Future()
+    future.set_result(stage)
+    return future
 
 
 def _settle_failed(future: Future, error: BaseException) -> None:

@@ -28,6 +28,8 @@ INK = "fill:var(--jp-ui-font-color1,#1f1f1f)"
 EDGE = "stroke:var(--jp-border-color1,#8a8a8a)"
 LEGEND_HEIGHT = 26
 LIST_LABEL_CHARS = 64
+PAUSED = "#1976d2"  # the outline of the vertex a stepper is paused at
+BREAKPOINT = "#d32f2f"  # the dot on a breakpoint vertex
 
 
 def state_of(value: Mapping[str, Any] | str | None) -> str:
@@ -56,11 +58,30 @@ def node_states(layout: Mapping[str, Any], vertices: Mapping[str, Mapping[str, A
     return result
 
 
-def render_svg(layout: Mapping[str, Any], vertices: Mapping[str, Mapping[str, Any] | str] | None = None) -> str:
-    """The SVG document (a string) for ``layout``, nodes coloured from ``vertices`` (digest → dict or state)."""
+def node_marks(layout: Mapping[str, Any], marks: Mapping[str, Any] | None) -> dict[str, set[str]]:
+    """Layout node id → {"paused", "breakpoint"} from ``marks`` ({"current": digest, "breakpoints": [digests]});
+    a folded chain carries the marks of its members."""
+    if not marks:
+        return {}
+    current, breakpoints = marks.get("current"), set(marks.get("breakpoints") or ())
+    result = {}
+    for node in layout["nodes"]:
+        ids = {member["id"] for member in node.get("members") or [node]}
+        found = {"paused"} if current in ids else set()
+        found |= {"breakpoint"} if ids & breakpoints else set()
+        if found:
+            result[node["id"]] = found
+    return result
+
+
+def render_svg(layout: Mapping[str, Any], vertices: Mapping[str, Mapping[str, Any] | str] | None = None,
+               marks: Mapping[str, Any] | None = None) -> str:
+    """The SVG document (a string) for ``layout``, nodes coloured from ``vertices`` (digest → dict or state),
+    the stepper's position and breakpoints drawn from ``marks`` (see ``node_marks``)."""
     vertices = vertices or {}
     states = node_states(layout, vertices)
-    legend, legend_width = _legend(layout)
+    marked = node_marks(layout, marks)
+    legend, legend_width = _legend(layout, bool(marks))
     width, height = max(layout["width"], legend_width), layout["height"] + LEGEND_HEIGHT
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="envd-dag" width="{width:.0f}" height="{height:.0f}" '
@@ -70,15 +91,18 @@ def render_svg(layout: Mapping[str, Any], vertices: Mapping[str, Mapping[str, An
     ]
     if layout["mode"] == "dag":
         parts += [_edge(edge) for edge in layout["edges"]]
-        parts += [_node(node, states[node["id"]], vertices.get(node["id"])) for node in layout["nodes"]]
+        parts += [_node(node, states[node["id"]], vertices.get(node["id"]), marked.get(node["id"], ()))
+                  for node in layout["nodes"]]
     else:
-        parts += [_row(node, states[node["id"]], vertices.get(node["id"])) for node in layout["nodes"]]
+        parts += [_row(node, states[node["id"]], vertices.get(node["id"]), marked.get(node["id"], ()))
+                  for node in layout["nodes"]]
     parts.append("</g></svg>")
     return "".join(parts)
 
 
-def _legend(layout: Mapping[str, Any]) -> tuple[str, float]:
-    """The colour key (and the layout's note, e.g. why it is a list) and its width."""
+def _legend(layout: Mapping[str, Any], stepping: bool = False) -> tuple[str, float]:
+    """The colour key (the stepper's marks too while stepping; the layout's note, e.g. why it is a list)
+    and its width."""
     items, x = [], 16
     for state in STATES:
         style = STATE_STYLES[state]
@@ -86,6 +110,12 @@ def _legend(layout: Mapping[str, Any]) -> tuple[str, float]:
                      f'stroke="{style["stroke"]}" stroke-width="{style["width"]}"/>'
                      f'<text x="{x + 19}" y="17" fill="#1f1f1f" style="{INK}">{state}</text>')
         x += 24 + 7 * len(state) + 14
+    if stepping:
+        items.append(f'<rect x="{x}" y="7" width="14" height="12" rx="3" fill="none" stroke="{PAUSED}" '
+                     f'stroke-width="3"/><text x="{x + 19}" y="17" fill="#1f1f1f" style="{INK}">paused here</text>'
+                     f'<circle cx="{x + 117}" cy="13" r="5" fill="{BREAKPOINT}"/>'
+                     f'<text x="{x + 127}" y="17" fill="#1f1f1f" style="{INK}">breakpoint</text>')
+        x += 214
     if layout.get("reason"):
         items.append(f'<text x="{x + 8}" y="17" fill="#1f1f1f" style="{INK};font-style:italic">'
                      f'{escape(layout["reason"])}</text>')
@@ -128,35 +158,52 @@ def tooltip(node: Mapping[str, Any], state: str, vertex: Mapping[str, Any] | str
     return escape("\n".join(lines))
 
 
-def _node(node: Mapping[str, Any], state: str, vertex: Any) -> str:
+def _mark_parts(marks: Iterable[str], x: float, y: float, w: float, h: float) -> tuple[str, str]:
+    """(attributes, shapes) of the stepper's marks on a node whose box is x, y, w, h."""
+    attrs = "".join(f' data-{mark}="true"' for mark in sorted(marks))
+    shapes = ""
+    if "paused" in marks:
+        shapes += (f'<rect class="envd-paused" x="{x - 4:.1f}" y="{y - 4:.1f}" width="{w + 8:.1f}" '
+                   f'height="{h + 8:.1f}" rx="9" fill="none" stroke="{PAUSED}" stroke-width="3"/>')
+    if "breakpoint" in marks:
+        shapes += (f'<circle class="envd-breakpoint" cx="{x + 1:.1f}" cy="{y + 1:.1f}" r="5" '
+                   f'fill="{BREAKPOINT}" stroke="#ffffff" stroke-width="1"/>')
+    return attrs, shapes
+
+
+def _node(node: Mapping[str, Any], state: str, vertex: Any, marks: Iterable[str] = ()) -> str:
     style = STATE_STYLES[state]
     x, y, w, h = node["x"], node["y"], node["width"], node["height"]
     dash = ' stroke-dasharray="5 3"' if node["kind"] == "chain" else ""
     border = "2.5" if node.get("head") and state != "cached" else style["width"]
-    return (f'<g class="envd-node" data-id="{escape(node["id"])}" data-state="{state}">'
+    attrs, shapes = _mark_parts(marks, x, y, w, h)
+    return (f'<g class="envd-node" data-id="{escape(node["id"])}" data-state="{state}"{attrs}>'
             f'<title>{tooltip(node, state, vertex)}</title>'
             f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" rx="6" fill="{style["fill"]}" '
             f'stroke="{style["stroke"]}" stroke-width="{border}"{dash}/>'
             f'<text x="{x + w / 2:.1f}" y="{y + h / 2 + 4:.1f}" text-anchor="middle" fill="{style["text"]}">'
-            f'{escape(node["label"])}</text></g>')
+            f'{escape(node["label"])}</text>{shapes}</g>')
 
 
-def _row(node: Mapping[str, Any], state: str, vertex: Any) -> str:
+def _row(node: Mapping[str, Any], state: str, vertex: Any, marks: Iterable[str] = ()) -> str:
     style = STATE_STYLES[state]
     x, y, h = node["x"], node["y"], node["height"]
-    return (f'<g class="envd-node" data-id="{escape(node["id"])}" data-state="{state}">'
+    attrs, shapes = _mark_parts(marks, x, y, 12, h)
+    return (f'<g class="envd-node" data-id="{escape(node["id"])}" data-state="{state}"{attrs}>'
             f'<title>{tooltip(node, state, vertex)}</title>'
             f'<rect x="{x:.1f}" y="{y:.1f}" width="12" height="{h:.1f}" rx="3" fill="{style["fill"]}" '
             f'stroke="{style["stroke"]}" stroke-width="{style["width"]}"/>'
             f'<text x="{x + 20:.1f}" y="{y + h / 2 + 4:.1f}" fill="#1f1f1f" style="{INK}">'
-            f'{escape(truncate(node["name"], LIST_LABEL_CHARS))}</text></g>')
+            f'{escape(truncate(node["name"], LIST_LABEL_CHARS))}</text>{shapes}</g>')
 
 
 TEXT_ROWS = 40  # vertices listed in text/plain before the rest is counted
 
 
-def dag_text(layout: Mapping[str, Any], vertices: Mapping[str, Mapping[str, Any] | str] | None = None) -> str:
-    """``text/plain`` for a DAG: size, folds, counts by state, and the failed vertices by name."""
+def dag_text(layout: Mapping[str, Any], vertices: Mapping[str, Mapping[str, Any] | str] | None = None,
+             marks: Mapping[str, Any] | None = None) -> str:
+    """``text/plain`` for a DAG: size, folds, counts by state, the failed vertices by name, and the
+    stepper's position (``◀ paused here``) and breakpoints (``● breakpoint``) from ``marks``."""
     vertices = vertices or {}
     every = [member for node in layout["nodes"] for member in node.get("members") or [node]]
     folds = sum(1 for node in layout["nodes"] if node.get("members"))
@@ -165,10 +212,11 @@ def dag_text(layout: Mapping[str, Any], vertices: Mapping[str, Mapping[str, Any]
     if folds:
         text += f" ({len(layout['nodes'])} shown, {folds} chain{'s' if folds > 1 else ''} folded)"
     text += " — " + ", ".join(f"{counts[s]} {s}" for s in STATES if counts[s])
-    return text + "".join(f"\n{line}" for line in _text_rows(every, layout, vertices))
+    return text + "".join(f"\n{line}" for line in _text_rows(every, layout, vertices, marks or {}))
 
 
-def _text_rows(every: list[Mapping[str, Any]], layout: Mapping[str, Any], vertices) -> list[str]:
+def _text_rows(every: list[Mapping[str, Any]], layout: Mapping[str, Any], vertices,
+               marks: Mapping[str, Any]) -> list[str]:
     """One line per vertex (number, kind, name, state, the numbers of its inputs), failed ones always kept."""
     number = {v["id"]: n for n, v in enumerate(every, 1)}
     inputs: dict[str, list[int]] = {}
@@ -177,16 +225,25 @@ def _text_rows(every: list[Mapping[str, Any]], layout: Mapping[str, Any], vertic
         if source in number and target in number:
             inputs.setdefault(target, []).append(number[source])
     rows = []
+    breakpoints = set(marks.get("breakpoints") or ())
     for v in every:
         state = state_of(vertices.get(v["id"]))
-        if len(rows) < TEXT_ROWS or state == "failed":
+        paused = v["id"] == marks.get("current")
+        if len(rows) < TEXT_ROWS or state == "failed" or paused:
             arrows = f"  ← {', '.join(map(str, sorted(set(inputs.get(v['id'], [])))))}" if inputs.get(v["id"]) else ""
-            rows.append(f"  {number[v['id']]:>3} {state:<8} {v.get('kind', ''):<6} {truncate(v['name'], 60)}{arrows}")
+            flags = ("  ● breakpoint" if v["id"] in breakpoints else "") + ("  ◀ paused here" if paused else "")
+            rows.append(f"  {number[v['id']]:>3} {state:<8} {v.get('kind', ''):<6} {truncate(v['name'], 60)}"
+                        f"{arrows}{flags}")
     hidden = len(every) - len(rows)
     return rows + ([f"  … {hidden} more"] if hidden > 0 else [])
 
 
-def dag_html(layout: Mapping[str, Any], vertices: Mapping[str, Mapping[str, Any] | str] | None = None) -> str:
-    """The SVG in a scrolling box: what a saved notebook shows."""
-    return (f'<div class="envd-static" style="max-height:640px;overflow:auto">'
-            f"{render_svg(layout, vertices)}</div>")
+def dag_html(layout: Mapping[str, Any], vertices: Mapping[str, Mapping[str, Any] | str] | None = None,
+             marks: Mapping[str, Any] | None = None, beside: str = "") -> str:
+    """The SVG in a scrolling box (what a saved notebook shows); ``beside`` it, the given HTML (the
+    rebuild reasons) when there is any."""
+    picture = f"{render_svg(layout, vertices, marks)}</div>"
+    if not beside:
+        return f'<div class="envd-static" style="max-height:640px;overflow:auto">{picture}'
+    return ('<div class="envd-static" style="display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start">'
+            f'<div style="max-height:640px;overflow:auto;flex:1 1 420px;min-width:0">{picture}{beside}</div>')

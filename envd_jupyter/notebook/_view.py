@@ -20,6 +20,7 @@ from IPython.display import display
 from envd_jupyter.notebook._browse import human_size
 from envd_jupyter.notebook._display import StaticBundle, show
 from envd_jupyter.notebook._layout import layout_graph
+from envd_jupyter.notebook._reasons import reasons_html, reasons_text, step_reasons
 from envd_jupyter.notebook._svg import dag_html, dag_text
 from envd_jupyter.notebook._tables import progress_html, progress_text, scores_html, scores_text
 from envd_jupyter.notebook._widgets import BrowserWidget, DAGWidget, ProgressWidget, ScoresWidget
@@ -51,6 +52,7 @@ class BuildView:
         self.name, self.mode, self._collapse = name, mode, collapse
         self._live = mode == "widget"
         self._digests = definition.digests  # the graph shown, to notice when the pick runs another form
+        self._definition = definition  # what is solved: the pick's form once scheduled (rebuild reasons)
         self._graph = definition.to_graph()
         self._dag = DAGWidget(self._graph, collapse=collapse) if self._live else None
         self._progress = ProgressWidget(title=name) if self._live else None
@@ -78,6 +80,7 @@ class BuildView:
 
     def scheduled(self, scheduling: Any, definition: Any) -> None:
         """The decision, with every score; the live DAG follows the graph form the pick will run."""
+        self._definition = definition
         if self._live and definition.digests != self._digests:
             self._digests = definition.digests
             self._dag = DAGWidget(definition.to_graph(), collapse=self._collapse)
@@ -102,8 +105,14 @@ class BuildView:
             if self._coalescer is not None:
                 self._coalescer(event)
 
-    def finished(self, stage: Any) -> None:
-        """Final pictures, a summary line, and a browser over the stage's files and logs."""
+    def finished(self, stage: Any, previous: Any = None) -> None:
+        """Final pictures, a summary line, and a browser over the stage's files and logs.
+
+        Beside the DAG, why each step ran: the first changed input against ``previous`` (the
+        Definition last solved under this name, None for the first solve), from the solve's own
+        model and lang's ``explain_rebuild`` (no extra solve).
+        """
+        reasons = self._explain(previous, stage.definition, stage.model)
         self._end(stage.model)
         ran, cached = len(stage.model.ran()), len(stage.model.cached())
         summary = (f"{self.name}: solved on {stage.builder} in {stage.elapsed:.1f}s — "
@@ -112,16 +121,21 @@ class BuildView:
                               "text/html": f"<div class='envd-summary'><b>{html.escape(summary)}</b></div>",
                               SUMMARY_MIME: {"state": self.name, "builder": stage.builder, "ran": ran,
                                              "cached": cached, "seconds": round(stage.elapsed, 3)}}))
+        self._show_reasons(reasons)
         if self._live:
             self._show_browser(stage, self.name)
 
-    def failed(self, error: BaseException) -> None:
+    def failed(self, error: BaseException, previous: Any = None) -> None:
         """Final pictures of a failed or interrupted solve (the magic raises the short error itself).
 
-        Where the filesystem before the failed step was kept open, a note says so and the browser shows it.
+        The reasons say why each step that ran (and the failed one) ran; where the filesystem before
+        the failed step was kept open, a note says so and the browser shows it.
         """
         stage = getattr(error, "stage", None)
-        self._end(stage.model if stage is not None else getattr(error, "model", None))
+        model = stage.model if stage is not None else getattr(error, "model", None)
+        reasons = self._explain(previous, self._definition, model) if model is not None else []
+        self._end(model)
+        self._show_reasons(reasons)
         if stage is None:
             return
         note = (f"{self.name}: {stage.note} — %envd_ls / %envd_cat / %envd_exec {self.name} -- CMD "
@@ -136,6 +150,22 @@ class BuildView:
                               SUMMARY_MIME: {"state": self.name, "export": spec}}))
 
     # -- plumbing --------------------------------------------------------------------------------
+    def _explain(self, previous: Any, definition: Any, model: Any) -> list:
+        """The rebuild reasons (lang's report against ``previous`` and the solve's model: no extra solve),
+        given to the live DAG before its final picture is taken."""
+        from envd_jupyter import lang
+
+        report = lang.explain_rebuild(previous, definition) if previous is not None else None
+        reasons = step_reasons(report, definition.to_graph(), model)
+        if self._live:
+            self._dag.reasons = reasons
+        return reasons
+
+    def _show_reasons(self, reasons: list) -> None:
+        """Without live widgets the static DAG was shown before the solve: the reasons follow here."""
+        if not self._live and reasons:
+            display(StaticBundle({"text/plain": reasons_text(reasons), "text/html": reasons_html(reasons)}))
+
     def _deliver(self, batch: list) -> None:
         self._dag.apply_events(batch)
         self._progress.apply_events(batch)

@@ -20,6 +20,7 @@ import traitlets
 from ._browse import FILE_CAP, directory_listing, file_view, listing_html, listing_text
 from ._layout import layout_graph
 from ._live import Throttle, VertexBook
+from ._reasons import reasons_html, reasons_text
 from ._svg import STATE_STYLES, dag_html, dag_text
 from ._tables import progress_html, progress_text, scores_dict, scores_html, scores_text
 
@@ -98,7 +99,11 @@ class _LiveVertices(_Static):
 
 
 class DAGWidget(_LiveVertices):
-    """The graph, coloured live by vertex state; click a node for its op, source line and logs."""
+    """The graph, coloured live by vertex state; click a node for its op, source line and logs.
+
+    ``marks`` ({"current": digest, "breakpoints": [digests]}) draws a stepper's position and
+    breakpoints; ``reasons`` (``_reasons.step_reasons`` rows) lists beside the graph why each step ran.
+    """
 
     _esm = _module("dag.js")
     # Not `layout`: ipywidgets' DOMWidget view reads that name as a Layout widget reference.
@@ -107,6 +112,8 @@ class DAGWidget(_LiveVertices):
     styles = traitlets.Dict(STATE_STYLES).tag(sync=True)
     selected = traitlets.Unicode("").tag(sync=True)
     expanded = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    marks = traitlets.Dict().tag(sync=True)
+    reasons = traitlets.List(traitlets.Dict()).tag(sync=True)
 
     def __init__(self, graph: dict[str, Any], *, collapse: int | None = 12, max_nodes: int = 2000,
                  **kwargs: Any) -> None:
@@ -126,8 +133,10 @@ class DAGWidget(_LiveVertices):
         return {"vertices": self._book.by_digest()}
 
     def _static(self, snapshot: dict[str, Any]) -> dict[str, str]:
-        vertices = snapshot["vertices"]
-        return {"text/plain": dag_text(self.graph_layout, vertices), "text/html": dag_html(self.graph_layout, vertices)}
+        vertices, marks, reasons = snapshot["vertices"], self.marks, self.reasons
+        text = dag_text(self.graph_layout, vertices, marks) + (f"\n{reasons_text(reasons)}" if reasons else "")
+        beside = reasons_html(reasons) if reasons else ""
+        return {"text/plain": text, "text/html": dag_html(self.graph_layout, vertices, marks, beside)}
 
 
 class ProgressWidget(_LiveVertices):
@@ -185,11 +194,20 @@ class BrowserWidget(_Static):
     def __init__(self, list_dir: Callable[[str], Iterable[Any]], read_file: Callable[[str], bytes], *,
                  root: str = "/", logs: Any = (), **kwargs: Any) -> None:
         super().__init__(root=root, **kwargs)
+        self.on_msg(self._on_message)
+        self.show(list_dir, read_file, logs=logs, title=self.title)
+
+    def show(self, list_dir: Callable[[str], Iterable[Any]], read_file: Callable[[str], bytes], *,
+             logs: Any = (), title: str = "") -> None:
+        """Browse another filesystem (a stepper's next pause): forget what was listed and opened."""
         self._list_dir = list_dir
         self._read_file = read_file
-        self.set_logs(logs)
-        self.on_msg(self._on_message)
-        self.open_dir(root)
+        with self.hold_sync():
+            self.title = title
+            self.file = {}
+            self.listings = {}
+            self.set_logs(logs)
+            self.open_dir(self.root)
 
     @classmethod
     def for_ref(cls, ref: Any, **kwargs: Any) -> "BrowserWidget":

@@ -1,4 +1,4 @@
-"""Render the static pictures and the four widgets in headless Chromium and save screenshots.
+"""Render the static pictures and the widgets in headless Chromium and save screenshots.
 
 A look-at-it check for people changing the widgets (JupyterLab itself is exercised by the real
 browser test): each widget's ESM runs against a stand-in for the anywidget model holding the
@@ -21,6 +21,7 @@ from pathlib import Path
 from envd_jupyter.notebook._layout import layout_graph
 from envd_jupyter.notebook._svg import dag_html
 from envd_jupyter.notebook._tables import progress_html, scores_html
+from envd_jupyter.notebook._stepper_view import StepperWidget
 from envd_jupyter.notebook._widgets import STATIC, BrowserWidget, DAGWidget, ProgressWidget, ScoresWidget
 
 from ._graphs import chain, node, two_branches, two_branches_model
@@ -59,11 +60,14 @@ setTimeout(() => { document.body.dataset.check = JSON.stringify({
 """
 
 
-def widget_script(name: str, state: dict, answer_js: str = "null") -> str:
+def widget_script(name: str, state: dict, answer_js: str = "null", element: str = "") -> str:
+    """``name``.js rendered into the element with id ``element`` (default: ``name``)."""
+    element = element or name
     module = (STATIC / "common.js").read_text() + (STATIC / f"{name}.js").read_text()
     module = module.replace("export default {", f"const {name}Widget = {{")
     return (f"{{\n{module}\nconst model = new FakeModel({js(state)}, {answer_js});\n"
-            f"{name}Widget.render({{model, el: document.getElementById('{name}')}});\nwindow.models.{name} = model;\n}}")
+            f"{name}Widget.render({{model, el: document.getElementById('{element}')}});\n"
+            f"window.models.{element} = model;\n}}")
 
 
 def browser_answers(widget: BrowserWidget, files: dict[str, bytes], dirs: dict[str, list]) -> str:
@@ -138,6 +142,7 @@ def pages(workdir: Path) -> dict[str, tuple[Path, str]]:
                                              for k in ("root", "listings", "file", "logs", "styles", "title")},
                                  answers),
     }
+    scripts.update(stepper_scripts(g))
     css = (STATIC / "widgets.css").read_text()
     open_file = """
 setTimeout(() => {
@@ -159,6 +164,8 @@ setTimeout(() => {
         ("widgets", mount("dag", "progress", "scores", "browser", extra=open_file), "1200,1300", ""),
         ("widgets-dark", mount("dag", "progress"), "1200,800", DARK),
         ("dag-expanded", mount("dag", extra=expand), "1200,640", ""),
+        ("stepper-failed", mount("stepper", "stepdag"), "1200,760", ""),
+        ("stepper-failed-dark", mount("stepper", "stepdag"), "1200,760", DARK),
     ]:
         page = workdir / f"{name}.html"
         page.write_text(f"<!doctype html><html><head><meta charset=utf-8><style>{css}</style>"
@@ -166,6 +173,30 @@ setTimeout(() => {
                         f"<body style='margin:12px;{style}'>{body}<script>{CHECK}</script></body></html>")
         made[name] = (page, size)
     return made
+
+
+def stepper_scripts(graph: dict) -> dict[str, str]:
+    """The stepper's failure view over the demo graph: b1 failed where the stepper stopped, a breakpoint on a2."""
+    reasons = [{"digest": "sha256:a1", "name": "[envd] pip install numpy", "status": "ran",
+                "reason": "argv changed (argv: -['numpy==1.26'] +['numpy==2.0'])"},
+               {"digest": "sha256:base", "name": "image python:3.11", "status": "cached", "reason": "served from cache"},
+               {"digest": "sha256:b1", "name": "[envd] apt-get install git", "status": "failed",
+                "reason": "input changed: [envd] pip install numpy (cell-1:2) — argv changed"}]
+    dag = DAGWidget(graph, marks={"current": "sha256:b1", "breakpoints": ["sha256:a2"]}, reasons=reasons)
+    dag.update_model(two_branches_model())  # b1 failed
+    dag.flush()
+    stepper = StepperWidget(state_name="app", status="failed", breakpoints=["[envd] pip install pandas"],
+                            position={"index": 4, "total": 9, "name": "[envd] apt-get install git",
+                                      "digest": "sha256:b1", "cached": False},
+                            failure={"step": "[envd] apt-get install git", "exit_code": 100, "location": "cell-1:2",
+                                     "log_tail": ["E: Unable to locate package gti"],
+                                     "note": "Files below: the filesystem before the failed step.\n"
+                                             "%envd_exec app -- CMD: running in the failed step's own filesystem."})
+    keys = ("graph_layout", "vertices", "styles", "selected", "expanded", "marks", "reasons")
+    return {"stepper": widget_script("stepper", {k: stepper.get_state()[k] for k in
+                                                 ("state_name", "status", "position", "breakpoints", "message",
+                                                  "failure")}),
+            "stepdag": widget_script("dag", {k: dag.get_state()[k] for k in keys}, element="stepdag")}
 
 
 def shoot(chromium: str, page: Path, size: str, png: Path) -> str:

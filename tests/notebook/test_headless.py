@@ -40,3 +40,35 @@ def test_saved_outputs_hold_the_final_static_pictures():
     assert progress_output.data["text/plain"].startswith("Build: 8 vertices · 3 ran · 2 cached · 1 failed")
     [plain_display] = third
     assert {"text/plain", "text/html", WIDGET_VIEW} <= set(plain_display.data)
+
+
+STEP_CELLS = [
+    '%load_ext envd_jupyter\n%config Envd.builder = "docker+unix://{socket}"',
+    '%%envd walk --no-solve\n'
+    'base = llb.image("envd-jupyter/busybox:latest").run("echo {token} > /one", name="one")\n'
+    'base.run("echo 2 > /two", name="two").breakpoint().run("echo 3 > /three", name="three")',
+    "%envd_step walk",
+    "%envd_step walk --continue",
+    "%envd_step walk --continue",
+]
+
+
+@pytest.mark.timeout(300)
+def test_a_headless_run_keeps_each_stepper_position_in_the_saved_outputs(docker_current):
+    import uuid
+
+    cells = [source.format(socket=docker_current, token=uuid.uuid4().hex) for source in STEP_CELLS]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
+    NotebookClient(notebook, timeout=240, kernel_name="python3",
+                   resources={"metadata": {"path": str(ROOT)}}).execute()
+    positions = [("step 1/4: image ", "image envd-jupyter/busybox:latest  ◀ paused here"),
+                 ("step 3/4: two", "two  ← 2  ● breakpoint  ◀ paused here"),
+                 ("step 4/4: three", "three  ← 3  ◀ paused here")]
+    for cell, (where, row) in zip(notebook.cells[2:], positions):
+        [shown] = [o for o in cell.outputs if o.output_type == "display_data"]
+        assert set(shown.data) == {"text/plain", "text/html"}  # no widget: nothing could draw it here
+        assert where in shown.data["text/plain"] and row in shown.data["text/plain"], shown.data["text/plain"]
+        assert shown.data["text/html"].count('data-paused="true"') == 1
+        assert "Rebuild reasons" in shown.data["text/html"] and "files at " in shown.data["text/plain"]
+    last = notebook.cells[4].outputs[-1]
+    assert last.output_type == "execute_result" and "the last step; the stage stays open" in last.data["text/plain"]

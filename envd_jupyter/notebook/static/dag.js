@@ -1,5 +1,7 @@
 // DAGWidget: draws the Python layout (_layout.py) as SVG, recolours nodes from `vertices`,
 // shows a clicked node's op, source line and logs, and expands/folds chains through `expanded`.
+// While stepping, `marks` outlines the paused vertex and dots the breakpoints; `reasons` lists
+// beside the graph which steps ran, which came from cache, and the first change that made each run.
 const LEGEND_STATES = ["pending", "running", "cached", "done", "failed"];
 const LIST_LABEL_CHARS = 64;
 
@@ -8,6 +10,7 @@ function render({ model, el: host }) {
   const status = el("span", { class: "envd-status" });
   const canvas = el("div", { class: "envd-canvas envd-panel" });
   const details = el("div", { class: "envd-details envd-panel", hidden: true });
+  const reasons = el("div", { class: "envd-reasons envd-panel", hidden: true });
   let scale = 1;
   let fitted = false;
   let nodes = new Map(); // layout node id -> {node, group, rect, text, title}
@@ -33,7 +36,7 @@ function render({ model, el: host }) {
     legend,
     status,
   );
-  host.append(toolbar, el("div", { class: "envd-dag-body" }, canvas, details));
+  host.append(toolbar, el("div", { class: "envd-dag-body" }, canvas, reasons, details));
 
   function resize() {
     const svg = canvas.querySelector("svg");
@@ -74,7 +77,12 @@ function render({ model, el: host }) {
             text: truncate(node.name, LIST_LABEL_CHARS) }
         : { x: node.x + node.width / 2, y: node.y + node.height / 2 + 4, "text-anchor": "middle",
             text: node.label });
-      group.append(title, rect, text);
+      const paused = svgEl("rect", {
+        class: "envd-paused", x: node.x - 4, y: node.y - 4, rx: 9, height: node.height + 8,
+        width: (list ? 12 : node.width) + 8,
+      });
+      const dot = svgEl("circle", { class: "envd-breakpoint", cx: node.x + 1, cy: node.y + 1, r: 5 });
+      group.append(title, rect, text, paused, dot);
       group.addEventListener("click", () => select(node.id));
       svg.append(group);
       nodes.set(node.id, { node, group, rect, text, title, list });
@@ -105,6 +113,9 @@ function render({ model, el: host }) {
   function recolour() {
     const vertices = model.get("vertices") || {};
     const styles = model.get("styles");
+    const marks = model.get("marks") || {};
+    const breakpoints = new Set(marks.breakpoints || []);
+    let pausedAt = "";
     const counts = Object.fromEntries(LEGEND_STATES.map((s) => [s, 0]));
     for (const { node, group, rect, text, title, list } of nodes.values()) {
       const state = stateOfNode(node, vertices);
@@ -116,12 +127,35 @@ function render({ model, el: host }) {
       if (!list) text.setAttribute("fill", style.text);
       title.textContent = tooltip(node, state, vertices[node.id]);
       group.classList.toggle("envd-selected", node.id === model.get("selected"));
+      const ids = (node.members || [node]).map((m) => m.id);
+      const paused = ids.includes(marks.current);
+      toggleData(group, "paused", paused);
+      toggleData(group, "breakpoint", ids.some((id) => breakpoints.has(id)));
+      if (paused) pausedAt = node.name;
       for (const member of node.members || [node]) counts[stateOf(vertices[member.id])] += 1;
     }
     const layout = model.get("graph_layout");
     status.textContent = LEGEND_STATES.filter((s) => counts[s]).map((s) => `${counts[s]} ${s}`).join(" · ")
-      + (layout.reason ? ` — ${layout.reason}` : "");
+      + (layout.reason ? ` — ${layout.reason}` : "") + (pausedAt ? ` — paused at ${pausedAt}` : "");
     showDetails();
+  }
+
+  function toggleData(node, name, on) {
+    if (on) node.setAttribute(`data-${name}`, "true");
+    else node.removeAttribute(`data-${name}`);
+  }
+
+  function drawReasons() {
+    const rows = model.get("reasons") || [];
+    reasons.hidden = rows.length === 0;
+    const tally = ["ran", "cached", "failed"].map((s) => [s, rows.filter((r) => r.status === s).length])
+      .filter(([s, n]) => n || s !== "failed").map(([s, n]) => `${n} ${s}`).join(" · ");
+    const items = rows.map((row) => el("li", { class: "envd-reason", "data-status": row.status },
+      el("span", { class: `envd-reason-status envd-reason-${row.status}`, text: row.status }), " ",
+      el("span", { class: "envd-link", text: row.name, onclick: () => select(row.digest) }),
+      row.status === "cached" ? null : el("div", { class: "envd-muted", text: row.reason })));
+    reasons.replaceChildren(el("div", { class: "envd-reasons-head", text: `Rebuild reasons · ${tally}` }),
+      el("ul", {}, ...items));
   }
 
   function tooltip(node, state, vertex) {
@@ -187,7 +221,13 @@ function render({ model, el: host }) {
   }
 
   for (const state of LEGEND_STATES) legend.append(chip(state, model.get("styles")), " ");
-  const stops = [watch(model, ["graph_layout"], draw), watch(model, ["vertices", "selected"], recolour)];
+  const stepLegend = el("span", { class: "envd-step-legend", hidden: true },
+    el("span", { class: "envd-chip envd-chip-paused", text: "paused here" }), " ",
+    el("span", { class: "envd-chip envd-chip-breakpoint", text: "● breakpoint" }));
+  legend.append(stepLegend);
+  const showStepLegend = () => { stepLegend.hidden = Object.keys(model.get("marks") || {}).length === 0; };
+  const stops = [watch(model, ["graph_layout"], draw), watch(model, ["vertices", "selected", "marks"], recolour),
+    watch(model, ["reasons"], drawReasons), watch(model, ["marks"], showStepLegend)];
   return () => stops.forEach((stop) => stop());
 }
 
