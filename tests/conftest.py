@@ -11,6 +11,14 @@ _FLAVOURS = {"current": "ENVD_DOCKER_CURRENT", "classic": "ENVD_DOCKER_CLASSIC",
 _DAEMON_FIXTURES = frozenset({"daemon_env", "docker_current", "docker_classic", "docker_old", "any_daemon"})
 
 
+def pytest_configure(config):
+    """Builds the tests make in kernels are recorded in a private archive, never the user's own."""
+    if "ENVD_JUPYTER_HISTORY" not in os.environ:
+        import tempfile
+
+        os.environ["ENVD_JUPYTER_HISTORY"] = os.path.join(tempfile.mkdtemp(prefix="envd-history-"), "history.sqlite3")
+
+
 def pytest_collection_modifyitems(items):
     """Mark every test that reaches a daemon fixture (itself or through another fixture) ``daemon``,
     so ``-m "not daemon"`` selects exactly the offline suite and ``-m daemon`` the rest."""

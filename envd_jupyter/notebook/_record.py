@@ -1,0 +1,123 @@
+"""One archive entry per ``%%envd`` build, written behind the cell.
+
+The write goes to one background thread, so a slow or locked archive never delays a cell; any
+failure to record becomes one ``envd: build history not recorded: …`` line on stderr, never an
+exception in the cell. Entries hold only what ``Definition.to_graph``, ``BuildModel.to_dict`` and the
+scheduler's records give (no secret values: those never enter a Definition or a model).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+
+def notebook_path(shell) -> str:
+    """The notebook this kernel serves: Jupyter's JPY_SESSION_NAME, else what the shell was told."""
+    return os.environ.get("JPY_SESSION_NAME") or str((getattr(shell, "user_ns", None) or {}).get("__session__", ""))
+
+
+def fleet_address(fleet) -> Callable[[str], str]:
+    """The address of a fleet's builder by name ("" when it cannot be had: recording never fails on it)."""
+    def address_of(builder: str) -> str:
+        try:
+            return str(fleet.client(builder).address)
+        except Exception:  # noqa: BLE001
+            return ""
+    return address_of
+
+
+def _status(error: BaseException | None) -> str:
+    if error is None:
+        return "ok"
+    from envd_jupyter.buildkit import SolveCancelled
+
+    return "cancelled" if isinstance(error, (SolveCancelled, KeyboardInterrupt)) else "failed"
+
+
+def _one_line(error: BaseException | None) -> str:
+    if error is None:
+        return ""
+    text = next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)
+    return text[:300]
+
+
+class BuildRecording:
+    """What one ``%%envd`` build learns as it goes (scheduling, lowered graph), turned into an entry at the end."""
+
+    def __init__(self, *, state: str, name: str, cell_id: str, notebook: str, definition: Any):
+        self.state, self.name, self.cell_id, self.notebook = state, name, cell_id, notebook
+        self.definition = definition
+        self.scheduling: Any = None
+        self.created = time.time()
+
+    def scheduled(self, scheduling: Any, definition: Any) -> None:
+        self.scheduling, self.definition = scheduling, definition
+
+    def entry(self, *, stage: Any = None, error: BaseException | None = None,
+              address_of: Callable[[str], str] = lambda builder: "") -> dict:
+        """The archive entry; ``stage`` is the solved one, or the one a failure kept open (if any)."""
+        stage = stage if stage is not None else getattr(error, "stage", None)
+        build = getattr(stage, "build", None)
+        model = getattr(stage, "model", None) or getattr(error, "model", None)
+        summary = model.to_dict() if model is not None else {}
+        builder = getattr(stage, "builder", "") or getattr(getattr(self.scheduling, "endpoint", None), "name", "")
+        records = getattr(self.scheduling, "records", None) or []
+        return {
+            # A build that failed before a stage was kept has no ref we can know: a local id, never joined.
+            "id": getattr(build, "ref", "") or f"local-{uuid.uuid4().hex}",
+            "builder": builder, "address": address_of(builder) if builder else "", "notebook": self.notebook, "cell_id": self.cell_id,
+            "state": self.state, "name": self.name, "created": self.created, "completed": time.time(),
+            "status": _status(error), "error": _one_line(error),
+            "total": summary.get("total", 0), "cached": summary.get("cached", 0), "ran": summary.get("ran", 0),
+            "steps": summary.get("vertices", []),
+            "graph": self.definition.to_graph() if self.definition is not None else None,
+            "scheduling": [record.to_dict() for record in records],
+        }
+
+
+class ArchiveWriter:
+    """Writes entries to an archive (opened on first use) in one thread of its own."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._archive = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="envd-history-write")
+
+    def submit(self, make_entry) -> None:
+        """Build the entry now (cheap, the stage is still open) and store it behind the cell."""
+        try:
+            entry = make_entry()
+        except Exception as exc:  # noqa: BLE001 - recording must never break a cell
+            _warn(exc)
+            return
+        context = contextvars.copy_context()  # a warning lands in the cell that built
+        self._pool.submit(context.run, self._write, entry)
+
+    def _write(self, entry: dict) -> None:
+        try:
+            if self._archive is None:
+                from envd_jupyter.history import Archive
+
+                self._archive = Archive(self.path)
+            self._archive.add(entry)
+        except Exception as exc:  # noqa: BLE001 - recording must never break a cell
+            _warn(exc)
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait (bounded) until every entry submitted so far is written."""
+        self._pool.submit(lambda: None).result(timeout=timeout)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        if self._archive is not None:
+            self._archive.close()
+
+
+def _warn(error: BaseException) -> None:
+    print(f"envd: build history not recorded: {_one_line(error)}", file=sys.stderr)
