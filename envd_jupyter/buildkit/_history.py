@@ -139,9 +139,15 @@ def _raw_records(client, *, ref: str = "", active_only: bool = False, limit: int
 
 def history(client, *, ref: str | None = None, active_only: bool = False, limit: int | None = None,
             status: str | None = None, name: str | None = None) -> list[HistoryRecord]:
-    """Records newest first; ``status`` (exact) and ``name`` (substring) filter on this side."""
-    records = [record_from_proto(r) for r in _raw_records(client, ref=ref or "", active_only=active_only,
-                                                           limit=max(0, limit or 0))]
+    """Records newest first; ``status`` (exact) and ``name`` (substring) filter on this side.
+
+    A ``ref`` the daemon does not know (or just deleted) gives [].
+    """
+    try:
+        raw = _raw_records(client, ref=ref or "", active_only=active_only, limit=max(0, limit or 0))
+    except HistoryNotFound:
+        return []
+    records = [record_from_proto(r) for r in raw]
     if ref:
         records = [r for r in records if r.ref == ref]
     if status:

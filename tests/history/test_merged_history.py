@@ -1,0 +1,167 @@
+"""The archive with the real daemons: what %%envd records, the merged view, records past the daemon, secrets."""
+
+from __future__ import annotations
+
+import secrets as random_tokens
+import uuid
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+from envd_jupyter import fleet as fleets
+from envd_jupyter.buildkit import SolveError, connect
+from envd_jupyter.buildkit._session.secrets import Secret
+from envd_jupyter.history import Archive, merged_history
+from envd_jupyter.llb import image, secret_env
+from envd_jupyter.notebook._record import BuildRecording, fleet_address
+
+
+@pytest.fixture
+def client_for():
+    """connect() to a docker socket path; every client is closed after the test."""
+    clients = []
+
+    def make(socket_path: str):
+        clients.append(connect(f"docker+unix://{socket_path}"))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def archive_path(tmp_path):
+    return tmp_path / "history.sqlite3"
+
+
+@pytest.fixture
+def shell(docker_current, tmp_path, archive_path, monkeypatch, daemon_env):
+    """An IPython shell with the extension loaded, one builder, and the archive at ``archive_path``."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("JPY_SESSION_NAME", str(tmp_path / "analysis.ipynb"))
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "envd_jupyter")
+    ip.run_line_magic("config", f'Envd.builder = "docker+unix://{docker_current}"')
+    ip.run_line_magic("config", 'Envd.progress = "none"')
+    ip.run_line_magic("config", f'Envd.history = "{archive_path}"')
+    ip.user_ns["BUSYBOX"] = daemon_env["ENVD_IMAGE_BUSYBOX"]
+    yield ip
+    ip.run_line_magic("unload_ext", "envd_jupyter")
+    InteractiveShell.clear_instance()
+
+
+def written(ip) -> None:
+    """Wait (bounded) until the magics' archive writer has stored what it was given."""
+    ip.magics_manager.registry["Envd"]._archive_writer.flush()
+
+
+def test_each_envd_build_ok_or_failed_is_one_archive_entry(shell, archive_path, docker_current):
+    token = uuid.uuid4().hex[:12]
+    shell.run_cell_magic("envd", "app", f'llb.image(BUSYBOX).run("echo {token} > /t", name="write")')
+    with pytest.raises(SolveError):
+        shell.run_cell_magic("envd", "broken", f'llb.image(BUSYBOX).run("echo {token}; exit 3", name="fail")')
+    written(shell)
+    archive = Archive(archive_path)
+    items, total = archive.list()
+    assert total == 2 and [i["state"] for i in items] == ["broken", "app"]
+    broken, app = items
+    assert app["status"] == "ok" and app["error"] == "" and (app["ran"], app["cached"]) == (1, 0)
+    assert broken["status"] == "failed" and "exit code 3" in broken["error"] and "\n" not in broken["error"]
+    for item in items:
+        assert item["notebook"].endswith("analysis.ipynb") and item["builder"] == "default"
+        assert item["address"] == f"docker+unix://{docker_current}" and item["cell_id"] == f"name:{item['state']}"
+        assert item["name"] == f"analysis.ipynb: {item['state']}" and item["created"] <= item["completed"]
+    full = archive.get(app["id"])
+    assert [n["name"] for n in full["graph"]["nodes"]][-1] == "write"
+    assert {s["name"] for s in full["steps"]} >= {"write"}
+    assert full["scheduling"][0]["candidates"] == ["default"]
+
+
+def test_merged_history_joins_our_builds_and_keeps_what_the_daemon_dropped(shell, archive_path, docker_current,
+                                                                          client_for):
+    shell.run_cell_magic("envd", "kept", f'llb.image(BUSYBOX).run("echo {uuid.uuid4().hex}")')
+    written(shell)
+    archive = Archive(archive_path)
+    [entry], _ = archive.list()
+    client = client_for(docker_current)
+    items, _ = merged_history(archive, {"default": client}, name="kept")
+    [joined] = [i for i in items if i["id"] == entry["id"]]
+    assert joined["source"] == "both" and joined["state"] == "kept" and joined["status"] == "ok"
+    assert joined["notebook"].endswith("analysis.ipynb") and joined["ran"] == 1
+    shell.run_line_magic("unload_ext", "envd_jupyter")  # ends the kept stage's build, so the daemon can delete it
+    client.delete_history(entry["id"])
+    assert client.history(ref=entry["id"]) == []
+    items, total = merged_history(archive, {"default": client}, name="kept")
+    assert total == 1 and items[0]["id"] == entry["id"] and items[0]["source"] == "archive"
+    assert items[0]["state"] == "kept" and items[0]["status"] == "ok"
+    shell.run_line_magic("load_ext", "envd_jupyter")  # the fixture unloads it again
+
+
+def test_a_buildx_build_in_the_merged_history_and_a_failing_daemon_reported(docker_current, docker_old,
+                                                                            client_for, buildx_build, tmp_path):
+    made = buildx_build(docker_current)
+    archive = Archive(tmp_path / "h.sqlite3")
+    archive.add({"id": "old-build", "builder": "old", "state": "legacy", "status": "ok", "created": 1.0, "total": 2})
+    errors: dict[str, str] = {}
+    clients = {"current": client_for(docker_current), "old": client_for(docker_old)}
+    items, total = merged_history(archive, clients, limit=None, errors=errors)
+    [item] = [i for i in items if i["id"] == made.ref]
+    assert item["source"] == "daemon" and item["builder"] == "current" and item["status"] == "ok"
+    assert item["total"] >= 3 and item["ran"] >= 2 and item["total"] == item["cached"] + item["ran"]
+    assert set(errors) == {"old"} and "has no build history" in errors["old"] and "\n" not in errors["old"]
+    assert [i["source"] for i in items if i["id"] == "old-build"] == ["archive"]
+    page, _ = merged_history(archive, clients, builder="current", offset=1, limit=2)
+    assert len(page) == 2 and {i["builder"] for i in page} == {"current"}  # other helpers build meanwhile
+    old_only, old_total = merged_history(archive, clients, builder="old")
+    assert old_total == 1 and old_only[0]["id"] == "old-build"
+
+
+def test_remembered_daemon_summaries_outlive_the_daemon_record(docker_current, client_for, buildx_build, tmp_path):
+    made = buildx_build(docker_current)
+    archive = Archive(tmp_path / "h.sqlite3")
+    client = client_for(docker_current)
+    merged_history(archive, {"current": client}, limit=1, remember=True)
+    client.delete_history(made.ref)
+    items, _ = merged_history(archive, {"current": client}, limit=None)
+    [item] = [i for i in items if i["id"] == made.ref]
+    assert item["source"] == "archive" and item["name"] == "Dockerfile" and item["total"] >= 3
+
+
+def test_history_off_records_nothing_and_a_broken_archive_is_one_warning(shell, archive_path, tmp_path, capsys):
+    shell.run_line_magic("config", 'Envd.history = ""')
+    shell.run_cell_magic("envd", "quiet", 'llb.image(BUSYBOX).run("true")')
+    assert not archive_path.exists()
+    (tmp_path / "not-a-dir").write_text("")
+    shell.run_line_magic("config", f'Envd.history = "{tmp_path / "not-a-dir" / "h.sqlite3"}"')
+    shell.run_cell_magic("envd", "still", 'llb.image(BUSYBOX).run("true")')  # the cell still succeeds
+    written(shell)
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "build history not recorded" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("envd: build history not recorded: build archive")
+
+
+def test_a_secret_build_leaves_no_secret_in_the_archive(docker_current, daemon_env, tmp_path, network_mode):
+    token = "tok-" + random_tokens.token_hex(16)
+    state = image(daemon_env["ENVD_IMAGE_BUSYBOX"]).run(
+        f'test -n "$TOKEN" && echo length ${{#TOKEN}} {uuid.uuid4().hex}',
+        mounts=[secret_env("TOKEN", "tok")], network=network_mode, name="uses the token")
+    fleet = fleets.Fleet.single(f"docker+unix://{docker_current}")
+    recording = BuildRecording(state="secretive", name="secretive", cell_id="c1", notebook="n.ipynb",
+                               definition=state.marshal())
+    try:
+        stage = fleet.build(state, secrets={"tok": Secret(value=token.encode())}, on_scheduled=recording.scheduled)
+        entry = recording.entry(stage=stage, address_of=fleet_address(fleet))
+        assert any("length 36" in line for step in entry["steps"] for line in step.get("log_tail", []))
+        stage.close()
+    finally:
+        fleet.close()
+    with Archive(tmp_path / "h.sqlite3") as archive:
+        archive.add(entry)
+        assert archive.get(entry["id"])["graph"]["nodes"]
+    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("h.sqlite3"))
+    assert b"uses the token" in stored and token.encode() not in stored
+
+
+@pytest.fixture
+def network_mode(daemon_env) -> str:
+    return daemon_env.get("ENVD_RUN_NETWORK", "sandbox")
