@@ -143,8 +143,10 @@ def history(client, *, ref: str | None = None, active_only: bool = False, limit:
 
     A ``ref`` the daemon does not know (or just deleted) gives [].
     """
+    # A daemon that honours Limit keeps the newest N; our own filters must see every record first.
+    server_limit = 0 if (status or name) else max(0, limit or 0)
     try:
-        raw = _raw_records(client, ref=ref or "", active_only=active_only, limit=max(0, limit or 0))
+        raw = _raw_records(client, ref=ref or "", active_only=active_only, limit=server_limit)
     except HistoryNotFound:
         return []
     records = [record_from_proto(r) for r in raw]
@@ -155,7 +157,7 @@ def history(client, *, ref: str | None = None, active_only: bool = False, limit:
     if name:
         records = [r for r in records if name.lower() in r.name.lower()]
     records.sort(key=lambda r: (r.created or 0.0, r.ref), reverse=True)
-    return records[:limit] if limit is not None else records
+    return records[:max(0, limit)] if limit is not None else records
 
 
 def _one_raw(client, ref: str):
@@ -198,19 +200,33 @@ def _read_blob(client, digest: str) -> bytes:
         _raise(client, "content Read", exc)
 
 
+_SOURCE_KINDS = {"docker-image": "image", "local": "local", "git": "git", "http": "http", "https": "http",
+                 "oci-layout": "oci"}
+
+
+def _without_credentials(identifier: str) -> str:
+    """A source identifier with any ``user:password@`` removed (a URL may carry them)."""
+    scheme, sep, rest = identifier.partition("://")
+    host, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{host.rpartition('@')[2]}{slash}{path}" if sep else identifier
+
+
+def _file_action(action: dict) -> str:
+    kind, body = next(iter((action.get("Action") or {"file": {}}).items()))
+    body = body or {}
+    paths = [body[key] for key in ("src", "dest", "path", "oldpath", "newpath") if isinstance(body.get(key), str)]
+    return " ".join([kind, *paths])
+
+
 def _kind_and_summary(op: dict) -> tuple[str, str]:
     body = op.get("Op") or {}
     if "source" in body:
         identifier = body["source"].get("identifier", "")
-        scheme = identifier.partition("://")[0]
-        kinds = {"docker-image": "image", "local": "local", "git": "git", "http": "http", "https": "http",
-                 "oci-layout": "oci"}
-        return kinds.get(scheme, "source"), identifier.split("@")[0] if scheme == "git" else identifier
+        return _SOURCE_KINDS.get(identifier.partition("://")[0], "source"), _without_credentials(identifier)
     if "exec" in body:
         return "exec", " ".join(body["exec"].get("meta", {}).get("args", []))[:200]
     if "file" in body:
-        actions = [next(iter(a.get("Action") or {"file": 0})) for a in body["file"].get("actions", [])]
-        return "file", " ".join(actions)
+        return "file", "; ".join(_file_action(a) for a in body["file"].get("actions", []))[:200]
     for kind in ("merge", "diff", "build"):
         if kind in body:
             return kind, kind
@@ -222,7 +238,8 @@ def provenance_steps(client, ref: str) -> list[HistoryStep]:
 
     BuildKit writes provenance only for builds with a result; buildx's default (mode=min) records
     materials but no LLB, so only mode=max attestations (our image exports, ``--provenance=mode=max``)
-    give steps. Only ops, kinds, exec argv and input digests are kept (no env, no mounts).
+    give steps. Only kinds, a summary (source without credentials, exec argv, file actions and paths)
+    and input digests are kept: no env, no mounts, no file contents.
     """
     record = _one_raw(client, ref)
     infos = [record.Result, *record.Results.values()]

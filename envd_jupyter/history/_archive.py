@@ -100,16 +100,25 @@ class Archive:
         if self._db is None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)  # private to the user from the start
-                os.close(fd)
+                new = not self.path.exists()
+                # Never open and close the file ourselves: closing any descriptor of it drops every SQLite
+                # lock this process holds on it, and another process may then delete the WAL under us.
                 db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
                                      check_same_thread=False)
+                if new:
+                    os.chmod(self.path, 0o600)  # before any row is written; -wal/-shm take the same mode
+            except (OSError, sqlite3.Error) as exc:
+                raise ArchiveError(f"build archive {self.path}: {exc}") from None
+            try:
                 db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
                 db.execute("PRAGMA journal_mode = WAL")
                 db.execute("PRAGMA synchronous = NORMAL")
                 self._migrate(db)
-            except (OSError, sqlite3.Error) as exc:
-                raise ArchiveError(f"build archive {self.path}: {exc}") from None
+            except BaseException as exc:
+                db.close()
+                if isinstance(exc, sqlite3.Error):
+                    raise ArchiveError(f"build archive {self.path}: {exc}") from None
+                raise
             self._db = db
         return self._db
 
@@ -147,14 +156,22 @@ class Archive:
                 raise ArchiveError(f"build archive {self.path}: {exc}") from None
             return changed
 
-    def _read(self, sql: str, params: tuple = ()) -> list[dict]:
+    def _read(self, *queries: tuple[str, tuple]) -> list[list[dict]]:
+        """Rows of each query, all read from one snapshot of the file."""
         with self._lock:
             db = self._connection()
             try:
-                cursor = db.execute(sql, params)
-                columns = [c[0] for c in cursor.description]
-                return [dict(zip(columns, row)) for row in cursor.fetchall()]
+                db.execute("BEGIN")
+                answers = []
+                for sql, params in queries:
+                    cursor = db.execute(sql, params)
+                    columns = [c[0] for c in cursor.description]
+                    answers.append([dict(zip(columns, row)) for row in cursor.fetchall()])
+                db.execute("COMMIT")
+                return answers
             except sqlite3.Error as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise ArchiveError(f"build archive {self.path}: {exc}") from None
 
     def _prune(self, db: sqlite3.Connection) -> None:
@@ -195,8 +212,8 @@ class Archive:
                    "ran": max(0, record.steps_completed - record.steps_cached)}
             statements.append((
                 "INSERT INTO builds (id, builder, address, name, created, completed, status, error, total, cached,"
-                " ran, origin, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'daemon', 512) ON CONFLICT (id)"
-                " DO UPDATE SET status = excluded.status, completed = excluded.completed WHERE builds.origin = 'daemon'",
+                " ran, origin, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'daemon', 512) ON CONFLICT (id) DO"
+                " UPDATE SET status = excluded.status, completed = excluded.completed WHERE builds.origin = 'daemon'",
                 tuple(row.values())))
         if statements:
             self._write(statements)
@@ -214,17 +231,17 @@ class Archive:
             where.append("(name LIKE ? ESCAPE '\\' OR state LIKE ? ESCAPE '\\')")
             params += [f"%{escaped}%"] * 2
         clause = " AND ".join(where)
-        total = self._read(f"SELECT COUNT(*) AS n FROM builds WHERE {clause}", tuple(params))[0]["n"]
         page = -1 if limit is None else max(0, limit)
-        rows = self._read(f"SELECT {', '.join(SUMMARY_KEYS)}, pinned, origin, truncated FROM builds WHERE {clause}"
-                          " ORDER BY COALESCE(created, 0) DESC, id LIMIT ? OFFSET ?",
-                          (*params, page, max(0, offset)))
-        return [_summary(row) for row in rows], total
+        counted, rows = self._read(
+            (f"SELECT COUNT(*) AS n FROM builds WHERE {clause}", tuple(params)),
+            (f"SELECT {', '.join(SUMMARY_KEYS)}, pinned, origin, truncated FROM builds WHERE {clause}"
+             " ORDER BY COALESCE(created, 0) DESC, id LIMIT ? OFFSET ?", (*params, page, max(0, offset))))
+        return [_summary(row) for row in rows], counted[0]["n"]
 
     def get(self, build_id: str) -> dict | None:
         """One entry with its steps, graph and scheduling (None for what was never kept)."""
-        rows = self._read(f"SELECT {', '.join(SUMMARY_KEYS)}, pinned, origin, truncated, detail FROM builds"
-                          " WHERE id = ?", (build_id,))
+        [rows] = self._read((f"SELECT {', '.join(SUMMARY_KEYS)}, pinned, origin, truncated, detail FROM builds"
+                             " WHERE id = ?", (build_id,)))
         if not rows:
             return None
         row = rows[0]

@@ -145,9 +145,11 @@ class Envd(Magics, Configurable):
                                 on_scheduled=scheduled, timeout=self.timeout or None, keep_on_failure=True,
                                 **options)
         except BaseException as exc:
+            recording.finished()
             self._archive(lambda: recording.entry(error=exc, address_of=fleet_address(fleet)))
             view.failed(exc)
             raise
+        recording.finished()
         self._archive(lambda: recording.entry(stage=stage, address_of=fleet_address(fleet)))
         self.workspace.record_solve(name, stage.definition)
         view.finished(stage)

@@ -1,8 +1,8 @@
 """One archive entry per ``%%envd`` build, written behind the cell.
 
-The write goes to one background thread, so a slow or locked archive never delays a cell; any
-failure to record becomes one ``envd: build history not recorded: …`` line on stderr, never an
-exception in the cell. Entries hold only what ``Definition.to_graph``, ``BuildModel.to_dict`` and the
+The entry is made and written in one background thread, so a big graph or a locked archive never
+delays a cell; any failure to record becomes one ``envd: build history not recorded: …`` line on
+stderr, never an exception in the cell. Entries hold only what ``Definition.to_graph``, ``BuildModel.to_dict`` and the
 scheduler's records give (no secret values: those never enter a Definition or a model).
 """
 
@@ -55,9 +55,14 @@ class BuildRecording:
         self.definition = definition
         self.scheduling: Any = None
         self.created = time.time()
+        self.completed: float | None = None
 
     def scheduled(self, scheduling: Any, definition: Any) -> None:
         self.scheduling, self.definition = scheduling, definition
+
+    def finished(self) -> None:
+        """Mark the end of the solve now (the entry is made later, in the writer's thread)."""
+        self.completed = time.time()
 
     def entry(self, *, stage: Any = None, error: BaseException | None = None,
               address_of: Callable[[str], str] = lambda builder: "") -> dict:
@@ -71,8 +76,10 @@ class BuildRecording:
         return {
             # A build that failed before a stage was kept has no ref we can know: a local id, never joined.
             "id": getattr(build, "ref", "") or f"local-{uuid.uuid4().hex}",
-            "builder": builder, "address": address_of(builder) if builder else "", "notebook": self.notebook, "cell_id": self.cell_id,
-            "state": self.state, "name": self.name, "created": self.created, "completed": time.time(),
+            "builder": builder, "address": address_of(builder) if builder else "",
+            "notebook": self.notebook, "cell_id": self.cell_id,
+            "state": self.state, "name": self.name, "created": self.created,
+            "completed": self.completed or time.time(),
             "status": _status(error), "error": _one_line(error),
             "total": summary.get("total", 0), "cached": summary.get("cached", 0), "ran": summary.get("ran", 0),
             "steps": summary.get("vertices", []),
@@ -89,18 +96,14 @@ class ArchiveWriter:
         self._archive = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="envd-history-write")
 
-    def submit(self, make_entry) -> None:
-        """Build the entry now (cheap, the stage is still open) and store it behind the cell."""
+    def submit(self, make_entry: Callable[[], dict]) -> None:
+        """Make the entry and store it behind the cell (it reads only what the finished solve left in memory)."""
+        context = contextvars.copy_context()  # a warning lands in the cell that built
+        self._pool.submit(context.run, self._write, make_entry)
+
+    def _write(self, make_entry: Callable[[], dict]) -> None:
         try:
             entry = make_entry()
-        except Exception as exc:  # noqa: BLE001 - recording must never break a cell
-            _warn(exc)
-            return
-        context = contextvars.copy_context()  # a warning lands in the cell that built
-        self._pool.submit(context.run, self._write, entry)
-
-    def _write(self, entry: dict) -> None:
-        try:
             if self._archive is None:
                 from envd_jupyter.history import Archive
 
