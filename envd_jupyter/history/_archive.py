@@ -123,6 +123,13 @@ class Archive:
         return self._db
 
     def _migrate(self, db: sqlite3.Connection) -> None:
+        """Create the schema once; an archive already at this version is only read (no write lock taken)."""
+        try:
+            row = db.execute("SELECT version FROM schema_version").fetchone()
+        except sqlite3.OperationalError:  # no such table: a new file
+            row = None
+        if row is not None and row[0] == SCHEMA_VERSION:
+            return
         db.execute("BEGIN IMMEDIATE")
         try:
             # executescript would commit on its own: the statements run one by one in this transaction

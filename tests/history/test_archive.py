@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+import threading
 
 import pytest
 
@@ -141,3 +142,20 @@ def test_two_processes_write_while_a_reader_reads(tmp_path):
         assert process.exitcode == 0
     assert seen == sorted(seen)  # a reader sees committed rows only, never fewer than before
     assert reader.list()[1] == 120
+
+
+def test_a_writer_waits_out_another_process_lock_up_to_its_busy_timeout(tmp_path):
+    path = tmp_path / "h.sqlite3"
+    Archive(path).add(entry(1))
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # what another kernel's write looks like from here
+    impatient = Archive(path, busy_timeout=0.05)
+    with pytest.raises(ArchiveError, match="locked") as failure:
+        impatient.add(entry(2))
+    assert "\n" not in str(failure.value)
+    release = threading.Timer(0.3, holder.execute, args=("COMMIT",))
+    release.start()
+    patient = Archive(path)
+    patient.add(entry(3))  # blocks until the holder commits, then succeeds
+    release.join()
+    assert {i["id"] for i in patient.list()[0]} == {"ref0001", "ref0003"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets as random_tokens
 import uuid
+from pathlib import Path
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
@@ -165,3 +166,34 @@ def test_a_secret_build_leaves_no_secret_in_the_archive(docker_current, daemon_e
 @pytest.fixture
 def network_mode(daemon_env) -> str:
     return daemon_env.get("ENVD_RUN_NETWORK", "sandbox")
+
+
+@pytest.mark.timeout(240)
+def test_a_kernel_records_the_cell_id_lab_sends_and_writes_before_it_exits(docker_current, daemon_env, tmp_path,
+                                                                          monkeypatch):
+    """A real kernel, sent execute requests carrying ``cellId`` metadata as JupyterLab sends them."""
+    from jupyter_client.manager import start_new_kernel
+
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.setenv("JPY_SESSION_NAME", str(tmp_path / "lab.ipynb"))
+    archive_path = tmp_path / "kernel-history.sqlite3"
+    setup = (f"%load_ext envd_jupyter\n%config Envd.builder = 'docker+unix://{docker_current}'\n"
+             f"%config Envd.history = '{archive_path}'\n%config Envd.progress = 'none'")
+    build = f"%%envd app\nllb.image('{daemon_env['ENVD_IMAGE_BUSYBOX']}').run('echo {uuid.uuid4().hex}')"
+    manager, client = start_new_kernel(kernel_name="python3", cwd=str(root))
+    try:
+        for code, cell_id in ((setup, "cell-setup"), (build, "cell-build-7f3a")):
+            request = client.session.msg("execute_request", {"code": code, "silent": False, "store_history": True,
+                                                             "user_expressions": {}, "allow_stdin": False},
+                                         metadata={"cellId": cell_id})
+            client.shell_channel.send(request)
+            reply = client.get_shell_msg(timeout=120)
+            while reply["parent_header"].get("msg_id") != request["header"]["msg_id"]:
+                reply = client.get_shell_msg(timeout=120)
+            assert reply["content"]["status"] == "ok", reply["content"]
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel()  # a shutdown request: the kernel exits normally, its pending write done
+    [item], total = Archive(archive_path).list()
+    assert total == 1 and item["cell_id"] == "cell-build-7f3a" and item["state"] == "app"
+    assert item["notebook"] == str(tmp_path / "lab.ipynb") and item["status"] == "ok"
