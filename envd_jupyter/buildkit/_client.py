@@ -212,11 +212,11 @@ class Client:
 
         return watch_history(self, on_event, on_error)
 
-    def history_logs(self, ref: str) -> "BuildModel":
-        """A past build's steps and logs, replayed by ``Status(ref)``."""
+    def history_logs(self, ref: str, *, timeout: float | None = None) -> "BuildModel":
+        """A past build's steps and logs, replayed by ``Status(ref)`` (a running one: until ``timeout``)."""
         from envd_jupyter.buildkit._history import history_logs
 
-        return history_logs(self, ref)
+        return history_logs(self, ref, timeout=timeout)
 
     def history_steps(self, ref: str) -> list["HistoryStep"]:
         """The LLB steps of a build's provenance attestation ([] when it recorded none)."""

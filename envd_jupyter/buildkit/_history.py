@@ -167,15 +167,17 @@ def _one_raw(client, ref: str):
     raise HistoryNotFound(f"no build {ref} in the history of {client.address}")
 
 
-def history_logs(client, ref: str, *, log_cap: int = DEFAULT_LOG_CAP) -> BuildModel:
+def history_logs(client, ref: str, *, timeout: float | None = None, log_cap: int = DEFAULT_LOG_CAP) -> BuildModel:
     """The build's progress and logs replayed by ``Status(ref)`` into a BuildModel (its caps bound it).
 
-    A build still running is followed until it ends or the client timeout passes; then what came is kept.
+    A build still running is followed until it ends or ``timeout`` (default: the client's) passes;
+    then what came is kept.
     """
     _one_raw(client, ref)  # an unknown ref would make Status wait for a job that never comes
     model = BuildModel(log_cap=log_cap)
     try:
-        for response in client.control.Status(control_pb2.StatusRequest(Ref=ref), timeout=client.timeout):
+        request = control_pb2.StatusRequest(Ref=ref)
+        for response in client.control.Status(request, timeout=timeout or client.timeout):
             model.apply(response)
     except grpc.RpcError as exc:
         if exc.code() != grpc.StatusCode.DEADLINE_EXCEEDED or not model.vertices:

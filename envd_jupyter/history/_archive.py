@@ -4,7 +4,8 @@ It keeps what BuildKit does not (notebook, cell, state, the scheduling cycle's r
 Definition's graph) and the summary of every build past the daemon's own retention. Writes are
 single short ``BEGIN IMMEDIATE`` transactions; every connection waits up to ``busy_timeout`` for
 another process's lock instead of failing. Size is bounded: past ``max_records`` rows or
-``max_bytes`` of stored JSON, the oldest unpinned entries go first, in the writing transaction.
+``max_bytes`` of stored JSON, the oldest unpinned entries go first, in the writing transaction
+(copies of daemon summaries before the entries kernels wrote).
 
 Only the keys in ``SUMMARY_KEYS`` and ``DETAIL_KEYS`` are stored, nothing else a caller passes.
 """
@@ -186,8 +187,10 @@ class Archive:
         if count <= self.max_records and size <= self.max_bytes:
             return
         doomed = []
+        # Copies of daemon summaries go before the entries kernels wrote (those hold what no daemon keeps).
         for build_id, entry_size in db.execute(
-                "SELECT id, size FROM builds WHERE pinned = 0 ORDER BY COALESCE(created, 0), id"):
+                "SELECT id, size FROM builds WHERE pinned = 0"
+                " ORDER BY origin = 'kernel', COALESCE(created, 0), id"):
             if count <= self.max_records and size <= self.max_bytes:
                 break
             doomed.append((build_id,))
@@ -209,10 +212,10 @@ class Archive:
 
         An entry a kernel wrote keeps its notebook, cell, state and detail; only finished builds are kept.
         """
+        finished = sorted((r for r in records if r.status != "running"), key=lambda r: r.created or 0.0,
+                          reverse=True)[:self.max_records]  # older ones would only be pruned again
         statements = []
-        for record in records:
-            if record.status == "running":
-                continue
+        for record in finished:
             row = {"id": record.ref, "builder": builder, "address": address, "name": record.name,
                    "created": record.created, "completed": record.completed, "status": record.status,
                    "error": record.error, "total": record.steps_total, "cached": record.steps_cached,
@@ -220,7 +223,8 @@ class Archive:
             statements.append((
                 "INSERT INTO builds (id, builder, address, name, created, completed, status, error, total, cached,"
                 " ran, origin, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'daemon', 512) ON CONFLICT (id) DO"
-                " UPDATE SET status = excluded.status, completed = excluded.completed WHERE builds.origin = 'daemon'",
+                " UPDATE SET status = excluded.status, completed = excluded.completed WHERE builds.origin = 'daemon'"
+                " AND (builds.status != excluded.status OR builds.completed IS NOT excluded.completed)",
                 tuple(row.values())))
         if statements:
             self._write(statements)

@@ -13,6 +13,16 @@ from envd_jupyter.llb import image
 WAIT = 60.0  # seconds any event may take on a loaded machine (a bound, not a timing assertion)
 
 
+def finished_record(client, ref: str) -> HistoryRecord:
+    """The record once the daemon has finalized it (it does so just after the build's call returns)."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        [record] = client.history(ref=ref)
+        if record.status != "running" or time.monotonic() > deadline:
+            return record
+        time.sleep(0.1)
+
+
 @pytest.mark.parametrize("flavour", ["docker_current", "docker_classic"])
 def test_a_buildx_build_is_in_the_history_with_its_step_counts(flavour, request, client_for, buildx_build):
     socket_path = request.getfixturevalue(flavour)
@@ -117,3 +127,18 @@ def test_every_listing_is_bounded_by_the_client_timeout(docker_current, client_f
     with pytest.raises(DaemonError, match="no complete answer in 0.001s") as failure:
         client.history()
     assert "\n" not in str(failure.value) and time.monotonic() - started < WAIT
+
+
+def test_an_open_build_is_running_and_its_logs_come_back_within_the_timeout(docker_current, client_for, busybox,
+                                                                            network, unique):
+    client = client_for(docker_current)
+    with client.interactive(name=f"open-{unique}") as build:
+        build.solve(image(busybox).run(f"echo open-{unique}", network=network, name=f"say {unique}"))
+        [record] = client.history(ref=build.ref)
+        assert record.status == "running" and record.completed is None
+        assert [r.ref for r in client.history(active_only=True) if r.ref == build.ref] == [build.ref]
+        model = client.history_logs(build.ref, timeout=2)  # the job goes on: what came by then
+        [step] = [v for v in model.vertices.values() if v.name == f"say {unique}"]
+        assert step.done and f"open-{unique}" in step.log_text()
+    done = finished_record(client, build.ref)
+    assert done.status == "ok" and done.completed is not None

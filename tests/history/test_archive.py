@@ -159,3 +159,32 @@ def test_a_writer_waits_out_another_process_lock_up_to_its_busy_timeout(tmp_path
     patient.add(entry(3))  # blocks until the holder commits, then succeeds
     release.join()
     assert {i["id"] for i in patient.list()[0]} == {"ref0001", "ref0003"}
+
+
+def daemon_record(i: int, status: str = "ok"):
+    from envd_jupyter.buildkit import HistoryRecord
+
+    return HistoryRecord(ref=f"d{i:04d}", name="Dockerfile", frontend="dockerfile.v0", created=2000.0 + i,
+                         completed=2001.0 + i, error="", steps_total=4, steps_cached=1, steps_completed=4,
+                         exporter_response={}, pinned=False, status=status)
+
+
+def test_remembered_daemon_copies_give_way_before_kernel_entries(tmp_path):
+    archive = Archive(tmp_path / "h.sqlite3", max_records=5)
+    archive.add(entry(1))
+    archive.add(entry(2))
+    archive.remember("local", "docker+unix:///x.sock", [daemon_record(i) for i in range(10)]
+                     + [daemon_record(99, status="running")])
+    items, total = archive.list(limit=None)
+    assert total == 5 and {i["id"] for i in items} == {"ref0001", "ref0002", "d0007", "d0008", "d0009"}
+    copy = archive.get("d0009")
+    assert copy["origin"] == "daemon" and (copy["total"], copy["cached"], copy["ran"]) == (4, 1, 3)
+    assert copy["steps"] is None and copy["graph"] is None
+
+
+def test_remembering_never_overwrites_what_a_kernel_wrote(tmp_path):
+    archive = Archive(tmp_path / "h.sqlite3")
+    archive.add(entry(1, id="d0001", status="failed", error="exit code 3"))
+    archive.remember("local", "docker+unix:///x.sock", [daemon_record(1, status="cancelled")])
+    kept = archive.get("d0001")
+    assert (kept["status"], kept["error"], kept["state"], kept["origin"]) == ("failed", "exit code 3", "state1", "kernel")

@@ -67,7 +67,8 @@ def test_each_envd_build_ok_or_failed_is_one_archive_entry(shell, archive_path, 
     items, total = archive.list()
     assert total == 2 and [i["state"] for i in items] == ["broken", "app"]
     broken, app = items
-    assert app["status"] == "ok" and app["error"] == "" and (app["ran"], app["cached"]) == (1, 0)
+    assert app["status"] == "ok" and app["error"] == "" and app["ran"] == 1  # the fresh RUN
+    assert app["cached"] + app["ran"] <= app["total"] == 2  # the image may count as cached, or not
     assert broken["status"] == "failed" and "exit code 3" in broken["error"] and "\n" not in broken["error"]
     for item in items:
         assert item["notebook"].endswith("analysis.ipynb") and item["builder"] == "default"
