@@ -146,7 +146,8 @@ class Envd(Magics, Configurable):
                                 **options)
         except BaseException as exc:
             recording.finished()
-            self._archive(lambda: recording.entry(error=exc, address_of=fleet_address(fleet)))
+            # bound now: Python unbinds ``exc`` when this block ends, and the entry is made later
+            self._archive(lambda error=exc: recording.entry(error=error, address_of=fleet_address(fleet)))
             view.failed(exc)
             raise
         recording.finished()
