@@ -26,7 +26,7 @@ from IPython.display import display
 from traitlets import Bool, CaselessStrEnum, Dict, Float, Int, Unicode, default, observe
 from traitlets.config import Configurable
 
-from envd_jupyter.notebook._record import ArchiveWriter, BuildRecording, fleet_address, notebook_path
+from envd_jupyter.notebook._record import ArchiveWriter, BuildRecording, FleetFacts, notebook_path
 from envd_jupyter.notebook._settings import apply_pyproject_settings
 from envd_jupyter.notebook._values import ExitCode, Exported, Listing, Text
 from envd_jupyter.notebook._view import BuildView, builders_view, dag_view, scores_view, why_view
@@ -147,11 +147,11 @@ class Envd(Magics, Configurable):
         except BaseException as exc:
             recording.finished()
             # bound now: Python unbinds ``exc`` when this block ends, and the entry is made later
-            self._archive(lambda error=exc: recording.entry(error=error, address_of=fleet_address(fleet)))
+            self._archive(lambda error=exc: recording.entry(FleetFacts(fleet), error=error))
             view.failed(exc)
             raise
         recording.finished()
-        self._archive(lambda: recording.entry(stage=stage, address_of=fleet_address(fleet)))
+        self._archive(lambda: recording.entry(FleetFacts(fleet), stage=stage))
         self.workspace.record_solve(name, stage.definition)
         view.finished(stage)
         for spec in exports:

@@ -22,14 +22,26 @@ def notebook_path(shell) -> str:
     return os.environ.get("JPY_SESSION_NAME") or str((getattr(shell, "user_ns", None) or {}).get("__session__", ""))
 
 
-def fleet_address(fleet) -> Callable[[str], str]:
-    """The address of a fleet's builder by name ("" when it cannot be had: recording never fails on it)."""
-    def address_of(builder: str) -> str:
+class FleetFacts:
+    """What the entry needs from the fleet, asked in the writer's thread; "" whatever fails (never raised)."""
+
+    def __init__(self, fleet):
+        self._fleet = fleet
+
+    def address(self, builder: str) -> str:
         try:
-            return str(fleet.client(builder).address)
-        except Exception:  # noqa: BLE001
+            return str(self._fleet.client(builder).address)
+        except Exception:  # noqa: BLE001 - recording never fails on a fact it cannot have
             return ""
-    return address_of
+
+    def daemon_ref(self, builder: str, name: str, since: float) -> str:
+        """The ref of the daemon's newest record of build ``name`` started after ``since`` (a build that
+        failed or was cancelled before a stage was kept leaves no other trace of it)."""
+        try:
+            records = self._fleet.client(builder).history(name=name)
+        except Exception:  # noqa: BLE001 - a daemon without history (BuildKit 0.8), or gone
+            return ""
+        return next((r.ref for r in records if r.name == name and (r.created or 0.0) >= since), "")
 
 
 def _status(error: BaseException | None) -> str:
@@ -64,8 +76,7 @@ class BuildRecording:
         """Mark the end of the solve now (the entry is made later, in the writer's thread)."""
         self.completed = time.time()
 
-    def entry(self, *, stage: Any = None, error: BaseException | None = None,
-              address_of: Callable[[str], str] = lambda builder: "") -> dict:
+    def entry(self, facts: FleetFacts, *, stage: Any = None, error: BaseException | None = None) -> dict:
         """The archive entry; ``stage`` is the solved one, or the one a failure kept open (if any)."""
         stage = stage if stage is not None else getattr(error, "stage", None)
         build = getattr(stage, "build", None)
@@ -73,10 +84,11 @@ class BuildRecording:
         summary = model.to_dict() if model is not None else {}
         builder = getattr(stage, "builder", "") or getattr(getattr(self.scheduling, "endpoint", None), "name", "")
         records = getattr(self.scheduling, "records", None) or []
+        ref = getattr(build, "ref", "") or (builder and facts.daemon_ref(builder, self.name, self.created))
         return {
-            # A build that failed before a stage was kept has no ref we can know: a local id, never joined.
-            "id": getattr(build, "ref", "") or f"local-{uuid.uuid4().hex}",
-            "builder": builder, "address": address_of(builder) if builder else "",
+            # Never scheduled, or unknown to the daemon: a local id, never joined with a daemon record.
+            "id": ref or f"local-{uuid.uuid4().hex}",
+            "builder": builder, "address": facts.address(builder) if builder else "",
             "notebook": self.notebook, "cell_id": self.cell_id,
             "state": self.state, "name": self.name, "created": self.created,
             "completed": self.completed or time.time(),

@@ -14,7 +14,7 @@ from envd_jupyter.buildkit import SolveError, connect
 from envd_jupyter.buildkit._session.secrets import Secret
 from envd_jupyter.history import Archive, merged_history
 from envd_jupyter.llb import image, secret_env
-from envd_jupyter.notebook._record import BuildRecording, fleet_address
+from envd_jupyter.notebook._record import BuildRecording, FleetFacts
 
 
 @pytest.fixture
@@ -79,6 +79,18 @@ def test_each_envd_build_ok_or_failed_is_one_archive_entry(shell, archive_path, 
     assert [n["name"] for n in full["graph"]["nodes"]][-1] == "write"
     assert {s["name"] for s in full["steps"]} >= {"write"} and len(full["steps"]) == app["total"]
     assert full["scheduling"][0]["candidates"] == ["default"]
+
+
+def test_a_build_that_failed_before_any_stage_is_still_joined_by_its_daemon_ref(shell, archive_path,
+                                                                                 docker_current, client_for):
+    missing = f"envd-jupyter/no-such-image-{uuid.uuid4().hex[:8]}:latest"
+    with pytest.raises(SolveError):
+        shell.run_cell_magic("envd", "nowhere", f'llb.image("{missing}").run("true")')
+    written(shell)
+    [entry], _ = Archive(archive_path).list()
+    assert entry["status"] == "failed" and not entry["id"].startswith("local-")
+    items, _ = merged_history(Archive(archive_path), {"default": client_for(docker_current)}, name="nowhere")
+    assert [(i["id"], i["source"]) for i in items] == [(entry["id"], "both")]
 
 
 def test_merged_history_joins_our_builds_and_keeps_what_the_daemon_dropped(shell, archive_path, docker_current,
@@ -153,7 +165,7 @@ def test_a_secret_build_leaves_no_secret_in_the_archive(docker_current, daemon_e
                                definition=state.marshal())
     try:
         stage = fleet.build(state, secrets={"tok": Secret(value=token.encode())}, on_scheduled=recording.scheduled)
-        entry = recording.entry(stage=stage, address_of=fleet_address(fleet))
+        entry = recording.entry(FleetFacts(fleet), stage=stage)
         assert any("length 36" in line for step in entry["steps"] for line in step.get("log_tail", []))
         stage.close()
     finally:
