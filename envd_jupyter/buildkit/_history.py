@@ -129,12 +129,17 @@ def _raise(client, what: str, exc: grpc.RpcError, ref: str = "") -> None:
 
 
 def _raw_records(client, *, ref: str = "", active_only: bool = False, limit: int = 0) -> list:
+    """One record per ref: a build that completes while it is listed may come as active and as stored."""
     request = control_pb2.BuildHistoryRequest(EarlyExit=True, Ref=ref, ActiveOnly=active_only, Limit=limit)
+    by_ref: dict[str, object] = {}
     try:
-        return [event.record for event in client.control.ListenBuildHistory(request, timeout=client.timeout)
-                if event.type != control_pb2.DELETED]
+        for event in client.control.ListenBuildHistory(request, timeout=client.timeout):
+            kept = by_ref.get(event.record.Ref)
+            if event.type != control_pb2.DELETED and (kept is None or event.record.HasField("CompletedAt")):
+                by_ref[event.record.Ref] = event.record
     except grpc.RpcError as exc:
         _raise(client, "ListenBuildHistory", exc, ref)
+    return list(by_ref.values())
 
 
 def history(client, *, ref: str | None = None, active_only: bool = False, limit: int | None = None,
