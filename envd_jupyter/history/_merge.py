@@ -35,8 +35,8 @@ def _archive_item(entry: dict) -> dict:
 
 def _joined(daemon: dict, entry: dict) -> dict:
     """A build both know. An entry a kernel wrote says what the cell saw: the magics keep a solved
-    stage's build open for browsing, so the daemon says "running" (no counts) until the stage closes
-    and "cancelled" after, whatever the solve did. The daemon's pin is the live one."""
+    stage's build open for browsing, so the daemon says "running" (no counts) until the stage closes,
+    then how the build ended, not how the cell's solve went. The daemon's pin is the live one."""
     if entry.get("origin") != "kernel":
         return dict(daemon, source="both")
     item = _archive_item(entry)
@@ -47,10 +47,11 @@ def _joined(daemon: dict, entry: dict) -> dict:
 def _daemon_records(builder: str, client: Any) -> tuple[str, list | None, str]:
     try:
         return builder, client.history(), ""
-    except buildkit.BuildKitError as exc:
-        return builder, None, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     except Exception as exc:  # noqa: BLE001 - a daemon's failure is reported per builder, never raised
-        return builder, None, f"{type(exc).__name__}: {exc}"
+        text = (str(exc).splitlines() or [""])[0]
+        if not isinstance(exc, buildkit.BuildKitError):
+            text = f"{type(exc).__name__}: {text}"
+        return builder, None, text or type(exc).__name__
 
 
 def merged_history(archive: Archive | None, clients: Mapping[str, Any], *, builder: str | None = None,
