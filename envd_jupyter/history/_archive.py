@@ -38,8 +38,11 @@ CREATE TABLE IF NOT EXISTS builds (
     name TEXT NOT NULL DEFAULT '', created REAL, completed REAL, status TEXT NOT NULL DEFAULT '',
     error TEXT NOT NULL DEFAULT '', total INTEGER NOT NULL DEFAULT 0, cached INTEGER NOT NULL DEFAULT 0,
     ran INTEGER NOT NULL DEFAULT 0, pinned INTEGER NOT NULL DEFAULT 0, origin TEXT NOT NULL DEFAULT 'kernel',
-    truncated INTEGER NOT NULL DEFAULT 0, detail TEXT, size INTEGER NOT NULL DEFAULT 0);
+    truncated INTEGER NOT NULL DEFAULT 0, detail TEXT, size INTEGER NOT NULL DEFAULT 0,
+    seq INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS write_counter (value INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS builds_created ON builds (created);
+CREATE INDEX IF NOT EXISTS builds_seq ON builds (seq);
 CREATE INDEX IF NOT EXISTS builds_builder ON builds (builder, created);
 """
 
@@ -139,6 +142,7 @@ class Archive:
             row = db.execute("SELECT version FROM schema_version").fetchone()
             if row is None:
                 db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+                db.execute("INSERT INTO write_counter (value) VALUES (0)")
             elif row[0] > SCHEMA_VERSION:
                 raise ArchiveError(f"build archive {self.path} has schema {row[0]}, newer than this "
                                    f"envd-jupyter's {SCHEMA_VERSION}: upgrade it, or set another path")
@@ -203,9 +207,11 @@ class Archive:
         detail, truncated = _detail_text(entry)
         row.update(detail=detail, truncated=int(truncated), size=len(detail) + 512, origin="kernel")
         columns = ", ".join(row)
-        updates = ", ".join(f"{key} = excluded.{key}" for key in row if key != "id")
-        self._write([(f"INSERT INTO builds ({columns}) VALUES ({', '.join('?' * len(row))}) "
-                      f"ON CONFLICT (id) DO UPDATE SET {updates}", tuple(row.values()))])
+        updates = ", ".join(f"{key} = excluded.{key}" for key in [*row, "seq"] if key != "id")
+        self._write([("UPDATE write_counter SET value = value + 1", ()),
+                     (f"INSERT INTO builds ({columns}, seq) VALUES ({', '.join('?' * len(row))}, "
+                      f"(SELECT value FROM write_counter)) ON CONFLICT (id) DO UPDATE SET {updates}",
+                      tuple(row.values()))])
 
     def remember(self, builder: str, address: str, records: Iterable[Any]) -> None:
         """Copy the daemon's summaries (``buildkit.HistoryRecord``s) so they outlive its retention.
@@ -248,6 +254,16 @@ class Archive:
             (f"SELECT {', '.join(SUMMARY_KEYS)}, pinned, origin, truncated FROM builds WHERE {clause}"
              " ORDER BY COALESCE(created, 0) DESC, id LIMIT ? OFFSET ?", (*params, page, max(0, offset))))
         return [_summary(row) for row in rows], counted[0]["n"]
+
+    def changes(self, after: int = 0) -> tuple[list[dict], int]:
+        """Summaries kernels wrote (or rewrote) after write number ``after``, oldest first, and the
+        latest write number: a server polls this (cheaply) to tell the panel about new builds, since a
+        ``%%envd`` build's daemon record completes only when its stage closes."""
+        counter, rows = self._read(
+            ("SELECT value FROM write_counter", ()),
+            (f"SELECT {', '.join(SUMMARY_KEYS)}, pinned, origin, truncated FROM builds WHERE seq > ?"
+             " ORDER BY seq", (max(0, after),)))
+        return [_summary(row) for row in rows], counter[0]["value"]
 
     def get(self, build_id: str) -> dict | None:
         """One entry with its steps, graph and scheduling (None for what was never kept)."""

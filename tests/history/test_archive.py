@@ -188,3 +188,18 @@ def test_remembering_never_overwrites_what_a_kernel_wrote(tmp_path):
     archive.remember("local", "docker+unix:///x.sock", [daemon_record(1, status="cancelled")])
     kept = archive.get("d0001")
     assert (kept["status"], kept["error"], kept["state"], kept["origin"]) == ("failed", "exit code 3", "state1", "kernel")
+
+
+def test_changes_since_a_write_number_for_live_updates(tmp_path):
+    archive = Archive(tmp_path / "h.sqlite3")
+    assert archive.changes() == ([], 0)
+    archive.add(entry(1))
+    archive.add(entry(2))
+    items, cursor = archive.changes()
+    assert [i["id"] for i in items] == ["ref0001", "ref0002"] and cursor == 2
+    archive.remember("local", "", [daemon_record(5)])  # copies are not news: the daemon told the server
+    archive.delete("ref0002")
+    archive.add(entry(1, status="failed"))  # rewritten: news again
+    items, latest = archive.changes(cursor)
+    assert [(i["id"], i["status"]) for i in items] == [("ref0001", "failed")] and latest == 3
+    assert archive.changes(latest) == ([], 3)
