@@ -11,6 +11,14 @@ _FLAVOURS = {"current": "ENVD_DOCKER_CURRENT", "classic": "ENVD_DOCKER_CLASSIC",
 _DAEMON_FIXTURES = frozenset({"daemon_env", "docker_current", "docker_classic", "docker_old", "any_daemon"})
 
 
+def pytest_configure(config):
+    """Builds the tests make in kernels are recorded in a private archive, never the user's own."""
+    if "ENVD_JUPYTER_HISTORY" not in os.environ:
+        import tempfile
+
+        os.environ["ENVD_JUPYTER_HISTORY"] = os.path.join(tempfile.mkdtemp(prefix="envd-history-"), "history.sqlite3")
+
+
 def pytest_collection_modifyitems(items):
     """Mark every test that reaches a daemon fixture (itself or through another fixture) ``daemon``,
     so ``-m "not daemon"`` selects exactly the offline suite and ``-m daemon`` the rest."""
@@ -105,3 +113,36 @@ def token_registry(daemon_env, auth_registry) -> AuthRegistry:
     if "ENVD_REGISTRY_TOKEN" not in daemon_env:
         pytest.fail(f"{_UP_HINT} (ENVD_REGISTRY_TOKEN missing from {_state_dir() / 'env'})")
     return AuthRegistry((daemon_env["ENVD_REGISTRY_TOKEN"], auth_registry.user, auth_registry.password))
+
+
+class BuildxBuild(tuple):
+    """(ref, token) of a build ``docker buildx build`` made on a project daemon."""
+
+    ref = property(lambda self: self[0])
+    token = property(lambda self: self[1])
+
+
+@pytest.fixture
+def buildx_build(daemon_env, tmp_path):
+    """``buildx_build(socket)``: a fresh two-RUN Dockerfile build by the project's peer CLI
+    (the ``docker buildx`` plugin, docker driver), so BuildKit records a build no code of ours made."""
+    import json
+    import subprocess
+    import uuid
+
+    def build(socket_path: str) -> BuildxBuild:
+        token = uuid.uuid4().hex[:12]
+        context = tmp_path / f"ctx-{token}"
+        context.mkdir()
+        (context / "Dockerfile").write_text(f"FROM {daemon_env['ENVD_IMAGE_BUSYBOX']}\n"
+                                            f"RUN echo buildx-{token} > /token\nRUN echo two > /two\n")
+        env = dict(os.environ, DOCKER_CONFIG=daemon_env["ENVD_DOCKER_CONFIG"], DOCKER_HOST=f"unix://{socket_path}")
+        metadata = context / "metadata.json"
+        done = subprocess.run([daemon_env["ENVD_DOCKER_CLI"], "buildx", "build", "--builder", "default",
+                               "--progress", "plain", "--metadata-file", str(metadata),
+                               "-t", "envd-jupyter/history-test:latest", str(context)],
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-800:]
+        return BuildxBuild((json.loads(metadata.read_text())["buildx.build.ref"].split("/")[-1], token))
+
+    return build

@@ -39,7 +39,7 @@ def test_pure_layers_import_no_grpc_or_ipython(package):
     assert not imported_top_level_modules(package) & set(FORBIDDEN)
 
 
-@pytest.mark.parametrize("package", ["envd_jupyter.buildkit", "envd_jupyter.lang"])
+@pytest.mark.parametrize("package", ["envd_jupyter.buildkit", "envd_jupyter.lang", "envd_jupyter.history"])
 def test_library_layers_import_no_notebook_modules(package):
     assert not imported_top_level_modules(package) & {"IPython", "ipywidgets", "anywidget"}
 
@@ -50,6 +50,7 @@ def test_library_layers_import_no_notebook_modules(package):
     ("envd_jupyter.buildkit", {"buildkit", "llb", "_errors", "_proto"}),
     ("envd_jupyter.lang", {"lang", "llb", "buildkit", "_errors", "_proto"}),
     ("envd_jupyter.fleet", {"fleet", "buildkit", "scheduler", "llb", "_errors", "_proto"}),
+    ("envd_jupyter.history", {"history", "buildkit", "llb", "_errors", "_proto"}),
 ])
 def test_each_layer_imports_only_the_layers_below_it(package, allowed):
     assert imported_envd_layers(package) <= allowed

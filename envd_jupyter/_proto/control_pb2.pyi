@@ -1,14 +1,25 @@
 import datetime
 
 from envd_jupyter._proto import worker_pb2 as _worker_pb2
+from google.protobuf import any_pb2 as _any_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class BuildHistoryEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    STARTED: _ClassVar[BuildHistoryEventType]
+    COMPLETE: _ClassVar[BuildHistoryEventType]
+    DELETED: _ClassVar[BuildHistoryEventType]
+STARTED: BuildHistoryEventType
+COMPLETE: BuildHistoryEventType
+DELETED: BuildHistoryEventType
 
 class PruneRequest(_message.Message):
     __slots__ = ("filter", "all", "keepDuration", "reservedSpace", "maxUsedSpace", "minFreeSpace")
@@ -306,3 +317,150 @@ class InfoResponse(_message.Message):
     BUILDKITVERSION_FIELD_NUMBER: _ClassVar[int]
     buildkitVersion: _worker_pb2.BuildkitVersion
     def __init__(self, buildkitVersion: _Optional[_Union[_worker_pb2.BuildkitVersion, _Mapping]] = ...) -> None: ...
+
+class BuildHistoryRequest(_message.Message):
+    __slots__ = ("ActiveOnly", "Ref", "EarlyExit", "Filter", "Limit")
+    ACTIVEONLY_FIELD_NUMBER: _ClassVar[int]
+    REF_FIELD_NUMBER: _ClassVar[int]
+    EARLYEXIT_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    ActiveOnly: bool
+    Ref: str
+    EarlyExit: bool
+    Filter: _containers.RepeatedScalarFieldContainer[str]
+    Limit: int
+    def __init__(self, ActiveOnly: _Optional[bool] = ..., Ref: _Optional[str] = ..., EarlyExit: _Optional[bool] = ..., Filter: _Optional[_Iterable[str]] = ..., Limit: _Optional[int] = ...) -> None: ...
+
+class BuildHistoryEvent(_message.Message):
+    __slots__ = ("type", "record")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    type: BuildHistoryEventType
+    record: BuildHistoryRecord
+    def __init__(self, type: _Optional[_Union[BuildHistoryEventType, str]] = ..., record: _Optional[_Union[BuildHistoryRecord, _Mapping]] = ...) -> None: ...
+
+class BuildHistoryRecord(_message.Message):
+    __slots__ = ("Ref", "Frontend", "FrontendAttrs", "Exporters", "error", "CreatedAt", "CompletedAt", "logs", "ExporterResponse", "Result", "Results", "Generation", "trace", "pinned", "numCachedSteps", "numTotalSteps", "numCompletedSteps", "externalError", "numWarnings")
+    class FrontendAttrsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class ExporterResponseEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class ResultsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: BuildResultInfo
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[BuildResultInfo, _Mapping]] = ...) -> None: ...
+    REF_FIELD_NUMBER: _ClassVar[int]
+    FRONTEND_FIELD_NUMBER: _ClassVar[int]
+    FRONTENDATTRS_FIELD_NUMBER: _ClassVar[int]
+    EXPORTERS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    CREATEDAT_FIELD_NUMBER: _ClassVar[int]
+    COMPLETEDAT_FIELD_NUMBER: _ClassVar[int]
+    LOGS_FIELD_NUMBER: _ClassVar[int]
+    EXPORTERRESPONSE_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    TRACE_FIELD_NUMBER: _ClassVar[int]
+    PINNED_FIELD_NUMBER: _ClassVar[int]
+    NUMCACHEDSTEPS_FIELD_NUMBER: _ClassVar[int]
+    NUMTOTALSTEPS_FIELD_NUMBER: _ClassVar[int]
+    NUMCOMPLETEDSTEPS_FIELD_NUMBER: _ClassVar[int]
+    EXTERNALERROR_FIELD_NUMBER: _ClassVar[int]
+    NUMWARNINGS_FIELD_NUMBER: _ClassVar[int]
+    Ref: str
+    Frontend: str
+    FrontendAttrs: _containers.ScalarMap[str, str]
+    Exporters: _containers.RepeatedCompositeFieldContainer[Exporter]
+    error: RpcStatus
+    CreatedAt: _timestamp_pb2.Timestamp
+    CompletedAt: _timestamp_pb2.Timestamp
+    logs: Descriptor
+    ExporterResponse: _containers.ScalarMap[str, str]
+    Result: BuildResultInfo
+    Results: _containers.MessageMap[str, BuildResultInfo]
+    Generation: int
+    trace: Descriptor
+    pinned: bool
+    numCachedSteps: int
+    numTotalSteps: int
+    numCompletedSteps: int
+    externalError: Descriptor
+    numWarnings: int
+    def __init__(self, Ref: _Optional[str] = ..., Frontend: _Optional[str] = ..., FrontendAttrs: _Optional[_Mapping[str, str]] = ..., Exporters: _Optional[_Iterable[_Union[Exporter, _Mapping]]] = ..., error: _Optional[_Union[RpcStatus, _Mapping]] = ..., CreatedAt: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., CompletedAt: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., logs: _Optional[_Union[Descriptor, _Mapping]] = ..., ExporterResponse: _Optional[_Mapping[str, str]] = ..., Result: _Optional[_Union[BuildResultInfo, _Mapping]] = ..., Results: _Optional[_Mapping[str, BuildResultInfo]] = ..., Generation: _Optional[int] = ..., trace: _Optional[_Union[Descriptor, _Mapping]] = ..., pinned: _Optional[bool] = ..., numCachedSteps: _Optional[int] = ..., numTotalSteps: _Optional[int] = ..., numCompletedSteps: _Optional[int] = ..., externalError: _Optional[_Union[Descriptor, _Mapping]] = ..., numWarnings: _Optional[int] = ...) -> None: ...
+
+class UpdateBuildHistoryRequest(_message.Message):
+    __slots__ = ("Ref", "Pinned", "Delete", "Finalize")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    PINNED_FIELD_NUMBER: _ClassVar[int]
+    DELETE_FIELD_NUMBER: _ClassVar[int]
+    FINALIZE_FIELD_NUMBER: _ClassVar[int]
+    Ref: str
+    Pinned: bool
+    Delete: bool
+    Finalize: bool
+    def __init__(self, Ref: _Optional[str] = ..., Pinned: _Optional[bool] = ..., Delete: _Optional[bool] = ..., Finalize: _Optional[bool] = ...) -> None: ...
+
+class UpdateBuildHistoryResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Descriptor(_message.Message):
+    __slots__ = ("media_type", "digest", "size", "annotations")
+    class AnnotationsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    ANNOTATIONS_FIELD_NUMBER: _ClassVar[int]
+    media_type: str
+    digest: str
+    size: int
+    annotations: _containers.ScalarMap[str, str]
+    def __init__(self, media_type: _Optional[str] = ..., digest: _Optional[str] = ..., size: _Optional[int] = ..., annotations: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class BuildResultInfo(_message.Message):
+    __slots__ = ("ResultDeprecated", "Attestations", "Results")
+    class ResultsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: int
+        value: Descriptor
+        def __init__(self, key: _Optional[int] = ..., value: _Optional[_Union[Descriptor, _Mapping]] = ...) -> None: ...
+    RESULTDEPRECATED_FIELD_NUMBER: _ClassVar[int]
+    ATTESTATIONS_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    ResultDeprecated: Descriptor
+    Attestations: _containers.RepeatedCompositeFieldContainer[Descriptor]
+    Results: _containers.MessageMap[int, Descriptor]
+    def __init__(self, ResultDeprecated: _Optional[_Union[Descriptor, _Mapping]] = ..., Attestations: _Optional[_Iterable[_Union[Descriptor, _Mapping]]] = ..., Results: _Optional[_Mapping[int, Descriptor]] = ...) -> None: ...
+
+class RpcStatus(_message.Message):
+    __slots__ = ("code", "message", "details")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    message: str
+    details: _containers.RepeatedCompositeFieldContainer[_any_pb2.Any]
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., details: _Optional[_Iterable[_Union[_any_pb2.Any, _Mapping]]] = ...) -> None: ...

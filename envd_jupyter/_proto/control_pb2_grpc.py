@@ -69,6 +69,16 @@ class ControlStub:
                 request_serializer=envd__jupyter_dot___proto_dot_control__pb2.InfoRequest.SerializeToString,
                 response_deserializer=envd__jupyter_dot___proto_dot_control__pb2.InfoResponse.FromString,
                 _registered_method=True)
+        self.ListenBuildHistory = channel.unary_stream(
+                '/moby.buildkit.v1.Control/ListenBuildHistory',
+                request_serializer=envd__jupyter_dot___proto_dot_control__pb2.BuildHistoryRequest.SerializeToString,
+                response_deserializer=envd__jupyter_dot___proto_dot_control__pb2.BuildHistoryEvent.FromString,
+                _registered_method=True)
+        self.UpdateBuildHistory = channel.unary_unary(
+                '/moby.buildkit.v1.Control/UpdateBuildHistory',
+                request_serializer=envd__jupyter_dot___proto_dot_control__pb2.UpdateBuildHistoryRequest.SerializeToString,
+                response_deserializer=envd__jupyter_dot___proto_dot_control__pb2.UpdateBuildHistoryResponse.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -116,6 +126,18 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListenBuildHistory(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateBuildHistory(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -153,6 +175,16 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.Info,
                     request_deserializer=envd__jupyter_dot___proto_dot_control__pb2.InfoRequest.FromString,
                     response_serializer=envd__jupyter_dot___proto_dot_control__pb2.InfoResponse.SerializeToString,
+            ),
+            'ListenBuildHistory': grpc.unary_stream_rpc_method_handler(
+                    servicer.ListenBuildHistory,
+                    request_deserializer=envd__jupyter_dot___proto_dot_control__pb2.BuildHistoryRequest.FromString,
+                    response_serializer=envd__jupyter_dot___proto_dot_control__pb2.BuildHistoryEvent.SerializeToString,
+            ),
+            'UpdateBuildHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateBuildHistory,
+                    request_deserializer=envd__jupyter_dot___proto_dot_control__pb2.UpdateBuildHistoryRequest.FromString,
+                    response_serializer=envd__jupyter_dot___proto_dot_control__pb2.UpdateBuildHistoryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -344,6 +376,60 @@ class Control:
             '/moby.buildkit.v1.Control/Info',
             envd__jupyter_dot___proto_dot_control__pb2.InfoRequest.SerializeToString,
             envd__jupyter_dot___proto_dot_control__pb2.InfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListenBuildHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/moby.buildkit.v1.Control/ListenBuildHistory',
+            envd__jupyter_dot___proto_dot_control__pb2.BuildHistoryRequest.SerializeToString,
+            envd__jupyter_dot___proto_dot_control__pb2.BuildHistoryEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateBuildHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/moby.buildkit.v1.Control/UpdateBuildHistory',
+            envd__jupyter_dot___proto_dot_control__pb2.UpdateBuildHistoryRequest.SerializeToString,
+            envd__jupyter_dot___proto_dot_control__pb2.UpdateBuildHistoryResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -23,6 +23,9 @@ BuildKit's connection helpers reach buildkitd through a child process per connec
             for step in build.stepper(state, breakpoints=["compile"]):  # one vertex at a time (or .resume())
                 step.vertex.name, step.ref.read_dir("/")
             build.finish(stage)                                     # SolveResult
+        client.history(limit=20)       # the daemon's build history (any client's builds): HistoryRecord
+        client.history_logs(ref), client.history_steps(ref), client.pin_history(ref), client.delete_history(ref)
+        watch = client.watch_history(lambda kind, record: ...); watch.close()
 
 Imports nothing from IPython or widgets; the notebook layer builds on these calls.
 """
@@ -37,6 +40,8 @@ from envd_jupyter.buildkit._errors import (BuildKitError, CapsError, ConnectErro
 from envd_jupyter.buildkit._exports import CacheSpec, Image, LocalDir, PushViaDocker, Tarball
 from envd_jupyter.buildkit._gateway import Build
 from envd_jupyter.buildkit._handle import SolveHandle
+from envd_jupyter.buildkit._history import (HistoryNotFound, HistoryRecord, HistoryStep, HistoryUnavailable,
+                                           HistoryWatch)
 from envd_jupyter.buildkit._lifecycle import SolveResult
 from envd_jupyter.buildkit._progress import EVENT_SCHEMA_VERSION, BuildModel, VertexEvent, VertexState
 from envd_jupyter.buildkit._ref import FileStat, Ref
@@ -47,7 +52,8 @@ from envd_jupyter.buildkit._tls import TLSConfig
 __all__ = [
     "EVENT_SCHEMA_VERSION", "Build", "BuildKitError", "BuildKitInfo", "BuildModel", "CacheSpec", "Caps",
     "CapsError", "Client", "ConnectError", "DaemonError", "EventCoalescer", "ExecError", "ExecResult",
-    "ExportError", "FileStat", "GatewayError", "Image", "InvalidDefinitionError", "LocalDir", "PlainRenderer",
+    "ExportError", "FileStat", "GatewayError", "HistoryNotFound", "HistoryRecord", "HistoryStep",
+    "HistoryUnavailable", "HistoryWatch", "Image", "InvalidDefinitionError", "LocalDir", "PlainRenderer",
     "PushViaDocker", "Ref", "RegistryAuthError", "SolveCancelled", "SolveError", "SolveHandle", "SolveResult",
     "Step", "Stepper", "TLSConfig", "Tarball", "TtyRenderer", "UsageRecord", "VertexEvent", "VertexState",
     "Worker", "connect",

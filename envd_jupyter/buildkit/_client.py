@@ -19,6 +19,8 @@ from envd_jupyter.buildkit._session.transport import new_id
 
 if TYPE_CHECKING:
     from envd_jupyter.buildkit._gateway import Build
+    from envd_jupyter.buildkit._history import HistoryRecord, HistoryStep, HistoryWatch
+    from envd_jupyter.buildkit._progress import BuildModel
     from envd_jupyter.buildkit._handle import SolveHandle
     from envd_jupyter.buildkit._lifecycle import SolveResult
 
@@ -196,6 +198,42 @@ class Client:
         from envd_jupyter.buildkit._gateway import interactive
 
         return interactive(self, **options)
+
+    def history(self, *, ref: str | None = None, active_only: bool = False, limit: int | None = None,
+                status: str | None = None, name: str | None = None) -> list["HistoryRecord"]:
+        """The daemon's build history, newest first (filters applied here); see ``_history``."""
+        from envd_jupyter.buildkit._history import history
+
+        return history(self, ref=ref, active_only=active_only, limit=limit, status=status, name=name)
+
+    def watch_history(self, on_event, on_error=None) -> "HistoryWatch":
+        """Call ``on_event(kind, record)`` ("started", "completed", "deleted") until ``.close()``."""
+        from envd_jupyter.buildkit._history import watch_history
+
+        return watch_history(self, on_event, on_error)
+
+    def history_logs(self, ref: str, *, timeout: float | None = None) -> "BuildModel":
+        """A past build's steps and logs, replayed by ``Status(ref)`` (a running one: until ``timeout``)."""
+        from envd_jupyter.buildkit._history import history_logs
+
+        return history_logs(self, ref, timeout=timeout)
+
+    def history_steps(self, ref: str) -> list["HistoryStep"]:
+        """The LLB steps of a build's provenance attestation ([] when it recorded none)."""
+        from envd_jupyter.buildkit._history import provenance_steps
+
+        return provenance_steps(self, ref)
+
+    def pin_history(self, ref: str, pinned: bool = True) -> None:
+        """Pin (or unpin) a record so the daemon's retention keeps it."""
+        from envd_jupyter.buildkit._history import update_history
+
+        update_history(self, ref, pinned=pinned)
+
+    def delete_history(self, ref: str) -> None:
+        from envd_jupyter.buildkit._history import update_history
+
+        update_history(self, ref, delete=True)
 
     def labelled_images(self, label: str) -> list[dict]:
         """Summaries (Id, Created, Labels, ...) of the images in dockerd's store carrying ``label``.

@@ -23,9 +23,10 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
-from traitlets import Bool, CaselessStrEnum, Dict, Float, Int, Unicode, observe
+from traitlets import Bool, CaselessStrEnum, Dict, Float, Int, Unicode, default, observe
 from traitlets.config import Configurable
 
+from envd_jupyter.notebook._record import ArchiveWriter, BuildRecording, FleetFacts, notebook_path
 from envd_jupyter.notebook._settings import apply_pyproject_settings
 from envd_jupyter.notebook._values import ExitCode, Exported, Listing, Text
 from envd_jupyter.notebook._view import BuildView, builders_view, dag_view, keep_widgets_live, scores_view, why_view
@@ -50,6 +51,15 @@ class Envd(Magics, Configurable):
     network = Unicode("", config=True, help="Network of envd steps (build.envd cells and image(...) chains): "
                                             "'host' (asks the daemon for network.host), 'none', or '' for "
                                             "the daemon's sandbox.")
+    history = Unicode(config=True, help="Build archive (SQLite) every %%envd build is recorded in; '' turns "
+                                        "recording off. Default: $ENVD_JUPYTER_HISTORY or "
+                                        "~/.local/share/envd-jupyter/history.sqlite3.")
+
+    @default("history")
+    def _default_history(self) -> str:
+        from envd_jupyter.history import default_path
+
+        return str(default_path())
 
     def __init__(self, shell):
         Configurable.__init__(self, config=shell.config)
@@ -66,6 +76,7 @@ class Envd(Magics, Configurable):
         # Ending a replaced stage's build waits for the daemon (Return, then the solve's answer):
         # cleanup the next cell's result must not wait for, so one thread does it behind the cells.
         self._closer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="envd-close-stage")
+        self._archive_writer: ArchiveWriter | None = None
 
     @observe("network")
     def _network_changed(self, change) -> None:
@@ -122,13 +133,25 @@ class Envd(Magics, Configurable):
     def _build(self, fleet, name: str, cell_result, view: BuildView, exports: list[str]):
         """Schedule, solve with live progress, record the solve, export: the cell's one library call each."""
         options = cell_result.solve_options()
+        recording = BuildRecording(state=name, name=self._build_name(name), cell_id=self._cell_id(name),
+                                   notebook=notebook_path(self.shell), definition=cell_result.definition)
+
+        def scheduled(scheduling, definition) -> None:
+            recording.scheduled(scheduling, definition)
+            view.scheduled(scheduling, definition)
+
         try:
             stage = fleet.build(cell_result, name=self._build_name(name), on_event=view.on_event,
-                                on_scheduled=view.scheduled, timeout=self.timeout or None, keep_on_failure=True,
+                                on_scheduled=scheduled, timeout=self.timeout or None, keep_on_failure=True,
                                 **options)
         except BaseException as exc:
+            recording.finished()
+            # bound now: Python unbinds ``exc`` when this block ends, and the entry is made later
+            self._archive(lambda error=exc: recording.entry(FleetFacts(fleet), error=error))
             view.failed(exc, previous=self.workspace.previous(name))
             raise
+        recording.finished()
+        self._archive(lambda: recording.entry(FleetFacts(fleet), stage=stage))
         previous = self.workspace.previous(name)
         self.workspace.record_solve(name, stage.definition)
         view.finished(stage, previous=previous)
@@ -137,6 +160,17 @@ class Envd(Magics, Configurable):
                                   timeout=self.timeout or None, **options)
             view.exported(spec, result)
         return stage
+
+    def _archive(self, make_entry) -> None:
+        """One archive entry for this build, written behind the cell (off when ``Envd.history`` is "")."""
+        path = self.history
+        if not path:
+            return
+        if self._archive_writer is None or self._archive_writer.path != path:
+            if self._archive_writer is not None:
+                self._archive_writer.close()  # another path was configured: finish the old one's writes
+            self._archive_writer = ArchiveWriter(path)
+        self._archive_writer.submit(make_entry)
 
     # -- line magics ------------------------------------------------------------------------------
     @line_magic
@@ -469,6 +503,9 @@ class Envd(Magics, Configurable):
         for fleet in self._fleets.values():
             fleet.close()
         self._fleets.clear()
+        if self._archive_writer is not None:
+            self._archive_writer.close()
+            self._archive_writer = None
 
 
 def _settled(stage) -> Future:
