@@ -16,7 +16,7 @@ from tornado.ioloop import PeriodicCallback
 
 from envd_jupyter import fleet
 from envd_jupyter.server._errors import ServerError
-from envd_jupyter.server._items import SUMMARY_KEYS, record_summary
+from envd_jupyter.server._items import archive_summary, record_summary
 from envd_jupyter.server._service import ARCHIVE_FAILURES, EnvdService, one_line
 
 ARCHIVE_RECENT = 50  # newest archive entries compared at each change of the archive file
@@ -108,7 +108,9 @@ class EventHub:
         self._starting.add(builder)
         try:
             client = await self._service.client(builder)
-            watch = await self._service.daemon(builder, client.watch_history, partial(self._on_event, builder))
+            address = await self._service.address(builder)
+            watch = await self._service.daemon(builder, client.watch_history, partial(self._on_event, builder, address),
+                                               partial(self._on_watch_error, builder))
         except ServerError as exc:  # tried again at the next retry while a panel listens
             self._publish({"type": "error", "builder": builder, "error": one_line(exc)})
             return
@@ -119,11 +121,26 @@ class EventHub:
         else:
             self._watches[builder] = watch
 
-    def _on_event(self, builder: str, kind: str, record: Any) -> None:
-        """Called in the watch's thread: hand the message to the loop."""
-        message = {"type": "history", "builder": builder, "kind": kind, "item": record_summary(builder, record)}
+    def _on_event(self, builder: str, address: str, kind: str, record: Any) -> None:
+        """In the watch's thread: a finished build is copied into the archive (to outlive the daemon's
+        retention), and the message handed to the loop."""
+        if kind == "completed":
+            self._service.run_later(lambda: self._service.archive_now().remember(builder, address, [record]))
+        message = {"type": "history", "builder": builder, "kind": kind,
+                   "item": record_summary(builder, address, record)}
+        self._to_loop(self._publish, message)
+
+    def _on_watch_error(self, builder: str, error: BaseException) -> None:
+        """In the watch's thread: the daemon ended the watch (went away); the retry timer starts another."""
+        self._to_loop(self._watch_ended, builder, one_line(error))
+
+    def _watch_ended(self, builder: str, error: str) -> None:
+        self._watches.pop(builder, None)
+        self._publish({"type": "error", "builder": builder, "error": error})
+
+    def _to_loop(self, call: Callable[..., None], *args: Any) -> None:
         try:
-            self._loop.call_soon_threadsafe(self._publish, message)
+            self._loop.call_soon_threadsafe(call, *args)
         except RuntimeError:  # the loop closed with the server
             pass
 
@@ -149,12 +166,8 @@ class EventHub:
             for item in reversed(items):
                 if (item["id"], item.get("status")) not in self._archive_seen:
                     self._publish({"type": "history", "builder": item.get("builder"), "kind": "archived",
-                                   "item": _archive_item(item)})
+                                   "item": archive_summary(item)})
         self._archive_seen = seen
-
-
-def _archive_item(entry: dict[str, Any]) -> dict[str, Any]:
-    return {**{key: entry.get(key) for key in SUMMARY_KEYS}, "pinned": False, "source": "archive"}
 
 
 def _file_marks(path: Any) -> tuple:

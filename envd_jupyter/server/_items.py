@@ -2,53 +2,58 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any
 
-SUMMARY_KEYS = ("id", "builder", "name", "status", "created", "completed", "total", "cached", "ran", "error",
-                "pinned", "source", "notebook", "state", "cell_id")
+SUMMARY_KEYS = ("id", "builder", "address", "name", "status", "created", "completed", "total", "cached", "ran",
+                "error", "pinned", "source", "notebook", "state", "cell_id")  # history.merged_history's items
 MAX_LOG_LINES = 500  # per step in a detail reply; the daemon's replay is bounded by the client already
 
 
-class AnsweredHistory:
-    """A daemon's records fetched beforehand (in parallel, with a timeout), answering ``Client.history``'s
-    filters as the daemon would, so ``history.merged_history`` waits on no daemon."""
+class FleetBuilder:
+    """One builder as ``history.merged_history`` asks it: connected at its first call, so a daemon that went
+    away is one of the merge's ``errors`` like a daemon that fails to answer."""
 
-    def __init__(self, records: Iterable[Any]):
-        self.records = list(records)
+    def __init__(self, fleet: Any, name: str):
+        self._fleet, self._name = fleet, name
+        self.address = fleet.address(name)
 
-    def history(self, *, ref: str | None = None, active_only: bool = False, limit: int | None = None) -> list[Any]:
-        found = [r for r in self.records if (ref is None or r.ref == ref) and (not active_only or r.status == "running")]
-        return found if limit is None else found[:limit]
+    def history(self, **filters: Any) -> list[Any]:
+        return self._fleet.client(self._name).history(**filters)
 
 
-def record_summary(builder: str, record: Any) -> dict[str, Any]:
+def record_summary(builder: str, address: str, record: Any) -> dict[str, Any]:
     """A daemon's record as a history item with no archive entry behind it."""
-    return {"id": record.ref, "builder": builder, "name": record.name, "status": record.status,
+    return {"id": record.ref, "builder": builder, "address": address, "name": record.name, "status": record.status,
             "created": record.created, "completed": record.completed, "total": record.steps_total,
             "cached": record.steps_cached, "ran": max(0, record.steps_completed - record.steps_cached),
-            "error": record.error, "pinned": record.pinned, "source": "daemon",
-            "notebook": None, "state": None, "cell_id": None}
+            "error": record.error, "pinned": record.pinned, "source": "daemon", "notebook": "", "state": "",
+            "cell_id": ""}
 
 
-def detail_item(builder: str, archived: dict | None, record: Any, model: Any, notes: list[str]) -> dict[str, Any]:
-    """One build: the summary (daemon's fields over the archive's), steps with timings, graph, scores, logs.
+def archive_summary(entry: dict[str, Any]) -> dict[str, Any]:
+    return {**{key: entry.get(key) for key in SUMMARY_KEYS}, "source": "archive"}
 
-    Steps and logs come from the daemon's replay when it still has the build, else from the archive
-    (whose steps keep the last lines of each step's log). ``notes`` say which source could not be read.
+
+def detail_item(builder: str, address: str, archived: dict | None, record: Any, model: Any, provenance: list,
+                notes: list[str]) -> dict[str, Any]:
+    """One build: its summary, steps with timings (cached or ran), graph, scheduling scores and logs.
+
+    A kernel's archive entry says what the cell saw and wins over the daemon's summary (which reports a
+    stage kept open for browsing as running), except for the daemon's live pin. Steps and logs come from
+    the daemon's replay when it has one, else from the archive (each step's last log lines); a build of
+    another client (buildx) has no archive graph, only its provenance steps. ``notes`` say what could not
+    be read.
     """
-    item: dict[str, Any] = {key: None for key in SUMMARY_KEYS}
-    if archived is not None:
-        item.update({key: archived.get(key) for key in SUMMARY_KEYS if key in archived})
-        item.update(pinned=False, source="archive")
+    item = archive_summary(archived) if archived is not None else {key: None for key in SUMMARY_KEYS}
     if record is not None:
-        daemon = record_summary(builder, record)
-        for key in ("notebook", "state", "cell_id"):
-            daemon.pop(key)
-        item.update(daemon, source="both" if archived is not None else "daemon")
-        item.update(frontend=record.frontend, exporter_response=dict(record.exporter_response))
+        daemon = record_summary(builder, address, record)
+        if archived is None or archived.get("origin") == "daemon":
+            item.update(daemon)
+        item.update(source="both" if archived is not None else "daemon", pinned=record.pinned,
+                    frontend=record.frontend, exporter_response=dict(record.exporter_response))
     steps = model.to_dict()["vertices"] if model is not None else list((archived or {}).get("steps") or [])
     item.update(steps=steps, graph=(archived or {}).get("graph"), scheduling=(archived or {}).get("scheduling"),
-                logs=_logs(model, steps), notes=notes)
+                provenance=provenance, logs=_logs(model, steps), notes=notes)
     return item
 
 

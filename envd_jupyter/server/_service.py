@@ -1,8 +1,8 @@
 """``EnvdService``: what the handlers ask of the fleet, the daemons' history and the archive.
 
-Every daemon or archive call runs in one bounded thread pool and is awaited with
-``EnvdServer.timeout``, so the server's loop never waits on a daemon. A daemon that does not
-answer becomes an error entry of its builder (lists) or a 502/504 line (one build), never a 500.
+Every daemon or archive call runs in one bounded thread pool and is awaited with a timeout, so the
+server's loop never waits on a daemon. A daemon that does not answer becomes an error entry of its
+builder (lists) or a 502/504 line (one build's daemon side), never a 500.
 """
 
 from __future__ import annotations
@@ -11,21 +11,23 @@ import asyncio
 import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, Callable
 
 from envd_jupyter import buildkit, fleet, history
-from envd_jupyter._errors import ShortError
 from envd_jupyter.server._errors import DaemonTimeout, DaemonUnavailable, NoHistory, NotFound, ServerError
-from envd_jupyter.server._items import AnsweredHistory, detail_item, record_summary
+from envd_jupyter.server._items import FleetBuilder, detail_item
 from envd_jupyter.server._requests import HistoryQuery
 from envd_jupyter.server._settings import EnvdServer
 
-_HistoryUnavailable = getattr(buildkit, "HistoryUnavailable", ())  # TEMPORARY until helper history's buildkit lands
+# TEMPORARY until helper history's buildkit lands in main; then buildkit.HistoryNotFound / HistoryUnavailable.
+_HistoryNotFound = getattr(buildkit, "HistoryNotFound", ())
+_HistoryUnavailable = getattr(buildkit, "HistoryUnavailable", ())
 
 # Entries of a history reply's errors that are not builders (no builder name has parentheses).
 ARCHIVE_ERROR_KEY = "(archive)"
 FLEET_ERROR_KEY = "(fleet)"
-ARCHIVE_FAILURES = (OSError, sqlite3.Error, ShortError)  # an unreadable archive degrades a reply, never fails it
+ARCHIVE_FAILURES = (OSError, sqlite3.Error, history.ArchiveError)  # they degrade a reply, never fail it
 
 
 class EnvdService:
@@ -39,13 +41,14 @@ class EnvdService:
         self._archive: history.Archive | None = None
 
     # -- plumbing -----------------------------------------------------------------------------
-    async def run(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """``call`` in the pool, awaited at most ``EnvdServer.timeout`` seconds."""
+    async def run(self, call: Callable[..., Any], *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
+        """``call`` in the pool, awaited at most ``timeout`` (default ``EnvdServer.timeout``) seconds."""
+        timeout = self.settings.timeout if timeout is None else timeout
         future = self._pool.submit(call, *args, **kwargs)
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), self.settings.timeout)
+            return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
         except asyncio.TimeoutError:
-            raise DaemonTimeout(f"no answer within {self.settings.timeout:g} s") from None
+            raise DaemonTimeout(f"no answer within {timeout:g} s") from None
 
     def run_later(self, call: Callable[[], Any]) -> None:
         """``call`` in the pool, not awaited (closing a watch); its failure only ends it."""
@@ -76,10 +79,16 @@ class EnvdService:
             raise NotFound(f"no builder named {builder!r} (known: {', '.join(the_fleet.names)})")
         return await self.daemon(builder, the_fleet.client, builder)
 
+    async def address(self, builder: str) -> str:
+        the_fleet = await self.run(self.fleet_now)
+        return the_fleet.address(builder) if builder in the_fleet.names else ""
+
     async def daemon(self, builder: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """A daemon call whose failure says which builder failed and why, on one line."""
         try:
             return await self.run(call, *args, **kwargs)
+        except _HistoryNotFound as exc:
+            raise NotFound(f"{builder}: {one_line(exc)}") from None
         except _HistoryUnavailable as exc:
             raise NoHistory(f"{builder}: {one_line(exc)}") from None
         except DaemonTimeout as exc:
@@ -107,53 +116,41 @@ class EnvdService:
         return {"builders": [info.to_dict() for info in infos]}
 
     async def history(self, query: HistoryQuery) -> dict[str, Any]:
-        """The merged page; each daemon is asked in parallel and one that fails is an ``errors`` entry."""
+        """The merged page; a daemon that fails is an ``errors`` entry, an unreadable archive too."""
         errors: dict[str, str] = {}
         try:
             the_fleet = await self.run(self.fleet_now)
-            names = [name for name in the_fleet.names if query.builder in (None, name)]
+            builders = {name: FleetBuilder(the_fleet, name) for name in the_fleet.names}
         except fleet.FleetError as exc:
-            names, errors[FLEET_ERROR_KEY] = [], one_line(exc)
-        answers = await asyncio.gather(*(self._records(name) for name in names), return_exceptions=True)
-        answered: dict[str, AnsweredHistory] = {}
-        for name, answer in zip(names, answers):
-            if isinstance(answer, ServerError):
-                errors[name] = str(answer).removeprefix(f"{name}: ")
-            elif isinstance(answer, BaseException):
-                raise answer
-            else:
-                answered[name] = AnsweredHistory(answer)
+            builders, errors[FLEET_ERROR_KEY] = {}, one_line(exc)
+        merge = partial(history.merged_history, clients=builders, builder=query.builder, status=query.status,
+                        name=query.name, offset=query.offset, limit=query.limit, errors=errors)
+        listing = 2 * self.settings.timeout + 1  # a connection, then the daemons' listings in parallel
         try:
-            archive = await self.run(self.archive_now)
-            items, total = await self.run(
-                history.merged_history, archive, answered, builder=query.builder, status=query.status,
-                name=query.name, offset=query.offset, limit=query.limit)
+            items, total = await self.run(lambda: merge(self.archive_now()), timeout=listing)
         except ARCHIVE_FAILURES as exc:
             errors[ARCHIVE_ERROR_KEY] = one_line(exc)
-            items, total = _daemon_page(answered, query)
+            items, total = await self.run(merge, None, timeout=listing)
         return {"items": items, "total": total, "errors": errors}
 
-    async def _records(self, builder: str) -> list[Any]:
-        client = await self.client(builder)
-        return await self.daemon(builder, client.history)
-
     async def detail(self, builder: str, ref: str) -> dict[str, Any]:
-        """One build: the archive's entry and the daemon's record and log replay, whichever exist."""
-        record = model = None
+        """One build from the archive's entry and the daemon's record, log replay and provenance."""
         notes: list[str] = []
-        try:
-            archived = await self.run(lambda: self.archive_now().get(ref))
-        except ARCHIVE_FAILURES as exc:
-            archived = None
-            notes.append(f"archive: {one_line(exc)}")
+        archived = await self._archived(lambda archive: archive.get(ref), notes)
+        record = model = None
+        provenance: list[dict] = []
         try:
             client = await self.client(builder)
             found = await self.daemon(builder, client.history, ref=ref)
-            if found:
-                record = found[0]
+            record = found[0] if found else None
+            if record is not None and record.status == "running":
+                notes.append("still running: its logs are replayed once it completes")
+            elif record is not None:
                 model = await self.daemon(builder, client.history_logs, ref)
+                if archived is None or not archived.get("graph"):
+                    provenance = [step.to_dict() for step in await self.daemon(builder, client.history_steps, ref)]
         except NotFound:
-            if archived is None or archived.get("builder") != builder:
+            if archived is None:
                 raise
         except ServerError as exc:
             if archived is None:
@@ -161,32 +158,46 @@ class EnvdService:
             notes.append(str(exc))
         if archived is None and record is None:
             raise NotFound(f"{builder}: no build {ref!r} in the daemon's history or the archive")
-        return {"item": detail_item(builder, archived, record, model, notes)}
+        return {"item": detail_item(builder, await self.address(builder), archived, record, model, provenance, notes)}
 
     async def pin(self, builder: str, ref: str, pinned: bool) -> dict[str, Any]:
-        client = await self._known_build(builder, ref)
-        await self.daemon(builder, client.pin_history, ref, pinned)
-        return {"builder": builder, "id": ref, "pinned": pinned}
+        """Pin on the daemon (its retention keeps the record) and in the archive, wherever the build is."""
+        return await self._update(builder, ref, lambda client: client.pin_history(ref, pinned),
+                                  lambda archive: archive.pin(ref, pinned), {"pinned": pinned})
 
     async def delete(self, builder: str, ref: str) -> dict[str, Any]:
-        client = await self._known_build(builder, ref)
-        await self.daemon(builder, client.delete_history, ref)
-        return {"builder": builder, "id": ref, "deleted": True}
+        return await self._update(builder, ref, lambda client: client.delete_history(ref),
+                                  lambda archive: archive.delete(ref), {"deleted": True})
 
-    async def _known_build(self, builder: str, ref: str) -> buildkit.Client:
-        client = await self.client(builder)
-        if not await self.daemon(builder, client.history, ref=ref):
-            raise NotFound(f"{builder}: no build {ref!r} in the daemon's history")
-        return client
+    async def _update(self, builder: str, ref: str, on_daemon: Callable[[Any], None],
+                      in_archive: Callable[[history.Archive], bool], result: dict[str, Any]) -> dict[str, Any]:
+        """Apply a change where the build is; 404 where it is nowhere, the daemon's error where only it could have it."""
+        notes: list[str] = []
+        daemon_failure: ServerError | None = None
+        on_the_daemon = False
+        try:
+            client = await self.client(builder)
+            if await self.daemon(builder, client.history, ref=ref):
+                await self.daemon(builder, on_daemon, client)
+                on_the_daemon = True
+        except NotFound:
+            pass
+        except ServerError as exc:
+            daemon_failure = exc
+            notes.append(str(exc))
+        in_the_archive = bool(await self._archived(in_archive, notes))
+        if not (on_the_daemon or in_the_archive):
+            raise daemon_failure or NotFound(f"{builder}: no build {ref!r} in the daemon's history or the archive")
+        return {"builder": builder, "id": ref, **result, "daemon": on_the_daemon, "archive": in_the_archive,
+                "notes": notes}
 
-
-def _daemon_page(answered: dict[str, AnsweredHistory], query: HistoryQuery) -> tuple[list[dict], int]:
-    """The daemons' records alone, newest first, when the archive cannot be read."""
-    items = [record_summary(name, record) for name, answer in answered.items() for record in answer.records
-             if (query.status is None or record.status == query.status)
-             and (query.name is None or query.name in record.name)]
-    items.sort(key=lambda item: item["created"] or 0, reverse=True)
-    return items[query.offset:query.offset + query.limit], len(items)
+    async def _archived(self, call: Callable[[history.Archive], Any], notes: list[str]) -> Any:
+        """``call(archive)`` in the pool; an archive that cannot be read is a note and None."""
+        try:
+            return await self.run(lambda: call(self.archive_now()))
+        except ARCHIVE_FAILURES as exc:
+            notes.append(f"archive: {one_line(exc)}")
+            return None
 
 
 def one_line(error: BaseException) -> str:
