@@ -96,12 +96,6 @@ class EnvdService:
         except buildkit.BuildKitError as exc:
             raise DaemonUnavailable(f"{builder}: {one_line(exc)}") from None
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        with self._lock:
-            if self._fleet is not None:
-                self._fleet.close()
-
     # -- what the handlers answer --------------------------------------------------------------
     async def builders(self) -> dict[str, Any]:
         """Each builder's report; a fleet that cannot be set up is the reply's ``error``."""

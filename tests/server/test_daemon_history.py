@@ -54,6 +54,17 @@ async def test_builders_report_each_daemon(jp_fetch):
     assert not reply[GONE_BUILDER]["healthy"]
 
 
+class TestTheProjectDaemons:
+    @pytest.fixture
+    def envd_config(self, archive_path):
+        return {"history": str(archive_path)}  # no fleet file: fleet.project_builders()
+
+    async def test_without_a_fleet_file_the_builders_are_the_project_daemons(self, jp_fetch, daemon_env):
+        reply = body(await jp_fetch("envd", "api", "builders"))["builders"]
+        assert [b["name"] for b in reply] == ["current", "classic", "old"]
+        assert reply[0]["address"] == f"docker+unix://{daemon_env['ENVD_DOCKER_CURRENT']}" and reply[0]["healthy"]
+
+
 async def test_a_buildx_build_is_in_the_merged_history_with_its_step_counts(jp_fetch, buildx_build, docker_current):
     made = await in_thread(buildx_build, docker_current)
     reply = body(await jp_fetch("envd", "api", "history", params={"builder": "current", "name": "Dockerfile",
