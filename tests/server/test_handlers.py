@@ -3,7 +3,9 @@ builder whose daemon went away (an error entry, never a 500)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 
 import pytest
 from tornado.httpclient import HTTPClientError
@@ -152,3 +154,34 @@ class TestMisconfigured:
         history = body(await jp_fetch("envd", "api", "history"))
         assert history["items"] == [] and history["total"] == 0
         assert set(history["errors"]) == {"(fleet)", "(archive)"}
+
+
+class TestAHungDaemon:
+    """A daemon that accepts the connection and never answers: its calls time out in the pool while the
+    server goes on answering."""
+
+    @pytest.fixture
+    def hung_address(self, tmp_path):
+        path = tmp_path / "hung.sock"
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(path))
+        listener.listen(16)  # connections wait in the backlog; nothing is ever read or written
+        yield f"docker+unix://{path}"
+        listener.close()
+
+    @pytest.fixture
+    def builders(self, hung_address):
+        return {"hung": hung_address}
+
+    @pytest.fixture
+    def envd_config(self, fleet_file, archive_path):
+        return {"fleet": str(fleet_file), "history": str(archive_path), "timeout": 3.0}
+
+    async def test_the_server_answers_while_a_daemon_hangs_and_the_daemon_is_an_error_entry(self, jp_fetch):
+        builders = asyncio.ensure_future(jp_fetch("envd", "api", "builders"))
+        history = asyncio.ensure_future(jp_fetch("envd", "api", "history"))
+        status = await jp_fetch("api", "status")  # the loop is free while both wait on the daemon
+        assert status.code == 200 and not builders.done() and not history.done()
+        [hung] = body(await builders)["builders"]
+        assert not hung["healthy"] and hung["error"] and "\n" not in hung["error"]
+        assert set(body(await history)["errors"]) == {"hung"}
