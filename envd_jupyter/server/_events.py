@@ -78,9 +78,11 @@ class EventHub:
             timer.stop()
         for task in list(self._tasks):
             task.cancel()
-        watches, self._watches = list(self._watches.values()), {}
+        watches, self._watches = self._watches, {}
+        for builder in watches:
+            self._service.records.watching(builder, False)
         self._archive_mark = self._archive_seen = None
-        for watch in watches:  # closing may wait for the daemon: not on the loop
+        for watch in watches.values():  # closing may wait for the daemon: not on the loop
             self._service.run_later(watch.close)
 
     def _spawn(self, coroutine) -> None:
@@ -120,10 +122,12 @@ class EventHub:
             self._service.run_later(watch.close)
         else:
             self._watches[builder] = watch
+            self._service.records.watching(builder, True)
 
     def _on_event(self, builder: str, address: str, kind: str, record: Any) -> None:
         """In the watch's thread: a finished build is copied into the archive (to outlive the daemon's
         retention), and the message handed to the loop."""
+        self._service.records.apply(builder, kind, record)
         if kind == "completed":
             self._service.run_later(lambda: self._service.archive_now().remember(builder, address, [record]))
         message = {"type": "history", "builder": builder, "kind": kind,
@@ -136,6 +140,7 @@ class EventHub:
 
     def _watch_ended(self, builder: str, error: str) -> None:
         self._watches.pop(builder, None)
+        self._service.records.watching(builder, False)
         self._publish({"type": "error", "builder": builder, "error": error})
 
     def _to_loop(self, call: Callable[..., None], *args: Any) -> None:

@@ -9,18 +9,6 @@ SUMMARY_KEYS = ("id", "builder", "address", "name", "status", "created", "comple
 MAX_LOG_LINES = 500  # per step in a detail reply; the daemon's replay is bounded by the client already
 
 
-class FleetBuilder:
-    """One builder as ``history.merged_history`` asks it: connected at its first call, so a daemon that went
-    away is one of the merge's ``errors`` like a daemon that fails to answer."""
-
-    def __init__(self, fleet: Any, name: str):
-        self._fleet, self._name = fleet, name
-        self.address = fleet.address(name)
-
-    def history(self, **filters: Any) -> list[Any]:
-        return self._fleet.client(self._name).history(**filters)
-
-
 def record_summary(builder: str, address: str, record: Any) -> dict[str, Any]:
     """A daemon's record as a history item with no archive entry behind it."""
     return {"id": record.ref, "builder": builder, "address": address, "name": record.name, "status": record.status,

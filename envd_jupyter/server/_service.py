@@ -16,7 +16,8 @@ from typing import Any, Callable
 
 from envd_jupyter import buildkit, fleet, history
 from envd_jupyter.server._errors import DaemonTimeout, DaemonUnavailable, NoHistory, NotFound, ServerError
-from envd_jupyter.server._items import FleetBuilder, detail_item
+from envd_jupyter.server._items import detail_item
+from envd_jupyter.server._records import CachedBuilder, RecordCache
 from envd_jupyter.server._requests import HistoryQuery
 from envd_jupyter.server._settings import EnvdServer
 
@@ -39,6 +40,7 @@ class EnvdService:
         self._lock = threading.Lock()
         self._fleet: fleet.Fleet | None = None
         self._archive: history.Archive | None = None
+        self.records = RecordCache(settings.listing_ttl)
 
     # -- plumbing -----------------------------------------------------------------------------
     async def run(self, call: Callable[..., Any], *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
@@ -114,7 +116,7 @@ class EnvdService:
         errors: dict[str, str] = {}
         try:
             the_fleet = await self.run(self.fleet_now)
-            builders = {name: FleetBuilder(the_fleet, name) for name in the_fleet.names}
+            builders = {name: CachedBuilder(the_fleet, name, self.records) for name in the_fleet.names}
         except fleet.FleetError as exc:
             builders, errors[FLEET_ERROR_KEY] = {}, one_line(exc)
         merge = partial(history.merged_history, clients=builders, builder=query.builder, status=query.status,

@@ -14,6 +14,8 @@ class EnvdServer(Configurable):
     timeout = Float(10.0, config=True, help="Seconds one daemon call may take before the request answers "
                                             "with an error for that builder.")
     threads = Int(4, config=True, help="Threads that make daemon and archive calls (never the server's loop).")
+    listing_ttl = Float(5.0, config=True, help="Seconds a daemon's history listing serves further pages and "
+                                               "filters; while a panel listens, the daemon's watch keeps it current.")
     archive_check_interval = Float(1.0, config=True, help="Seconds between checks of the archive file for new "
                                                           "builds, only while a panel listens for events.")
     watch_retry_interval = Float(30.0, config=True, help="Seconds before a builder whose history could not be "
