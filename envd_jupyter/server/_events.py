@@ -15,7 +15,7 @@ from typing import Any, Callable
 from tornado.ioloop import PeriodicCallback
 
 from envd_jupyter import fleet
-from envd_jupyter.server._errors import ServerError
+from envd_jupyter.server._errors import NoHistory, ServerError
 from envd_jupyter.server._items import archive_summary, record_summary
 from envd_jupyter.server._service import ARCHIVE_FAILURES, EnvdService, one_line
 
@@ -31,10 +31,13 @@ class EventHub:
         self._listeners: list[Listener] = []
         self._watches: dict[str, Any] = {}  # builder -> HistoryWatch
         self._starting: set[str] = set()
-        self._generation = 0  # bumped at each stop, so a watch that opens after it is closed at once
+        self._no_history: set[str] = set()  # builders whose daemon keeps none: not tried again
+        # Bumped at each stop: work begun before it (a watch opening, an archive read) is dropped when it
+        # ends, never cancelled halfway (a watch opened in the pool would be left running).
+        self._generation = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timers: list[PeriodicCallback] = []
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task] = set()  # held until done (the loop keeps only weak references)
         self._archive_mark: tuple | None = None
         self._archive_seen: set[tuple[str, Any]] | None = None
         self._archive_busy = False
@@ -76,9 +79,8 @@ class EventHub:
         self._generation += 1
         for timer in self._timers:
             timer.stop()
-        for task in list(self._tasks):
-            task.cancel()
         watches, self._watches = self._watches, {}
+        self._no_history.clear()
         for builder in watches:
             self._service.records.watching(builder, False)
         self._archive_mark = self._archive_seen = None
@@ -96,24 +98,28 @@ class EventHub:
 
     # -- daemons -------------------------------------------------------------------------------
     async def _watch_all(self) -> None:
+        generation = self._generation
         try:
             names = (await self._service.run(self._service.fleet_now)).names
         except (fleet.FleetError, ServerError) as exc:
             self._publish({"type": "error", "builder": None, "error": one_line(exc)})
             return
+        busy = set(self._watches) | self._no_history | self._starting
         for name in names:
-            if name not in self._watches and name not in self._starting:
-                self._spawn(self._watch(name))
+            if generation == self._generation and name not in busy:
+                self._spawn(self._watch(name, generation))
 
-    async def _watch(self, builder: str) -> None:
-        generation = self._generation
+    async def _watch(self, builder: str, generation: int) -> None:
         self._starting.add(builder)
         try:
             client = await self._service.client(builder)
             address = await self._service.address(builder)
             watch = await self._service.daemon(builder, client.watch_history, partial(self._on_event, builder, address),
-                                               partial(self._on_watch_error, builder))
-        except ServerError as exc:  # tried again at the next retry while a panel listens
+                                               partial(self._on_watch_error, builder),
+                                               on_late_result=lambda late: late.close())
+        except ServerError as exc:  # tried again at the next retry while a panel listens, unless it has no history
+            if isinstance(exc, NoHistory):
+                self._no_history.add(builder)
             self._publish({"type": "error", "builder": builder, "error": one_line(exc)})
             return
         finally:
@@ -153,6 +159,7 @@ class EventHub:
     async def _check_archive(self) -> None:
         if self._archive_busy:
             return
+        generation = self._generation
         self._archive_busy = True
         try:
             archive = await self._service.run(self._service.archive_now)
@@ -166,6 +173,8 @@ class EventHub:
             return
         finally:
             self._archive_busy = False
+        if generation != self._generation:
+            return
         seen = {(item["id"], item.get("status")) for item in items}
         if self._archive_seen is not None:
             for item in reversed(items):

@@ -43,13 +43,20 @@ class EnvdService:
         self.records = RecordCache(settings.listing_ttl)
 
     # -- plumbing -----------------------------------------------------------------------------
-    async def run(self, call: Callable[..., Any], *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
-        """``call`` in the pool, awaited at most ``timeout`` (default ``EnvdServer.timeout``) seconds."""
+    async def run(self, call: Callable[..., Any], *args: Any, timeout: float | None = None,
+                  on_late_result: Callable[[Any], None] | None = None, **kwargs: Any) -> Any:
+        """``call`` in the pool, awaited at most ``timeout`` (default ``EnvdServer.timeout``) seconds.
+
+        A call still queued at its timeout is dropped; one already running goes on, and ``on_late_result``
+        gets what it returns (a watch to close, not to leak).
+        """
         timeout = self.settings.timeout if timeout is None else timeout
         future = self._pool.submit(call, *args, **kwargs)
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
         except asyncio.TimeoutError:
+            if on_late_result is not None:
+                future.add_done_callback(lambda done: _hand_over(done, on_late_result))
             raise DaemonTimeout(f"no answer within {timeout:g} s") from None
 
     def run_later(self, call: Callable[[], Any]) -> None:
@@ -194,6 +201,11 @@ class EnvdService:
         except ARCHIVE_FAILURES as exc:
             notes.append(f"archive: {one_line(exc)}")
             return None
+
+
+def _hand_over(done: Any, receiver: Callable[[Any], None]) -> None:
+    if not done.cancelled() and done.exception() is None:
+        receiver(done.result())
 
 
 def one_line(error: BaseException) -> str:

@@ -7,7 +7,6 @@ directory's tests only.
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from traitlets.config import Config
@@ -77,11 +76,3 @@ def archive_entry(number: int, **fields) -> dict:
 def body(response) -> dict:
     return json.loads(response.body.decode())
 
-
-def wait_until(predicate, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
