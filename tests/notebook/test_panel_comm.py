@@ -36,15 +36,16 @@ class Panel:
         self.comm_id = uuid.uuid4().hex
         self.received: list[dict] = []
 
-    def _until_idle(self, parent_id: str) -> list[dict]:
-        """Every message of this comm until the kernel is idle after ``parent_id`` (bounded)."""
+    def _until_idle(self, parent_id: str, *, fails: bool = False) -> list[dict]:
+        """Every message of this comm until the kernel is idle after ``parent_id`` (bounded); an error
+        raised in the kernel fails the test unless ``fails``."""
         new = []
         while True:
             message = self.client.get_iopub_msg(timeout=WAIT)
             kind, content = message["msg_type"], message["content"]
             if kind == "comm_msg" and content["comm_id"] == self.comm_id:
                 new.append(content["data"])
-            elif kind == "error":
+            elif kind == "error" and not fails:
                 raise AssertionError("\n".join(content["traceback"]))
             elif (kind == "status" and content["execution_state"] == "idle"
                   and message["parent_header"].get("msg_id") == parent_id):
@@ -61,8 +62,18 @@ class Panel:
         self.client.shell_channel.send(message)
         return self._until_idle(message["header"]["msg_id"])
 
-    def run(self, code: str) -> list[dict]:
-        return self._until_idle(self.client.execute(code))
+    def run(self, code: str, *, fails: bool = False) -> list[dict]:
+        return self._until_idle(self.client.execute(code), fails=fails)
+
+    def next_states(self, wanted) -> list[dict]:
+        """The next states message ``wanted(states)`` accepts, whatever sent it (a build's own thread)."""
+        while True:
+            message = self.client.get_iopub_msg(timeout=WAIT)
+            content = message["content"]
+            if message["msg_type"] == "comm_msg" and content["comm_id"] == self.comm_id:
+                data = content["data"]
+                if data["type"] == "states" and wanted(data["states"]):
+                    return data["states"]
 
 
 def states(messages: list[dict]) -> list[list[dict]]:
@@ -118,3 +129,18 @@ def test_builds_and_stepping_reach_the_panel(kernel, docker_current):
     assert [names.get(m["position"]) for m in second] == ["a"]
     stopped = [m for m in panel.run("%envd_step walk --stop") if m["type"] == "stepper"]
     assert stopped == [{"type": "stepper", "state": "walk", "position": None}]
+
+
+def test_a_background_build_settles_on_its_own_and_a_failed_one_says_so(kernel, docker_current):
+    panel = Panel(kernel)
+    panel.run(f"%load_ext envd_jupyter\n%config Envd.builder = 'docker+unix://{docker_current}'\n"
+              "%config Envd.progress = 'none'")
+    panel.open()
+    token = uuid.uuid4().hex[:12]
+    started = states(panel.run(f"%%envd bg --background\nllb.image('{BUSYBOX}').run('sleep 1; echo {token}')"))
+    assert [s["status"] for s in started[-1]] == ["running"]
+    [bg] = panel.next_states(lambda sent: sent[0]["status"] != "running")  # sent from the build's thread
+    assert (bg["name"], bg["status"], bg["builder"]) == ("bg", "ok", "default")
+    panel.run(f"%%envd broken\nllb.image('{BUSYBOX}').run('echo {token}; exit 3', name='fails')", fails=True)
+    broken = [s for s in states(panel.received)[-1] if s["name"] == "broken"]
+    assert [(s["status"], s["builder"]) for s in broken] == [("failed", "default")]  # its failed step kept open
