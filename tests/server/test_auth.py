@@ -10,11 +10,13 @@ from http.cookies import SimpleCookie
 from urllib.parse import urlencode
 
 import pytest
+from jupyter_server.auth import Authorizer
 from jupyter_server.auth.decorator import authorized, ws_authenticated
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 from tornado.httpclient import HTTPClientError
 from tornado.routing import PathMatches, RuleRouter
+from traitlets.config import Config
 
 from envd_jupyter.server._handlers import EnvdHandler
 
@@ -146,3 +148,50 @@ async def test_a_cookie_session_must_send_the_xsrf_token_to_pin_or_delete(jp_fet
                            allow_nonstandard_methods=True,
                            headers={"Authorization": "", "Cookie": cookie_header, "X-XSRFToken": cookies["_xsrf"]})
         assert passed.value.code == 502, method
+
+
+class ReadOnlyEnvd(Authorizer):
+    """Lets a user read the panel's data but never pin, delete or anything else on resource envd."""
+
+    def is_authorized(self, handler, user, action, resource):
+        return resource != "envd" or action == "read"
+
+
+class TestAnAuthorizerDecides:
+    @pytest.fixture
+    def jp_server_config(self, envd_config):
+        return Config({"ServerApp": {"jpserver_extensions": {"envd_jupyter.server": True},
+                                     "authorizer_class": ReadOnlyEnvd},
+                       "EnvdServer": envd_config})
+
+    async def test_reads_pass_and_writes_are_refused_on_resource_envd(self, jp_fetch, jp_ws_fetch):
+        assert (await jp_fetch("envd", "api", "builders")).code == 200
+        (await jp_ws_fetch("envd", "api", "events")).close()
+        for method, parts, payload in [("POST", ("gone", "abc", "pin"), b'{"pinned": true}'),
+                                       ("DELETE", ("gone", "abc"), None)]:
+            with pytest.raises(HTTPClientError) as refused:
+                await jp_fetch("envd", "api", "history", *parts, method=method, body=payload,
+                               allow_nonstandard_methods=True)
+            assert refused.value.code == 403, method
+
+
+class NoEnvd(Authorizer):
+    def is_authorized(self, handler, user, action, resource):
+        return resource != "envd"
+
+
+class TestAnAuthorizerRefusing:
+    @pytest.fixture
+    def jp_server_config(self, envd_config):
+        return Config({"ServerApp": {"jpserver_extensions": {"envd_jupyter.server": True}, "authorizer_class": NoEnvd},
+                       "EnvdServer": envd_config})
+
+    async def test_every_envd_endpoint_and_the_socket_are_refused(self, jp_fetch, jp_ws_fetch):
+        assert (await jp_fetch("api", "status")).code == 200  # the rest of the server is not envd's to refuse
+        for parts in [("builders",), ("history",), ("history", "gone", "abc")]:
+            with pytest.raises(HTTPClientError) as refused:
+                await jp_fetch("envd", "api", *parts)
+            assert refused.value.code == 403, parts
+        with pytest.raises(HTTPClientError) as refused:
+            await jp_ws_fetch("envd", "api", "events")
+        assert refused.value.code == 403
