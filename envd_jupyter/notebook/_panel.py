@@ -76,7 +76,13 @@ class PanelChannel:
     def track(self, name: str, future: Future) -> None:
         """A build of ``name`` started (or a pause was reached): tell now, and again when it settles."""
         self.sync()
-        future.add_done_callback(lambda _: self.sync())
+        future.add_done_callback(lambda _: self._sync_from_build_thread())
+
+    def _sync_from_build_thread(self) -> None:
+        try:
+            self.sync()
+        except RuntimeError:  # a cell changed the workspace's states as they were read: its own sync follows
+            pass
 
     def _after_cell(self, result: Any) -> None:
         raw = getattr(getattr(result, "info", None), "raw_cell", "") or ""
