@@ -21,10 +21,6 @@ from envd_jupyter.server._records import CachedBuilder, RecordCache
 from envd_jupyter.server._requests import HistoryQuery
 from envd_jupyter.server._settings import EnvdServer
 
-# TEMPORARY until helper history's buildkit lands in main; then buildkit.HistoryNotFound / HistoryUnavailable.
-_HistoryNotFound = getattr(buildkit, "HistoryNotFound", ())
-_HistoryUnavailable = getattr(buildkit, "HistoryUnavailable", ())
-
 # Entries of a history reply's errors that are not builders (no builder name has parentheses).
 ARCHIVE_ERROR_KEY = "(archive)"
 FLEET_ERROR_KEY = "(fleet)"
@@ -96,9 +92,9 @@ class EnvdService:
         """A daemon call whose failure says which builder failed and why, on one line."""
         try:
             return await self.run(call, *args, **kwargs)
-        except _HistoryNotFound as exc:
+        except buildkit.HistoryNotFound as exc:
             raise NotFound(f"{builder}: {one_line(exc)}") from None
-        except _HistoryUnavailable as exc:
+        except buildkit.HistoryUnavailable as exc:
             raise NoHistory(f"{builder}: {one_line(exc)}") from None
         except DaemonTimeout as exc:
             raise DaemonTimeout(f"{builder}: {exc}") from None
