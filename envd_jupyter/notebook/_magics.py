@@ -345,6 +345,7 @@ class Envd(Magics, Configurable):
     def _forget_stepping(self, stepping) -> None:
         if self._steppers.get(stepping.name) is stepping:
             del self._steppers[stepping.name]
+        self.panel.sync()  # the panel's stepper position ends too (a Stop button runs outside any cell)
 
     def _stop_stepping(self, name: str) -> bool:
         """End the stepped build of ``name`` (its last pause closes with it); False when none was being stepped."""

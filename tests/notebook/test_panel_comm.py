@@ -144,3 +144,44 @@ def test_a_background_build_settles_on_its_own_and_a_failed_one_says_so(kernel, 
     panel.run(f"%%envd broken\nllb.image('{BUSYBOX}').run('echo {token}; exit 3', name='fails')", fails=True)
     broken = [s for s in states(panel.received)[-1] if s["name"] == "broken"]
     assert [(s["status"], s["builder"]) for s in broken] == [("failed", "default")]  # its failed step kept open
+
+
+class RecordingComm:
+    """The kernel's end of one panel comm, recording what is sent (the real comm is tested above)."""
+
+    def __init__(self):
+        self.sent: list[dict] = []
+
+    def send(self, data):
+        self.sent.append(data)
+
+    def on_msg(self, callback):
+        pass
+
+    def on_close(self, callback):
+        pass
+
+
+def test_stepping_stopped_outside_any_cell_still_tells_the_panel(docker_current, tmp_path, monkeypatch):
+    """The stepper's Stop button runs on a thread of its own, after its cell ended: no post_run_cell follows."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.chdir(tmp_path)
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "envd_jupyter")
+    try:
+        shell.run_line_magic("config", f'Envd.builder = "docker+unix://{docker_current}"')
+        shell.run_line_magic("config", 'Envd.progress = "none"')
+        magics = shell.magics_manager.registry["Envd"]
+        comm = RecordingComm()
+        magics.panel._opened(comm, {})
+        token = uuid.uuid4().hex[:12]
+        shell.run_cell_magic("envd", "walk --no-solve", f"llb.image('{BUSYBOX}').run('echo {token}', name='a')")
+        shell.run_line_magic("envd_step", "walk")
+        assert [m["position"] for m in comm.sent if m["type"] == "stepper"][-1] is not None
+        magics._steppers["walk"].stop()  # what the button's handler calls, outside any cell
+        assert [m for m in comm.sent if m["type"] == "stepper"][-1] == {"type": "stepper", "state": "walk",
+                                                                         "position": None}
+    finally:
+        shell.run_line_magic("unload_ext", "envd_jupyter")
+        InteractiveShell.clear_instance()
