@@ -40,12 +40,20 @@ class RecordCache:
     def watching(self, builder: str, active: bool) -> None:
         """A watch started (the next listing becomes the copy it keeps current) or ended (the TTL rules)."""
         with self._lock:
-            self._records.pop(builder, None)  # listed again after the watch started: no event falls between
-            self._epoch[builder] = self._epoch.get(builder, 0) + 1
+            self._forget(builder)  # listed again after the watch started: no event falls between
             if active:
                 self._watched.add(builder)
             else:
                 self._watched.discard(builder)
+
+    def forget(self, builder: str) -> None:
+        """The builder's history was changed here (pin, delete): the next page lists it again."""
+        with self._lock:
+            self._forget(builder)
+
+    def _forget(self, builder: str) -> None:
+        self._records.pop(builder, None)
+        self._epoch[builder] = self._epoch.get(builder, 0) + 1  # a listing begun before is not kept either
 
     def apply(self, builder: str, kind: str, record: Any) -> None:
         """One watch event on the copy (none kept: nothing to do, the next listing has it)."""

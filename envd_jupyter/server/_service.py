@@ -179,6 +179,7 @@ class EnvdService:
             if await self.daemon(builder, client.history, ref=ref):
                 await self.daemon(builder, on_daemon, client)
                 on_the_daemon = True
+                self.records.forget(builder)
         except NotFound:
             pass
         except ServerError as exc:

@@ -107,9 +107,13 @@ async def test_pin_unpin_and_delete_reach_the_daemon(jp_fetch, current, our_buil
     assert (await in_thread(lambda: current.history(ref=ref)))[0].pinned
     await jp_fetch("envd", "api", "history", "current", ref, "pin", method="POST", body=json.dumps({"pinned": False}))
     assert not (await in_thread(lambda: current.history(ref=ref)))[0].pinned
+    listed = body(await jp_fetch("envd", "api", "history", params={"builder": "current", "limit": "500"}))["items"]
+    assert [i["pinned"] for i in listed if i["id"] == ref] == [False]  # the page before the delete (cached after)
     deleted = body(await jp_fetch("envd", "api", "history", "current", ref, method="DELETE"))
     assert deleted["deleted"] and deleted["daemon"]
     assert await in_thread(lambda: current.history(ref=ref)) == []
+    listed = body(await jp_fetch("envd", "api", "history", params={"builder": "current", "limit": "500"}))["items"]
+    assert ref not in [i["id"] for i in listed]  # not served from the listing kept from before
     with pytest.raises(HTTPClientError) as gone:
         await jp_fetch("envd", "api", "history", "current", ref)
     assert gone.value.code == 404

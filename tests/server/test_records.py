@@ -62,3 +62,12 @@ def test_events_without_a_copy_are_dropped():
     cache.apply("current", "completed", Record("a", 1.0))
     daemon = Daemon(Record("b", 2.0))
     assert [r.ref for r in cache.records("current", daemon.list_all)] == ["b"]
+
+
+def test_a_change_made_here_drops_the_copy():
+    daemon = Daemon(Record("a", 1.0), Record("b", 2.0))
+    cache = RecordCache(ttl=3600)
+    cache.records("current", daemon.list_all)
+    daemon.records.pop()
+    cache.forget("current")  # after a delete through the server
+    assert [r.ref for r in cache.records("current", daemon.list_all)] == ["a"] and daemon.listings == 2
