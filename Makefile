@@ -7,8 +7,11 @@ export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
 .PHONY: install ui-deps daemons tutorial lab test proto-check
 
+# An editable install skips the wheel's data files: enable the server extension as the wheel does.
 install:
 	$(PYTHON) -m pip install -q -e '.[dev]'
+	install -D -m 0644 jupyter-config/jupyter_server_config.d/envd_jupyter.json \
+	  "$$($(PYTHON) -c 'import sys; print(sys.prefix)')/etc/jupyter/jupyter_server_config.d/envd_jupyter.json"
 
 # Debian's chromium and tests/ui's node modules, for the real-browser tests.
 ui-deps:

@@ -51,6 +51,8 @@ def test_library_layers_import_no_notebook_modules(package):
     ("envd_jupyter.lang", {"lang", "llb", "buildkit", "_errors", "_proto"}),
     ("envd_jupyter.fleet", {"fleet", "buildkit", "scheduler", "llb", "_errors", "_proto"}),
     ("envd_jupyter.history", {"history", "buildkit", "llb", "_errors", "_proto"}),
+    # the top layer (the jupyter_server extension): the fleet, the daemons' history and the archive, no kernel side
+    ("envd_jupyter.server", {"server", "fleet", "history", "buildkit", "scheduler", "llb", "_errors", "_proto"}),
 ])
 def test_each_layer_imports_only_the_layers_below_it(package, allowed):
     assert imported_envd_layers(package) <= allowed
@@ -58,6 +60,11 @@ def test_each_layer_imports_only_the_layers_below_it(package, allowed):
 
 def test_the_fleet_imports_no_notebook_modules():
     assert not imported_top_level_modules("envd_jupyter.fleet") & {"IPython", "ipywidgets", "anywidget"}
+
+
+def test_the_server_extension_imports_nothing_of_the_kernel_side():
+    """It runs in the Jupyter server's process: no IPython, widgets or kernel."""
+    assert not imported_top_level_modules("envd_jupyter.server") & {"IPython", "ipywidgets", "anywidget", "ipykernel"}
 
 
 def test_loading_the_package_costs_nothing_until_the_extension_loads():

@@ -36,11 +36,13 @@ def _archive_item(entry: dict) -> dict:
 def _joined(daemon: dict, entry: dict) -> dict:
     """A build both know. An entry a kernel wrote says what the cell saw: the magics keep a solved
     stage's build open for browsing, so the daemon says "running" (no counts) until the stage closes,
-    then how the build ended, not how the cell's solve went. The daemon's pin is the live one."""
+    then how the build ended, not how the cell's solve went. The daemon's pin is the live one, and so is
+    its builder name: a kernel names the daemon after its own fleet ("default" for ``Envd.builder``)."""
     if entry.get("origin") != "kernel":
         return dict(daemon, source="both")
     item = _archive_item(entry)
-    item.update(source="both", pinned=daemon["pinned"], address=entry["address"] or daemon["address"])
+    item.update(source="both", pinned=daemon["pinned"], builder=daemon["builder"],
+                address=entry["address"] or daemon["address"])
     return item
 
 
@@ -64,7 +66,7 @@ def merged_history(archive: Archive | None, clients: Mapping[str, Any], *, build
     into the archive, so they outlive the daemon's retention.
     """
     wanted = {b: c for b, c in clients.items() if builder is None or b == builder}
-    items: dict[tuple[str, str], dict] = {}
+    items: dict[str, dict] = {}  # by ref: BuildKit's refs are random ids, whatever each side calls the builder
     if wanted:
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_DAEMONS, len(wanted)),
                                 thread_name_prefix="envd-history-merge") as pool:
@@ -76,14 +78,17 @@ def merged_history(archive: Archive | None, clients: Mapping[str, Any], *, build
                 continue
             address = str(getattr(wanted[name_of_builder], "address", ""))
             for record in records:
-                items[(name_of_builder, record.ref)] = _daemon_item(name_of_builder, address, record)
+                items[record.ref] = _daemon_item(name_of_builder, address, record)
             if remember and archive is not None:
                 archive.remember(name_of_builder, address, records)
     if archive is not None:
-        entries, _ = archive.list(builder=builder, limit=None)
+        entries, _ = archive.list(limit=None)
         for entry in entries:
-            key = (entry["builder"], entry["id"])
-            items[key] = _joined(items[key], entry) if key in items else _archive_item(entry)
+            ref = entry["id"]
+            if ref in items:
+                items[ref] = _joined(items[ref], entry)
+            elif builder is None or entry["builder"] == builder:
+                items[ref] = _archive_item(entry)
     matched = [item for item in items.values() if _matches(item, status, name)]
     matched.sort(key=lambda item: (item["created"] or 0.0, item["id"]), reverse=True)
     start = max(0, offset)

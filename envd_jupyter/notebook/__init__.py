@@ -17,7 +17,9 @@ from ._widgets import BrowserWidget, DAGWidget, ProgressWidget, ScoresWidget
 
 def load_ipython_extension(ipython) -> None:
     if "Envd" not in ipython.magics_manager.registry:
-        ipython.register_magics(Envd(shell=ipython))
+        magics = Envd(shell=ipython)
+        ipython.register_magics(magics)
+        magics.panel.register(ipython)  # comm target envd-jupyter-panel, when there is a kernel
 
 
 def unload_ipython_extension(ipython) -> None:

@@ -26,6 +26,7 @@ from IPython.display import display
 from traitlets import Bool, CaselessStrEnum, Dict, Float, Int, Unicode, default, observe
 from traitlets.config import Configurable
 
+from envd_jupyter.notebook._panel import PanelChannel
 from envd_jupyter.notebook._record import ArchiveWriter, BuildRecording, FleetFacts, notebook_path
 from envd_jupyter.notebook._settings import apply_pyproject_settings
 from envd_jupyter.notebook._values import ExitCode, Exported, Listing, Text
@@ -77,6 +78,7 @@ class Envd(Magics, Configurable):
         # cleanup the next cell's result must not wait for, so one thread does it behind the cells.
         self._closer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="envd-close-stage")
         self._archive_writer: ArchiveWriter | None = None
+        self.panel = PanelChannel(self)  # the JupyterLab panel's comm; registered by load_ipython_extension
 
     @observe("network")
     def _network_changed(self, change) -> None:
@@ -343,6 +345,7 @@ class Envd(Magics, Configurable):
     def _forget_stepping(self, stepping) -> None:
         if self._steppers.get(stepping.name) is stepping:
             del self._steppers[stepping.name]
+        self.panel.sync()  # the panel's stepper position ends too (a Stop button runs outside any cell)
 
     def _stop_stepping(self, name: str) -> bool:
         """End the stepped build of ``name`` (its last pause closes with it); False when none was being stepped."""
@@ -427,6 +430,15 @@ class Envd(Magics, Configurable):
         for item in closing:
             if item is not None and item is not future:
                 item.add_done_callback(self._close_later)
+        self.panel.track(name, future)
+
+    def build_future(self, name: str) -> Future | None:
+        """The last build (or stepping pause) of ``name`` in this kernel, None if it was never built."""
+        return self._stages.get(name)
+
+    def stepping_names(self) -> list[str]:
+        """States being stepped through with %envd_step now."""
+        return list(self._steppers)
 
     def _close_later(self, future: Future) -> None:
         try:
@@ -494,6 +506,7 @@ class Envd(Magics, Configurable):
         return f"{Path(notebook).name or 'notebook'}: {name}"
 
     def close(self) -> None:
+        self.panel.unregister()
         for name in list(self._steppers):
             self._stop_stepping(name)
         self._closer.shutdown(wait=True)

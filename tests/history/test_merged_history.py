@@ -113,6 +113,20 @@ def test_merged_history_joins_our_builds_and_keeps_what_the_daemon_dropped(shell
     shell.run_line_magic("load_ext", "envd_jupyter")  # the fixture unloads it again
 
 
+def test_a_kernel_entry_joins_its_daemon_record_whatever_the_server_calls_the_builder(shell, archive_path,
+                                                                                       docker_current, client_for):
+    """The kernel names the daemon "default" (Envd.builder); the server's fleet calls it "current"."""
+    shell.run_cell_magic("envd", "named", f'llb.image(BUSYBOX).run("echo {uuid.uuid4().hex}")')
+    written(shell)
+    archive = Archive(archive_path)
+    [entry], _ = archive.list()
+    assert entry["builder"] == "default"
+    for only in (None, "current"):
+        items, _ = merged_history(archive, {"current": client_for(docker_current)}, builder=only, name="named")
+        [joined] = [i for i in items if i["id"] == entry["id"]]  # one row, not one per name
+        assert (joined["source"], joined["builder"], joined["state"]) == ("both", "current", "named")
+
+
 def test_a_buildx_build_in_the_merged_history_and_a_failing_daemon_reported(docker_current, docker_old,
                                                                             client_for, buildx_build, tmp_path):
     made = buildx_build(docker_current)
