@@ -147,7 +147,7 @@ def check_debugging_builds(nb) -> None:
     assert [s.split(" — ")[0].removesuffix(" (cached)") for s in steps] == [  # cached once the notebook ran
         "app: paused at step 1/7: image envd-jupyter/busybox:latest",
         "app: paused at step 2/7: local context",
-        "app: paused at step 5/7: [user] sh /src/configure",  # --continue: breakpoint() in the cell
+        "app: paused at breakpoint step 5/7: [user] sh /src/configure",  # --continue: breakpoint() in the cell
         "app: paused at step 6/7: [user] sh /src/build.sh",
         "app: paused at step 7/7: [user] grep -q GREETING /src/app"]
     assert steps[-1].endswith("the last step; the stage stays open")
