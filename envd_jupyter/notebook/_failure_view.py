@@ -27,6 +27,7 @@ from ._widgets import _module, _Static
 RED = "#c62828"
 _STAT_FORMAT = "%f %s %N"  # raw mode (hex), size, name ('name' -> 'target' for a symlink)
 _S_IFMT, _S_IFDIR, _S_IFLNK = 0o170000, 0o040000, 0o120000
+_KERNEL_DIRS = ("/proc", "/sys")  # in the listing container these are its own, not the failed step's files
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,9 @@ class MountReader:
         return result.stdout
 
     def list_dir(self, path: str) -> list[dict[str, Any]]:
+        path = posixpath.normpath(path)
+        if any(path == top or path.startswith(top + "/") for top in _KERNEL_DIRS):
+            raise OSError(f"{path} is the listing container's own kernel filesystem, not the failed step's files")
         out = self._run(["find", path, "-mindepth", "1", "-maxdepth", "1", "-exec", "stat", "-c", _STAT_FORMAT,
                          "{}", "+"])
         return [entry for line in out.decode("utf-8", "replace").splitlines() if (entry := _stat_entry(line))]

@@ -190,8 +190,10 @@ def stepper_scripts(graph: dict) -> dict[str, str]:
                                       "digest": "sha256:b1", "cached": False},
                             failure={"step": "[envd] apt-get install git", "exit_code": 100, "location": "cell-1:2",
                                      "log_tail": ["E: Unable to locate package gti"],
-                                     "note": "Files below: the filesystem before the failed step.\n"
-                                             "%envd_exec app -- CMD: running in the failed step's own filesystem."})
+                                     "note": "Files below: as the failed step '[envd] apt-get install git' saw them "
+                                             "when it failed (%envd_exec app -- CMD runs there too).\n"
+                                             "%envd_ls / %envd_cat app: showing the filesystem before the failed "
+                                             "step '[envd] apt-get install git'.", "shown": "own"})
     keys = ("graph_layout", "vertices", "styles", "selected", "expanded", "marks", "reasons")
     return {"stepper": widget_script("stepper", {k: stepper.get_state()[k] for k in
                                                  ("state_name", "status", "position", "breakpoints", "message",

@@ -151,7 +151,7 @@ def test_a_failing_step_shows_the_failure_view_and_its_files(any_shell):
     assert shell.run_line_magic("envd_exec", "broken -- cat /half-done") == (0 if own else 1)
     bundle = stepping.box._repr_mimebundle_()
     assert "✗ step 'compile' failed with exit code 3" in bundle["text/plain"]
-    assert "class='envd-failure'" in bundle["text/html"]
+    assert "class='envd-failure'" in bundle["text/html"] and "compile  ← 2  ◀ failed here" in bundle["text/plain"]
     press(stepping, "next")  # ended: a late click changes nothing
     assert widget.status == "failed"
 
