@@ -146,7 +146,7 @@ def failure_html(facts: dict[str, Any]) -> str:
             f"border-left-width:4px;border-radius:4px;padding:6px 8px;margin:4px 0'>"
             f"<div style='color:{RED};font-weight:600'>{escape(failure_heading(facts))}</div>"
             + (f"<div>made by {escape(facts['location'])}</div>" if facts.get("location") else "")
-            + (f"<pre style='{LOG}'>{escape(logs)}</pre>" if logs else "")
+            + (f"<pre style='{LOG};max-height:none'>{escape(logs)}</pre>" if logs else "")  # all: the error is last
             + f"<div>{note}</div></div>")
 
 

@@ -135,7 +135,7 @@ class Stepping:
     def summary(self) -> str:
         """The line the magic returns."""
         if self.status == "done":
-            return f"{self.name}: {stepper_headline(self.facts)} — the last step; the stage stays open"
+            return f"{self.name}: paused at {_where(self.facts['position'])} — the last step; the stage stays open"
         if self.status == "paused":
             return (f"{self.name}: {stepper_headline(self.facts)} — %envd_step {self.name} for the next step, "
                     f"--continue for the next breakpoint, --stop to end")

@@ -4,7 +4,7 @@ Next and Continue are clicked as a user would; the kernel answers through the wi
 outlines the paused vertex, dots the breakpoint and lists the rebuild reasons beside it, the browser
 shows the pause's files, and a failing step shows its failure view. Each run's commands carry a
 fresh token, so the steps really run. Screenshots: tests/artifacts/stepper-paused.png and
-failure-view.png.
+failure-view.png (copied to docs/images/).
 """
 
 import uuid
@@ -78,6 +78,7 @@ def test_clicking_next_and_continue_steps_the_build_and_a_failing_step_shows_its
     # Paused at the breakpoint: the DAG outlines join, which also carries the breakpoint's dot.
     [paused] = shown(facts, paused_node)
     assert paused["text"].startswith("join") and paused["data"]["breakpoint"] == "true", paused
+    assert "paused at breakpoint step 4/5: join" in shown(facts, at_join)[0]["text"]  # Continue stopped there
     assert "breakpoints: join" in shown(facts, at_join)[0]["text"]
     # Beside it, why each step ran: the first solve of walk in this kernel, so every new step says so.
     rows = {row["text"].split()[1]: row for row in shown(facts, reasons)}
