@@ -132,6 +132,11 @@ def check_debugging_builds(nb) -> None:
         # the last log lines, sorted: the daemon reads stdout and stderr apart, so their order may vary
         assert sorted(failure[1:]) == [f"  | {line}" for line in configure_log]
     assert "app: showing the filesystem before the failed step '[user] sh /src/configure'" in plain(failing[0])
+    # one failure output: dockerd 26 shows the files as the failed step saw them, 20.10 the state before it
+    step = "'[user] sh /src/configure'"
+    assert f"app: build failed\n✗ step {step} failed with exit code 1 (cell[app]:3)" in plain(failing[0])
+    assert f"Files below: as the failed step {step} saw them when it failed" in plain(failing[0])
+    assert f"Files below: the filesystem before the failed step {step} (the daemon did not report" in plain(failing[1])
 
     before = returned(cell("%envd_ls app /src"))
     assert "showing the filesystem before the failed step" in before and "configure" in before
@@ -147,7 +152,7 @@ def check_debugging_builds(nb) -> None:
     assert [s.split(" — ")[0].removesuffix(" (cached)") for s in steps] == [  # cached once the notebook ran
         "app: paused at step 1/7: image envd-jupyter/busybox:latest",
         "app: paused at step 2/7: local context",
-        "app: paused at step 5/7: [user] sh /src/configure",  # --continue: breakpoint() in the cell
+        "app: paused at breakpoint step 5/7: [user] sh /src/configure",  # --continue: breakpoint() in the cell
         "app: paused at step 6/7: [user] sh /src/build.sh",
         "app: paused at step 7/7: [user] grep -q GREETING /src/app"]
     assert steps[-1].endswith("the last step; the stage stays open")

@@ -118,6 +118,14 @@ def listing_html(root: str, listing: Mapping[str, Any], view: Mapping[str, Any])
     return "".join(parts)
 
 
+def titled(bundle: dict[str, str], title: str) -> dict[str, str]:
+    """A listing's static bundle under its browser's title (which filesystem it is)."""
+    if not title:
+        return bundle
+    return {"text/plain": f"{title}\n{bundle['text/plain']}",
+            "text/html": f"<div style='{BOX};font-weight:600'>{escape(title)}</div>{bundle['text/html']}"}
+
+
 def listing_text(root: str, listing: Mapping[str, Any], view: Mapping[str, Any]) -> str:
     lines = [f"{root}: {len(listing.get('entries', ()))} entries" + (f" ({listing['error']})"
                                                                     if listing.get("error") else "")]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import ipywidgets
 from IPython.display import display
 
 
@@ -20,6 +21,20 @@ class StaticBundle:
 
     def _repr_mimebundle_(self, **_kwargs: Any) -> dict[str, str]:
         return self.bundle
+
+
+class BundledBox(ipywidgets.VBox):
+    """Several widgets as one output, with their static pictures (``static_bundle()``) in its bundle."""
+
+    def _repr_mimebundle_(self, **kwargs: Any):
+        data = super()._repr_mimebundle_(**kwargs) or {}
+        return {**data, **combined([child.static_bundle() for child in self.children])}
+
+
+def combined(bundles: list[dict[str, str]]) -> dict[str, str]:
+    """One ``text/plain`` + ``text/html`` bundle of several, in order."""
+    return {"text/plain": "\n".join(b["text/plain"] for b in bundles),
+            "text/html": "".join(b["text/html"] for b in bundles)}
 
 
 class LiveDisplay:

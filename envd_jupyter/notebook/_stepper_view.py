@@ -6,8 +6,8 @@ their own, so a long step never holds the kernel (its interrupt, other cells) an
 it. At each pause the DAG marks the paused vertex and the breakpoints, lists beside it why each
 step ran (lang's ``explain_rebuild`` against the previous solve of that state name: no extra
 solve), and the browser shows the stage's files and the logs of the steps just solved. A failing
-step shows the failure view: the step, its exit code, its last log lines, the user's line, and the
-filesystem the step started from.
+step shows the failure view (``_failure_view``, the same as ``%%envd``'s): the step, its exit code,
+its last log lines, the user's line, and the files the command saw.
 
 Every display carries ``text/plain`` and static HTML with the position marked; live displays are
 updated through their handles when the stepping ends, so a saved notebook keeps the last position.
@@ -21,18 +21,19 @@ from collections.abc import Callable
 from html import escape
 from typing import Any
 
-import ipywidgets
 import traitlets
 from IPython.core.error import UsageError
 from IPython.display import display
 
-from ._browse import FILE_CAP, directory_listing, listing_html, listing_text, one_line
-from ._display import StaticBundle
+from ._browse import one_line
+from ._display import BundledBox, StaticBundle, combined
+from ._failure_view import (BrowsedFiles, failed_files, failure_facts, failure_html, failure_lines, files_bundle,
+                            files_title, stage_files)
 from ._layout import layout_graph
 from ._live import VertexBook
 from ._reasons import reasons_html, reasons_text, step_reasons
 from ._svg import dag_html, dag_text
-from ._tables import BOX, LOG
+from ._tables import BOX
 from ._widgets import BrowserWidget, DAGWidget, _module, _Static
 
 ENDED = ("done", "failed", "stopped")
@@ -44,28 +45,16 @@ class StepperWidget(_Static):
     _esm = _module("stepper.js")
     state_name = traitlets.Unicode("").tag(sync=True)
     status = traitlets.Unicode("ready").tag(sync=True)  # ready running paused done failed stopped
-    position = traitlets.Dict().tag(sync=True)  # index, total, name, digest, cached
+    headline = traitlets.Unicode("").tag(sync=True)  # where it is, in words (``stepper_headline``)
+    position = traitlets.Dict().tag(sync=True)  # index, total, name, digest, cached, breakpoint
     breakpoints = traitlets.List(traitlets.Unicode()).tag(sync=True)
     message = traitlets.Unicode("").tag(sync=True)
-    failure = traitlets.Dict().tag(sync=True)  # step, exit_code, location, log_tail, note
+    failure = traitlets.Dict().tag(sync=True)  # _failure_view.failure_facts
 
     def static_bundle(self) -> dict[str, str]:
         facts = {name: getattr(self, name) for name in ("state_name", "status", "position", "breakpoints", "message",
                                                         "failure")}
         return {"text/plain": stepper_text(facts), "text/html": stepper_html(facts)}
-
-
-class StepperBox(ipywidgets.VBox):
-    """The stepper, the DAG and the browser as one output, with their static pictures in its bundle."""
-
-    def _repr_mimebundle_(self, **kwargs: Any):
-        data = super()._repr_mimebundle_(**kwargs) or {}
-        return {**data, **combined([child.static_bundle() for child in self.children])}
-
-
-def combined(bundles: list[dict[str, str]]) -> dict[str, str]:
-    return {"text/plain": "\n".join(b["text/plain"] for b in bundles),
-            "text/html": "".join(b["text/html"] for b in bundles)}
 
 
 class Stepping:
@@ -83,10 +72,12 @@ class Stepping:
         self.layout = layout_graph(self.graph, collapse=collapse)
         self.facts: dict[str, Any] = {"state_name": name, "status": "ready", "position": {}, "message": "",
                                       "failure": {}, "breakpoints": self._breakpoint_names()}
+        self.facts["headline"] = stepper_headline(self.facts)
         self.vertices: dict[str, Any] = {}
         self.marks: dict[str, Any] = {"current": None, "breakpoints": self._breakpoint_digests()}
         self.reasons: list[dict[str, str]] = []
-        self.stage: Any = None  # the pause (or failure stage) the browser shows
+        self.stage: Any = None  # the pause (or failure stage) the magics read
+        self.files: BrowsedFiles | None = None  # what the browser shows: the pause's files, or the failure's
         self._browse_title = ""
         self._logs: list[dict[str, Any]] = []
         self._lock = threading.Lock()  # one step at a time, whoever asked
@@ -98,7 +89,7 @@ class Stepping:
             self.stepper = StepperWidget(**self.facts)
             self.stepper.on_msg(self._on_message)
             self.dag = DAGWidget(self.graph, collapse=collapse, marks=self.marks)
-            self.box = StepperBox(children=[self.stepper, self.dag])
+            self.box = BundledBox(children=[self.stepper, self.dag])
             self.box.add_class("envd-stepper-box")
 
     # -- actions (the line forms and the buttons) ----------------------------------------------------
@@ -143,11 +134,10 @@ class Stepping:
 
     def summary(self) -> str:
         """The line the magic returns."""
-        at = self.facts["position"]
         if self.status == "done":
-            return f"{self.name}: paused at {_where(at)} — the last step; the stage stays open"
+            return f"{self.name}: paused at {_where(self.facts['position'])} — the last step; the stage stays open"
         if self.status == "paused":
-            return (f"{self.name}: paused at {_where(at)} — %envd_step {self.name} for the next step, "
+            return (f"{self.name}: {stepper_headline(self.facts)} — %envd_step {self.name} for the next step, "
                     f"--continue for the next breakpoint, --stop to end")
         return self.facts["message"] or f"{self.name}: {self.status}"
 
@@ -165,11 +155,8 @@ class Stepping:
                   + (f"\n{reasons_text(self.reasons)}" if self.reasons else ""),
                   "text/html": dag_html(self.layout, self.vertices, self.marks,
                                         reasons_html(self.reasons) if self.reasons else "")}]
-        if self.stage is not None and not self.stage.closed:
-            listing = directory_listing(self.stage.list_dir, "/")
-            parts.append({"text/plain": f"{self._browse_title}\n{listing_text('/', listing, {})}",
-                          "text/html": f"<div style='{BOX};font-weight:600'>{escape(self._browse_title)}</div>"
-                                       + listing_html("/", listing, {})})
+        if self.files is not None and not self.stage.closed:
+            parts.append(files_bundle(self.files, self._browse_title))
         return combined(parts)
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -197,17 +184,20 @@ class Stepping:
             if self.status == "stopped":  # Stop won: this pause is gone with the build
                 stage.close()
             else:
-                self._paused(stage, before)
+                self._paused(stage, before, action)
         return stage
 
-    def _paused(self, stage: Any, before: int) -> None:
+    def _paused(self, stage: Any, before: int, action: str) -> None:
         step = self.stepped.stepper.last
+        # Continue stops at a breakpoint or at the end; Next anywhere, on a breakpoint or not.
+        at_breakpoint = action == "continue" and self.stepped.stepper.is_breakpoint(step.vertex)
         self.facts["position"] = {"index": step.position, "total": step.total, "name": step.vertex.name,
-                                  "digest": step.vertex.digest, "cached": bool(step.ref.cached)}
+                                  "digest": step.vertex.digest, "cached": bool(step.ref.cached),
+                                  "breakpoint": at_breakpoint}
         self.marks = {**self.marks, "current": step.vertex.digest}
         solved = {vertex.digest for vertex in self.stepped.stepper.vertices[before:step.position]}
-        self._show_stage(stage, f"{self.name}: files at step {step.position}/{step.total} ({step.vertex.name})",
-                         solved)
+        title = f"{self.name}: files at step {step.position}/{step.total} ({step.vertex.name})"
+        self._show_stage(stage, stage_files(stage), title, solved)
         self._remember(stage)
         if self.stepped.done:
             self._end("done", f"{self.name}: stepped to the end; the stage stays open")
@@ -216,12 +206,8 @@ class Stepping:
 
     def _failed(self, error: Any, before: int) -> None:
         stage = getattr(error, "stage", None)
-        note = "no filesystem was kept for this failure"
-        if stage is not None:
-            where = stage.exec_note if stage.exec_note != stage.note else "runs in that filesystem"
-            note = f"Files below: {stage.note.removeprefix('showing ')}.\n%envd_exec {self.name} -- CMD: {where}."
-        self.facts["failure"] = {"step": error.step, "exit_code": error.exit_code, "location": error.location,
-                                 "log_tail": list(error.log_tail), "note": note}
+        files = failed_files(stage)
+        self.facts["failure"] = failure_facts(self.name, error, files)
         vertices = self.stepped.stepper.vertices
         index = next((i for i, vertex in enumerate(vertices) if vertex.digest == error.digest), None)
         if index is not None:
@@ -229,41 +215,42 @@ class Stepping:
                                       "digest": error.digest, "cached": False}
         self.marks = {**self.marks, "current": error.digest or None}
         solved = {vertex.digest for vertex in self.stepped.stepper.vertices[before:]} | {error.digest}
-        self._show_stage(stage, f"{self.name}: {stage.note}" if stage is not None else "", solved,
+        self._show_stage(stage, files, files_title(self.name, self.facts["failure"]), solved,
                          model=getattr(error, "model", None))
         if stage is not None:
             self._remember(stage)
         self._end("failed", "")
 
-    def _show_stage(self, stage: Any, title: str, solved: set[str], model: Any = None) -> None:
-        """The DAG's colours and reasons from the build's model; the browser over ``stage``."""
+    def _show_stage(self, stage: Any, files: BrowsedFiles | None, title: str, solved: set[str],
+                    model: Any = None) -> None:
+        """The DAG's colours and reasons from the build's model; the browser over ``files``."""
         book = VertexBook()
         book.replace(model if model is not None else self.stepped.build.model)
         self.vertices = book.by_digest()
         self.reasons = step_reasons(self.report, self.graph, book.model())
         self._logs = [vertex for vertex in book.vertices() if vertex["digest"] in solved]
-        self.stage, self._browse_title = stage, title
+        self.stage, self.files, self._browse_title = stage, files, title
         if self.live:
             with self.dag.hold_sync():
                 self.dag.update_model(book.model())
                 self.dag.marks, self.dag.reasons = self.marks, self.reasons
             self.dag.flush()
-            if stage is not None:
-                self._browser_over(stage, title)
+            if files is not None:
+                self._browser_over(files, title)
 
-    def _browser_over(self, stage: Any, title: str) -> None:
-        read = lambda path: stage.read_file(path, limit=FILE_CAP + 1)  # noqa: E731
+    def _browser_over(self, files: BrowsedFiles, title: str) -> None:
         if self.browser is None:
-            self.browser = BrowserWidget(stage.list_dir, read, logs=self._logs, title=title)
+            self.browser = BrowserWidget(files.list_dir, files.read_file, logs=self._logs, title=title)
             self.box.children = [*self.box.children, self.browser]
         else:
-            self.browser.show(stage.list_dir, read, logs=self._logs, title=title)
+            self.browser.show(files.list_dir, files.read_file, logs=self._logs, title=title)
 
     def _set(self, **facts: Any) -> None:
         self.facts.update(facts)
         self._publish()
 
     def _publish(self) -> None:
+        self.facts["headline"] = stepper_headline(self.facts)
         if self.live:
             with self.stepper.hold_sync():
                 for name, value in self.facts.items():
@@ -309,20 +296,21 @@ def _where(at: dict[str, Any]) -> str:
         if at else "the start"
 
 
+def stepper_headline(facts: dict[str, Any]) -> str:
+    """Where the stepping is, in words: the stepper's line, its widget's and its static picture's."""
+    status, at = facts["status"], facts["position"]
+    paused = f"paused at breakpoint {_where(at)}" if at.get("breakpoint") else f"paused at {_where(at)}"
+    return {"paused": paused, "done": f"done: {_where(at)}", "running": f"running after {_where(at)}",
+            "failed": f"failed at {_where(at)}"}.get(status, status)
+
+
 def stepper_text(facts: dict[str, Any]) -> str:
     """The stepper's ``text/plain``: state, where it is paused, breakpoints, the failure."""
-    status, at = facts["status"], facts["position"]
-    head = {"paused": f"paused at {_where(at)}", "done": f"done: {_where(at)}",
-            "running": f"running after {_where(at)}", "failed": f"failed at {_where(at)}"}.get(status, status)
-    lines = [f"stepper {facts['state_name']}: {head}",
+    lines = [f"stepper {facts['state_name']}: {stepper_headline(facts)}",
              f"breakpoints: {', '.join(facts['breakpoints']) or 'none'}"]
     failure = facts.get("failure") or {}
     if failure:
-        code = "" if failure.get("exit_code") is None else f" with exit code {failure['exit_code']}"
-        lines.append(f"✗ step {failure['step']!r} failed{code}" + (f" ({failure['location']})"
-                                                                   if failure.get("location") else ""))
-        lines += [f"  | {line}" for line in failure.get("log_tail", ())]
-        lines.append(failure.get("note", ""))
+        lines += failure_lines(failure)
     elif facts.get("message"):
         lines.append(facts["message"])
     return "\n".join(line for line in lines if line)
@@ -330,19 +318,9 @@ def stepper_text(facts: dict[str, Any]) -> str:
 
 def stepper_html(facts: dict[str, Any]) -> str:
     """The stepper's static picture: the same facts, the failure view in red."""
-    text = stepper_text(facts).splitlines()
     failure = facts.get("failure") or {}
-    head = (f"<div style='font-weight:600'>{escape(text[0])}</div>"
-            f"<div style='color:var(--jp-ui-font-color2,#555)'>{escape(text[1])}</div>")
-    if not failure:
-        rest = "".join(f"<div>{escape(line)}</div>" for line in text[2:])
-        return f"<div class='envd-static envd-stepper' data-status='{escape(facts['status'])}' style='{BOX}'>{head}{rest}</div>"
-    code = "" if failure.get("exit_code") is None else f" with exit code {failure['exit_code']}"
-    logs = "\n".join(failure.get("log_tail", ()))
-    return (f"<div class='envd-static envd-stepper' data-status='failed' style='{BOX}'>{head}"
-            f"<div class='envd-failure' style='border:1px solid #c62828;border-left-width:4px;border-radius:4px;"
-            f"padding:6px 8px;margin:4px 0'><div style='color:#c62828;font-weight:600'>"
-            f"✗ step {escape(repr(failure['step']))} failed{code}</div>"
-            + (f"<div>made by {escape(failure['location'])}</div>" if failure.get("location") else "")
-            + (f"<pre style='{LOG}'>{escape(logs)}</pre>" if logs else "")
-            + f"<div>{escape(failure.get('note', '')).replace(chr(10), '<br>')}</div></div></div>")
+    text = stepper_text({**facts, "failure": {}}).splitlines()
+    rest = failure_html(failure) if failure else "".join(f"<div>{escape(line)}</div>" for line in text[2:])
+    return (f"<div class='envd-static envd-stepper' data-status='{escape(facts['status'])}' style='{BOX}'>"
+            f"<div style='font-weight:600'>{escape(text[0])}</div>"
+            f"<div style='color:var(--jp-ui-font-color2,#555)'>{escape(text[1])}</div>{rest}</div>")

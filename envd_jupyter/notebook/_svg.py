@@ -231,7 +231,8 @@ def _text_rows(every: list[Mapping[str, Any]], layout: Mapping[str, Any], vertic
         paused = v["id"] == marks.get("current")
         if len(rows) < TEXT_ROWS or state == "failed" or paused:
             arrows = f"  ← {', '.join(map(str, sorted(set(inputs.get(v['id'], [])))))}" if inputs.get(v["id"]) else ""
-            flags = ("  ● breakpoint" if v["id"] in breakpoints else "") + ("  ◀ paused here" if paused else "")
+            here = "  ◀ failed here" if state == "failed" else "  ◀ paused here"
+            flags = ("  ● breakpoint" if v["id"] in breakpoints else "") + (here if paused else "")
             rows.append(f"  {number[v['id']]:>3} {state:<8} {v.get('kind', ''):<6} {truncate(v['name'], 60)}"
                         f"{arrows}{flags}")
     hidden = len(every) - len(rows)

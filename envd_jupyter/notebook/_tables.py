@@ -55,10 +55,16 @@ def model_dict(model: Any) -> dict[str, Any]:
 
 
 def summary_line(model: Mapping[str, Any]) -> str:
-    """"12 vertices · 5 ran · 6 cached · 1 failed · done" (or "running")."""
+    """"12 vertices · 5 ran · 6 cached · 0 failed · done" (or "running"); after a failure "… 1 failed ·
+    stopped at STEP": the build is kept open for the failure's filesystem, but nothing more will run.
+
+    The one rule for the words: the progress widget shows this line as its ``summary["line"]``.
+    """
+    failed = build_order(v for v in model["vertices"] if state_of(v) == "failed")
+    status = (f"stopped at {truncate(failed[0].get('name') or failed[0].get('digest', ''), NAME_CHARS)}"
+              if failed else "done" if model.get("done") else "running")
     return (f"{model.get('total', len(model['vertices']))} vertices · {model.get('ran', 0)} ran · "
-            f"{model.get('cached', 0)} cached · {model.get('failed', 0)} failed · "
-            + ("done" if model.get("done") else "running"))
+            f"{model.get('cached', 0)} cached · {model.get('failed', len(failed))} failed · {status}")
 
 
 def chip(state: str) -> str:

@@ -18,7 +18,9 @@ from typing import Any
 from IPython.display import display
 
 from envd_jupyter.notebook._browse import human_size
-from envd_jupyter.notebook._display import StaticBundle, show
+from envd_jupyter.notebook._display import BundledBox, StaticBundle, combined, show
+from envd_jupyter.notebook._failure_view import (FailureWidget, failed_files, failure_bundle, failure_facts,
+                                                 files_bundle, files_title)
 from envd_jupyter.notebook._layout import layout_graph
 from envd_jupyter.notebook._reasons import reasons_html, reasons_text, step_reasons
 from envd_jupyter.notebook._svg import dag_html, dag_text
@@ -128,21 +130,33 @@ class BuildView:
     def failed(self, error: BaseException, previous: Any = None) -> None:
         """Final pictures of a failed or interrupted solve (the magic raises the short error itself).
 
-        The reasons say why each step that ran (and the failed one) ran; where the filesystem before
-        the failed step was kept open, a note says so and the browser shows it.
+        The reasons say why each step that ran (and the failed one) ran. A failed step then gets ONE
+        output, the failure view (``_failure_view``, the stepper's too): the step, its exit code, its
+        last log lines, the cell line, and a browser over the files the command saw, with a note
+        saying which filesystem that is.
         """
         stage = getattr(error, "stage", None)
         model = stage.model if stage is not None else getattr(error, "model", None)
         reasons = self._explain(previous, self._definition, model) if model is not None else []
         self._end(model)
         self._show_reasons(reasons)
-        if stage is None:
-            return
-        note = (f"{self.name}: {stage.note} — %envd_ls / %envd_cat / %envd_exec {self.name} -- CMD "
-                f"work on it")
-        display(StaticBundle({"text/plain": note, "text/html": f"<div class='envd-note'>{html.escape(note)}</div>"}))
-        if self._live:
-            self._show_browser(stage, f"{self.name} (before the failed step)")
+        if getattr(error, "step", ""):
+            self._show_failure(error, stage)
+
+    def _show_failure(self, error: Any, stage: Any) -> None:
+        files = failed_files(stage)
+        facts = failure_facts(self.name, error, files)
+        title = files_title(self.name, facts)
+        if self._live and keep_widgets_live():
+            children: list[Any] = [FailureWidget(failure=facts)]
+            if files is not None:
+                children.append(BrowserWidget(files.list_dir, files.read_file, logs=stage.model, title=title))
+            box = BundledBox(children=children)
+            box.add_class("envd-failure-box")
+            display(box)
+        else:
+            parts = [failure_bundle(facts)] + ([files_bundle(files, title)] if files is not None else [])
+            display(StaticBundle(combined(parts)))
 
     def exported(self, spec: str, result: Any) -> None:
         line = f"{self.name}: exported as {spec} in {result.elapsed:.1f}s"

@@ -17,12 +17,12 @@ from typing import Any
 import anywidget
 import traitlets
 
-from ._browse import FILE_CAP, directory_listing, file_view, listing_html, listing_text
+from ._browse import FILE_CAP, directory_listing, file_view, listing_html, listing_text, titled
 from ._layout import layout_graph
 from ._live import Throttle, VertexBook
 from ._reasons import reasons_html, reasons_text
 from ._svg import STATE_STYLES, dag_html, dag_text
-from ._tables import progress_html, progress_text, scores_dict, scores_html, scores_text
+from ._tables import progress_html, progress_text, scores_dict, scores_html, scores_text, summary_line
 
 STATIC = Path(__file__).with_name("static")
 
@@ -151,7 +151,8 @@ class ProgressWidget(_LiveVertices):
     def _snapshot(self) -> dict[str, Any]:
         model = self._book.model()
         return {"vertices": [dict(v, log_tail=list(v["log_tail"])) for v in model["vertices"]],
-                "summary": {k: model[k] for k in ("total", "cached", "ran", "failed", "done")}}
+                "summary": {**{k: model[k] for k in ("total", "cached", "ran", "failed", "done")},
+                            "line": summary_line(model)}}
 
     def _static(self, snapshot: dict[str, Any]) -> dict[str, str]:
         model = {**snapshot["summary"], "vertices": snapshot["vertices"]}
@@ -243,6 +244,6 @@ class BrowserWidget(_Static):
 
     def static_bundle(self) -> dict[str, str]:
         root = self.listings.get(posixpath.normpath(self.root), {})
-        return {"text/plain": listing_text(self.root, root, self.file),
-                "text/html": listing_html(self.root, root, self.file)}
+        return titled({"text/plain": listing_text(self.root, root, self.file),
+                       "text/html": listing_html(self.root, root, self.file)}, self.title)
 

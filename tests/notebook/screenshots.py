@@ -21,6 +21,7 @@ from pathlib import Path
 from envd_jupyter.notebook._layout import layout_graph
 from envd_jupyter.notebook._svg import dag_html
 from envd_jupyter.notebook._tables import progress_html, scores_html
+from envd_jupyter.notebook._failure_view import failure_bundle
 from envd_jupyter.notebook._stepper_view import StepperWidget
 from envd_jupyter.notebook._widgets import STATIC, BrowserWidget, DAGWidget, ProgressWidget, ScoresWidget
 
@@ -143,6 +144,9 @@ def pages(workdir: Path) -> dict[str, tuple[Path, str]]:
                                  answers),
     }
     scripts.update(stepper_scripts(g))
+    failure = {"state_name": "app", "step": "[envd] apt-get install git", "exit_code": 100, "location": "cell-1:2",
+               "log_tail": ["E: Unable to locate package gti"], "note": "Files below: the filesystem before the "
+               "failed step (the daemon did not report its own).", "shown": "before"}
     css = (STATIC / "widgets.css").read_text()
     open_file = """
 setTimeout(() => {
@@ -166,6 +170,8 @@ setTimeout(() => {
         ("dag-expanded", mount("dag", extra=expand), "1200,640", ""),
         ("stepper-failed", mount("stepper", "stepdag"), "1200,760", ""),
         ("stepper-failed-dark", mount("stepper", "stepdag"), "1200,760", DARK),
+        ("envd-failure", mount("failure") + "<hr>" + failure_bundle(failure)["text/html"], "1000,560", ""),
+        ("envd-failure-dark", mount("failure"), "1000,300", DARK),
     ]:
         page = workdir / f"{name}.html"
         page.write_text(f"<!doctype html><html><head><meta charset=utf-8><style>{css}</style>"
@@ -186,16 +192,20 @@ def stepper_scripts(graph: dict) -> dict[str, str]:
     dag.update_model(two_branches_model())  # b1 failed
     dag.flush()
     stepper = StepperWidget(state_name="app", status="failed", breakpoints=["[envd] pip install pandas"],
+                            headline="failed at step 4/9: [envd] apt-get install git",
                             position={"index": 4, "total": 9, "name": "[envd] apt-get install git",
                                       "digest": "sha256:b1", "cached": False},
                             failure={"step": "[envd] apt-get install git", "exit_code": 100, "location": "cell-1:2",
                                      "log_tail": ["E: Unable to locate package gti"],
-                                     "note": "Files below: the filesystem before the failed step.\n"
-                                             "%envd_exec app -- CMD: running in the failed step's own filesystem."})
+                                     "note": "Files below: as the failed step '[envd] apt-get install git' saw them "
+                                             "when it failed (%envd_exec app -- CMD runs there too).\n"
+                                             "%envd_ls / %envd_cat app: showing the filesystem before the failed "
+                                             "step '[envd] apt-get install git'.", "shown": "own"})
     keys = ("graph_layout", "vertices", "styles", "selected", "expanded", "marks", "reasons")
     return {"stepper": widget_script("stepper", {k: stepper.get_state()[k] for k in
-                                                 ("state_name", "status", "position", "breakpoints", "message",
-                                                  "failure")}),
+                                                 ("state_name", "status", "headline", "position", "breakpoints",
+                                                  "message", "failure")}),
+            "failure": widget_script("failure", {"failure": {**stepper.failure, "state_name": "app"}}),
             "stepdag": widget_script("dag", {k: dag.get_state()[k] for k in keys}, element="stepdag")}
 
 

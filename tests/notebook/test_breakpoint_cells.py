@@ -15,7 +15,7 @@ def test_continue_pauses_at_a_breakpoint_written_in_the_cell(shell, language, bo
     token = unique()
     envd(shell, f"marked --no-solve --lang {language}", body.format(token=token))
     paused = str(shell.run_line_magic("envd_step", "marked --continue"))
-    assert f"paused at step 2/3: [user] echo {token} > /one" in paused and "--continue for the next" in paused
+    assert f"paused at breakpoint step 2/3: [user] echo {token} > /one" in paused and "--continue for the next" in paused
     assert shell.run_line_magic("envd_cat", "marked /one") == f"{token}\n"
     assert shell.run_line_magic("envd_exec", "marked -- test -e /two") == 1
     assert "step 3/3: [user] echo 2 > /two — the last step" in shell.run_line_magic("envd_step", "marked --continue")

@@ -63,7 +63,8 @@ def test_a_live_build_model_object_feeds_the_progress_widget():
     widget.update_model(model)
     widget.flush()
     expected = model.to_dict()
-    assert widget.summary == {k: expected[k] for k in ("total", "cached", "ran", "failed", "done")}
+    assert widget.summary == {**{k: expected[k] for k in ("total", "cached", "ran", "failed", "done")},
+                              "line": "3 vertices · 2 ran · 1 cached · 1 failed · stopped at sh -c 'exit 3'"}
     assert [v["log_tail"] for v in widget.vertices] == [v["log_tail"] for v in expected["vertices"]]
     text = widget._repr_mimebundle_()[0]["text/plain"]
     assert "failed" in text and "      | about to fail" in text and "error: exit code: 3" in text

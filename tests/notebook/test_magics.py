@@ -308,12 +308,13 @@ def test_step_through_a_state_next_continue_to_a_breakpoint_and_read_each_pause(
             '.run("echo 3 > /three", name="three").run("echo 4 > /four", name="four")')
     envd(shell, "walk --no-solve", body)
     assert str(shell.run_line_magic("envd_step", "walk")).startswith("walk: paused at step 1/5: image ")
-    assert "paused at step 2/5: one" in shell.run_line_magic("envd_step", "walk")
+    after_next = shell.run_line_magic("envd_step", "walk")
+    assert "paused at step 2/5: one" in after_next and "at breakpoint" not in after_next
     assert shell.run_line_magic("envd_cat", "walk /one") == f"{token}\n"
     assert "two" not in [entry.path for entry in shell.run_line_magic("envd_ls", "walk /")]
 
     paused = shell.run_line_magic("envd_step", "walk --break three --continue")
-    assert "paused at step 4/5: three" in paused
+    assert "paused at breakpoint step 4/5: three" in paused
     assert shell.run_line_magic("envd_exec", "walk -- test -e /four") == 1
     assert shell.run_line_magic("envd_exec", "walk -- test -e /three") == 0
 

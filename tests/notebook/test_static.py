@@ -103,7 +103,7 @@ def test_dag_html_wraps_the_svg_in_a_scroll_box():
 def test_progress_table_has_a_row_per_vertex_with_logs_and_errors():
     html = progress_html(two_branches_model())
     assert html.count("<tr>") == 1 + 8
-    assert "8 vertices · 3 ran · 2 cached · 1 failed · done" in html
+    assert "8 vertices · 3 ran · 2 cached · 1 failed · stopped at [envd] apt-get install git" in html
     assert "E: Unable to locate package git" in html and "exit code: 100" in html and "4.25 s" in html
     assert html.count("✓") == 2
 
@@ -115,7 +115,7 @@ def test_progress_accepts_a_bare_vertex_list():
 
 def test_progress_text_is_plain_and_shows_failure_logs_only():
     text = progress_text(two_branches_model())
-    assert text.splitlines()[0] == "Build: 8 vertices · 3 ran · 2 cached · 1 failed · done"
+    assert text.splitlines()[0] == "Build: 8 vertices · 3 ran · 2 cached · 1 failed · stopped at [envd] apt-get install git"
     assert "      | E: Unable to locate package git" in text and "Collecting pandas" not in text
 
 

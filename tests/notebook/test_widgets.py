@@ -135,10 +135,11 @@ def test_progress_widget_rows_summary_and_bundle():
     widget.update_model(two_branches_model())
     widget.flush()
     assert [v["index"] for v in widget.vertices] == list(range(1, 9))
-    assert widget.summary == {"total": 8, "cached": 2, "ran": 3, "failed": 1, "done": True}
+    assert widget.summary == {"total": 8, "cached": 2, "ran": 3, "failed": 1, "done": True,
+                              "line": "8 vertices · 3 ran · 2 cached · 1 failed · stopped at [envd] apt-get install git"}
     data, _ = widget._repr_mimebundle_()
     assert set(data) == {"text/plain", "text/html", WIDGET_VIEW}
-    assert data["text/plain"].startswith("Build: 8 vertices · 3 ran · 2 cached · 1 failed · done")
+    assert data["text/plain"].startswith("Build: 8 vertices · 3 ran · 2 cached · 1 failed · stopped at [envd] apt-get install git")
     assert "E: Unable to locate package git" in data["text/html"]
 
 

@@ -64,6 +64,17 @@ function logBlock(vertex) {
   return lines.length ? el("pre", { class: "envd-log", text: lines.join("\n") }) : null;
 }
 
+// The failure view's nodes from _failure_view.failure_facts: the stepper's and %%envd's (failure.js).
+function failureView(info) {
+  const code = info.exit_code === null || info.exit_code === undefined ? "" : ` with exit code ${info.exit_code}`;
+  return [
+    el("h4", { text: `✗ step '${info.step}' failed${code}` }),
+    info.location ? el("div", { class: "envd-muted", text: `made by ${info.location}` }) : null,
+    info.log_tail && info.log_tail.length ? el("pre", { class: "envd-log", text: info.log_tail.join("\n") }) : null,
+    info.note ? el("div", { class: "envd-failure-note", text: info.note }) : null,
+  ].filter(Boolean);
+}
+
 function button(label, onclick, title) {
   return el("button", { class: "envd-button", type: "button", text: label, title, onclick });
 }

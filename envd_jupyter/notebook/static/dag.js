@@ -131,12 +131,12 @@ function render({ model, el: host }) {
       const paused = ids.includes(marks.current);
       toggleData(group, "paused", paused);
       toggleData(group, "breakpoint", ids.some((id) => breakpoints.has(id)));
-      if (paused) pausedAt = node.name;
+      if (paused) pausedAt = `${state === "failed" ? "failed" : "paused"} at ${node.name}`;
       for (const member of node.members || [node]) counts[stateOf(vertices[member.id])] += 1;
     }
     const layout = model.get("graph_layout");
     status.textContent = LEGEND_STATES.filter((s) => counts[s]).map((s) => `${counts[s]} ${s}`).join(" · ")
-      + (layout.reason ? ` — ${layout.reason}` : "") + (pausedAt ? ` — paused at ${pausedAt}` : "");
+      + (layout.reason ? ` — ${layout.reason}` : "") + (pausedAt ? ` — ${pausedAt}` : "");
     showDetails();
   }
 

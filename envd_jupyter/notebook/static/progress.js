@@ -70,8 +70,7 @@ function render({ model, el: host }) {
     const s = model.get("summary") || {};
     const total = s.total ?? vertices.length;
     const finished = vertices.filter((v) => ["done", "cached", "failed"].includes(stateOf(v))).length;
-    summary.textContent = `${total} vertices · ${s.ran ?? 0} ran · ${s.cached ?? 0} cached · ${s.failed ?? 0} failed · `
-      + (s.done ? "done" : "running");
+    summary.textContent = s.line || ""; // worded by _tables.summary_line
     fill.style.width = `${total ? (100 * finished) / total : 0}%`;
     title.textContent = model.get("title");
   }

@@ -1,6 +1,6 @@
 // StepperWidget: Next / Continue / Stop over a state being stepped through. Each button sends one
 // message ({type: "next" | "continue" | "stop"}); the kernel runs the step on a thread of its own and
-// answers through `status`, `position`, `message` and `failure`. The DAG and the result browser
+// answers through `status`, `headline`, `message` and `failure`. The DAG and the result browser
 // shown with it are their own widgets, updated by the kernel at each pause.
 const ENDED = ["done", "failed", "stopped"];
 
@@ -28,18 +28,10 @@ function render({ model, el: host }) {
 
   function draw() {
     const status = model.get("status");
-    const at = model.get("position") || {};
     host.dataset.status = status;
     next.disabled = resume.disabled = status === "running" || ENDED.includes(status);
     stop.disabled = ENDED.includes(status);
-    const where = at.total ? `step ${at.index}/${at.total}: ${at.name}${at.cached ? " (cached)" : ""}` : "";
-    position.textContent = {
-      running: `running${where ? ` (after ${where})` : ""}`,
-      paused: `paused at ${where}`,
-      done: `done: ${where}`,
-      failed: `failed at ${where}`,
-      stopped: "stopped",
-    }[status] || status;
+    position.textContent = model.get("headline") || status; // worded by _stepper_view.stepper_headline
     const marks = model.get("breakpoints") || [];
     breakpoints.textContent = marks.length ? `breakpoints: ${marks.join(", ")}` : "no breakpoints";
     message.textContent = model.get("message");
@@ -50,16 +42,11 @@ function render({ model, el: host }) {
   function drawFailure(info) {
     failure.hidden = !info.step;
     if (!info.step) return;
-    const code = info.exit_code === null || info.exit_code === undefined ? "" : ` with exit code ${info.exit_code}`;
-    failure.replaceChildren(
-      el("h4", { text: `✗ step '${info.step}' failed${code}` }),
-      info.location ? el("div", { class: "envd-muted", text: `made by ${info.location}` }) : null,
-      info.log_tail && info.log_tail.length ? el("pre", { class: "envd-log", text: info.log_tail.join("\n") }) : null,
-      info.note ? el("div", { class: "envd-failure-note", text: info.note }) : null,
-    );
+    failure.dataset.shown = info.shown || "";
+    failure.replaceChildren(...failureView(info));
   }
 
-  const stops = [watch(model, ["status", "position", "breakpoints", "message", "failure"], draw)];
+  const stops = [watch(model, ["status", "headline", "breakpoints", "message", "failure"], draw)];
   return () => stops.forEach((stop) => stop());
 }
 
