@@ -19,7 +19,7 @@ from envd_jupyter.fleet._stage import Stage
 def _shared_imports(fleet: Any, request: Any, builder: str) -> list:
     if fleet.shared_cache is None:
         return []
-    return fleet.shared_cache.specs(request, builder, False, ())[0]
+    return fleet.shared_cache.specs(request, fleet.solved_on(builder), False, ())[0]
 
 
 def build(fleet: Any, target: Any, *, name: str | None = None, on_event: Any = None,
@@ -104,7 +104,7 @@ def solve(fleet: Any, target: Any, *, exports: Sequence[Any] = (), cache_imports
         if fleet.shared_cache is not None:
             info = next((b for b in fleet.builders() if b.name == builder), None)
             shared_imports, shared_exports = fleet.shared_cache.specs(
-                request, builder, info is not None and info.registry_cache, attempt_exports)
+                request, fleet.solved_on(builder), info is not None and info.registry_cache, attempt_exports)
         definition = definition_for(target, client.caps().llb)
         with fleet.running(builder, reservation):
             started = client.start_solve(definition, exports=attempt_exports,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any, Sequence
+from typing import Any, Container, Sequence
 
 from envd_jupyter import buildkit
 from envd_jupyter.scheduler import BuildRequest
@@ -36,10 +36,10 @@ class SharedCache:
         head = request.chain_keys[-1] if request.chain_keys else 0
         return f"{self.registry}/{REPOSITORY}:{head:016x}"
 
-    def specs(self, request: BuildRequest, builder: str, registry_cache: bool,
+    def specs(self, request: BuildRequest, solved_there: Container[str], registry_cache: bool,
               exports: Sequence[Any]) -> tuple[list, list]:
-        """(cache_imports, cache_exports) for ``request`` solved on ``builder``."""
-        imports = [buildkit.CacheSpec.registry(ref) for ref in self._imports_for(request, builder)]
+        """(cache_imports, cache_exports) for ``request`` on a builder that reported ``solved_there`` (digests)."""
+        imports = [buildkit.CacheSpec.registry(ref) for ref in self._imports_for(request, solved_there)]
         if registry_cache:
             return imports, [buildkit.CacheSpec.registry(self.ref_for(request), mode="max")]
         if any(self._pushed_here(export) for export in exports):
@@ -65,10 +65,14 @@ class SharedCache:
                 self._refs.popitem(last=False)
             self._index.record(self.holder, done_keys)
 
-    def _imports_for(self, request: BuildRequest, builder: str) -> list[str]:
-        """Refs whose chains overlap the request's most, when they hold more of it than the builder does."""
+    def _imports_for(self, request: BuildRequest, solved_there: Container[str]) -> list[str]:
+        """Refs whose chains overlap the request's most, when they hold more of it than the builder did.
+
+        What the builder holds is what it reported running or serving from cache (not the scheduler's
+        approximate index, which already counts the chain as there once the builder is picked).
+        """
         keys = request.chain_keys
-        local = sum(1 for key in keys if self._index.holds(builder, key))
+        local = sum(1 for vertex in request.vertices if vertex.digest in solved_there)
         with self._lock:
             overlap = [(len(held.intersection(keys)), ref) for ref, held in self._refs.items()]
         ranked = sorted(((n, ref) for n, ref in overlap if n > local), key=lambda item: -item[0])

@@ -262,6 +262,11 @@ class Fleet:
             self.scheduler.cache_index.record(builder, keys)
         return keys
 
+    def solved_on(self, builder: str) -> frozenset[str]:
+        """Digests ``builder`` reported running or serving from cache (the most recent CACHED_DIGESTS)."""
+        with self._lock:
+            return frozenset(self._cached.get(builder, ()))
+
     # -- building (Stage, stepper, export: _building; routed solves: _routing) ----------------
     def build(self, target: Any, **options: Any):
         """Schedule ``target``, solve it on the pick inside an interactive build, keep that open (``Stage``)."""

@@ -146,6 +146,10 @@ class CacheIndex:
                 narrower = narrowed[held_by] = held_by - single
             holders[key] = narrower
 
+    def holders(self, key: int) -> frozenset[str]:
+        """Every endpoint (or registry holder) believed to hold ``key``."""
+        return self._holders.get(key, frozenset())
+
     def holds(self, endpoint: str, key: int) -> bool:
         return key in self._lru.get(endpoint, ())
 

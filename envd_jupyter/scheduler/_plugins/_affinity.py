@@ -52,9 +52,11 @@ def affinity_scores(
             matched = index.matched_work(request.chain_keys, work)
         else:
             matched = _reported_work(request.vertices, work, cycle.snapshot.endpoints)
-        if registry_weight > 0:
+        if registry_weight > 0 and mode == "approximate":
             _add_registry_work(matched, index.matched_sets(request.chain_keys, work), cycle.snapshot.endpoints,
-                               registry_weight, local=mode == "approximate")
+                               registry_weight)
+        elif registry_weight > 0:
+            _add_reported_registry_work(matched, request, work, index, cycle.snapshot.endpoints, registry_weight)
         matched = {name: min(1.0, hit / total) for name, hit in matched.items()}
         cycle.state[memo_key] = matched
     if not matched:
@@ -74,16 +76,33 @@ def _reported_work(vertices, work, endpoints) -> dict[str, float]:
     return matched
 
 
+def _reached(endpoint) -> set[str]:
+    return {REGISTRY_HOLDER_PREFIX + host for host in endpoint.registry_rtt_ms}
+
+
 def _add_registry_work(matched: dict[str, float], per_set: Mapping[frozenset[str], float], endpoints,
-                       weight: float, local: bool) -> None:
-    """Add ``weight`` × the work held by a registry an endpoint reaches and (when ``local``) not by the endpoint."""
+                       weight: float) -> None:
+    """Add ``weight`` × the work held by a registry an endpoint reaches and not by the endpoint itself."""
     registry_sets = [(held_by, w) for held_by, w in per_set.items()
                      if any(name.startswith(REGISTRY_HOLDER_PREFIX) for name in held_by)]
     if not registry_sets:
         return
     for endpoint in endpoints:
-        reached = {REGISTRY_HOLDER_PREFIX + host for host in endpoint.registry_rtt_ms}
-        extra = sum(w for held_by, w in registry_sets
-                    if not (local and endpoint.name in held_by) and reached.intersection(held_by))
+        reached = _reached(endpoint)
+        extra = sum(w for held_by, w in registry_sets if endpoint.name not in held_by and reached.intersection(held_by))
+        if extra:
+            matched[endpoint.name] = matched.get(endpoint.name, 0.0) + weight * extra
+
+
+def _add_reported_registry_work(matched: dict[str, float], request, work, index: "CacheIndex", endpoints,
+                                weight: float) -> None:
+    """Precise mode: the same, for the vertices the endpoint did not report as cached."""
+    holders = [index.holders(key) for key in request.chain_keys]
+    if not any(name.startswith(REGISTRY_HOLDER_PREFIX) for held_by in holders for name in held_by):
+        return
+    for endpoint in endpoints:
+        reached, cached = _reached(endpoint), endpoint.cached_digests
+        extra = sum(w for vertex, w, held_by in zip(request.vertices, work, holders)
+                    if vertex.digest not in cached and reached.intersection(held_by))
         if extra:
             matched[endpoint.name] = matched.get(endpoint.name, 0.0) + weight * extra
