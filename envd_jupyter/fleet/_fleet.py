@@ -24,7 +24,7 @@ from envd_jupyter.fleet._config import read_fleet_file
 from envd_jupyter.fleet._errors import FleetError
 from envd_jupyter.fleet._profiles import DEFAULT_CONFIG
 from envd_jupyter.fleet._project import project_builders, project_env
-from envd_jupyter.fleet._reports import BuilderInfo, Health, Refresher, probe
+from envd_jupyter.fleet._reports import DISK_USAGE_EVERY, BuilderInfo, Health, Refresher, probe
 from envd_jupyter.scheduler import BuildRequest, Endpoint, Scheduler, SchedulingResult
 
 CACHED_DIGESTS = 20000  # digests remembered per builder for the precise affinity mode
@@ -70,6 +70,7 @@ class Fleet:
         self._retired: list[buildkit.Client] = []  # replaced while a solve still used them; closed with the fleet
         self._health = {name: Health() for name in self._addresses}
         self._cached: dict[str, OrderedDict[str, None]] = {}
+        self._disk: dict[str, tuple[int, float]] = {}  # build-cache bytes and when DiskUsage said so
         self._in_flight: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._report_version = 0
@@ -130,6 +131,7 @@ class Fleet:
                 raise FleetError(f"{name!r} is the fleet's last builder")
             del self._addresses[name]
             self._cached.pop(name, None)
+            self._disk.pop(name, None)
         self._retire_client(name)
         self.refresher.forget(name)
         self.scheduler.cache_index.forget(name)
@@ -159,11 +161,15 @@ class Fleet:
         health, address = self._health.get(name), self._addresses.get(name, "")
         if health is None or health.down():
             return self._unhealthy(name, "marked down")
+        disk = self._disk.get(name)
+        recent = disk is not None and time.monotonic() - disk[1] < DISK_USAGE_EVERY
         try:
-            info = probe(name, address, self.client(name))
+            info = probe(name, address, self.client(name), disk[0] if recent else None)
         except buildkit.BuildKitError as exc:
             self._retire_client(name)
             return self._unhealthy(name, str(exc).splitlines()[0])
+        if not recent:
+            self._disk[name] = (info.disk_bytes, time.monotonic())
         health.answered()
         return info
 

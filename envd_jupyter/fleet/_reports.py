@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 RECENT = 20  # solve outcomes kept per builder for failures and latency
+DISK_USAGE_EVERY = 60.0  # seconds between DiskUsage calls per builder (the other probes run every round)
 BACKOFF_FIRST, BACKOFF_MAX = 2.0, 60.0  # seconds a failed-over builder stays down (doubling) before a re-probe
 
 
@@ -59,8 +60,12 @@ def exports_registry_cache(address: str, labels: Mapping[str, str]) -> bool:
     return labels.get("org.mobyproject.buildkit.worker.executor") == "containerd"
 
 
-def probe(name: str, address: str, client: Any) -> BuilderInfo:
-    """Ask one connected daemon everything a decision reads (each call bounded by the client's timeout)."""
+def probe(name: str, address: str, client: Any, disk_bytes: int | None = None) -> BuilderInfo:
+    """Ask one connected daemon everything a decision reads (each call bounded by the client's timeout).
+
+    ``disk_bytes``: a recent build-cache size to reuse (DiskUsage walks every cache record: a few hundred
+    ms on a busy daemon, too dear for every round).
+    """
     started = time.monotonic()
     workers = client.workers()
     latency_ms = (time.monotonic() - started) * 1000
@@ -68,7 +73,8 @@ def probe(name: str, address: str, client: Any) -> BuilderInfo:
     return BuilderInfo(
         name, address, True, version=client.info().version,
         platforms=tuple(dict.fromkeys(p for w in workers for p in w.platforms)),
-        caps=client.caps().llb, disk_bytes=sum(r.size for r in client.disk_usage()), labels=labels,
+        caps=client.caps().llb, labels=labels,
+        disk_bytes=sum(r.size for r in client.disk_usage()) if disk_bytes is None else disk_bytes,
         latency_ms=round(latency_ms, 1), updated=time.time(), registry_cache=exports_registry_cache(address, labels))
 
 

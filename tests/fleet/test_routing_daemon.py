@@ -3,6 +3,7 @@ builders joining at runtime, and the two scheduling cycles in the record."""
 
 import os
 import signal
+import socket
 import time
 import uuid
 
@@ -110,6 +111,20 @@ def test_a_builder_added_at_runtime_receives_work(fleet_daemons, daemon_env):
             busy.cancel()
         with pytest.raises(buildkit.SolveCancelled):
             busy.result(timeout=WAIT)
+
+
+def test_a_hung_daemon_holds_reports_and_decisions_no_longer_than_the_refresh_timeout(fleet_daemons, tmp_path):
+    """A peer that accepts and never answers: reported unhealthy by the round's bound, not the 30 s client timeout."""
+    first = sorted(fleet_daemons)[0]
+    with socket.socket(socket.AF_UNIX) as hung:
+        hung.bind(str(tmp_path / "hung.sock"))
+        hung.listen(8)
+        builders = {first: fleet_daemons[first], "hung": f"docker+unix://{tmp_path}/hung.sock"}
+        with Fleet(builders, timeout=30, refresh_timeout=1) as fleet:
+            reports = {info.name: info for info in fleet.builders()}
+            assert reports[first].healthy and reports[first].latency_ms is not None and reports[first].updated
+            assert not reports["hung"].healthy and reports["hung"].error == "no answer within 1s"
+            assert fleet.solve(unique_chain(uuid.uuid4().hex, steps=1)).builder == first
 
 
 def test_interactive_builds_open_on_the_pick_and_teach_the_fleet(fleet):
