@@ -71,6 +71,7 @@ class Fleet:
         self._health = {name: Health() for name in self._addresses}
         self._cached: dict[str, OrderedDict[str, None]] = {}
         self._disk: dict[str, tuple[int, float]] = {}  # build-cache bytes and when DiskUsage said so
+        self._registry_rtt: tuple[dict[str, float], float] = ({}, float("-inf"))  # and when it was measured
         self._in_flight: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._report_version = 0
@@ -161,6 +162,7 @@ class Fleet:
         health, address = self._health.get(name), self._addresses.get(name, "")
         if health is None or health.down():
             return self._unhealthy(name, "marked down")
+        self._measure_registry()
         disk = self._disk.get(name)
         recent = disk is not None and time.monotonic() - disk[1] < DISK_USAGE_EVERY
         try:
@@ -186,7 +188,7 @@ class Fleet:
     def endpoints(self) -> list[Endpoint]:
         """The scheduler's view: the last reports, in-flight solves counted here, down marks, known cache."""
         infos = self.builders()
-        rtt = self._registry_rtt_ms()
+        rtt = self._registry_rtt[0]
         with self._lock:
             self._report_version += 1
             cached = {name: frozenset(digests) for name, digests in self._cached.items()}
@@ -198,17 +200,21 @@ class Fleet:
             cached_digests=cached.get(info.name, frozenset()), registry_rtt_ms=rtt if info.healthy else {},
             version=self._report_version, reported_at=now - max(0.0, wall - info.updated)) for info in infos]
 
-    def _registry_rtt_ms(self) -> dict[str, float]:
-        """TCP connect time to the shared registry, from here (exact for local daemons, an estimate elsewhere)."""
-        if self.shared_cache is None:
-            return {}
+    def _measure_registry(self) -> None:
+        """TCP connect time to the shared registry, from here (exact for local daemons, an estimate elsewhere).
+
+        Measured in the refresher's threads at most once a round, so no decision waits on the registry.
+        """
+        if self.shared_cache is None or time.monotonic() - self._registry_rtt[1] < self.refresher.interval:
+            return
         host, _, port = self.shared_cache.registry.rpartition(":")
         started = time.monotonic()
         try:
             socket.create_connection((host, int(port)), timeout=1.0).close()
+            rtt = {self.shared_cache.registry: round((time.monotonic() - started) * 1000, 3)}
         except (OSError, ValueError):
-            return {}
-        return {self.shared_cache.registry: round((time.monotonic() - started) * 1000, 3)}
+            rtt = {}
+        self._registry_rtt = (rtt, time.monotonic())
 
     def mark_down(self, name: str, reason: str) -> float:
         """A failover: no work goes to ``name`` for the backoff (seconds, returned), then it is probed again."""

@@ -41,6 +41,14 @@ def affinity(result, builder: str) -> float:
     return build_cycle["scores"][builder]["scorers"]["cache-affinity-scorer"]["raw"]
 
 
+def test_the_fleet_daemons_are_equal_builders_of_the_current_flavour(fleet, docker_current):
+    reports = fleet.builders()
+    assert [info.name for info in reports] == ["fleet1", "fleet2", "fleet3"] and all(i.healthy for i in reports)
+    assert len({info.caps for info in reports}) == 1 and "mergeop" in reports[0].caps
+    assert all(info.registry_cache for info in reports), "the containerd store exports registry cache"
+    assert {info.address for info in reports}.isdisjoint({f"docker+unix://{docker_current}"})
+
+
 def test_a_repeat_build_goes_to_the_warm_builder_and_runs_nothing(fleet):
     state = unique_chain(uuid.uuid4().hex)
     first = fleet.solve(state)
