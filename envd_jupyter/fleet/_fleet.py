@@ -24,7 +24,7 @@ from envd_jupyter.fleet._config import read_fleet_file
 from envd_jupyter.fleet._errors import FleetError
 from envd_jupyter.fleet._profiles import DEFAULT_CONFIG
 from envd_jupyter.fleet._project import project_builders, project_env
-from envd_jupyter.fleet._reports import DISK_USAGE_EVERY, BuilderInfo, Health, Refresher, probe
+from envd_jupyter.fleet._reports import BuilderInfo, Health, Refresher, probe
 from envd_jupyter.scheduler import BuildRequest, Endpoint, Scheduler, SchedulingResult
 
 CACHED_DIGESTS = 20000  # digests remembered per builder for the precise affinity mode
@@ -158,19 +158,22 @@ class Fleet:
         if client is not None and not busy:
             client.close()
 
-    def _probe(self, name: str) -> BuilderInfo:
+    def _probe(self, name: str, disk_age: float) -> BuilderInfo:
         health, address = self._health.get(name), self._addresses.get(name, "")
         if health is None or health.down():
             return self._unhealthy(name, "marked down")
         self._measure_registry()
-        disk = self._disk.get(name)
-        recent = disk is not None and time.monotonic() - disk[1] < DISK_USAGE_EVERY
+        last_disk = self._disk.get(name)
+        if last_disk is not None and time.monotonic() - last_disk[1] < disk_age:
+            reuse = last_disk[0]
+        else:  # disk_age inf: a first report, which the background round completes at once
+            reuse = 0 if disk_age == float("inf") else None
         try:
-            info = probe(name, address, self.client(name), disk[0] if recent else None)
+            info = probe(name, address, self.client(name), reuse)
         except buildkit.BuildKitError as exc:
             self._retire_client(name)
             return self._unhealthy(name, str(exc).splitlines()[0])
-        if not recent:
+        if reuse is None:
             self._disk[name] = (info.disk_bytes, time.monotonic())
         health.answered()
         return info
@@ -178,8 +181,14 @@ class Fleet:
     def _unhealthy(self, name: str, reason: str) -> BuilderInfo:
         return BuilderInfo(name, self._addresses.get(name, ""), False, error=reason, updated=time.time())
 
-    def builders(self) -> list[BuilderInfo]:
-        """Each builder as last reported (version, platforms, caps, labels, disk, failures, latency, or its error)."""
+    def builders(self, *, refresh: bool = False) -> list[BuilderInfo]:
+        """Each builder as last reported (version, platforms, caps, labels, disk, failures, latency, or its error).
+
+        ``refresh``: probe every builder now, DiskUsage included (bounded by the refresh timeout), as a
+        person asking wants current numbers; decisions read the snapshot.
+        """
+        if refresh:
+            self.refresher.refresh(disk_age=0.0)
         reports = self.refresher.reports()
         with self._lock:
             return [self._health[name].overlay(reports[name], self._in_flight[name])

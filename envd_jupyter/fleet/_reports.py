@@ -32,7 +32,7 @@ class BuilderInfo:
     platforms: tuple[str, ...] = ()
     caps: frozenset[str] = frozenset()
     in_flight: int = 0
-    disk_bytes: int = 0
+    disk_bytes: int = 0  # build cache (DiskUsage: once a minute, 0 until the first background round)
     error: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
     failures: int = 0  # failed solves among the last RECENT
@@ -115,7 +115,7 @@ class Health:
 class Refresher:
     """Keeps the last report of every builder, refreshed every ``interval`` seconds in a daemon thread."""
 
-    def __init__(self, probe_one: Callable[[str], BuilderInfo], names: Callable[[], list[str]],
+    def __init__(self, probe_one: Callable[[str, float], BuilderInfo], names: Callable[[], list[str]],
                  on_failed: Callable[[str, str], BuilderInfo], *, interval: float, timeout: float):
         self._probe_one, self._names, self._on_failed = probe_one, names, on_failed
         self.interval, self.timeout = interval, timeout
@@ -132,20 +132,23 @@ class Refresher:
         with self._lock:
             missing = [name for name in self._names() if name not in self._reports]
         if missing:
-            self.refresh(missing)
+            self.refresh(missing, disk_age=float("inf"))  # a first decision need not wait for DiskUsage
         self._start()
         with self._lock:
             return {name: self._reports[name] for name in self._names() if name in self._reports}
 
-    def refresh(self, names: list[str] | None = None) -> None:
-        """Probe ``names`` (default: every builder) at most ``timeout`` seconds; a late probe reports unhealthy."""
+    def refresh(self, names: list[str] | None = None, *, disk_age: float = DISK_USAGE_EVERY) -> None:
+        """Probe ``names`` (default: every builder) at most ``timeout`` seconds; a late probe reports unhealthy.
+
+        DiskUsage is asked again when the last answer is older than ``disk_age`` seconds.
+        """
         with self._refreshing:
             names = self._names() if names is None else names
             futures = {}
             for name in names:
                 pending = self._pending.get(name)
                 if pending is None or pending.done():
-                    pending = self._pending[name] = self._pool.submit(self._probe_one, name)
+                    pending = self._pending[name] = self._pool.submit(self._probe_one, name, disk_age)
                 futures[name] = pending
             wait(futures.values(), timeout=self.timeout)
             for name, future in futures.items():
@@ -170,7 +173,9 @@ class Refresher:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        wait_for = 0.0  # the first round at once: it fills in the disk usage the first reports skipped
+        while not self._stop.wait(wait_for):
+            wait_for = self.interval
             try:
                 self.refresh()
             except RuntimeError:  # the pool was shut down by close() between the wait and the submit

@@ -179,7 +179,7 @@ class Envd(Magics, Configurable):
     def envd_builders(self, line: str):
         """%envd_builders [--builder ADDR | --fleet CONFIG]: what every builder reports."""
         args = _parse_target_line(line)
-        return builders_view(self._fleet(args.get("builder"), args.get("fleet")).builders())
+        return builders_view(self._fleet(args.get("builder"), args.get("fleet")).builders(refresh=True))
 
     @magic_arguments()
     @argument("state", help="A state made by %%envd.")

@@ -130,7 +130,7 @@ def test_backoff_doubles_up_to_its_ceiling_and_an_answer_resets_it():
 def test_a_hung_probe_is_reported_unhealthy_after_the_round_timeout_and_not_piled_up():
     release, calls = threading.Event(), []
 
-    def probe(name):
+    def probe(name, disk_age):
         calls.append(name)
         if name == "hung":
             release.wait(30)

@@ -58,6 +58,8 @@ def test_a_repeat_build_goes_to_the_warm_builder_and_runs_nothing(fleet):
     assert affinity(again, first.builder) == 1.0
     assert all(affinity(again, other) < 1.0 for other in fleet.names if other != first.builder)
     assert steps(again.model.ran()) == [] and len(steps(again.model.cached())) == 3
+    [warm] = [info for info in fleet.builders(refresh=True) if info.name == first.builder]
+    assert warm.disk_bytes > 0 and warm.solves == 2 and warm.failures == 0
 
 
 def test_each_decision_records_a_build_and_an_export_cycle(fleet):
