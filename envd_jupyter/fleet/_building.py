@@ -166,6 +166,7 @@ class RoutedBuild:
     def __init__(self, fleet: Any, request: Any, builder: str, scheduling: Any, build: Any, failovers=()):
         self._fleet, self._request = fleet, request
         self.builder, self.scheduling, self.build, self.failovers = builder, scheduling, build, failovers
+        self._learned = False
 
     def __getattr__(self, name: str) -> Any:
         if name == "build":
@@ -176,12 +177,18 @@ class RoutedBuild:
         try:
             return self.build.finish(*args, **kwargs)
         finally:
-            self._fleet.learn(self.builder, self._request, self.build.model)
+            self._learn()
 
     def close(self, error: BaseException | None = None) -> None:
         try:
             self.build.close(error)
         finally:
+            self._learn()
+
+    def _learn(self) -> None:
+        """Once, however the build ended (``finish`` then ``close`` from a ``with`` block is one build)."""
+        if not self._learned:
+            self._learned = True
             self._fleet.learn(self.builder, self._request, self.build.model)
 
     def __enter__(self) -> "RoutedBuild":
