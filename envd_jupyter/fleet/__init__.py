@@ -1,7 +1,8 @@
 """Route solves across several BuildKit daemons with the scheduler, fail over, share a registry cache.
 
     fleet = Fleet({"a": "docker+unix:///run/a.sock", "b": "unix:///run/buildkit/buildkitd.sock"},
-                  registry_cache="127.0.0.1:5000")              # or Fleet.from_file / from_project()
+                  registry_cache="127.0.0.1:5000")              # or from_file / from_project / from_buildx /
+                                                                 # from_docker_contexts
     result = fleet.solve(state, exports=["dir=out"])             # RoutedResult: builder, scheduling, model
     handle = fleet.start_solve(state); handle.result()           # the same in its own thread
     with fleet.interactive(state) as build: build.solve(state)   # a Build on the pick

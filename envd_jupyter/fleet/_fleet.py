@@ -59,10 +59,13 @@ class Fleet:
     def __init__(self, builders: Mapping[str, str], *, config: Any = None, timeout: float = 10.0, seed: int = 0,
                  registry_cache: str | None = None, refresh_interval: float = 5.0,
                  refresh_timeout: float | None = None, max_attempts: int = 3,
-                 on_failover: Callable[[str], None] | None = None):
+                 on_failover: Callable[[str], None] | None = None,
+                 tls: Mapping[str, buildkit.TLSConfig | None] | None = None):
         if not builders:
             raise FleetError("a fleet needs at least one builder address")
         self._addresses = dict(builders)
+        self._tls = {name: config for name, config in (tls or {}).items() if config is not None}
+        self.skipped: dict[str, str] = {}  # builders a source found but could not address, and why
         self._timeout = timeout
         self.scheduler = Scheduler(DEFAULT_CONFIG if config is None else config, seed=seed)
         self.max_attempts, self.on_failover = max_attempts, on_failover
@@ -107,6 +110,30 @@ class Fleet:
         options.setdefault("registry_cache", project_env(state_dir).get("ENVD_REGISTRY"))
         return cls(project_builders(state_dir, which=which), **options)
 
+    @classmethod
+    def from_buildx(cls, environ: Mapping[str, str] | None = None, **options: Any) -> "Fleet":
+        """The user's buildx builders (``~/.docker/buildx/instances``); ``skipped`` says which could not be used."""
+        from envd_jupyter.fleet._sources import buildx_builders
+
+        return cls._from_sources(buildx_builders(environ), "buildx builders", **options)
+
+    @classmethod
+    def from_docker_contexts(cls, environ: Mapping[str, str] | None = None, **options: Any) -> "Fleet":
+        """The user's docker contexts (and the default one), each context's dockerd as a builder."""
+        from envd_jupyter.fleet._sources import docker_contexts
+
+        return cls._from_sources(docker_contexts(environ), "docker contexts", **options)
+
+    @classmethod
+    def _from_sources(cls, found: Any, what: str, **options: Any) -> "Fleet":
+        if not found:
+            reasons = "; ".join(f"{name}: {why}" for name, why in found.skipped.items())
+            raise FleetError(f"no usable {what}" + (f" (skipped {reasons})" if reasons else ""))
+        fleet = cls({name: source.address for name, source in found.items()},
+                    tls={name: source.tls for name, source in found.items()}, **options)
+        fleet.skipped = dict(found.skipped)
+        return fleet
+
     # -- builders -----------------------------------------------------------------------------
     @property
     def names(self) -> list[str]:
@@ -115,12 +142,14 @@ class Fleet:
     def address(self, name: str) -> str:
         return self._addresses[name]
 
-    def add(self, name: str, address: str) -> None:
+    def add(self, name: str, address: str, *, tls: buildkit.TLSConfig | None = None) -> None:
         """A builder joins at runtime; it is probed (bounded) before the next decision."""
         with self._lock:
             if name in self._addresses:
                 raise FleetError(f"builder {name!r} is already in the fleet ({self._addresses[name]})")
             self._addresses[name] = address
+            if tls is not None:
+                self._tls[name] = tls
             self._health[name] = Health()
 
     def remove(self, name: str) -> None:
@@ -131,6 +160,7 @@ class Fleet:
             if len(self._addresses) == 1:
                 raise FleetError(f"{name!r} is the fleet's last builder")
             del self._addresses[name]
+            self._tls.pop(name, None)
             self._cached.pop(name, None)
             self._disk.pop(name, None)
         self._retire_client(name)
@@ -143,7 +173,7 @@ class Fleet:
             client = self._clients.get(name)
             address = self._addresses[name]
         if client is None:
-            client = buildkit.connect(address, timeout=self._timeout)
+            client = buildkit.connect(address, timeout=self._timeout, tls=self._tls.get(name))
             with self._lock:
                 client = self._clients.setdefault(name, client)
         return client

@@ -146,6 +146,16 @@ def test_interactive_builds_open_on_the_pick_and_teach_the_fleet(fleet):
     assert fleet.solve(state).builder == builder  # what the build ran there is known to be there
 
 
+def test_a_fleet_from_the_users_docker_contexts_routes_to_them(fleet_daemons, tmp_path):
+    socket_path = fleet_daemons["fleet1"].removeprefix("docker+unix://")
+    environ = {"DOCKER_CONFIG": str(tmp_path), "DOCKER_HOST": f"unix://{socket_path}"}  # the default context
+    with Fleet.from_docker_contexts(environ) as fleet:
+        assert fleet.names == ["default"] and fleet.address("default") == fleet_daemons["fleet1"]
+        assert fleet.solve(unique_chain(uuid.uuid4().hex, steps=1)).builder == "default"
+    with pytest.raises(FleetError, match="^no usable buildx builders$"):
+        Fleet.from_buildx(environ)
+
+
 def daemon_dir(name: str):
     from envd_jupyter.fleet._project import state_dir
 
