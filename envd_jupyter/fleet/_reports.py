@@ -152,6 +152,8 @@ class Refresher:
                 futures[name] = pending
             wait(futures.values(), timeout=self.timeout)
             for name, future in futures.items():
+                if future.cancelled():  # close() ended the pool under this round
+                    continue
                 if future.done():
                     report = future.result()
                 else:

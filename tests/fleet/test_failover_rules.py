@@ -147,3 +147,24 @@ def test_a_hung_probe_is_reported_unhealthy_after_the_round_timeout_and_not_pile
     finally:
         release.set()
         refresher.close()
+
+
+def test_closing_under_a_round_ends_the_refresher_quietly(monkeypatch):
+    """More builders than probe threads, all hung: close() cancels the queued probes; the round skips them."""
+    errors, release, started = [], threading.Event(), threading.Semaphore(0)
+    monkeypatch.setattr(threading, "excepthook", lambda args: errors.append(args.exc_value))
+
+    def probe(name, disk_age):
+        started.release()
+        release.wait(30)
+        return BuilderInfo(name, "addr", True)
+
+    names = [f"b{i}" for i in range(10)]
+    refresher = Refresher(probe, lambda: names, lambda name, why: BuilderInfo(name, "addr", False, error=why),
+                          interval=3600, timeout=1.0)
+    refresher._start()
+    assert all(started.acquire(timeout=30) for _ in range(8)), "the pool's eight threads are busy"
+    refresher.close()
+    release.set()
+    refresher._thread.join(timeout=30)
+    assert not refresher._thread.is_alive() and errors == []
