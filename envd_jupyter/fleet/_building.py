@@ -6,7 +6,7 @@ when the pick dies. Afterwards the fleet learns what the daemon reported as run 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from envd_jupyter import buildkit
 from envd_jupyter.fleet._fleet import definition_for, lowered
@@ -88,13 +88,15 @@ def stepper(fleet: Any, target: Any, *, breakpoints: Sequence[str] = (), name: s
 
 def solve(fleet: Any, target: Any, *, exports: Sequence[Any] = (), cache_imports: Sequence[Any] = (),
           cache_exports: Sequence[Any] = (), on_failover: Callable[[str], None] | None = None,
-          profile: str | None = None, handle: RoutedSolve | None = None, **options: Any) -> RoutedResult:
+          profile: str | None = None, attributes: Mapping[str, str] | None = None,
+          handle: RoutedSolve | None = None, **options: Any) -> RoutedResult:
     """Route one solve: ``Client.solve``'s options; ``exports`` may be specs ("dir=PATH") or export objects.
 
-    ``profile``: whose pick runs it (default: the config's primary, "build"). Cache is exported to the
-    shared registry cache (mode=max, or inline with a push) and imported from it where it helps.
+    ``profile``: whose pick runs it (default: the config's primary, "build"); ``attributes``: the
+    request's, for the scheduler's plugins. Cache is exported to the shared registry cache (mode=max,
+    or inline with a push) and imported from it where it helps.
     """
-    request = fleet.request(target)
+    request = fleet.request(target, attributes)
     specs = list(exports)
 
     def attempt(builder: str, reservation: Reservation, failovers: tuple[str, ...]) -> RoutedResult:

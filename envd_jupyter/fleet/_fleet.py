@@ -77,7 +77,6 @@ class Fleet:
         self._registry_rtt: tuple[dict[str, float], float] = ({}, float("-inf"))  # and when it was measured
         self._in_flight: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._report_version = 0
         self.shared_cache = SharedCache(registry_cache, self.scheduler.cache_index) if registry_cache else None
         self.refresher = Refresher(self._probe, lambda: list(self._addresses), self._unhealthy,
                                    interval=refresh_interval, timeout=refresh_timeout or min(timeout, 5.0))
@@ -225,11 +224,15 @@ class Fleet:
                     for name in self._addresses if name in reports]
 
     def endpoints(self) -> list[Endpoint]:
-        """The scheduler's view: the last reports, in-flight solves counted here, down marks, known cache."""
+        """The scheduler's view: the last reports, in-flight solves counted here, down marks, known cache.
+
+        Every report has version 0: the in-flight count is the fleet's own and live, so a pick's
+        reservation must last until its solve is counted (``running``) or fails, never drop because a
+        newer report came in (a burst of decisions would all see the same idle builder).
+        """
         infos = self.builders()
         rtt = self._registry_rtt[0]
         with self._lock:
-            self._report_version += 1
             cached = {name: frozenset(digests) for name, digests in self._cached.items()}
         now, wall = time.monotonic(), time.time()
         return [Endpoint(
@@ -237,7 +240,7 @@ class Fleet:
             healthy=info.healthy, in_flight=info.in_flight, recent_solves=info.solves,
             recent_failures=info.failures, caps=info.caps if info.healthy else None,
             cached_digests=cached.get(info.name, frozenset()), registry_rtt_ms=rtt if info.healthy else {},
-            version=self._report_version, reported_at=now - max(0.0, wall - info.updated)) for info in infos]
+            reported_at=now - max(0.0, wall - info.updated)) for info in infos]
 
     def _measure_registry(self) -> None:
         """TCP connect time to the shared registry, from here (exact for local daemons, an estimate elsewhere).
@@ -264,9 +267,14 @@ class Fleet:
         return backoff
 
     # -- scheduling ---------------------------------------------------------------------------
-    def request(self, target: Any) -> BuildRequest:
-        """The scheduler's view of ``target`` in the graph form the least capable daemon accepts."""
+    def request(self, target: Any, attributes: Mapping[str, str] | None = None) -> BuildRequest:
+        """The scheduler's view of ``target`` in the graph form the least capable daemon accepts.
+
+        ``attributes``: free request attributes for the plugins that read them (``attribute-profile-handler``,
+        ``registry-proximity-scorer``'s ``registry``, a sticky key).
+        """
         request = BuildRequest.from_definition(definition_for(target, frozenset()))
+        request.attributes.update(attributes or {})
         if self.shared_cache is not None:
             request.attributes.setdefault("registry", self.shared_cache.registry)
         return request

@@ -70,6 +70,12 @@ def test_each_decision_records_a_build_and_an_export_cycle(fleet):
     assert result.scheduling.to_dict()["endpoint"] == result.builder
 
 
+def test_a_burst_of_builds_spreads_over_the_idle_builders(fleet):
+    """Three decisions at once: each pick stays reserved until its solve is counted in flight."""
+    handles = [fleet.start_solve(llb.image(BUSYBOX).run(f"sleep 1; echo {uuid.uuid4().hex}")) for _ in range(3)]
+    assert sorted(handle.result(timeout=WAIT).builder for handle in handles) == ["fleet1", "fleet2", "fleet3"]
+
+
 def test_a_cold_builder_imports_the_warm_ones_work_from_the_registry_cache(fleet):
     state = unique_chain(uuid.uuid4().hex)
     warm = fleet.solve(state).builder
