@@ -11,8 +11,8 @@ from typing import Any, Callable, Mapping, Sequence
 from envd_jupyter import buildkit
 from envd_jupyter.fleet._fleet import definition_for, lowered
 from envd_jupyter.fleet._profiles import EXPORT_PROFILE
-from envd_jupyter.fleet._routing import (Reservation, RoutedResult, RoutedSolve, export_started, fresh_exports,
-                                         route, unrepeatable)
+from envd_jupyter.fleet._routing import (FAILOVER_ERRORS, Reservation, RoutedResult, RoutedSolve, export_started,
+                                         fresh_exports, route, unrepeatable)
 from envd_jupyter.fleet._stage import Stage
 
 
@@ -119,7 +119,7 @@ def solve(fleet: Any, target: Any, *, exports: Sequence[Any] = (), cache_imports
             except buildkit.BuildKitError as exc:
                 exc.model = started.model
                 exc.export_started = bool(attempt_exports) and export_started(started.model)
-                if not isinstance(exc, (buildkit.ConnectError, buildkit.DaemonError)):
+                if not isinstance(exc, FAILOVER_ERRORS):
                     fleet.learn(builder, request, started.model)
                 raise
         keys = fleet.learn(builder, request, result.model)

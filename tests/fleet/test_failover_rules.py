@@ -57,6 +57,19 @@ def test_a_dying_pick_is_marked_down_and_the_build_moves_with_one_line():
                         f"marked down for 2s; retrying on {builder} (attempt 2 of 3)")
 
 
+def test_a_refused_socket_under_the_client_fails_over_too():
+    fleet, tried = FakeFleet(["a", "b"]), []
+
+    def attempt(builder, reservation, failovers):
+        tried.append(builder)
+        if len(tried) == 1:
+            raise ConnectionRefusedError(111, "Connection refused")
+        return builder
+
+    assert route(fleet, REQUEST, attempt, max_attempts=3, on_failover=lambda line: None) != tried[0]
+    assert fleet.marked == tried[:1]
+
+
 def test_failover_is_bounded_by_max_attempts():
     fleet, lines = FakeFleet(["a", "b", "c"]), []
     with pytest.raises(FleetError, match=r"gave up after 2 attempts \(\w, \w\)"):
