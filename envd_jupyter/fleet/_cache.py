@@ -1,7 +1,7 @@
 """A registry cache shared by every builder, so a cold builder reuses a warm one's work.
 
 Each build exports its cache to ``REGISTRY/envd-jupyter/fleet-cache:<head chain key>`` with
-``mode=max`` (every intermediate step) where the daemon can (buildkitd; dockerd with the containerd
+``mode=max`` (every intermediate step; not again once the registry holds every step of it) where the daemon can (buildkitd; dockerd with the containerd
 image store); elsewhere it adds inline cache to an image it pushes to that registry, if it pushes one.
 A build imports the caches whose chains overlap its own most (at most ``max_imports``), unless the
 pick already holds at least as much itself. What each cache holds is told to the scheduler's cache
@@ -40,7 +40,7 @@ class SharedCache:
               exports: Sequence[Any]) -> tuple[list, list]:
         """(cache_imports, cache_exports) for ``request`` on a builder that reported ``solved_there`` (digests)."""
         imports = [buildkit.CacheSpec.registry(ref) for ref in self._imports_for(request, solved_there)]
-        if registry_cache:
+        if registry_cache and not self.holds(request):
             return imports, [buildkit.CacheSpec.registry(self.ref_for(request), mode="max")]
         if any(self._pushed_here(export) for export in exports):
             return imports, [buildkit.CacheSpec.inline()]
@@ -64,6 +64,10 @@ class SharedCache:
             while len(self._refs) > KNOWN_REFS:
                 self._refs.popitem(last=False)
             self._index.record(self.holder, done_keys)
+
+    def holds(self, request: BuildRequest) -> bool:
+        """Whether the registry already holds every step of ``request`` (exporting again would add nothing)."""
+        return all(self.holder in self._index.holders(key) for key in request.chain_keys)
 
     def _imports_for(self, request: BuildRequest, solved_there: Container[str]) -> list[str]:
         """Refs whose chains overlap the request's most, when they hold more of it than the builder did.

@@ -181,3 +181,18 @@ def test_closing_under_a_round_ends_the_refresher_quietly(monkeypatch):
     release.set()
     refresher._thread.join(timeout=30)
     assert not refresher._thread.is_alive() and errors == []
+
+
+def test_the_shared_cache_exports_a_chain_once_and_imports_it_where_it_is_missing():
+    from envd_jupyter.fleet._cache import SharedCache
+
+    scheduler = Scheduler()
+    cache = SharedCache("127.0.0.1:5000", scheduler.cache_index)
+    imports, exports = cache.specs(REQUEST, frozenset(), True, ())
+    assert imports == [] and [(e.type, e.attrs["mode"]) for e in exports] == [("registry", "max")]
+    cache.exported(REQUEST, exports, (), REQUEST.chain_keys)
+    assert cache.specs(REQUEST, frozenset(), True, ())[1] == [], "the registry holds every step already"
+    cold_imports = cache.specs(REQUEST, frozenset(), True, ())[0]
+    assert [spec.attrs["ref"] for spec in cold_imports] == [cache.ref_for(REQUEST)]
+    assert cache.specs(REQUEST, frozenset({"sha256:a", "sha256:b"}), True, ())[0] == [], "the builder has it all"
+    assert cache.specs(REQUEST, frozenset(), False, ())[1] == [], "no push to carry inline cache"
