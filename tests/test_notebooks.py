@@ -1,5 +1,6 @@
 """Every tutorial notebook runs top to bottom against the real daemons, and keeps what matters in its outputs."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -180,7 +181,10 @@ def check_scheduling_across_builders(nb) -> None:
     repeat, shadowed = plain(scores[0]), plain(scores[1])
     assert [line.split(":")[0].strip() for line in repeat.splitlines() if ": picked" in line] == ["build", "export"]
     assert f"build: picked {first['builder']}" in repeat
-    assert "shadow load-only: picked fleet" in shadowed and "profile affinity" in shadowed
+    shadow_first, shadow_again = summaries["shadowed"], summaries["shadowed_again"]
+    assert shadow_again["builder"] == shadow_first["builder"] and shadow_again["ran"] == 0
+    assert f"affinity: picked {shadow_first['builder']}" in shadowed
+    assert re.search(r"shadow load-only: picked fleet\d \((agrees|disagrees)\)", shadowed)
     failover = "".join(o.get("text", "") for o in next(c for c in cells if "SIGKILL" in c.source or "os.kill" in c.source).outputs)
     [line, done, down] = failover.strip().splitlines()
     victim = done.split()[1].rstrip(";")
