@@ -3,8 +3,9 @@
 One trace: 30 builds over 6 environments (each 5 times, shuffled with a fixed seed) that share 2 base
 chains (environment e builds on base e mod 2); 3 builds in flight at a time; the daemons are
 scripts/fleet-up's fleet1..3 (dockerd 26, containerd store, the same base image). Work is `sleep` in
-each step, so it costs wall time, not the shared CPU: a base chain is 4 steps × 1 s, an environment
-adds 2 steps × 0.5 s (a cold build: 5 s of work; a build on a warm base: 1 s; a repeat: none).
+each step, so it costs wall time, not the shared CPU: a base chain is 4 steps × 2 s (its system packages),
+an environment adds 2 steps × 1 s (its own packages): a cold build is 10 s of work, a build on a warm
+base 2 s, a repeat none; the client's own cost per build (about a second here) comes on top.
 
 Every policy goes through ``Fleet.solve`` (same failover, same bookkeeping); only the scheduler config
 differs: the fleet's default profiles (cache affinity ×3 + in-flight ×2 + …), a round-robin picker, the
@@ -40,7 +41,7 @@ from envd_jupyter.scheduler import Pick, Picker, register
 
 SECTION = "fleet-routing"
 BUILDS, ENVIRONMENTS, BASES, IN_FLIGHT = 30, 6, 2, 3
-BASE_STEPS, BASE_SECONDS, ENV_STEPS, ENV_SECONDS = 4, 1.0, 2, 0.5
+BASE_STEPS, BASE_SECONDS, ENV_STEPS, ENV_SECONDS = 4, 2.0, 2, 1.0
 ROOT = Path(__file__).resolve().parent.parent
 
 

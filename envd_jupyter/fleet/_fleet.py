@@ -259,10 +259,15 @@ class Fleet:
         self._registry_rtt = (rtt, time.monotonic())
 
     def mark_down(self, name: str, reason: str) -> float:
-        """A failover: no work goes to ``name`` for the backoff (seconds, returned), then it is probed again."""
+        """A failover: no work goes to ``name`` for the backoff (seconds, returned), then it is probed again.
+
+        Its report turns unhealthy too, so it stays out after the backoff until a probe answers (the
+        last report may be from before it died).
+        """
         with self._lock:
             health = self._health.get(name)
         backoff = health.mark_down(reason) if health is not None else 0.0
+        self.refresher.replace(name, self._unhealthy(name, reason))
         self._retire_client(name)
         return backoff
 

@@ -162,6 +162,12 @@ class Refresher:
                     if name in self._names():
                         self._reports[name] = report
 
+    def replace(self, name: str, report: BuilderInfo) -> None:
+        """What the fleet saw itself (a builder failed mid-solve) stands until the next probe answers."""
+        with self._lock:
+            if name in self._reports:
+                self._reports[name] = report
+
     def forget(self, name: str) -> None:
         with self._lock:
             self._reports.pop(name, None)

@@ -196,3 +196,22 @@ def test_the_shared_cache_exports_a_chain_once_and_imports_it_where_it_is_missin
     assert [spec.attrs["ref"] for spec in cold_imports] == [cache.ref_for(REQUEST)]
     assert cache.specs(REQUEST, frozenset({"sha256:a", "sha256:b"}), True, ())[0] == [], "the builder has it all"
     assert cache.specs(REQUEST, frozenset(), False, ())[1] == [], "no push to carry inline cache"
+
+
+def test_a_builder_marked_down_stays_out_after_its_backoff_until_a_probe_answers(monkeypatch):
+    from envd_jupyter.fleet import Fleet
+    from envd_jupyter.fleet import _reports
+
+    fleet = Fleet({"a": "unix:///nowhere-a.sock", "b": "unix:///nowhere-b.sock"}, refresh_interval=3600)
+    monkeypatch.setattr(fleet, "_probe", lambda name, disk_age: BuilderInfo(name, "x", True, updated=1.0))
+    fleet.refresher._probe_one = fleet._probe
+    try:
+        assert all(info.healthy for info in fleet.builders())
+        monkeypatch.setattr(_reports, "BACKOFF_FIRST", 0.0)  # the backoff is over at once
+        fleet.mark_down("a", "went away mid-solve")
+        [a] = [info for info in fleet.builders() if info.name == "a"]
+        assert not a.healthy and a.error == "went away mid-solve"
+        fleet.refresher.refresh()
+        assert all(info.healthy for info in fleet.builders()), "a probe that answers brings it back"
+    finally:
+        fleet.close()
