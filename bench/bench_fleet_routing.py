@@ -30,7 +30,7 @@ import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench._results import write_section
@@ -108,6 +108,7 @@ class Run:
     per_builder: Counter = None
     failovers: int = 0
     killed: str = ""
+    lines: list = field(default_factory=list)  # the failover lines, as the fleet said them
 
     @property
     def cache_share(self) -> float:
@@ -126,7 +127,7 @@ def run_policy(policy: str, trace: list[int], kill: bool) -> Run:
     registry = project_env()["ENVD_REGISTRY"] if shared else None
     run = Run(policy, kill, per_builder=Counter())
     lock, finished = threading.Lock(), [0]
-    with Fleet(builders, config=config, registry_cache=registry, seed=1, on_failover=lambda line: None) as fleet:
+    with Fleet(builders, config=config, registry_cache=registry, seed=1, on_failover=run.lines.append) as fleet:
         fleet.builders()  # the first reports, before the clock starts
 
         def build(env: int) -> None:
@@ -186,7 +187,7 @@ def main() -> None:
     for kill in (False, True):
         for policy in POLICIES:
             run = run_policy(policy, trace, kill)
-            print(table([run]).splitlines()[-1], flush=True)
+            print(table([run]).splitlines()[-1], *(f"    {line}" for line in run.lines), sep="\n", flush=True)
             runs.append(run)
     body = "\n".join([
         "## Fleet: 30 real builds on three daemons, by routing policy (`bench/bench_fleet_routing.py`)",
