@@ -1,8 +1,9 @@
 """Routing one build: schedule on the last snapshot, run on the pick, fail over to the next choice.
 
 A pick that cannot be reached (``ConnectError``, or a refused or reset socket) or dies mid-solve
-(``DaemonError``: it went away or stopped answering the liveness checks) is marked down with a backoff and the build is scheduled
-again without it, at most ``max_attempts`` times; each failover is one line for ``on_failover``
+(``DaemonError``: it went away or stopped answering the liveness checks) is marked down with a
+backoff and the build is scheduled again without it, at most ``max_attempts`` times; each failover
+is one line for ``on_failover``
 (default: a ``FailoverWarning``, which a notebook prints). A failing step is the build's own
 failure and is raised at once. A build whose exports may already have been written is never run
 again: it is retried only while no "exporting to ..." step had started, and only with exports the
