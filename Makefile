@@ -25,7 +25,7 @@ proto-check: install
 
 tutorial: install daemons
 	$(PYTHON) scripts/run-notebooks notebooks/01-getting-started.ipynb notebooks/02-envd-environments.ipynb \
-	  notebooks/04-debugging-builds.ipynb
+	  notebooks/03-scheduling-across-builders.ipynb notebooks/04-debugging-builds.ipynb
 
 lab: install daemons
 	$(PYTHON) -m jupyterlab --no-browser --ip=127.0.0.1 --port=$(LAB_PORT) --allow-root \

@@ -22,17 +22,12 @@ from pathlib import Path
 from bench._docker import DockerCLI
 from bench._results import write_section
 from envd_jupyter.buildkit import connect
+from envd_jupyter.fleet import project_env as daemon_env
 from envd_jupyter.llb import image
 
 SECTION = "buildkit-cached-rebuild"
 STEPS = 20
 FLAVOURS = ("current", "classic", "old")
-
-
-def daemon_env() -> dict[str, str]:
-    state = Path(os.environ.get("ENVD_JUPYTER_STATE", "/var/lib/envd-jupyter"))
-    pairs = (line.partition("=") for line in (state / "env").read_text().splitlines())
-    return {key.strip(): value.strip() for key, sep, value in pairs if sep}
 
 
 def steps() -> list[str]:

@@ -42,6 +42,7 @@ from pathlib import Path
 from bench._docker import DockerCLI
 from bench._results import write_section
 from envd_jupyter.buildkit import connect
+from envd_jupyter.fleet import project_env as daemon_env
 from envd_jupyter.buildkit._session import transport
 from envd_jupyter.buildkit._session.filesync import LocalDir
 from envd_jupyter.buildkit._session.grpcio_server import GrpcioServer
@@ -57,12 +58,6 @@ NONCE = ".bench-nonce"
 IDLE_CPU = 0.05  # before a run, wait until dockerd and its children use less than this share of a core...
 IDLE_FOR = 1.0  # ...for this many seconds (deletions and writes of earlier runs finish in the background)
 IDLE_AT_MOST = 30.0
-
-
-def daemon_env() -> dict[str, str]:
-    state = Path(os.environ.get("ENVD_JUPYTER_STATE", "/var/lib/envd-jupyter"))
-    pairs = (line.partition("=") for line in (state / "env").read_text().splitlines())
-    return {key.strip(): value.strip() for key, sep, value in pairs if sep}
 
 
 def make_context(root: Path) -> int:

@@ -1,14 +1,19 @@
-"""Fixtures for the real daemons that scripts/buildkit-up starts (read from $STATE/env)."""
+"""Fixtures for the real daemons that scripts/buildkit-up and scripts/fleet-up start (``fleet.project_env``)."""
 
 import os
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from envd_jupyter.fleet import FleetError, project_builders, project_env
+
 _UP_HINT = "daemons not up: run scripts/buildkit-up"
 _FLAVOURS = {"current": "ENVD_DOCKER_CURRENT", "classic": "ENVD_DOCKER_CLASSIC", "old": "ENVD_DOCKER_OLD"}
-_DAEMON_FIXTURES = frozenset({"daemon_env", "docker_current", "docker_classic", "docker_old", "any_daemon"})
+_DAEMON_FIXTURES = frozenset({"daemon_env", "docker_current", "docker_classic", "docker_old", "any_daemon",
+                              "fleet_daemons"})
+_SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
 def pytest_configure(config):
@@ -31,15 +36,6 @@ def _state_dir() -> Path:
     return Path(os.environ.get("ENVD_JUPYTER_STATE", "/var/lib/envd-jupyter"))
 
 
-def _read_env(path: Path) -> dict[str, str]:
-    pairs = {}
-    for line in path.read_text().splitlines():
-        key, sep, value = line.partition("=")
-        if sep and not line.lstrip().startswith("#"):
-            pairs[key.strip()] = value.strip()
-    return pairs
-
-
 def _socket_answers(path: str) -> bool:
     """A cheap liveness probe (/_ping) so a dead daemon fails fast instead of hanging a test."""
     try:
@@ -54,10 +50,37 @@ def _socket_answers(path: str) -> bool:
 
 @pytest.fixture(scope="session")
 def daemon_env() -> dict[str, str]:
-    env_file = _state_dir() / "env"
-    if not env_file.is_file():
-        pytest.fail(f"{_UP_HINT} ({env_file} missing)")
-    return _read_env(env_file)
+    try:
+        return project_env()
+    except FleetError as exc:
+        pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def fleet_daemons(daemon_env) -> dict[str, str]:
+    """The three equal builders of scripts/fleet-up (started here on first use: they cost memory only then)."""
+    return _fleet_up()
+
+
+@pytest.fixture
+def fleet_up():
+    """Call it to run scripts/fleet-up again (after a test killed one of the fleet daemons)."""
+    return _fleet_up
+
+
+def _fleet_up() -> dict[str, str]:
+    """Runs scripts/fleet-up (idempotent; restarts a killed fleet daemon), bounded; name -> address."""
+    try:
+        done = subprocess.run([str(_SCRIPTS / "fleet-up")], capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        pytest.fail("scripts/fleet-up did not finish within 300s")
+    if done.returncode != 0:
+        pytest.fail(f"scripts/fleet-up failed: {done.stderr.strip()[-2000:]}")
+    builders = project_builders(which="fleet")
+    for name, address in builders.items():
+        if not _socket_answers(address.removeprefix("docker+unix://")):
+            pytest.fail(f"fleet daemon {name} ({address}) does not answer after scripts/fleet-up")
+    return builders
 
 
 def _live_socket(env: dict[str, str], key: str) -> str:

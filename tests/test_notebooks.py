@@ -1,5 +1,6 @@
 """Every tutorial notebook runs top to bottom against the real daemons, and keeps what matters in its outputs."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,8 @@ def test_notebook_runs(notebook, daemon_env):
         check_envd_environments(nbformat.read(EXECUTED / notebook.name, as_version=4))
     if notebook.name == "04-debugging-builds.ipynb":
         check_debugging_builds(nbformat.read(EXECUTED / notebook.name, as_version=4))
+    if notebook.name == "03-scheduling-across-builders.ipynb":
+        check_scheduling_across_builders(nbformat.read(EXECUTED / notebook.name, as_version=4))
 
 
 def outputs_of(cell) -> list:
@@ -165,3 +168,27 @@ def check_debugging_builds(nb) -> None:
     assert "app_old: showing the filesystem before the failed step" in streamed(old, "stderr")
     assert streamed(old, "stdout").split() == ["build.sh", "configure", "main.c"]
     assert "can't open '/src/config.log'" in streamed(old, "stderr") and returned(old) == "exit code 1"
+
+
+def check_scheduling_across_builders(nb) -> None:
+    """Two cycles per decision, a repeat build on the warm builder, a shadow's verdict, a failover that completes."""
+    cells = [c for c in nb.cells if c.cell_type == "code"]
+    summaries = {o.data[SUMMARY_MIME]["state"]: o.data[SUMMARY_MIME] for c in cells for o in outputs_of(c)
+                 if o.output_type != "error" and SUMMARY_MIME in o.data}
+    first, again = summaries["app"], summaries["app_again"]
+    assert first["ran"] == 2 and again["ran"] == 0 and again["builder"] == first["builder"]
+    scores = [c for c in cells if c.source == "%envd_scores"]
+    repeat, shadowed = plain(scores[0]), plain(scores[1])
+    assert [line.split(":")[0].strip() for line in repeat.splitlines() if ": picked" in line] == ["build", "export"]
+    assert f"build: picked {first['builder']}" in repeat
+    shadow_first, shadow_again = summaries["shadowed"], summaries["shadowed_again"]
+    assert shadow_again["builder"] == shadow_first["builder"] and shadow_again["ran"] == 0
+    assert f"affinity: picked {shadow_first['builder']}" in shadowed
+    assert re.search(r"shadow load-only: picked fleet\d \((agrees|disagrees)\)", shadowed)
+    failover = "".join(o.get("text", "") for o in next(c for c in cells if "SIGKILL" in c.source or "os.kill" in c.source).outputs)
+    [line, done, down] = failover.strip().splitlines()
+    victim = done.split()[1].rstrip(";")
+    assert line.startswith(f"fleet: {victim} failed (") and "retrying on fleet" in line
+    assert done.endswith("['slow step']") and f"completed on {victim}" not in done
+    assert down == f"{victim} healthy: False"
+    assert "down" not in plain(cells[-1]) and plain(cells[-1]).count("healthy") == 3

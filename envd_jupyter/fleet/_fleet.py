@@ -1,66 +1,36 @@
 """``Fleet``: several BuildKit daemons behind the scheduler; each build goes where it is scheduled.
 
-A build is scheduled on the graph form the least capable daemon accepts (``minimum_caps``), then
-marshalled for the pick's own caps. The pick keeps the build open as a ``Stage`` so its files can
-be read afterwards; in-flight counts, reservations and the cache-affinity index are updated here,
-so the next decision sees this one.
+Decisions read the refresher's last snapshot (``_reports``), never a live call, so a dead daemon
+costs at most the refresh timeout. A build is scheduled on the graph form the least capable daemon
+accepts (``minimum_caps``), then marshalled for the pick's own caps, and fails over to the next
+choice when the pick dies (``_routing``). After each solve the cache-affinity index learns what the
+daemon reported as run or cached there, and a shared registry cache (``_cache``) what was exported.
 """
 
 from __future__ import annotations
 
 import inspect
-import os
+import socket
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-import yaml
-
 from envd_jupyter import buildkit
+from envd_jupyter.fleet._cache import SharedCache
+from envd_jupyter.fleet._config import read_fleet_file
 from envd_jupyter.fleet._errors import FleetError
-from envd_jupyter.fleet._stage import Stage
+from envd_jupyter.fleet._profiles import DEFAULT_CONFIG
+from envd_jupyter.fleet._project import project_builders, project_env
+from envd_jupyter.fleet._reports import BuilderInfo, Health, Refresher, probe
 from envd_jupyter.scheduler import BuildRequest, Endpoint, Scheduler, SchedulingResult
 
-_PROJECT_FLAVOURS = {"current": "ENVD_DOCKER_CURRENT", "classic": "ENVD_DOCKER_CLASSIC", "old": "ENVD_DOCKER_OLD"}
-_EXPORT_KINDS = ("image", "dir", "tar")
+CACHED_DIGESTS = 20000  # digests remembered per builder for the precise affinity mode
 
 
-@dataclass(frozen=True)
-class BuilderInfo:
-    """What one builder reports: ``error`` says why it is unhealthy."""
-
-    name: str
-    address: str
-    healthy: bool
-    version: str = ""
-    platforms: tuple[str, ...] = ()
-    caps: frozenset[str] = frozenset()
-    in_flight: int = 0
-    disk_bytes: int = 0
-    error: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "address": self.address, "healthy": self.healthy, "version": self.version,
-                "platforms": list(self.platforms), "caps": sorted(self.caps), "in_flight": self.in_flight,
-                "disk_bytes": self.disk_bytes, "error": self.error}
-
-
-def project_builders(state_dir: str | Path | None = None) -> dict[str, str]:
-    """The daemons ``scripts/buildkit-up`` started, by flavour name (current, classic, old)."""
-    directory = Path(state_dir or os.environ.get("ENVD_JUPYTER_STATE", "/var/lib/envd-jupyter"))
-    env_file = directory / "env"
-    try:
-        pairs = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
-    except OSError as exc:
-        raise FleetError(f"no project daemons: cannot read {env_file} ({exc.strerror}); run scripts/buildkit-up") from None
-    return {name: "docker+unix://" + pairs[key] for name, key in _PROJECT_FLAVOURS.items() if key in pairs}
-
-
-def _definition_for(target: Any, caps: frozenset[str] | None):
+def definition_for(target: Any, caps: frozenset[str] | None):
     """Marshal ``target`` for ``caps`` when it can choose its graph form (lang states), else as it is."""
     marshal = getattr(target, "marshal", None)
     if marshal is None:
@@ -70,12 +40,7 @@ def _definition_for(target: Any, caps: frozenset[str] | None):
     return marshal()
 
 
-def _request(target: Any) -> BuildRequest:
-    """The scheduler's view of ``target`` in the graph form the least capable daemon accepts."""
-    return BuildRequest.from_definition(_definition_for(target, frozenset()))
-
-
-def _lowered(definition: Any, caps: frozenset[str]):
+def lowered(definition: Any, caps: frozenset[str]):
     """The graph exactly as the daemon will receive it, so progress digests match what is shown."""
     lower_for = getattr(definition, "lower_for", None)
     return lower_for(caps) if lower_for is not None else definition
@@ -84,19 +49,37 @@ def _lowered(definition: Any, caps: frozenset[str]):
 class Fleet:
     """Builders by name, one scheduler, one client per builder (connected when first needed).
 
-    ``config``: the scheduler's EndpointPickerConfig (YAML text or a mapping); None is the default
-    profile. Thread-safe: a notebook may build in the background while another cell asks.
+    ``config``: the scheduler's EndpointPickerConfig (YAML text or a mapping); None is the fleet's
+    "build" + "export" profiles (``_profiles``). ``registry_cache``: host:port of a registry every
+    builder reaches, for the shared cache (None: no shared cache). Reports are refreshed every
+    ``refresh_interval`` s, each round bounded by ``refresh_timeout`` s. A build fails over at most
+    ``max_attempts - 1`` times. Thread-safe: a notebook may build in the background while another cell asks.
     """
 
-    def __init__(self, builders: Mapping[str, str], *, config: Any = None, timeout: float = 10.0, seed: int = 0):
+    def __init__(self, builders: Mapping[str, str], *, config: Any = None, timeout: float = 10.0, seed: int = 0,
+                 registry_cache: str | None = None, refresh_interval: float = 5.0,
+                 refresh_timeout: float | None = None, max_attempts: int = 3,
+                 on_failover: Callable[[str], None] | None = None,
+                 tls: Mapping[str, buildkit.TLSConfig | None] | None = None):
         if not builders:
             raise FleetError("a fleet needs at least one builder address")
         self._addresses = dict(builders)
+        self._tls = {name: config for name, config in (tls or {}).items() if config is not None}
+        self.skipped: dict[str, str] = {}  # builders a source found but could not address, and why
         self._timeout = timeout
-        self.scheduler = Scheduler(config, seed=seed)
+        self.scheduler = Scheduler(DEFAULT_CONFIG if config is None else config, seed=seed)
+        self.max_attempts, self.on_failover = max_attempts, on_failover
         self._clients: dict[str, buildkit.Client] = {}
+        self._retired: list[buildkit.Client] = []  # replaced while a solve still used them; closed with the fleet
+        self._health = {name: Health() for name in self._addresses}
+        self._cached: dict[str, OrderedDict[str, None]] = {}
+        self._disk: dict[str, tuple[int, float]] = {}  # build-cache bytes and when DiskUsage said so
+        self._registry_rtt: tuple[dict[str, float], float] = ({}, float("-inf"))  # and when it was measured
         self._in_flight: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self.shared_cache = SharedCache(registry_cache, self.scheduler.cache_index) if registry_cache else None
+        self.refresher = Refresher(self._probe, lambda: list(self._addresses), self._unhealthy,
+                                   interval=refresh_interval, timeout=refresh_timeout or min(timeout, 5.0))
         self.last_scheduling: SchedulingResult | None = None
         self.last_scheduling_at = 0.0  # time.monotonic() of that decision
 
@@ -112,26 +95,43 @@ class Fleet:
 
     @classmethod
     def from_file(cls, path: str | Path, **options: Any) -> "Fleet":
-        """A YAML file with ``builders: {name: address}`` and an optional ``scheduler:`` config."""
-        path = Path(path)
+        """A YAML file: ``builders: {name: address}``, optional ``scheduler:`` config and ``registry_cache:``."""
+        builders, settings = read_fleet_file(path)
         try:
-            data = yaml.safe_load(path.read_text())
-        except OSError as exc:
-            raise FleetError(f"{path}: cannot read ({exc.strerror})") from None
-        except yaml.YAMLError as exc:
-            raise FleetError(f"{path}: not YAML ({' '.join(str(exc).split())})") from None
-        if not isinstance(data, dict) or not isinstance(data.get("builders"), dict) or not data["builders"]:
-            raise FleetError(f"{path}: builders: must map each builder's name to its address")
-        bad = [name for name, address in data["builders"].items() if not isinstance(address, str)]
-        if bad:
-            raise FleetError(f"{path}: builders.{bad[0]}: the address must be a string such as docker+unix:///path")
-        unknown = sorted(set(data) - {"builders", "scheduler"})
-        if unknown:
-            raise FleetError(f"{path}: unknown key {unknown[0]!r} (expected builders, scheduler)")
-        try:
-            return cls({str(k): v for k, v in data["builders"].items()}, config=data.get("scheduler"), **options)
+            return cls(builders, **settings, **options)
         except ValueError as exc:  # the scheduler's ConfigError names the path inside the config
             raise FleetError(f"{path}: scheduler: {exc}") from None
+
+    @classmethod
+    def from_project(cls, which: str = "fleet", state_dir: str | Path | None = None, **options: Any) -> "Fleet":
+        """The project's daemons (``which``: "fleet" = fleet1..3 of scripts/fleet-up, or "flavours" =
+        current/classic/old of scripts/buildkit-up), sharing cache through the project's loopback registry."""
+        options.setdefault("registry_cache", project_env(state_dir).get("ENVD_REGISTRY"))
+        return cls(project_builders(state_dir, which=which), **options)
+
+    @classmethod
+    def from_buildx(cls, environ: Mapping[str, str] | None = None, **options: Any) -> "Fleet":
+        """The user's buildx builders (``~/.docker/buildx/instances``); ``skipped`` says which could not be used."""
+        from envd_jupyter.fleet._sources import buildx_builders
+
+        return cls._from_sources(buildx_builders(environ), "buildx builders", **options)
+
+    @classmethod
+    def from_docker_contexts(cls, environ: Mapping[str, str] | None = None, **options: Any) -> "Fleet":
+        """The user's docker contexts (and the default one), each context's dockerd as a builder."""
+        from envd_jupyter.fleet._sources import docker_contexts
+
+        return cls._from_sources(docker_contexts(environ), "docker contexts", **options)
+
+    @classmethod
+    def _from_sources(cls, found: Any, what: str, **options: Any) -> "Fleet":
+        if not found:
+            reasons = "; ".join(f"{name}: {why}" for name, why in found.skipped.items())
+            raise FleetError(f"no usable {what}" + (f" (skipped {reasons})" if reasons else ""))
+        fleet = cls({name: source.address for name, source in found.items()},
+                    tls={name: source.tls for name, source in found.items()}, **options)
+        fleet.skipped = dict(found.skipped)
+        return fleet
 
     # -- builders -----------------------------------------------------------------------------
     @property
@@ -141,145 +141,236 @@ class Fleet:
     def address(self, name: str) -> str:
         return self._addresses[name]
 
+    def add(self, name: str, address: str, *, tls: buildkit.TLSConfig | None = None) -> None:
+        """A builder joins at runtime; it is probed (bounded) before the next decision."""
+        with self._lock:
+            if name in self._addresses:
+                raise FleetError(f"builder {name!r} is already in the fleet ({self._addresses[name]})")
+            self._addresses[name] = address
+            if tls is not None:
+                self._tls[name] = tls
+            self._health[name] = Health()
+
+    def remove(self, name: str) -> None:
+        """A builder leaves: no new work goes there; solves running on it finish."""
+        with self._lock:
+            if name not in self._addresses:
+                raise FleetError(f"no builder {name!r} in the fleet (builders: {', '.join(self._addresses)})")
+            if len(self._addresses) == 1:
+                raise FleetError(f"{name!r} is the fleet's last builder")
+            del self._addresses[name]
+            self._tls.pop(name, None)
+            self._cached.pop(name, None)
+            self._disk.pop(name, None)
+        self._retire_client(name)
+        self.refresher.forget(name)
+        self.scheduler.cache_index.forget(name)
+
     def client(self, name: str) -> buildkit.Client:
         """The connected client of builder ``name`` (ConnectError when its daemon does not answer)."""
         with self._lock:
             client = self._clients.get(name)
+            address = self._addresses[name]
         if client is None:
-            client = buildkit.connect(self._addresses[name], timeout=self._timeout)
+            client = buildkit.connect(address, timeout=self._timeout, tls=self._tls.get(name))
             with self._lock:
                 client = self._clients.setdefault(name, client)
         return client
 
+    def _retire_client(self, name: str) -> None:
+        """Forget a client whose daemon failed; the next use connects afresh (closed now if nothing uses it)."""
+        with self._lock:
+            client = self._clients.pop(name, None)
+            busy = self._in_flight[name] > 0
+            if client is not None and busy:
+                self._retired.append(client)
+        if client is not None and not busy:
+            client.close()
+
+    def _probe(self, name: str, disk_age: float) -> BuilderInfo:
+        health, address = self._health.get(name), self._addresses.get(name, "")
+        if health is None or health.down():
+            return self._unhealthy(name, "marked down")
+        self._measure_registry()
+        last_disk = self._disk.get(name)
+        if last_disk is not None and time.monotonic() - last_disk[1] < disk_age:
+            reuse = last_disk[0]
+        else:  # disk_age inf: a first report, which the background round completes at once
+            reuse = 0 if disk_age == float("inf") else None
+        try:
+            info = probe(name, address, self.client(name), reuse)
+        except buildkit.BuildKitError as exc:
+            self._retire_client(name)
+            return self._unhealthy(name, str(exc).splitlines()[0])
+        if reuse is None:
+            self._disk[name] = (info.disk_bytes, time.monotonic())
+        health.answered()
+        return info
+
+    def _unhealthy(self, name: str, reason: str) -> BuilderInfo:
+        return BuilderInfo(name, self._addresses.get(name, ""), False, error=reason, updated=time.time())
+
+    def builders(self, *, refresh: bool = False) -> list[BuilderInfo]:
+        """Each builder as last reported (version, platforms, caps, labels, disk, failures, latency, or its error).
+
+        ``refresh``: probe every builder now, DiskUsage included (bounded by the refresh timeout), as a
+        person asking wants current numbers; decisions read the snapshot.
+        """
+        if refresh:
+            self.refresher.refresh(disk_age=0.0)
+        reports = self.refresher.reports()
+        with self._lock:
+            return [self._health[name].overlay(reports[name], self._in_flight[name])
+                    for name in self._addresses if name in reports]
+
     def endpoints(self) -> list[Endpoint]:
-        """The scheduler's view now: caps and in-flight solves; an unreachable builder is unhealthy."""
-        endpoints = []
-        for name, address in self._addresses.items():
-            try:
-                caps = self.client(name).caps().llb
-            except buildkit.BuildKitError:
-                endpoints.append(Endpoint(name, address=address, healthy=False))
-                continue
-            endpoints.append(Endpoint(name, address=address, caps=caps, in_flight=self._in_flight[name]))
-        return endpoints
+        """The scheduler's view: the last reports, in-flight solves counted here, down marks, known cache.
 
-    def builders(self) -> list[BuilderInfo]:
-        """Each builder's version, platforms, caps, in-flight solves and build-cache size (or its error)."""
-        infos = []
-        for name, address in self._addresses.items():
-            try:
-                client = self.client(name)
-                workers = client.workers()
-                infos.append(BuilderInfo(
-                    name, address, True, version=client.info().version,
-                    platforms=tuple(dict.fromkeys(p for w in workers for p in w.platforms)),
-                    caps=client.caps().llb, in_flight=self._in_flight[name],
-                    disk_bytes=sum(r.size for r in client.disk_usage())))
-            except buildkit.BuildKitError as exc:
-                infos.append(BuilderInfo(name, address, False, in_flight=self._in_flight[name],
-                                         error=str(exc).splitlines()[0]))
-        return infos
+        Every report has version 0: the in-flight count is the fleet's own and live, so a pick's
+        reservation must last until its solve is counted (``running``) or fails, never drop because a
+        newer report came in (a burst of decisions would all see the same idle builder).
+        """
+        infos = self.builders()
+        rtt = self._registry_rtt[0]
+        with self._lock:
+            cached = {name: frozenset(digests) for name, digests in self._cached.items()}
+        now, wall = time.monotonic(), time.time()
+        return [Endpoint(
+            info.name, address=info.address, platforms=info.platforms or ("linux/amd64",), labels=info.labels,
+            healthy=info.healthy, in_flight=info.in_flight, recent_solves=info.solves,
+            recent_failures=info.failures, caps=info.caps if info.healthy else None,
+            cached_digests=cached.get(info.name, frozenset()), registry_rtt_ms=rtt if info.healthy else {},
+            reported_at=now - max(0.0, wall - info.updated)) for info in infos]
 
-    # -- building -----------------------------------------------------------------------------
+    def _measure_registry(self) -> None:
+        """TCP connect time to the shared registry, from here (exact for local daemons, an estimate elsewhere).
+
+        Measured in the refresher's threads at most once a round, so no decision waits on the registry.
+        """
+        if self.shared_cache is None or time.monotonic() - self._registry_rtt[1] < self.refresher.interval:
+            return
+        host, _, port = self.shared_cache.registry.rpartition(":")
+        started = time.monotonic()
+        try:
+            socket.create_connection((host, int(port)), timeout=1.0).close()
+            rtt = {self.shared_cache.registry: round((time.monotonic() - started) * 1000, 3)}
+        except (OSError, ValueError):
+            rtt = {}
+        self._registry_rtt = (rtt, time.monotonic())
+
+    def mark_down(self, name: str, reason: str) -> float:
+        """A failover: no work goes to ``name`` for the backoff (seconds, returned), then it is probed again.
+
+        Its report turns unhealthy too, so it stays out after the backoff until a probe answers (the
+        last report may be from before it died).
+        """
+        with self._lock:
+            health = self._health.get(name)
+        backoff = health.mark_down(reason) if health is not None else 0.0
+        self.refresher.replace(name, self._unhealthy(name, reason))
+        self._retire_client(name)
+        return backoff
+
+    # -- scheduling ---------------------------------------------------------------------------
+    def request(self, target: Any, attributes: Mapping[str, str] | None = None) -> BuildRequest:
+        """The scheduler's view of ``target`` in the graph form the least capable daemon accepts.
+
+        ``attributes``: free request attributes for the plugins that read them (``attribute-profile-handler``,
+        ``registry-proximity-scorer``'s ``registry``, a sticky key).
+        """
+        request = BuildRequest.from_definition(definition_for(target, frozenset()))
+        request.attributes.update(attributes or {})
+        if self.shared_cache is not None:
+            request.attributes.setdefault("registry", self.shared_cache.registry)
+        return request
+
     def schedule(self, target: Any) -> SchedulingResult:
-        """Choose a builder for ``target`` (State or Definition); the result keeps every score."""
-        return self._schedule(_request(target))
+        """Choose a builder for ``target`` (State or Definition); the result keeps every cycle's scores."""
+        return self.schedule_request(self.request(target))
 
-    def _schedule(self, request: BuildRequest) -> SchedulingResult:
-        result = self.scheduler.schedule(request, self.endpoints())
+    def schedule_request(self, request: BuildRequest, *, exclude: Sequence[str] = ()) -> SchedulingResult:
+        endpoints = [e if e.name not in exclude else Endpoint(e.name, address=e.address, healthy=False)
+                     for e in self.endpoints()]
+        result = self.scheduler.schedule(request, endpoints)
         self.last_scheduling, self.last_scheduling_at = result, time.monotonic()
         return result
 
-    def build(self, target: Any, *, name: str | None = None, on_event: Any = None,
-              on_scheduled: Callable[[SchedulingResult, Any], None] | None = None, timeout: float | None = None,
-              keep_on_failure: bool = False, **options: Any) -> Stage:
-        """Schedule ``target``, solve it on the pick inside an interactive build, and keep that open.
-
-        ``on_scheduled(scheduling, definition)`` is told the decision and the exact graph the pick runs
-        (lowered for its caps) before the solve starts. ``options`` are ``Client.interactive``'s
-        (local_dirs, secrets, entitlements, cache_imports, …).
-        A failing step raises ``buildkit.SolveError``; with ``keep_on_failure`` its ``stage`` is the
-        filesystem that step started from, kept open in the same build (``stage.note`` says so; close
-        it when done), or None when there was none.
-        Ctrl-C cancels the solve on the daemon.
-        """
-        request = _request(target)
-        scheduling = self._schedule(request)
-        builder = scheduling.endpoint.name
-        try:
-            client = self.client(builder)
-            definition = _lowered(_definition_for(target, client.caps().llb), client.caps().llb)
-            if on_scheduled is not None:
-                on_scheduled(scheduling, definition)
-            with self._running(builder):
-                build = client.interactive(name=name, on_event=on_event, timeout=timeout, **options)
-                try:
-                    ref = build.solve(definition, timeout=timeout)
-                except buildkit.SolveError as error:
-                    error.model = build.model  # what ran before the failure, for the caller's final view
-                    error.stage = None
-                    if keep_on_failure:
-                        error.stage = _stage_before(error, builder, scheduling, definition, build, timeout)
-                    else:
-                        build.cancel()
-                    raise
-                except BaseException as exc:
-                    build.cancel()
-                    if isinstance(exc, buildkit.BuildKitError):
-                        exc.model = build.model  # what ran before the failure, for the caller's final view
-                    raise
-        finally:
-            self.scheduler.release(scheduling)
-        self.scheduler.record_solved(builder, request)
-        return Stage(builder, scheduling, definition, build, ref)
-
-    def stepper(self, target: Any, *, breakpoints: Sequence[str] = (), name: str | None = None, on_event: Any = None,
-                timeout: float | None = None, **options: Any) -> "SteppedBuild":
-        """Schedule ``target`` and open a build on the pick that solves it one vertex at a time.
-
-        ``SteppedBuild.next()`` / ``resume()`` return each pause as a Stage; ``close()`` ends the build.
-        """
-        scheduling = self.schedule(target)
-        builder = scheduling.endpoint.name
-        try:
-            client = self.client(builder)
-            definition = _lowered(_definition_for(target, client.caps().llb), client.caps().llb)
-            build = client.interactive(name=name, on_event=on_event, timeout=timeout, **options)
-        finally:
-            self.scheduler.release(scheduling)
-        return SteppedBuild(builder, scheduling, build, build.stepper(definition, breakpoints=breakpoints))
-
-    def export(self, target: Any, exports: Sequence[Any] | str, *, builder: str | None = None,
-               name: str | None = None, on_event: Any = None, timeout: float | None = None,
-               **options: Any) -> buildkit.SolveResult:
-        """Solve ``target`` with exports (``"image=NAME"``, ``"dir=PATH"``, ``"tar=FILE"`` or export objects).
-
-        ``builder`` defaults to a scheduled pick; pass the stage's builder to reuse its cache.
-        """
-        exports = [parse_export(e) if isinstance(e, str) else e
-                   for e in ([exports] if isinstance(exports, str) else exports)]
-        if builder is None:
-            scheduling = self.schedule(target)
-            self.scheduler.release(scheduling)  # counted as in flight below while it runs
-            builder = scheduling.endpoint.name
-        client = self.client(builder)
-        with self._running(builder):
-            return client.solve(_definition_for(target, client.caps().llb), exports=exports, name=name,
-                                on_event=on_event, timeout=timeout, **options)
-
     @contextmanager
-    def _running(self, builder: str):
+    def running(self, builder: str, reservation: Any = None):
+        """Count a solve in flight on ``builder`` (its reservation ends: the count now says it)."""
         with self._lock:
             self._in_flight[builder] += 1
+        if reservation is not None:
+            reservation.release()
         try:
             yield
         finally:
             with self._lock:
                 self._in_flight[builder] -= 1
 
-    def close(self) -> None:
+    def learn(self, builder: str, request: BuildRequest, model: Any) -> list[int]:
+        """What the daemon reported as run or cached is now known to be there; returns those chain keys."""
+        done = {v.digest for v in list(model.vertices.values()) if v.completed is not None and not v.error}
+        keys = [key for vertex, key in zip(request.vertices, request.chain_keys) if vertex.digest in done]
         with self._lock:
-            clients, self._clients = list(self._clients.values()), {}
+            health = self._health.get(builder)
+            if health is not None:
+                health.outcomes.append(True)
+            cached = self._cached.setdefault(builder, OrderedDict())
+            for digest in done:
+                cached[digest] = None
+                cached.move_to_end(digest)
+            while len(cached) > CACHED_DIGESTS:
+                cached.popitem(last=False)
+        if keys:
+            self.scheduler.cache_index.record(builder, keys)
+        return keys
+
+    def solved_on(self, builder: str) -> frozenset[str]:
+        """Digests ``builder`` reported running or serving from cache (the most recent CACHED_DIGESTS)."""
+        with self._lock:
+            return frozenset(self._cached.get(builder, ()))
+
+    # -- building (Stage, stepper, export: _building; routed solves: _routing) ----------------
+    def build(self, target: Any, **options: Any):
+        """Schedule ``target``, solve it on the pick inside an interactive build, keep that open (``Stage``)."""
+        from envd_jupyter.fleet._building import build
+
+        return build(self, target, **options)
+
+    def stepper(self, target: Any, **options: Any):
+        from envd_jupyter.fleet._building import stepper
+
+        return stepper(self, target, **options)
+
+    def export(self, target: Any, exports: Sequence[Any] | str, **options: Any):
+        from envd_jupyter.fleet._building import export
+
+        return export(self, target, exports, **options)
+
+    def solve(self, target: Any, **options: Any):
+        """Route one solve (``Client.solve``'s options, plus ``on_failover``): a ``RoutedResult``."""
+        from envd_jupyter.fleet._building import solve
+
+        return solve(self, target, **options)
+
+    def start_solve(self, target: Any, **options: Any):
+        """``solve`` in its own thread: a ``RoutedSolve`` handle (``result()``, ``cancel()``, ``builder``)."""
+        from envd_jupyter.fleet._building import start_solve
+
+        return start_solve(self, target, **options)
+
+    def interactive(self, target: Any, **options: Any):
+        """Schedule ``target`` and open an interactive build on the pick (``Client.interactive``'s options)."""
+        from envd_jupyter.fleet._building import interactive
+
+        return interactive(self, target, **options)
+
+    def close(self) -> None:
+        self.refresher.close()
+        with self._lock:
+            clients, self._clients = [*self._clients.values(), *self._retired], {}
+            self._retired = []
         for client in clients:
             client.close()
 
@@ -293,74 +384,10 @@ class Fleet:
         return f"<fleet.Fleet {', '.join(self._addresses)}>"
 
 
-class SteppedBuild:
-    """A graph being stepped through on one builder; each pause is a Stage sharing the open build.
-
-    A failing step raises ``buildkit.SolveError`` as ``Fleet.build(keep_on_failure=True)`` does: its
-    ``stage`` is the filesystem the step started from (and ``exec`` runs over the failed step's own
-    mounts where the daemon reported them), kept open in the build, which that stage now owns.
-    """
-
-    def __init__(self, builder: str, scheduling: Any, build: Any, stepper: Any):
-        self.builder, self.scheduling, self.build, self.stepper = builder, scheduling, build, stepper
-
-    @property
-    def done(self) -> bool:
-        return self.stepper.done
-
-    def next(self) -> Stage:
-        """The next vertex in dependency order, solved; StopIteration past the end."""
-        return self._paused(self._solving(self.stepper.next))
-
-    def resume(self) -> Stage | None:
-        """On to the next breakpoint (or the end); None when there is nothing left."""
-        step = self._solving(self.stepper.resume)
-        return None if step is None else self._paused(step)
-
-    def _solving(self, solve: Callable[[], Any]) -> Any:
-        try:
-            return solve()
-        except buildkit.SolveError as error:
-            error.model = self.build.model  # what ran before the failure, for the caller's final view
-            error.stage = _stage_before(error, self.builder, self.scheduling, self.stepper.definition, self.build,
-                                        None)
-            raise
-
-    def _paused(self, step: Any) -> Stage:
-        definition = self.stepper.definition.up_to(step.vertex.digest)
-        return Stage(self.builder, self.scheduling, definition, self.build, step.ref, owns_build=self.done,
-                     note=f"paused at {step}")  # the last pause owns the build: closing it ends the build
-
-    def close(self) -> None:
-        self.build.close()
-
-
-def _stage_before(error: Any, builder: str, scheduling: Any, definition: Any, build: Any,
-                  timeout: float | None) -> Stage | None:
-    """The filesystem the failed step started from, solved in the same (still open) build; None ends the build.
-
-    Its ops are the ones that just ran, so the daemon answers from the build's own results.
-    """
-    root = definition.root_input(error.digest) if error.digest in definition.digests else None
-    if root is None:
-        build.cancel()
-        return None
-    before = definition.up_to(*root)
-    try:
-        ref = build.solve(before, timeout=timeout)
-    except buildkit.BuildKitError:
-        build.cancel()
-        return None
-    vertex = next((v for v in definition.vertices() if v.digest == error.digest), None)
-    process = dict(vertex.attrs) if vertex is not None and vertex.kind == "exec" else None
-    return Stage(builder, scheduling, before, build, ref,
-                 note=f"showing the filesystem before the failed step {error.step!r}", process=process, failure=error)
-
-
 def parse_export(spec: str):
     """``image=NAME`` | ``dir=PATH`` | ``tar=FILE`` → the buildkit export object."""
     kind, sep, value = spec.partition("=")
-    if not sep or kind not in _EXPORT_KINDS or not value:
+    if not sep or kind not in ("image", "dir", "tar") or not value:
         raise FleetError(f"export {spec!r}: expected image=NAME, dir=PATH or tar=FILE")
     if kind == "image":
         return buildkit.Image(value)

@@ -16,7 +16,8 @@ class Stage:
     """One solved state on one builder. ``close()`` ends its build (nothing is exported)."""
 
     def __init__(self, builder: str, scheduling: Any, definition: Any, build: Any, ref: Any, *, note: str = "",
-                 process: Mapping[str, str] | None = None, failure: Any = None, owns_build: bool = True):
+                 process: Mapping[str, str] | None = None, failure: Any = None, owns_build: bool = True,
+                 failovers: tuple[str, ...] = ()):
         self.builder = builder
         self.scheduling = scheduling
         self.definition = definition
@@ -25,6 +26,7 @@ class Stage:
         self.note = note  # what this stage shows when it is not simply the solved state (after a failure)
         self._process = process  # env/cwd/user commands default to; None: the step that made the stage
         self.failure = failure  # the SolveError this stage was kept open after, if any
+        self.failovers = failovers  # one line per builder that failed before this one solved it
         self._owns_build = owns_build  # False: a stepper's pause; the stepper ends the build
         self.solved_at = time.time()
         self.closed = False

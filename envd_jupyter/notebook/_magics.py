@@ -145,7 +145,7 @@ class Envd(Magics, Configurable):
         try:
             stage = fleet.build(cell_result, name=self._build_name(name), on_event=view.on_event,
                                 on_scheduled=scheduled, timeout=self.timeout or None, keep_on_failure=True,
-                                **options)
+                                on_failover=_say_failover, **options)
         except BaseException as exc:
             recording.finished()
             # bound now: Python unbinds ``exc`` when this block ends, and the entry is made later
@@ -179,7 +179,7 @@ class Envd(Magics, Configurable):
     def envd_builders(self, line: str):
         """%envd_builders [--builder ADDR | --fleet CONFIG]: what every builder reports."""
         args = _parse_target_line(line)
-        return builders_view(self._fleet(args.get("builder"), args.get("fleet")).builders())
+        return builders_view(self._fleet(args.get("builder"), args.get("fleet")).builders(refresh=True))
 
     @magic_arguments()
     @argument("state", help="A state made by %%envd.")
@@ -599,3 +599,8 @@ def parse_exec_line(line: str) -> ExecRequest:
         else:
             found[flag[2:]] = value
     return ExecRequest(options[0], argv, **found)
+
+
+def _say_failover(line: str) -> None:
+    """A builder died and the build moved on: the fleet's one line, under the cell that started the build."""
+    print(line, file=sys.stderr, flush=True)

@@ -16,6 +16,10 @@ from collections import OrderedDict
 from itertools import repeat
 from typing import Iterable, Sequence
 
+#: Holder names with this prefix are shared registry caches (``registry:host:port``), not endpoints:
+#: an endpoint that reaches the registry (it reports an RTT to it) can import what they hold.
+REGISTRY_HOLDER_PREFIX = "registry:"
+
 
 class CacheIndex:
     """Approximate map of cached chains per endpoint, learned from routed picks and reports."""
@@ -42,8 +46,21 @@ class CacheIndex:
     def capacity(self, endpoint: str) -> int:
         return self._capacity.get(endpoint, self.default_capacity)
 
+    @staticmethod
+    def registry_holder(registry: str) -> str:
+        """The holder name of what a shared registry cache at ``registry`` (host:port) holds."""
+        return REGISTRY_HOLDER_PREFIX + registry
+
     def matched_work(self, keys: Sequence[int], work: Sequence[float]) -> dict[str, float]:
         """Endpoint name → sum of ``work`` over the keys it holds (only endpoints with a hit)."""
+        acc: dict[str, float] = {}
+        for held_by, w in self.matched_sets(keys, work).items():
+            for name in held_by:
+                acc[name] = acc.get(name, 0.0) + w
+        return acc
+
+    def matched_sets(self, keys: Sequence[int], work: Sequence[float]) -> dict[frozenset[str], float]:
+        """Holder set → sum of ``work`` over the keys held by exactly that set."""
         per_set: dict[frozenset[str], float] = {}
         current, run_work = None, 0.0  # a chain's keys share one holder set: sum a run, store it once
         for held_by, w in zip(map(self._holders.get, keys), work):
@@ -56,11 +73,7 @@ class CacheIndex:
             run_work += w
         if current is not None:
             per_set[current] = run_work
-        acc: dict[str, float] = {}
-        for held_by, w in per_set.items():
-            for name in held_by:
-                acc[name] = acc.get(name, 0.0) + w
-        return acc
+        return per_set
 
     def record(self, endpoint: str, keys: Iterable[int], work: Sequence[float] | None = None) -> float:
         """Note that ``endpoint`` now holds ``keys``; returns the work that was already there."""
@@ -132,6 +145,10 @@ class CacheIndex:
             if narrower is None:
                 narrower = narrowed[held_by] = held_by - single
             holders[key] = narrower
+
+    def holders(self, key: int) -> frozenset[str]:
+        """Every endpoint (or registry holder) believed to hold ``key``."""
+        return self._holders.get(key, frozenset())
 
     def holds(self, endpoint: str, key: int) -> bool:
         return key in self._lru.get(endpoint, ())

@@ -15,6 +15,14 @@ DAEMONS=(
   "old envdj-old 10.213.3.1/24 20 false"
 )
 
+# Equal builders for the fleet tests and benchmarks: the current flavour three more times, started
+# on demand by scripts/fleet-up (not by buildkit-up: they cost memory only when a fleet test runs).
+FLEET_DAEMONS=(
+  "fleet1 envdj-fleet1 10.213.11.1/24 26 true"
+  "fleet2 envdj-fleet2 10.213.12.1/24 26 true"
+  "fleet3 envdj-fleet3 10.213.13.1/24 26 true"
+)
+
 IMAGE_BUSYBOX=envd-jupyter/busybox:latest
 IMAGE_PYTHON=envd-jupyter/python:3.11-bookworm
 IMAGE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -37,6 +45,16 @@ live_pid() {
   [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
   tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$2" || return 1
   echo "$pid"
+}
+
+# Prints ENVD_FLEET_<n>=<socket> for each fleet daemon that answers (the env file's fleet lines).
+fleet_env_lines() {
+  local spec name
+  for spec in "${FLEET_DAEMONS[@]}"; do
+    read -r name _ <<<"$spec"
+    socket_pings "$(daemon_sock "$name")" && echo "ENVD_FLEET_${name#fleet}=$(daemon_sock "$name")"
+  done
+  return 0
 }
 
 # Runs the docker client against daemon $1 with the buildx plugin available.

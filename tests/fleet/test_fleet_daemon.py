@@ -5,14 +5,14 @@ import uuid
 import pytest
 
 from envd_jupyter import buildkit, llb
-from envd_jupyter.fleet import Fleet, FleetError, project_builders
+from envd_jupyter.fleet import Fleet, FleetError
 
 BUSYBOX = "envd-jupyter/busybox:latest"
 
 
 @pytest.fixture
 def fleet(daemon_env):
-    with Fleet(project_builders(daemon_env["ENVD_JUPYTER_STATE"])) as fleet:
+    with Fleet.from_project("flavours", daemon_env["ENVD_JUPYTER_STATE"]) as fleet:
         yield fleet
 
 

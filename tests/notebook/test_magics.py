@@ -125,6 +125,9 @@ def test_builders_scores_and_dag_display_with_plain_text(shell):
     assert "default" in builders["text/plain"] and "healthy" in builders["text/plain"]
     scores = bundle(shell.run_line_magic("envd_scores", ""))
     assert {"text/plain", "text/html"} <= set(scores) and "default" in scores["text/plain"]
+    cycles = [line.split(":")[0].strip() for line in scores["text/plain"].splitlines()[1:] if ": picked" in line]
+    assert cycles == ["build", "export"]  # the fleet's two profiles, one cycle each
+    assert "profile <b>build</b>" in scores["text/html"] and "profile <b>export</b>" in scores["text/html"]
     dag = bundle(shell.run_line_magic("envd_dag", "s"))
     assert "<svg" in dag["text/html"] and 'data-state="done"' in dag["text/html"]
     assert "done" in dag["text/plain"] and "image envd-jupyter/busybox:latest" in dag["text/plain"]

@@ -8,6 +8,9 @@ Modes: ``approximate`` (default) reads the shared cache index, which this plugin
 chain of every request it routes (an LRU of ``lruCapacity`` keys per endpoint, or
 disk_total_bytes / ``bytesPerEntry`` when that is > 0 and the endpoint reports its disk);
 ``precise`` reads what each daemon reported as cached (``Endpoint.cached_digests``).
+``registryHitWeight`` (0..1, default 0.5): the share of a vertex's work counted when it is not
+cached on the endpoint but in a shared registry cache the endpoint reaches (its import is cheaper
+than running it).
 """
 
 from __future__ import annotations
@@ -31,8 +34,11 @@ class CacheAffinityScorer(Scorer, PickObserver):
         use_durations: bool = True
         lru_capacity: int = 4096
         bytes_per_entry: int = 0
+        registry_hit_weight: float = 0.5
 
         def __post_init__(self) -> None:
+            if not 0.0 <= self.registry_hit_weight <= 1.0:
+                raise ParamError("registryHitWeight", f"must be within [0, 1], got {self.registry_hit_weight}")
             if self.lru_capacity <= 0:
                 raise ParamError("lruCapacity", f"must be > 0, got {self.lru_capacity}")
             if self.bytes_per_entry < 0:
@@ -45,7 +51,8 @@ class CacheAffinityScorer(Scorer, PickObserver):
 
     def score(self, cycle, endpoints):
         p = self.params
-        return affinity_scores(cycle, self.handle.cache_index, endpoints, p.mode, p.kind_weights, p.use_durations)
+        return affinity_scores(cycle, self.handle.cache_index, endpoints, p.mode, p.kind_weights, p.use_durations,
+                               p.registry_hit_weight)
 
     def on_picked(self, request, endpoint) -> None:
         if self.params.mode != "approximate":

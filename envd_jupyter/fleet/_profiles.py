@@ -1,0 +1,51 @@
+"""The fleet's default scheduler config: a "build" profile that routes, then an "export" profile.
+
+Two cycles per decision, both in the record: "build" places the solve (healthy, platform, caps,
+labels, saturation; cache affinity ×3, in-flight ×2, free disk, CPU load, failure rate);
+"export" chooses where an export without a named builder runs: the endpoint nearest the registry the
+build pushes to or shares its cache in (×2), else the build's own pick (same-as-build), so it
+reuses that cache. ``Fleet.export`` follows the "export" pick; everything else the "build" pick.
+"""
+
+DEFAULT_CONFIG = """\
+plugins:
+- type: healthy-filter
+- type: platform-filter
+- type: caps-filter
+- type: label-filter
+- type: saturation-filter
+- type: cache-affinity-scorer
+- type: in-flight-scorer
+- type: free-disk-scorer
+- type: cpu-load-scorer
+- type: failure-rate-scorer
+- type: registry-proximity-scorer
+- name: same-as-build
+  type: prior-pick-scorer
+  parameters: {profile: build}
+- type: multi-cycle-profile-handler
+  parameters:
+    rounds: [[build], [export]]
+    primary: build
+schedulingProfiles:
+- name: build
+  plugins:
+  - pluginRef: healthy-filter
+  - pluginRef: platform-filter
+  - pluginRef: caps-filter
+  - pluginRef: label-filter
+  - pluginRef: saturation-filter
+  - {pluginRef: cache-affinity-scorer, weight: 3}
+  - {pluginRef: in-flight-scorer, weight: 2}
+  - pluginRef: free-disk-scorer
+  - pluginRef: cpu-load-scorer
+  - pluginRef: failure-rate-scorer
+- name: export
+  plugins:
+  - pluginRef: healthy-filter
+  - pluginRef: caps-filter
+  - {pluginRef: registry-proximity-scorer, weight: 2}
+  - pluginRef: same-as-build
+"""
+
+EXPORT_PROFILE = "export"
