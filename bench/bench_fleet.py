@@ -142,7 +142,8 @@ def run_strategy(strategy: str, trace: list[int], contexts: Path, *, kill: bool,
 
         def build(number: int, env_index: int) -> None:
             state = build_state(env_index, number, salt, env["ENVD_IMAGE_BUSYBOX"])
-            result = fleet.solve(state, local_dirs={f"env{env_index}": str(contexts / f"env{env_index}")})
+            context = str(contexts / f"env{env_index}")  # sticky hashing's key, as buildx hashes the context path
+            result = fleet.solve(state, local_dirs={f"env{env_index}": context}, attributes={"context": context})
             cached = {v.name for v in result.model.cached()}
             with lock:
                 run.per_builder[result.builder] += 1
