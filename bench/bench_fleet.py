@@ -223,6 +223,9 @@ def verdict(runs: list[Run]) -> list[str]:
     return lines
 
 
+READING = ("Reading the records: the fleet's default build profile weighs each step by its kind (the fleet passes no recorded durations), so the 0.5 s own step counts as much as a 2 s base step and a warm base is 62% of a build's work; with in-flight ×2 (min-max normalised: the busiest daemon scores 0) an idle daemon then outscores the one holding the base whenever that one is busier (3 × 0.62 < 2): builds spread over all three daemons and base chains are built more than once. The `cache-affinity-filter` keeps a build on the daemons holding at least half its work until they are 2 solves busier than the coldest, so each base is built once. With a daemon killed, what it held is rebuilt elsewhere and the last cold builds set the wall time. One run per strategy on a shared 2-core machine: a difference of a few seconds is within its noise.")
+
+
 def simulation_rows() -> list[str]:
     """The 1,000-builder rows of the routing simulation's own section, to read beside the real figures."""
     return [line for line in read_section("scheduler-simulation").splitlines() if line.startswith("| 1,000 |")]
@@ -268,6 +271,8 @@ def main() -> None:
         "",
         *tables,
         *verdict(runs),
+        "",
+        READING,
         "",
         f"Failover lines ({len(failover_lines)}), e.g.: `{failover_lines[0]}`" if failover_lines else "No failovers.",
         f"Runs thrown away because a daemon other than the victim failed under them (the fleet daemons are "
