@@ -11,10 +11,11 @@ same base image).
 Every strategy goes through ``Fleet.solve`` (same reports, failover and bookkeeping); only the
 scheduler config differs: the fleet's default profiles (cache affinity ×3, in-flight ×2, ...); the
 same weights behind the simulator's ``cache-affinity-filter`` (keep the builders holding at least half
-the build's work unless they are 2 solves busier than the coldest); and healthy + caps filters with the ``round-robin-picker``, the ``random-picker`` or the
-``sticky-hash-picker`` (buildx's ``loadbalance=sticky``: the build's context hashed onto a ring of
-the live daemons). Each strategy starts cold on every daemon: the fleet daemons' build cache is
-pruned and its steps carry a salt of their own (so neither a daemon nor the registry holds them).
+the build's work unless they are 2 solves busier than the coldest); and healthy + caps filters with
+the ``round-robin-picker``, the ``random-picker`` or the ``sticky-hash-picker`` (buildx's
+``loadbalance=sticky``: the build's context hashed onto a ring of the live daemons). Each strategy
+starts cold on every daemon: the fleet daemons' build cache is pruned and its steps carry a salt of
+their own (so neither a daemon nor the registry holds them).
 The second run SIGKILLs, once a third of the builds have finished, the daemon with a build in flight
 that had served the most; its builds fail over and scripts/fleet-up restarts it after the run.
 ``--registry-cache`` runs everything again with the fleet's shared registry cache.
@@ -223,7 +224,17 @@ def verdict(runs: list[Run]) -> list[str]:
     return lines
 
 
-READING = ("Reading the records: the fleet's default build profile weighs each step by its kind (the fleet passes no recorded durations), so the 0.5 s own step counts as much as a 2 s base step and a warm base is 62% of a build's work; with in-flight ×2 (min-max normalised: the busiest daemon scores 0) an idle daemon then outscores the one holding the base whenever that one is busier (3 × 0.62 < 2): builds spread over all three daemons and base chains are built more than once. The `cache-affinity-filter` keeps a build on the daemons holding at least half its work until they are 2 solves busier than the coldest, so each base is built once. With a daemon killed, what it held is rebuilt elsewhere and the last cold builds set the wall time. One run per strategy on a shared 2-core machine: a difference of a few seconds is within its noise.")
+READING = (
+    "Reading the records: the fleet's default build profile weighs each step by its kind (the fleet "
+    'passes no recorded durations), so the 0.5 s own step counts as much as a 2 s base step and a warm '
+    "base is 62% of a build's work; with in-flight ×2 (min-max normalised: the busiest daemon scores 0) "
+    'an idle daemon then outscores the one holding the base whenever that one is busier (3 × 0.62 < 2): '
+    'builds spread over all three daemons and base chains are built more than once. The `cache-affinity-'
+    'filter` keeps a build on the daemons holding at least half its work until they are 2 solves busier '
+    'than the coldest, so each base is built once. With a daemon killed, what it held is rebuilt '
+    'elsewhere and the last cold builds set the wall time. One run per strategy on a shared 2-core '
+    'machine: a difference of a few seconds is within its noise.'
+)
 
 
 def simulation_rows() -> list[str]:
@@ -233,7 +244,8 @@ def simulation_rows() -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--registry-cache", action="store_true", help="also run every strategy with the shared registry cache")
+    parser.add_argument("--registry-cache", action="store_true",
+                        help="also run every strategy with the shared registry cache")
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=list(STRATEGIES))
     args = parser.parse_args()
     trace = make_trace()

@@ -76,7 +76,8 @@ def test_sticky_hash_without_any_key_is_random_over_survivors():
     assert seen == {0, 1, 2}
 
 
-@pytest.mark.parametrize("params, path", [({"virtualNodes": 0}, "virtualNodes"), ({"keyAttribute": ""}, "keyAttribute")])
+@pytest.mark.parametrize("params, path", [({"virtualNodes": 0}, "virtualNodes"),
+                                          ({"keyAttribute": ""}, "keyAttribute")])
 def test_sticky_hash_refuses_bad_parameters(params, path):
     with pytest.raises(ParamError, match=path):
         make_plugin("sticky-hash-picker", params)
@@ -84,7 +85,8 @@ def test_sticky_hash_refuses_bad_parameters(params, path):
 
 @pytest.mark.parametrize("picker", ["round-robin-picker", "sticky-hash-picker"])
 def test_each_runs_inside_a_scheduler_from_yaml_and_keeps_its_state_across_decisions(picker):
-    config = f"plugins: [{{type: {picker}}}]\nschedulingProfiles: [{{name: default, plugins: [{{pluginRef: {picker}}}]}}]"
+    config = (f"plugins: [{{type: {picker}}}]\n"
+              f"schedulingProfiles: [{{name: default, plugins: [{{pluginRef: {picker}}}]}}]")
     scheduler = Scheduler(config)
     picks = [scheduler.schedule(keyed("/src/a"), EPS) for _ in range(3)]
     assert all(p.records[0].to_dict()["picker"] == picker for p in picks)
