@@ -8,7 +8,9 @@ LRU of chain keys and run 2 builds at once. Policies:
 - cache-affinity (precise): the same, fed by what builders report as cached (10 builders only:
   it reads every endpoint's report per decision);
 - load-only: Scheduler with the in-flight scorer alone (ties rotate);
-- round-robin: a counter; random: Scheduler with the random picker.
+- round-robin: a counter; random: Scheduler with the random picker;
+- sticky hashing: Scheduler with the sticky-hash picker on the build's project (3 projects per base),
+  buildx's ``loadbalance=sticky`` rule.
 
 Run: python -m bench.simulate_routing [--bases N] [--zipf S] [--load L | --rate R] (well under a minute)
 """
@@ -45,6 +47,7 @@ schedulingProfiles:
 
 LOAD_ONLY = "plugins: [{type: in-flight-scorer}]\nschedulingProfiles: [{name: default, plugins: [{pluginRef: in-flight-scorer}]}]"
 RANDOM = "plugins: [{type: random-picker}]\nschedulingProfiles: [{name: default, plugins: [{pluginRef: random-picker}]}]"
+STICKY = "plugins: [{type: sticky-hash-picker}]\nschedulingProfiles: [{name: default, plugins: [{pluginRef: sticky-hash-picker}]}]"
 
 
 def policies(builders: int):
@@ -54,6 +57,7 @@ def policies(builders: int):
     yield "load-only", scheduler_policy(Scheduler(LOAD_ONLY)), False
     yield "round-robin", round_robin_policy(), False
     yield "random", scheduler_policy(Scheduler(RANDOM, seed=1)), False
+    yield "sticky hashing", scheduler_policy(Scheduler(STICKY)), False
 
 
 def scenario(builders: int, builds: int, bases: int, zipf: float, load: float, rate: float) -> list[str]:
@@ -92,7 +96,9 @@ def main() -> None:
         + (f"{args.rate} builds/s;" if args.rate else f"{args.load} × the builders' cold capacity;"),
         f"each builder runs {SLOTS} builds at once and keeps an LRU of {CACHE_ENTRIES} chain keys. 10 builders:",
         "3,000 builds over 50 bases; 1,000 builders: 10,000 builds over 400 bases. Build time = finish − arrival",
-        "(queueing + uncached work, simulated seconds). Peers: load-only, round-robin, random on the same trace.",
+        "(queueing + uncached work, simulated seconds). Peers: load-only, round-robin, random, and sticky hashing",
+        "of the build's project (3 projects per base) onto a ring of the builders (buildx's `loadbalance=sticky`),",
+        "on the same trace.",
         "",
         "| builders | policy | work served from cache | mean build time | p95 build time | worst queue | sim wall s |",
         "|---:|---|---:|---:|---:|---:|---:|",

@@ -1,10 +1,12 @@
 """Replay simulator: builds sharing base chains, routed over N builders with LRU caches.
 
 A trace draws each build's base chain from a Zipf law over ``bases`` chains and appends a few
-vertices unique to the build. Builders run ``slots`` builds at once (the rest queue, FIFO),
+vertices unique to the build; each build belongs to one of ``projects_per_base`` projects on its
+base (its ``context`` attribute, the key sticky hashing routes by, as buildx hashes a context path).
+Builders run ``slots`` builds at once (the rest queue, FIFO),
 keep an LRU of ``cache_entries`` chain keys, and spend a vertex's duration only when its
 chain key is not cached. Routing policies are plain callables so the real ``Scheduler`` and
-naive baselines (round-robin) compete on the same trace.
+naive baselines (round-robin, sticky hashing) compete on the same trace.
 
 Reported per policy: the share of work served from cache, and the build-time proxy
 (finish − arrival: queueing plus uncached work), mean and p95.
@@ -32,6 +34,7 @@ class TraceParams:
     zipf_s: float = 1.1
     arrival_rate: float = 1.0  # builds per simulated second
     seed: int = 0
+    projects_per_base: int = 3  # each build belongs to one project (its ``context`` attribute) on its base
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ def make_trace(p: TraceParams) -> list[TraceBuild]:
     order = list(range(p.bases))
     rng.shuffle(order)  # popularity unrelated to base index
     chosen = rng.choices(order, weights=weights, k=p.builds)
+    projects = random.Random(p.seed + 1)  # a stream of its own: the rest of the trace is as without projects
     trace, now = [], 0.0
     for i, base in enumerate(chosen):
         now += rng.expovariate(p.arrival_rate)
@@ -61,7 +65,9 @@ def make_trace(p: TraceParams) -> list[TraceBuild]:
                        inputs=(p.base_depth + k - 1,) if p.base_depth + k else ())
                 for k in range(p.user_vertices)]  # a chain on top of the base's last vertex
         vertices = bases[base] + user
-        trace.append(TraceBuild(now, BuildRequest(vertices, id=str(i)), tuple(v.duration or 0.0 for v in vertices)))
+        context = f"/src/base{base}/project{projects.randrange(p.projects_per_base)}"
+        request = BuildRequest(vertices, id=str(i), attributes={"context": context})
+        trace.append(TraceBuild(now, request, tuple(v.duration or 0.0 for v in vertices)))
     return trace
 
 

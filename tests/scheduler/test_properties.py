@@ -40,7 +40,7 @@ schedulingProfiles:
   - {pluginRef: registry-proximity-scorer}
   - {pluginRef: PICKER}
 """
-PICKERS = ["max-score-picker", "random-picker", "weighted-random-picker"]
+PICKERS = ["max-score-picker", "random-picker", "round-robin-picker", "sticky-hash-picker", "weighted-random-picker"]
 DIGESTS = [f"sha256:d{i}" for i in range(8)]
 
 

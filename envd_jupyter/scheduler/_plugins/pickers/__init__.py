@@ -1,3 +1,3 @@
 """Pickers: choose from the scored survivors (one picker per profile)."""
 
-from . import max_score, random, weighted_random  # noqa: F401
+from . import max_score, random, round_robin, sticky_hash, weighted_random  # noqa: F401
