@@ -5,12 +5,14 @@
     stage.builder, stage.scheduling.records[0].to_dict(), stage.read_file("/etc/os-release")
     fleet.builders()                                                 # what each daemon reports
 
-One builder is a fleet of one (``Fleet.single(address)``). Imports ``buildkit`` and ``scheduler``;
+A builder's entry is an address or ``{"address": ..., "tls": {ca, cert, key, server_name, verify} | False}``
+(``builder_entry`` checks one). One builder is a fleet of one (``Fleet.single(address)``). Imports ``buildkit`` and ``scheduler``;
 neither imports this package.
 """
 
+from envd_jupyter.fleet._entries import builder_entry
 from envd_jupyter.fleet._errors import FleetError
 from envd_jupyter.fleet._fleet import BuilderInfo, Fleet, SteppedBuild, project_builders
 from envd_jupyter.fleet._stage import Stage
 
-__all__ = ["BuilderInfo", "Fleet", "FleetError", "Stage", "SteppedBuild", "project_builders"]
+__all__ = ["BuilderInfo", "Fleet", "FleetError", "Stage", "SteppedBuild", "builder_entry", "project_builders"]

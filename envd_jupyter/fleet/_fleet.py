@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping, Sequence
 import yaml
 
 from envd_jupyter import buildkit
+from envd_jupyter.fleet._entries import builder_entry
 from envd_jupyter.fleet._errors import FleetError
 from envd_jupyter.fleet._stage import Stage
 from envd_jupyter.scheduler import BuildRequest, Endpoint, Scheduler, SchedulingResult
@@ -84,14 +85,17 @@ def _lowered(definition: Any, caps: frozenset[str]):
 class Fleet:
     """Builders by name, one scheduler, one client per builder (connected when first needed).
 
+    ``builders``: name → address, or → ``{"address": ..., "tls": {ca, cert, key, server_name} | False}``.
     ``config``: the scheduler's EndpointPickerConfig (YAML text or a mapping); None is the default
     profile. Thread-safe: a notebook may build in the background while another cell asks.
     """
 
-    def __init__(self, builders: Mapping[str, str], *, config: Any = None, timeout: float = 10.0, seed: int = 0):
+    def __init__(self, builders: Mapping[str, Any], *, config: Any = None, timeout: float = 10.0, seed: int = 0):
         if not builders:
             raise FleetError("a fleet needs at least one builder address")
-        self._addresses = dict(builders)
+        entries = {str(name): builder_entry(value, where=f"builders.{name}") for name, value in builders.items()}
+        self._addresses = {name: address for name, (address, _) in entries.items()}
+        self._tls = {name: tls for name, (_, tls) in entries.items()}
         self._timeout = timeout
         self.scheduler = Scheduler(config, seed=seed)
         self._clients: dict[str, buildkit.Client] = {}
@@ -101,18 +105,21 @@ class Fleet:
         self.last_scheduling_at = 0.0  # time.monotonic() of that decision
 
     @classmethod
-    def single(cls, address: str | None = None, **options: Any) -> "Fleet":
-        """One builder: ``address``, or the one ``buildkit.connect()`` discovers."""
+    def single(cls, address: str | None = None, *, tls: Any = None, **options: Any) -> "Fleet":
+        """One builder: ``address``, or the one ``buildkit.connect()`` discovers; ``tls`` as in ``connect``."""
         if address is None:
-            client = buildkit.connect()
-            fleet = cls({"default": str(client.address)}, **options)
+            client = buildkit.connect(tls=tls)
+            fleet = cls({"default": {"address": str(client.address), "tls": tls}}, **options)
             fleet._clients["default"] = client
             return fleet
-        return cls({"default": address}, **options)
+        return cls({"default": {"address": address, "tls": tls}}, **options)
 
     @classmethod
     def from_file(cls, path: str | Path, **options: Any) -> "Fleet":
-        """A YAML file with ``builders: {name: address}`` and an optional ``scheduler:`` config."""
+        """A YAML file with ``builders: {name: address | {address, tls}}`` and an optional ``scheduler:`` config.
+
+        ``tls: {ca, cert, key, server_name, verify}`` (paths relative to the file) or ``tls: false``.
+        """
         path = Path(path)
         try:
             data = yaml.safe_load(path.read_text())
@@ -122,14 +129,15 @@ class Fleet:
             raise FleetError(f"{path}: not YAML ({' '.join(str(exc).split())})") from None
         if not isinstance(data, dict) or not isinstance(data.get("builders"), dict) or not data["builders"]:
             raise FleetError(f"{path}: builders: must map each builder's name to its address")
-        bad = [name for name, address in data["builders"].items() if not isinstance(address, str)]
-        if bad:
-            raise FleetError(f"{path}: builders.{bad[0]}: the address must be a string such as docker+unix:///path")
         unknown = sorted(set(data) - {"builders", "scheduler"})
         if unknown:
             raise FleetError(f"{path}: unknown key {unknown[0]!r} (expected builders, scheduler)")
+        builders = {}
+        for name, value in data["builders"].items():
+            address, tls = builder_entry(value, where=f"{path}: builders.{name}", relative_to=path.parent)
+            builders[str(name)] = {"address": address, "tls": tls}
         try:
-            return cls({str(k): v for k, v in data["builders"].items()}, config=data.get("scheduler"), **options)
+            return cls(builders, config=data.get("scheduler"), **options)
         except ValueError as exc:  # the scheduler's ConfigError names the path inside the config
             raise FleetError(f"{path}: scheduler: {exc}") from None
 
@@ -141,12 +149,16 @@ class Fleet:
     def address(self, name: str) -> str:
         return self._addresses[name]
 
+    def tls(self, name: str) -> buildkit.TLSConfig | bool | None:
+        """Builder ``name``'s TLS: a TLSConfig, False (plain text allowed), None (the address's defaults)."""
+        return self._tls[name]
+
     def client(self, name: str) -> buildkit.Client:
         """The connected client of builder ``name`` (ConnectError when its daemon does not answer)."""
         with self._lock:
             client = self._clients.get(name)
         if client is None:
-            client = buildkit.connect(self._addresses[name], timeout=self._timeout)
+            client = buildkit.connect(self._addresses[name], tls=self._tls[name], timeout=self._timeout)
             with self._lock:
                 client = self._clients.setdefault(name, client)
         return client
