@@ -6,8 +6,8 @@
     fleet.builders()                                                 # what each daemon reports
 
 A builder's entry is an address or ``{"address": ..., "tls": {ca, cert, key, server_name, verify} | False}``
-(``builder_entry`` checks one). One builder is a fleet of one (``Fleet.single(address)``). Imports ``buildkit`` and ``scheduler``;
-neither imports this package.
+(``builder_entry`` checks one). One builder is a fleet of one (``Fleet.single(address)``). Imports
+``buildkit`` and ``scheduler``; neither imports this package.
 """
 
 from envd_jupyter.fleet._entries import builder_entry

@@ -55,6 +55,10 @@ class Envd(Magics, Configurable):
     short_errors = Bool(True, config=True, help="Show build failures as a short summary instead of a traceback.")
     timeout = Float(0.0, config=True, help="Seconds a solve may take (0: no limit).")
     max_open_stages = Int(8, config=True, help="Solved stages kept open for browsing; the oldest closes first.")
+    secrets = Dict(value_trait=Unicode(), config=True,
+                   help="Build secrets by id, for llb.secret_mount / llb.secret_env: {id: NAME}, the value read "
+                        "from environment variable NAME or, when it is unset, the file NAME (never the value itself: "
+                        "settings are saved with the notebook). Values are masked as *** in logs and errors.")
     network = Unicode("", config=True, help="Network of envd steps (build.envd cells and image(...) chains): "
                                             "'host' (asks the daemon for network.host), 'none', or '' for "
                                             "the daemon's sandbox.")
@@ -149,7 +153,7 @@ class Envd(Magics, Configurable):
 
     def _build(self, fleet, name: str, cell_result, view: BuildView, exports: list[str]):
         """Schedule, solve with live progress, record the solve, export: the cell's one library call each."""
-        options = cell_result.solve_options()
+        options = self._solve_options(cell_result)
         recording = BuildRecording(state=name, name=self._build_name(name), cell_id=self._cell_id(name),
                                    notebook=notebook_path(self.shell), definition=cell_result.definition)
 
@@ -273,7 +277,7 @@ class Envd(Magics, Configurable):
         fleet = self._fleet(None, None)
         result = self._failing_short(lambda: fleet.export(cell, specs[0], builder=stage.builder,
                                                           name=self._build_name(args.state),
-                                                          timeout=self.timeout or None, **cell.solve_options()))
+                                                          timeout=self.timeout or None, **self._solve_options(cell)))
         return Exported(args.state, specs[0], stage.builder, fleet.address(stage.builder), result.elapsed)
 
     @line_magic
@@ -348,7 +352,7 @@ class Envd(Magics, Configurable):
         fleet = self._fleet(None, None)
         stepped = self._failing_short(lambda: fleet.stepper(
             cell, breakpoints=breakpoints, name=self._build_name(name), timeout=self.timeout or None,
-            **cell.solve_options()))
+            **self._solve_options(cell)))
         previous = self.workspace.previous(name)
         report = lang.explain_rebuild(previous, stepped.stepper.definition) if previous is not None else None
         stepping = Stepping(name, stepped, report=report, collapse=self.dag_collapse,
@@ -420,7 +424,7 @@ class Envd(Magics, Configurable):
             fleet = self._fleet(None, None)
             future = Future()
             future.set_result(self._failing_short(lambda: fleet.build(
-                cell, name=self._build_name(name), timeout=self.timeout or None, **cell.solve_options())))
+                cell, name=self._build_name(name), timeout=self.timeout or None, **self._solve_options(cell))))
             self._remember(name, future)
         while True:  # a bounded slice at a time, so an interrupt always gets through
             try:
@@ -504,6 +508,13 @@ class Envd(Magics, Configurable):
                 raise UsageError(str(exc)) from None
             self._fleets[key] = found
         return found
+
+    def _solve_options(self, cell) -> dict[str, Any]:
+        """What a solve of ``cell`` needs besides its graph: the cell's own options and the secrets."""
+        options = cell.solve_options()
+        if self.secrets:
+            options["secrets"] = dict(self.secrets)
+        return options
 
     def _mode(self, override: str | None) -> str:
         mode = override or self.progress
