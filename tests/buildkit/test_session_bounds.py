@@ -86,3 +86,26 @@ def test_health_answers_while_every_worker_holds_a_long_stream(server):
         finally:
             echo.release.set()
         assert all(list(call) == [b"released"] for call in calls)
+
+
+@pytest.mark.parametrize("server", [H2Server, GrpcioServer], ids=["h2", "grpcio"])
+def test_a_peer_opening_streams_past_the_limit_gets_no_more_than_100(server):
+    """Both servers advertise 100 concurrent streams; a peer that opens more anyway has its connection ended
+    (h2's protocol error) or exactly the extra ones refused (grpcio), and the session's other connections
+    are still served."""
+    from envd_jupyter.buildkit._session.h2server import MAX_STREAMS
+
+    from hostile import raw_h2_streams
+
+    echo = _Echo()
+    with FakeDaemon([echo], server_factory=server) as daemon:
+        try:
+            seen = raw_h2_streams(daemon.socket_path, "/test.Echo/Hold", MAX_STREAMS + 20)
+            assert seen["max_streams"] == MAX_STREAMS
+            if server is H2Server:
+                assert seen["terminated"]
+            else:
+                assert not seen["terminated"] and seen["reset"] == set(seen["opened"][MAX_STREAMS:])
+            assert daemon.health(timeout=10) == SERVING_REPLY
+        finally:
+            echo.release.set()
