@@ -10,15 +10,20 @@ Definition, and all of it is searched for the value: it may appear only as ``***
 from __future__ import annotations
 
 import json
+import os
 import uuid
+from pathlib import Path
 
+import nbformat
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from ipywidgets import Widget
+from nbclient import NotebookClient
 
 from envd_jupyter.notebook import _magics
 
 BUSYBOX = "envd-jupyter/busybox:latest"
+ROOT = Path(__file__).resolve().parents[2]
 USES_THE_SECRET = """llb.image(BUSYBOX).run(
     "echo run {token}; echo token is $TOK; cat /run/secrets/tok; echo; "
     "test \\"$TOK\\" = \\"$(cat /run/secrets/tok)\\" && echo both-the-same{fail}",
@@ -106,6 +111,39 @@ def test_a_secret_a_step_prints_is_masked_everywhere_the_notebook_shows_or_keeps
     assert secret[:12] not in everything  # not even the start of it, split over two log chunks
     assert any("application/vnd.envd-jupyter.summary+json" in record for record in seen)  # what was searched
     assert any("both-the-same" in record for record in seen)  # the step's log reached the outputs
+
+
+class _RecordingClient(NotebookClient):
+    """Runs a notebook in a real kernel and keeps every iopub message it receives (comms included)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.received: list[str] = []
+
+    def process_message(self, msg, cell, cell_index):
+        self.received.append(json.dumps(msg.get("content", {}), default=repr))
+        return super().process_message(msg, cell, cell_index)
+
+
+@pytest.mark.timeout(240)
+def test_a_real_kernel_sends_and_saves_no_secret(docker_current, tmp_path, secret):
+    """The same in Jupyter's own terms: every message the kernel sent and the notebook file as saved."""
+    token = uuid.uuid4().hex
+    cells = ["%load_ext envd_jupyter\n"
+             f'%config Envd.builder = "docker+unix://{docker_current}"\n'
+             '%config Envd.secrets = {"tok": "ENVD_TEST_SECRET"}\n'
+             f'BUSYBOX = "{BUSYBOX}"',
+             "%%envd app\n" + USES_THE_SECRET.format(token=token, fail=""),
+             "%envd_logs app secret",
+             "%%envd bad\n" + USES_THE_SECRET.format(token=token, fail="; exit 3")]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
+    client = _RecordingClient(notebook, timeout=180, kernel_name="python3", allow_errors=True,
+                              store_widget_state=True, resources={"metadata": {"path": str(tmp_path)}})
+    client.execute(env={**os.environ, "PYTHONPATH": str(ROOT)})  # this checkout's envd_jupyter
+    saved = nbformat.writes(notebook)
+    assert "token is ***" in saved and "exit code 3" in saved  # the build ran, printed, and failed
+    assert any("comm_open" in record or "comm_id" in record for record in client.received)  # widgets spoke
+    assert secret not in saved and not [record for record in client.received if secret in record]
 
 
 def _magics_of(ip) -> _magics.Envd:
