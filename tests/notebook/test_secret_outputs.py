@@ -3,8 +3,9 @@
 A ``%%envd`` cell mounts a secret (``Envd.secrets``) as a file and an environment variable, and its
 step prints it; another cell prints it and fails. Everything a front end would receive is recorded —
 display bundles (DAG, progress, scores, summaries, error lines), every widget's state at open and each
-update, printed text — with the line magics' results, the build model's and events' dicts and the
-Definition, and all of it is searched for the value: it may appear only as ``***``.
+update, printed text — with the line magics' results, the build model's and events' dicts, the
+Definition and the build history archive (its SQLite files and what it reads back), and all of it is
+searched for the value: it may appear only as ``***``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from ipywidgets import Widget
 from nbclient import NotebookClient
 
+from envd_jupyter.history import Archive
 from envd_jupyter.notebook import _magics
 
 BUSYBOX = "envd-jupyter/busybox:latest"
@@ -72,6 +74,7 @@ def shell(request, docker_current, tmp_path, monkeypatch, secret, seen):
     ip.run_line_magic("load_ext", "envd_jupyter")
     ip.run_line_magic("config", f'Envd.builder = "docker+unix://{docker_current}"')
     ip.run_line_magic("config", 'Envd.secrets = {"tok": "ENVD_TEST_SECRET"}')
+    ip.run_line_magic("config", f'Envd.history = "{tmp_path / "history.sqlite3"}"')
     ip.user_ns["BUSYBOX"] = BUSYBOX
     yield ip
     ip.run_line_magic("unload_ext", "envd_jupyter")
@@ -86,7 +89,8 @@ def run(ip, source: str, seen: list[str]):
     return outcome
 
 
-def test_a_secret_a_step_prints_is_masked_everywhere_the_notebook_shows_or_keeps(shell, seen, secret, capsys):
+def test_a_secret_a_step_prints_is_masked_everywhere_the_notebook_shows_or_keeps(shell, seen, secret, capsys,
+                                                                                 tmp_path):
     token = uuid.uuid4().hex
     for run_token in (f"{token}-first", token):  # twice, so %envd_why has a change to explain
         assert run(shell, "%%envd app\n" + USES_THE_SECRET.format(token=run_token, fail=""), seen).success
@@ -103,6 +107,14 @@ def test_a_secret_a_step_prints_is_masked_everywhere_the_notebook_shows_or_keeps
     assert not failed.success
     error = failed.error_in_exec
     kept += [str(error), "\n".join(error._render_traceback_()), repr(error.__dict__)]
+
+    _magics_of(shell)._archive_writer.flush()  # the build history archive, as stored and as read back
+    stored = b"".join(path.read_bytes() for path in tmp_path.glob("history.sqlite3*")).decode("latin-1")
+    assert "token is ***" in stored and "exit code 3" in stored
+    archive = Archive(tmp_path / "history.sqlite3")
+    items, _ = archive.list()
+    kept += [stored, json.dumps([items, [archive.get(item["id"]) for item in items]], default=repr)]
+    archive.close()
 
     printed = capsys.readouterr()
     assert "exit code 3" in printed.out + printed.err and "token is ***" in printed.out + printed.err
