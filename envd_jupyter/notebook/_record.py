@@ -4,7 +4,7 @@ The entry is made and written in one background thread, so a big graph or a lock
 delays a cell; any failure to record becomes one ``envd: build history not recorded: …`` line on
 stderr, never an exception in the cell. Entries hold only what ``Definition.to_graph``,
 ``BuildModel.to_dict`` and the scheduler's records give (no secret values: those never enter a
-Definition or a model).
+Definition, and the model masks any a step prints).
 """
 
 from __future__ import annotations
