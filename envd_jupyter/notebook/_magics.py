@@ -155,7 +155,8 @@ class Envd(Magics, Configurable):
         """Schedule, solve with live progress, record the solve, export: the cell's one library call each."""
         options = self._solve_options(cell_result)
         recording = BuildRecording(state=name, name=self._build_name(name), cell_id=self._cell_id(name),
-                                   notebook=notebook_path(self.shell), definition=cell_result.definition)
+                                   notebook=notebook_path(self.shell), definition=cell_result.definition,
+                                   secrets=tuple(options.get("secrets", {})))
 
         def scheduled(scheduling, definition) -> None:
             recording.scheduled(scheduling, definition)

@@ -113,6 +113,7 @@ def test_a_secret_a_step_prints_is_masked_everywhere_the_notebook_shows_or_keeps
     assert "token is ***" in stored and "exit code 3" in stored
     archive = Archive(tmp_path / "history.sqlite3")
     items, _ = archive.list()
+    assert items and all(archive.get(item["id"])["secrets"] == ["tok"] for item in items)  # the panel's cue
     kept += [stored, json.dumps([items, [archive.get(item["id"]) for item in items]], default=repr)]
     archive.close()
 
