@@ -169,3 +169,17 @@ def buildx_build(daemon_env, tmp_path):
         return BuildxBuild((json.loads(metadata.read_text())["buildx.build.ref"].split("/")[-1], token))
 
     return build
+
+
+@pytest.fixture(scope="session")
+def tls_dockerd(tmp_path_factory, daemon_env):
+    """(tcp://127.0.0.1:PORT, client cert dir in docker's layout) of a throwaway dockerd that speaks only
+    mutual TLS (scripts/tls-dockerd); stopped after the session."""
+    script = Path(__file__).resolve().parents[1] / "scripts" / "tls-dockerd"
+    directory = tmp_path_factory.mktemp("tls-dockerd")
+    started = subprocess.run([str(script), "start", str(directory)], capture_output=True, text=True, timeout=180)
+    try:
+        assert started.returncode == 0, started.stderr[-2000:]
+        yield started.stdout.strip(), directory / "client"
+    finally:
+        subprocess.run([str(script), "stop", str(directory)], capture_output=True, timeout=120)

@@ -4,7 +4,9 @@ Addresses: ``unix:///run/buildkit/buildkitd.sock`` and ``tcp://host:port`` (opti
 ``tls=TLSConfig(ca=..., cert=..., key=..., server_name=...)``) reach buildkitd;
 ``docker+unix:///path/docker.sock``, ``docker+tcp://host:port`` (TLS from ``tls=`` or docker's
 ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH``) and ``docker://`` (the default socket) reach dockerd's
-embedded BuildKit. Plain text to a remote tcp address is refused unless ``tls=False``.
+embedded BuildKit. Plain text to a remote tcp address is refused unless ``tls=False``; so is TLS that
+does not check a remote daemon (docker's ``DOCKER_CERT_PATH`` without ``DOCKER_TLS_VERIFY``) unless
+``tls=TLSConfig(..., verify=False)``. ``tls_setting(value, where=...)`` reads a config file's ``tls:``.
 BuildKit's connection helpers reach buildkitd through a child process per connection:
 ``docker-container://NAME``, ``podman-container://NAME``, ``nerdctl-container://NAME``,
 ``kube-pod://POD?namespace=NS``, ``ssh://user@host[/buildkitd.sock]``; ``docker+ssh://user@host`` (or
@@ -47,7 +49,7 @@ from envd_jupyter.buildkit._progress import EVENT_SCHEMA_VERSION, BuildModel, Ve
 from envd_jupyter.buildkit._ref import FileStat, Ref
 from envd_jupyter.buildkit._render import PlainRenderer, TtyRenderer
 from envd_jupyter.buildkit._stepper import Step, Stepper
-from envd_jupyter.buildkit._tls import TLSConfig
+from envd_jupyter.buildkit._tls import TLSConfig, TLSConfigError, tls_setting
 
 __all__ = [
     "EVENT_SCHEMA_VERSION", "Build", "BuildKitError", "BuildKitInfo", "BuildModel", "CacheSpec", "Caps",
@@ -55,6 +57,6 @@ __all__ = [
     "ExportError", "FileStat", "GatewayError", "HistoryNotFound", "HistoryRecord", "HistoryStep",
     "HistoryUnavailable", "HistoryWatch", "Image", "InvalidDefinitionError", "LocalDir", "PlainRenderer",
     "PushViaDocker", "Ref", "RegistryAuthError", "SolveCancelled", "SolveError", "SolveHandle", "SolveResult",
-    "Step", "Stepper", "TLSConfig", "Tarball", "TtyRenderer", "UsageRecord", "VertexEvent", "VertexState",
-    "Worker", "connect",
+    "Step", "Stepper", "TLSConfig", "TLSConfigError", "Tarball", "TtyRenderer", "UsageRecord", "VertexEvent",
+    "VertexState", "Worker", "connect", "tls_setting",
 ]

@@ -17,7 +17,7 @@ from envd_jupyter.buildkit._errors import ConnectError
 from envd_jupyter.buildkit._hijack import open_socket
 from envd_jupyter.buildkit._stdio import exit_reason
 from envd_jupyter.buildkit._stdio_transport import StdioTransport
-from envd_jupyter.buildkit._tls import TLSConfig, docker_env_tls, is_loopback
+from envd_jupyter.buildkit._tls import TLSConfig, docker_env_tls, is_loopback, tls_setting
 from envd_jupyter.buildkit._transport import DirectTransport, DockerTransport
 
 DEFAULT_TIMEOUT = 10.0
@@ -32,12 +32,13 @@ def connect(address: str | None = None, *, tls: TLSConfig | Mapping | bool | Non
 
     ``tls``: a TLSConfig (or its fields as a mapping) for tcp:// addresses; ``False`` allows plain text
     to a remote address, which is otherwise refused (loopback needs no TLS). ``docker+tcp://`` addresses
-    without ``tls`` follow docker's ``DOCKER_TLS_VERIFY`` / ``DOCKER_CERT_PATH``.
+    without ``tls`` follow docker's ``DOCKER_TLS_VERIFY`` / ``DOCKER_CERT_PATH`` / ``DOCKER_TLS``; TLS
+    that does not check a remote daemon needs an explicit ``TLSConfig(verify=False)``.
     """
     from envd_jupyter.buildkit._client import Client
 
     if isinstance(tls, Mapping):
-        tls = TLSConfig(**tls)
+        tls = tls_setting(tls)
     if tls is True:
         raise ValueError("tls=True says nothing about certificates: pass a TLSConfig (or tls=False for plain text)")
     try:
@@ -57,7 +58,8 @@ def connect(address: str | None = None, *, tls: TLSConfig | Mapping | bool | Non
 
 
 def tls_for(addr: Address, tls: TLSConfig | bool | None) -> TLSConfig | None:
-    """The TLS an address gets; ConnectError (one line, at once) for plain text to a remote daemon."""
+    """The TLS an address gets; ConnectError (one line, at once) for plain text, or TLS that does not
+    check the daemon, to a remote daemon that was not asked for explicitly."""
     if addr.transport != "tcp":
         if isinstance(tls, TLSConfig) and addr.source == "explicit":
             raise ConnectError(f"{addr}: TLS applies to tcp:// addresses only")
@@ -65,9 +67,17 @@ def tls_for(addr: Address, tls: TLSConfig | bool | None) -> TLSConfig | None:
     if tls is False:
         return None
     if tls is not None:
+        if not tls.verify and addr.kind != "docker":
+            raise ConnectError(f"{addr}: grpc to buildkitd always verifies the daemon's certificate; "
+                               "verify=False is for docker+tcp:// addresses only")
         return tls
-    if addr.kind == "docker" and docker_env_tls() is not None:
-        return docker_env_tls()
+    from_env = docker_env_tls() if addr.kind == "docker" else None
+    if from_env is not None and (from_env.verify or is_loopback(addr.target)):
+        return from_env
+    if from_env is not None:
+        raise ConnectError(f"refusing TLS that does not check {addr} ({addr.source}): DOCKER_CERT_PATH or "
+                           "DOCKER_TLS without DOCKER_TLS_VERIFY would let anyone on the path pose as the daemon; "
+                           "set DOCKER_TLS_VERIFY=1, or accept it with tls=TLSConfig(..., verify=False)")
     if is_loopback(addr.target):
         return None
     hint = "DOCKER_TLS_VERIFY=1 with DOCKER_CERT_PATH, or " if addr.kind == "docker" else ""

@@ -95,7 +95,7 @@ def explain(error: grpc.RpcError, *, address, model: BuildModel, definitions: Se
     for service in services:
         if getattr(service, "failure", None) is not None:
             return service.failure
-    code, details = error.code(), error.details() or ""
+    code, details = error.code(), model.mask.text(error.details() or "")
     if code == grpc.StatusCode.UNAVAILABLE:
         return DaemonError(f"the daemon at {address} went away mid-solve ({details})")
     if code == grpc.StatusCode.CANCELLED:

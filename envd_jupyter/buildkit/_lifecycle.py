@@ -23,6 +23,7 @@ from envd_jupyter.buildkit._cache import plan_cache
 from envd_jupyter.buildkit._errors import DaemonError, GatewayError, SolveCancelled, SolveError
 from envd_jupyter.buildkit._failure import explain, failed_mounts
 from envd_jupyter.buildkit._interrupt import CANCEL_CONFIRM, Flag, wait
+from envd_jupyter.buildkit._mask import SecretMask, secret_values
 from envd_jupyter.buildkit._progress import BuildModel, EventCallback
 from envd_jupyter.buildkit._request import Vertices, build_request, session_services, vertices
 from envd_jupyter.buildkit._session.auth import AuthService
@@ -190,7 +191,7 @@ class SolveLifecycle:
                  timeout: float | None = None, name: str | None = None, credential_hosts: Sequence[str] = ()):
         self.client = client
         self.ref = new_id()
-        self.model = BuildModel(began=time.time())
+        self.model = BuildModel(began=time.time(), mask=SecretMask(secret_values(secrets)))
         self.exports = list(exports)
         self.timeout = timeout
         self.definitions: list = []  # what was solved: their source maps name the user's line of a failed step

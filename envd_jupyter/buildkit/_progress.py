@@ -16,6 +16,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from envd_jupyter.buildkit._mask import SecretMask
+
 DEFAULT_LOG_CAP = 1 << 20  # bytes of log kept per vertex (the tail wins)
 # What one build may make us hold, whatever the daemon sends; past a cap a note says what was dropped.
 MAX_VERTICES = 10_000
@@ -157,8 +159,11 @@ class BuildModel:
 
     def __init__(self, log_cap: int = DEFAULT_LOG_CAP, source_digests: frozenset[str] = frozenset(),
                  began: float | None = None, *, max_vertices: int = MAX_VERTICES, log_budget: int = LOG_BUDGET,
-                 max_log_chunks: int = MAX_LOG_CHUNKS):
+                 max_log_chunks: int = MAX_LOG_CHUNKS, mask: SecretMask | None = None):
         self.vertices: dict[str, VertexState] = {}
+        # The solve's secret values, replaced in the daemon's text (logs, errors, warnings) before it is kept.
+        self.mask = mask or SecretMask()
+        self._held: dict[tuple[str, int], bytes] = {}  # a log stream's end that may begin a secret
         self.source_digests = source_digests  # image/local/git sources (and client notes): never "cached"
         # When this build began (epoch seconds). BuildKit shares a vertex still held by another open build
         # instead of caching it, and replays that build's timestamps without ``cached``: a vertex that
@@ -216,7 +221,7 @@ class BuildModel:
                                    "the rest are not kept", events, vertex)
                     continue
                 status = vertex.statuses[msg.ID] = StatusState(msg.ID)
-            status.name, status.current, status.total = msg.name, msg.current, msg.total
+            status.name, status.current, status.total = self.mask.text(msg.name), msg.current, msg.total
             status.timestamp = _ts(msg, "timestamp")
             status.started = _ts(msg, "started")
             status.completed = _ts(msg, "completed")
@@ -229,17 +234,43 @@ class BuildModel:
                 self._note_cap(f"warnings:{vertex.digest}", f"more than {MAX_WARNINGS} warnings: the rest are not "
                                "kept", events, vertex)
                 continue
-            text = msg.short.decode("utf-8", "replace")
+            text = self.mask.text(msg.short.decode("utf-8", "replace"))
             vertex.warnings.append(text)
             events.append(VertexEvent("warning", vertex, warning=text))
         for msg in response.logs:
             vertex = self._vertex(msg.vertex, events)
             if vertex is None or not msg.msg:
                 continue
-            chunk = LogChunk(msg.stream, _ts(msg, "timestamp") or 0.0, bytes(msg.msg))
-            self._keep_log(vertex, chunk, events)
-            events.append(VertexEvent("log", vertex, log=chunk))
+            data = self._masked(vertex, msg.stream, bytes(msg.msg))
+            if data:
+                chunk = LogChunk(msg.stream, _ts(msg, "timestamp") or 0.0, data)
+                self._keep_log(vertex, chunk, events)
+                events.append(VertexEvent("log", vertex, log=chunk))
+        if self._held:
+            self._release_held(events)
         return events + finished
+
+    def _masked(self, vertex: VertexState, stream: int, data: bytes) -> bytes:
+        """``data`` with secrets masked, less an end that may begin one: kept for the stream's next chunk
+        (a value split over two chunks is masked whole), released when the step is done."""
+        if not self.mask:
+            return data
+        key = (vertex.digest, stream)
+        data = self.mask.bytes(self._held.pop(key, b"") + data)
+        held = self.mask.held(data)
+        if held:
+            self._held[key] = data[-held:]
+            data = data[:-held]
+        return data
+
+    def _release_held(self, events: list) -> None:
+        for (digest, stream), data in list(self._held.items()):
+            vertex = self.vertices.get(digest)
+            if vertex is not None and vertex.done:
+                del self._held[(digest, stream)]
+                chunk = LogChunk(stream, time.time(), data)
+                self._keep_log(vertex, chunk, events)
+                events.append(VertexEvent("log", vertex, log=chunk))
 
     def _merge_vertex(self, msg, events: list) -> Iterable[VertexEvent]:
         vertex = self._vertex(msg.digest, events)
@@ -251,7 +282,7 @@ class BuildModel:
         vertex.cached = vertex.cached or msg.cached
         vertex.started = _ts(msg, "started") or vertex.started
         vertex.completed = _ts(msg, "completed") or vertex.completed
-        vertex.error = msg.error or vertex.error
+        vertex.error = self.mask.text(msg.error) or vertex.error
         if (not vertex.cached and not vertex.error and self.began is not None and vertex.completed is not None
                 and vertex.completed < self.began):
             vertex.cached = True

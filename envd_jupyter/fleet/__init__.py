@@ -11,12 +11,14 @@
     fleet.builders()                                             # the refresher's last reports
     fleet.add("d", "tcp://10.0.0.4:1234"); fleet.remove("a")
 
-One builder is a fleet of one (``Fleet.single(address)``). A builder that dies mid-solve is marked
-down and the build moves to the next choice (``FailoverWarning``, one line each). Imports
-``buildkit`` and ``scheduler``; neither imports this package.
+A builder's entry is an address or ``{"address": ..., "tls": {ca, cert, key, server_name, verify} | False}``
+(``builder_entry`` checks one). One builder is a fleet of one (``Fleet.single(address)``). A builder that
+dies mid-solve is marked down and the build moves to the next choice (``FailoverWarning``, one line each).
+Imports ``buildkit`` and ``scheduler``; neither imports this package.
 """
 
 from envd_jupyter.fleet._building import RoutedBuild, SteppedBuild
+from envd_jupyter.fleet._entries import builder_entry
 from envd_jupyter.fleet._errors import FleetError
 from envd_jupyter.fleet._fleet import Fleet, parse_export
 from envd_jupyter.fleet._project import project_builders, project_env
@@ -25,4 +27,4 @@ from envd_jupyter.fleet._routing import FailoverWarning, RoutedResult, RoutedSol
 from envd_jupyter.fleet._stage import Stage
 
 __all__ = ["BuilderInfo", "FailoverWarning", "Fleet", "FleetError", "RoutedBuild", "RoutedResult", "RoutedSolve",
-           "Stage", "SteppedBuild", "parse_export", "project_builders", "project_env"]
+           "Stage", "SteppedBuild", "builder_entry", "parse_export", "project_builders", "project_env"]

@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from envd_jupyter.fleet._entries import builder_entry
 from envd_jupyter.fleet._errors import FleetError
 
 KEYS = ("builders", "scheduler", "registry_cache")
@@ -15,7 +16,7 @@ _HOST_PORT = re.compile(r"^[A-Za-z0-9.\-]+:\d{1,5}$")
 
 
 def read_fleet_file(path: str | Path) -> tuple[dict[str, str], dict[str, Any]]:
-    """``builders: {name: address}``, optional ``scheduler:`` (EndpointPickerConfig) and ``registry_cache: HOST:PORT``."""
+    """``builders: {name: address | {address, tls}}`` (TLS paths relative to the file), optional ``scheduler:`` (EndpointPickerConfig) and ``registry_cache: HOST:PORT``."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text())
@@ -25,9 +26,6 @@ def read_fleet_file(path: str | Path) -> tuple[dict[str, str], dict[str, Any]]:
         raise FleetError(f"{path}: not YAML ({' '.join(str(exc).split())})") from None
     if not isinstance(data, dict) or not isinstance(data.get("builders"), dict) or not data["builders"]:
         raise FleetError(f"{path}: builders: must map each builder's name to its address")
-    bad = [name for name, address in data["builders"].items() if not isinstance(address, str)]
-    if bad:
-        raise FleetError(f"{path}: builders.{bad[0]}: the address must be a string such as docker+unix:///path")
     unknown = sorted(set(data) - set(KEYS))
     if unknown:
         raise FleetError(f"{path}: unknown key {unknown[0]!r} (expected {', '.join(KEYS)})")
@@ -38,4 +36,9 @@ def read_fleet_file(path: str | Path) -> tuple[dict[str, str], dict[str, Any]]:
             raise FleetError(f"{path}: registry_cache: expected HOST:PORT of a registry every builder reaches, "
                              f"got {registry!r}")
         settings["registry_cache"] = registry
-    return {str(name): address for name, address in data["builders"].items()}, settings
+    builders, tls = {}, {}
+    for name, value in data["builders"].items():
+        builders[str(name)], tls[str(name)] = builder_entry(value, where=f"{path}: builders.{name}",
+                                                            relative_to=path.parent)
+    settings["tls"] = tls
+    return builders, settings

@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping, Sequence
 from envd_jupyter import buildkit
 from envd_jupyter.fleet._cache import SharedCache
 from envd_jupyter.fleet._config import read_fleet_file
+from envd_jupyter.fleet._entries import builder_entry
 from envd_jupyter.fleet._errors import FleetError
 from envd_jupyter.fleet._profiles import DEFAULT_CONFIG
 from envd_jupyter.fleet._project import project_builders, project_env
@@ -49,6 +50,7 @@ def lowered(definition: Any, caps: frozenset[str]):
 class Fleet:
     """Builders by name, one scheduler, one client per builder (connected when first needed).
 
+    ``builders``: name → address, or → ``{"address": ..., "tls": {ca, cert, key, server_name} | False}``.
     ``config``: the scheduler's EndpointPickerConfig (YAML text or a mapping); None is the fleet's
     "build" + "export" profiles (``_profiles``). ``registry_cache``: host:port of a registry every
     builder reaches, for the shared cache (None: no shared cache). Reports are refreshed every
@@ -56,15 +58,17 @@ class Fleet:
     ``max_attempts - 1`` times. Thread-safe: a notebook may build in the background while another cell asks.
     """
 
-    def __init__(self, builders: Mapping[str, str], *, config: Any = None, timeout: float = 10.0, seed: int = 0,
+    def __init__(self, builders: Mapping[str, Any], *, config: Any = None, timeout: float = 10.0, seed: int = 0,
                  registry_cache: str | None = None, refresh_interval: float = 5.0,
                  refresh_timeout: float | None = None, max_attempts: int = 3,
                  on_failover: Callable[[str], None] | None = None,
                  tls: Mapping[str, buildkit.TLSConfig | None] | None = None):
         if not builders:
             raise FleetError("a fleet needs at least one builder address")
-        self._addresses = dict(builders)
-        self._tls = {name: config for name, config in (tls or {}).items() if config is not None}
+        entries = {str(name): builder_entry(value, where=f"builders.{name}") for name, value in builders.items()}
+        self._addresses = {name: address for name, (address, _) in entries.items()}
+        self._tls = {name: setting for name, (_, setting) in entries.items() if setting is not None}
+        self._tls.update({name: setting for name, setting in (tls or {}).items() if setting is not None})
         self.skipped: dict[str, str] = {}  # builders a source found but could not address, and why
         self._timeout = timeout
         self.scheduler = Scheduler(DEFAULT_CONFIG if config is None else config, seed=seed)
@@ -84,18 +88,18 @@ class Fleet:
         self.last_scheduling_at = 0.0  # time.monotonic() of that decision
 
     @classmethod
-    def single(cls, address: str | None = None, **options: Any) -> "Fleet":
-        """One builder: ``address``, or the one ``buildkit.connect()`` discovers."""
+    def single(cls, address: str | None = None, *, tls: Any = None, **options: Any) -> "Fleet":
+        """One builder: ``address``, or the one ``buildkit.connect()`` discovers; ``tls`` as in ``connect``."""
         if address is None:
-            client = buildkit.connect()
-            fleet = cls({"default": str(client.address)}, **options)
+            client = buildkit.connect(tls=tls)
+            fleet = cls({"default": {"address": str(client.address), "tls": tls}}, **options)
             fleet._clients["default"] = client
             return fleet
-        return cls({"default": address}, **options)
+        return cls({"default": {"address": address, "tls": tls}}, **options)
 
     @classmethod
     def from_file(cls, path: str | Path, **options: Any) -> "Fleet":
-        """A YAML file: ``builders: {name: address}``, optional ``scheduler:`` config and ``registry_cache:``."""
+        """A YAML file: ``builders: {name: address | {address, tls}}``, optional ``scheduler:`` config and ``registry_cache:``."""
         builders, settings = read_fleet_file(path)
         try:
             return cls(builders, **settings, **options)
@@ -165,6 +169,10 @@ class Fleet:
         self._retire_client(name)
         self.refresher.forget(name)
         self.scheduler.cache_index.forget(name)
+
+    def tls(self, name: str) -> buildkit.TLSConfig | bool | None:
+        """Builder ``name``'s TLS: a TLSConfig, False (plain text allowed), None (the address's defaults)."""
+        return self._tls.get(name)
 
     def client(self, name: str) -> buildkit.Client:
         """The connected client of builder ``name`` (ConnectError when its daemon does not answer)."""

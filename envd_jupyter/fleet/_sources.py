@@ -101,7 +101,8 @@ def _context_source(config_dir: Path, name: str, endpoint: Mapping) -> Source:
     if not host:
         raise ValueError(f"docker context {name}: no docker endpoint host")
     if endpoint.get("skiptlsverify"):
-        raise ValueError(f"docker context {name}: SkipTLSVerify is set, and this client always verifies TLS")
+        raise ValueError(f"docker context {name}: SkipTLSVerify is set; an unverified daemon is taken only from "
+                         "an explicit tls: {verify: false} (or TLSConfig(verify=False))")
     tls_dir = config_dir / "contexts" / "tls" / _digest(name) / DOCKER_ENDPOINT
     files = {field: tls_dir / file for field, file in _TLS_FILES.items() if (tls_dir / file).is_file()}
     tls = TLSConfig(**files) if files and host.startswith("tcp://") else None

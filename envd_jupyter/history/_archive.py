@@ -27,7 +27,7 @@ DEFAULT_MAX_BYTES = 256 << 20
 MAX_ENTRY_BYTES = 8 << 20  # past this an entry's graph, then its steps, are dropped ("truncated": true)
 SUMMARY_KEYS = ("id", "builder", "address", "notebook", "cell_id", "state", "name", "created", "completed",
                 "status", "error", "total", "cached", "ran")
-DETAIL_KEYS = ("steps", "graph", "scheduling")
+DETAIL_KEYS = ("steps", "graph", "scheduling", "secrets")  # secrets: the ids a build was offered, never values
 _TEXT_KEYS = {"id", "builder", "address", "notebook", "cell_id", "state", "name", "status", "error"}
 _REAL_KEYS = {"created", "completed"}
 _SCHEMA = """

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import contextvars
+import json
 import os
 import shlex
 import sys
@@ -23,12 +24,12 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
-from traitlets import Bool, CaselessStrEnum, Dict, Float, Int, Unicode, default, observe
+from traitlets import Bool, CaselessStrEnum, Dict, Float, Int, Unicode, Union, default, observe, validate
 from traitlets.config import Configurable
 
 from envd_jupyter.notebook._panel import PanelChannel
 from envd_jupyter.notebook._record import ArchiveWriter, BuildRecording, FleetFacts, notebook_path
-from envd_jupyter.notebook._settings import apply_pyproject_settings
+from envd_jupyter.notebook._settings import apply_pyproject_settings, checked_builders, checked_tls
 from envd_jupyter.notebook._values import ExitCode, Exported, Listing, Text
 from envd_jupyter.notebook._view import BuildView, builders_view, dag_view, keep_widgets_live, scores_view, why_view
 
@@ -41,7 +42,12 @@ class Envd(Magics, Configurable):
 
     builder = Unicode("", config=True, help="Address of the builder (e.g. docker+unix:///var/run/docker.sock); "
                                             "empty: discover one like buildctl does.")
-    builders = Dict(config=True, help="Several builders by name ({name: address}), scheduled as one fleet.")
+    builders = Dict(config=True, help="Several builders by name, scheduled as one fleet: {name: address} or "
+                                      "{name: {address, tls}} (tls as Envd.tls); --builder NAME picks one.")
+    tls = Union([Bool(), Dict()], default_value=None, allow_none=True, config=True,
+                help="TLS of Envd.builder and --builder ADDR: {ca, cert, key, server_name, verify} (paths "
+                     "relative to the notebook); false allows plain text to a remote daemon; None: docker's "
+                     "environment (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH).")
     fleet = Unicode("", config=True, help="Path of a fleet config file (builders + scheduler profiles).")
     progress = CaselessStrEnum(["auto", "plain", "none"], "auto", config=True,
                                help="auto: widgets in Jupyter, plain text in a terminal; plain; none.")
@@ -49,6 +55,10 @@ class Envd(Magics, Configurable):
     short_errors = Bool(True, config=True, help="Show build failures as a short summary instead of a traceback.")
     timeout = Float(0.0, config=True, help="Seconds a solve may take (0: no limit).")
     max_open_stages = Int(8, config=True, help="Solved stages kept open for browsing; the oldest closes first.")
+    secrets = Dict(value_trait=Unicode(), config=True,
+                   help="Build secrets by id, for llb.secret_mount / llb.secret_env: {id: NAME}, the value read "
+                        "from environment variable NAME or, when it is unset, the file NAME (never the value itself: "
+                        "settings are saved with the notebook). Values are masked as *** in logs and errors.")
     network = Unicode("", config=True, help="Network of envd steps (build.envd cells and image(...) chains): "
                                             "'host' (asks the daemon for network.host), 'none', or '' for "
                                             "the daemon's sandbox.")
@@ -80,6 +90,14 @@ class Envd(Magics, Configurable):
         self._archive_writer: ArchiveWriter | None = None
         self.panel = PanelChannel(self)  # the JupyterLab panel's comm; registered by load_ipython_extension
 
+    @validate("tls")
+    def _valid_tls(self, proposal):
+        return checked_tls(proposal["value"])
+
+    @validate("builders")
+    def _valid_builders(self, proposal):
+        return checked_builders(proposal["value"])
+
     @observe("network")
     def _network_changed(self, change) -> None:
         self.workspace.network = change["new"] or None
@@ -88,7 +106,8 @@ class Envd(Magics, Configurable):
     @magic_arguments()
     @argument("name", help="Name the resulting state is bound to in the notebook.")
     @argument("--from", dest="start", metavar="STATE", help="Continue from an earlier cell's state.")
-    @argument("--builder", metavar="ADDR", help="Solve on this builder instead of the configured one.")
+    @argument("--builder", metavar="ADDR", help="Solve on this builder (an address, with Envd.tls, or a name "
+                                                "in Envd.builders) instead of the configured one.")
     @argument("--fleet", metavar="CONFIG", help="Schedule across the builders of this fleet config file.")
     @argument("--lang", choices=["python", "starlark"], help="Body language (default: starlark when the "
                                                              "body defines build(), else python).")
@@ -134,9 +153,10 @@ class Envd(Magics, Configurable):
 
     def _build(self, fleet, name: str, cell_result, view: BuildView, exports: list[str]):
         """Schedule, solve with live progress, record the solve, export: the cell's one library call each."""
-        options = cell_result.solve_options()
+        options = self._solve_options(cell_result)
         recording = BuildRecording(state=name, name=self._build_name(name), cell_id=self._cell_id(name),
-                                   notebook=notebook_path(self.shell), definition=cell_result.definition)
+                                   notebook=notebook_path(self.shell), definition=cell_result.definition,
+                                   secrets=tuple(options.get("secrets", {})))
 
         def scheduled(scheduling, definition) -> None:
             recording.scheduled(scheduling, definition)
@@ -258,7 +278,7 @@ class Envd(Magics, Configurable):
         fleet = self._fleet(None, None)
         result = self._failing_short(lambda: fleet.export(cell, specs[0], builder=stage.builder,
                                                           name=self._build_name(args.state),
-                                                          timeout=self.timeout or None, **cell.solve_options()))
+                                                          timeout=self.timeout or None, **self._solve_options(cell)))
         return Exported(args.state, specs[0], stage.builder, fleet.address(stage.builder), result.elapsed)
 
     @line_magic
@@ -333,7 +353,7 @@ class Envd(Magics, Configurable):
         fleet = self._fleet(None, None)
         stepped = self._failing_short(lambda: fleet.stepper(
             cell, breakpoints=breakpoints, name=self._build_name(name), timeout=self.timeout or None,
-            **cell.solve_options()))
+            **self._solve_options(cell)))
         previous = self.workspace.previous(name)
         report = lang.explain_rebuild(previous, stepped.stepper.definition) if previous is not None else None
         stepping = Stepping(name, stepped, report=report, collapse=self.dag_collapse,
@@ -405,7 +425,7 @@ class Envd(Magics, Configurable):
             fleet = self._fleet(None, None)
             future = Future()
             future.set_result(self._failing_short(lambda: fleet.build(
-                cell, name=self._build_name(name), timeout=self.timeout or None, **cell.solve_options())))
+                cell, name=self._build_name(name), timeout=self.timeout or None, **self._solve_options(cell))))
             self._remember(name, future)
         while True:  # a bounded slice at a time, so an interrupt always gets through
             try:
@@ -463,30 +483,39 @@ class Envd(Magics, Configurable):
         """The fleet a build goes to: --builder / --fleet, else Envd.fleet / builders / builder, else discovery."""
         from envd_jupyter import fleet
 
-        if builder:
-            key: Any = ("builder", builder)
+        if builder and builder in self.builders:
+            key: Any = ("builders", json.dumps({builder: self.builders[builder]}, sort_keys=True))
+        elif builder:
+            key = ("builder", builder, json.dumps(self.tls, sort_keys=True))
         elif fleet_config:
             key = ("fleet", str(Path(fleet_config).resolve()))
         elif self.fleet:
             key = ("fleet", str(Path(self.fleet).resolve()))
         elif self.builders:
-            key = ("builders", tuple(sorted(self.builders.items())))
+            key = ("builders", json.dumps(self.builders, sort_keys=True))
         else:
-            key = ("builder", self.builder or None)
+            key = ("builder", self.builder or None, json.dumps(self.tls, sort_keys=True))
         found = self._fleets.get(key)
         if found is None:
-            kind, value = key
+            kind, value = key[:2]
             try:
                 if kind == "fleet":
                     found = fleet.Fleet.from_file(value)
                 elif kind == "builders":
-                    found = fleet.Fleet(dict(value))
+                    found = fleet.Fleet(json.loads(value))
                 else:
-                    found = fleet.Fleet.single(value)
+                    found = fleet.Fleet.single(value, tls=self.tls)
             except fleet.FleetError as exc:
                 raise UsageError(str(exc)) from None
             self._fleets[key] = found
         return found
+
+    def _solve_options(self, cell) -> dict[str, Any]:
+        """What a solve of ``cell`` needs besides its graph: the cell's own options and the secrets."""
+        options = cell.solve_options()
+        if self.secrets:
+            options["secrets"] = dict(self.secrets)
+        return options
 
     def _mode(self, override: str | None) -> str:
         mode = override or self.progress

@@ -4,7 +4,7 @@ The entry is made and written in one background thread, so a big graph or a lock
 delays a cell; any failure to record becomes one ``envd: build history not recorded: …`` line on
 stderr, never an exception in the cell. Entries hold only what ``Definition.to_graph``,
 ``BuildModel.to_dict`` and the scheduler's records give (no secret values: those never enter a
-Definition or a model).
+Definition, and the model masks any a step prints).
 """
 
 from __future__ import annotations
@@ -63,8 +63,10 @@ def _one_line(error: BaseException | None) -> str:
 class BuildRecording:
     """What one ``%%envd`` build learns as it goes (scheduling, lowered graph), turned into an entry at the end."""
 
-    def __init__(self, *, state: str, name: str, cell_id: str, notebook: str, definition: Any):
+    def __init__(self, *, state: str, name: str, cell_id: str, notebook: str, definition: Any,
+                 secrets: tuple[str, ...] = ()):
         self.state, self.name, self.cell_id, self.notebook = state, name, cell_id, notebook
+        self.secrets = tuple(sorted(secrets))  # the ids offered: the daemon's own logs of this build may show them
         self.definition = definition
         self.scheduling: Any = None
         self.created = time.time()
@@ -98,6 +100,7 @@ class BuildRecording:
             "steps": summary.get("vertices", []),
             "graph": self.definition.to_graph() if self.definition is not None else None,
             "scheduling": [record.to_dict() for record in records],
+            "secrets": list(self.secrets),
         }
 
 

@@ -28,7 +28,8 @@ def detail_item(builder: str, address: str, archived: dict | None, record: Any, 
 
     A kernel's archive entry says what the cell saw and wins over the daemon's summary (which reports a
     stage kept open for browsing as running), except for the daemon's live pin. Steps and logs come from
-    the daemon's replay when it has one, else from the archive (each step's last log lines); a build of
+    the daemon's replay when it has one, else from the archive (each step's last log lines; always for a
+    build the archive says was offered secrets: only its lines are masked); a build of
     another client (buildx) has no archive graph, only its provenance steps. ``notes`` say what could not
     be read.
     """

@@ -144,6 +144,9 @@ class EnvdService:
             record = found[0] if found else None
             if record is not None and record.status == "running":
                 notes.append("still running: its logs are replayed once it completes")
+            elif record is not None and (archived or {}).get("secrets"):
+                notes.append("logs as the notebook recorded them, secrets masked: the build was offered secrets "
+                             f"({', '.join(archived['secrets'])}), which the daemon's own logs may show")
             elif record is not None:
                 model = await self.daemon(builder, client.history_logs, ref)
                 if archived is None or not archived.get("graph"):

@@ -129,3 +129,64 @@ def raw_h2_call(socket_path: str, method: str, body: bytes, *, timeout: float = 
                         and any(k == "grpc-status" for k, _ in event.headers):
                     return dict(event.headers)  # trailers-only response
             sock.sendall(conn.data_to_send())
+
+
+def raw_h2_streams(socket_path: str, method: str, count: int, *, timeout: float = 30.0) -> dict:
+    """Open ``count`` streams at once from a bare h2 client that ignores the server's stream limit (all
+    HEADERS are sent before the server's SETTINGS are read), none of them ended. Returns what the server
+    advertised (``max_streams``), which streams it reset (``reset``) and whether it ended the connection."""
+    import socket
+
+    import h2.config
+    import h2.connection
+    import h2.events
+    import h2.settings
+
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    seen = {"max_streams": None, "reset": set(), "terminated": False}
+    opened = []
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(socket_path)
+        conn.initiate_connection()
+        for _ in range(count):
+            stream = conn.get_next_available_stream_id()
+            conn.send_headers(stream, [(":method", "POST"), (":scheme", "http"), (":path", method),
+                                       (":authority", "session"), ("content-type", "application/grpc"),
+                                       ("te", "trailers")])
+            opened.append(stream)
+        sock.sendall(conn.data_to_send())
+        sock.settimeout(2.0)  # the answers to a burst come at once; then it is quiet
+        while True:
+            try:
+                data = sock.recv(65536)
+            except socket.timeout:
+                break
+            except ConnectionError:
+                data = b""
+            if not data:
+                seen["terminated"] = True
+                break
+            try:
+                events = conn.receive_data(data)
+            except h2.exceptions.ProtocolError:
+                seen["terminated"] = True
+                break
+            for event in events:
+                if isinstance(event, h2.events.RemoteSettingsChanged):
+                    changed = event.changed_settings.get(h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS)
+                    if changed is not None:
+                        seen["max_streams"] = changed.new_value
+                elif isinstance(event, h2.events.StreamReset):
+                    seen["reset"].add(event.stream_id)
+                elif isinstance(event, h2.events.ConnectionTerminated):
+                    seen["terminated"] = True
+            if seen["terminated"]:
+                break
+            try:
+                sock.sendall(conn.data_to_send())
+            except ConnectionError:
+                seen["terminated"] = True
+                break
+    seen["opened"] = opened
+    return seen

@@ -78,3 +78,46 @@ def test_a_handlers_exception_reaches_the_daemon_as_its_type_only(server):
             daemon.stream("/test.Broken/Stream", [b"x"])
     assert (unary.value.code(), unary.value.details()) == (grpc.StatusCode.UNKNOWN, "ValueError")
     assert (streaming.value.code(), streaming.value.details()) == (grpc.StatusCode.UNKNOWN, "KeyError")
+
+
+class _Recorder(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
+                grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+    """Every request message the client sends the daemon, serialized."""
+
+    def __init__(self):
+        self.sent: list[bytes] = []
+
+    def _requests(self, requests):
+        for request in requests:
+            self.sent.append(request.SerializeToString())
+            yield request
+
+    def intercept_unary_unary(self, continuation, details, request):
+        self.sent.append(request.SerializeToString())
+        return continuation(details, request)
+
+    intercept_unary_stream = intercept_unary_unary
+
+    def intercept_stream_unary(self, continuation, details, requests):
+        return continuation(details, self._requests(requests))
+
+    intercept_stream_stream = intercept_stream_unary
+
+
+def test_an_exception_inside_an_interactive_build_cancels_it_and_its_text_is_never_sent(docker_current,
+                                                                                        monkeypatch):
+    from envd_jupyter.buildkit import connect
+    from envd_jupyter.llb import scratch
+
+    recorder = _Recorder()
+    plain_channel = grpc.insecure_channel
+    monkeypatch.setattr(grpc, "insecure_channel",
+                        lambda *args, **kwargs: grpc.intercept_channel(plain_channel(*args, **kwargs), recorder))
+    with connect(f"docker+unix://{docker_current}") as client:
+        with pytest.raises(ValueError, match=VALUE):
+            with client.interactive() as build:
+                build.solve(scratch().mkfile("/a", b"a"))
+                raise ValueError(VALUE)
+        assert build.ended and client.workers()  # the build is over; the client goes on
+    assert len(recorder.sent) >= 4  # ListWorkers, Solve, the gateway's Ping and Solve at least
+    assert not [request for request in recorder.sent if VALUE.encode() in request]

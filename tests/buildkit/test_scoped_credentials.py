@@ -230,3 +230,47 @@ def test_scope_from_definitions_exports_and_caches():
     assert scope.refused_scope("unused.example", ["repository:team/base:pull"]) == "repository:team/base:pull"
     assert scope.refused_scope("push.example", ["repository:team/app:pull,push"]) == ""
     assert scope.refused_scope("cache.example", ["repository:team/cache:pull,push"]) == ""
+
+
+class _Redirecting(BaseHTTPRequestHandler):
+    """A realm that answers every request with a redirect to ``target``."""
+
+    target = ""
+
+    def do_GET(self):
+        self.send_response(307)
+        self.send_header("Location", self.target)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_POST = do_GET
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_realm_that_redirects_gets_credentials_once_and_the_redirect_is_not_followed(registries):
+    """A redirect would carry the Authorization header (or the OAuth form) to wherever it points."""
+    from envd_jupyter.buildkit._session.registry_tokens import Challenge, TokenError, fetch_token
+
+    evil = registries["evil"]
+    handler = type("ToEvil", (_Redirecting,), {"target": f"http://{evil.host}/token"})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        realm = f"http://127.0.0.1:{server.server_address[1]}/token"
+        with pytest.raises(TokenError) as refused:
+            fetch_token("registry.test", Challenge(realm, "svc"), ["repository:team/app:pull"], USER, SECRET)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "answered 307" in str(refused.value) and SECRET not in str(refused.value)
+    assert evil.seen == []
+
+
+@pytest.mark.parametrize("realm", ["http://192.0.2.7/token", "ftp://192.0.2.7/token", "file:///etc/passwd"])
+def test_credentials_go_to_a_remote_realm_over_https_only(realm):
+    from envd_jupyter.buildkit._session.registry_tokens import Challenge, TokenError, fetch_token
+
+    with pytest.raises(TokenError, match="not https"):
+        fetch_token("registry.test", Challenge(realm, "svc"), ["repository:team/app:pull"], USER, SECRET, timeout=1)

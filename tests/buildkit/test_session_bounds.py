@@ -68,15 +68,44 @@ def test_a_declared_length_is_refused_before_its_bytes_arrive():
     assert echo.received == []
 
 
-def test_health_answers_while_every_worker_holds_a_long_stream():
+@pytest.mark.parametrize("server", [H2Server, GrpcioServer], ids=["h2", "grpcio"])
+def test_health_answers_while_every_worker_holds_a_long_stream(server):
+    """A peer opens more long streams than the session server has workers (16 by default): Health still answers."""
     echo = _Echo()
-    workers = 4
-    with FakeDaemon([echo], server_factory=lambda: H2Server(max_workers=workers)) as daemon:
+    with FakeDaemon([echo], server_factory=server) as daemon:
+        workers = daemon.server.max_workers
         calls = [daemon.channel.stream_stream("/test.Echo/Hold", request_serializer=None,
                                               response_deserializer=None)(iter([b"go"]), timeout=60)
-                 for _ in range(workers + 2)]
-        for _ in range(workers):
-            assert echo.holding.acquire(timeout=30), "every worker holds a stream"
-        assert daemon.health(timeout=10) == SERVING_REPLY
-        echo.release.set()
+                 for _ in range(workers + 8)]
+        try:
+            for _ in range(workers):
+                assert echo.holding.acquire(timeout=30), "every worker holds a stream"
+            assert not echo.holding.acquire(timeout=0.2), "the streams past the pool wait for a worker"
+            for _ in range(3):
+                assert daemon.health(timeout=10) == SERVING_REPLY
+        finally:
+            echo.release.set()
         assert all(list(call) == [b"released"] for call in calls)
+
+
+@pytest.mark.parametrize("server", [H2Server, GrpcioServer], ids=["h2", "grpcio"])
+def test_a_peer_opening_streams_past_the_limit_gets_no_more_than_100(server):
+    """Both servers advertise 100 concurrent streams; a peer that opens more anyway has its connection ended
+    (h2's protocol error) or exactly the extra ones refused (grpcio), and the session's other connections
+    are still served."""
+    from envd_jupyter.buildkit._session.h2server import MAX_STREAMS
+
+    from hostile import raw_h2_streams
+
+    echo = _Echo()
+    with FakeDaemon([echo], server_factory=server) as daemon:
+        try:
+            seen = raw_h2_streams(daemon.socket_path, "/test.Echo/Hold", MAX_STREAMS + 20)
+            assert seen["max_streams"] == MAX_STREAMS
+            if server is H2Server:
+                assert seen["terminated"]
+            else:
+                assert not seen["terminated"] and seen["reset"] == set(seen["opened"][MAX_STREAMS:])
+            assert daemon.health(timeout=10) == SERVING_REPLY
+        finally:
+            echo.release.set()

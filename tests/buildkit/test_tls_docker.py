@@ -3,35 +3,31 @@
 ``scripts/tls-dockerd`` starts a throwaway dockerd on 127.0.0.1 that accepts only TLS with a client
 certificate from its own fresh CA. Docker's environment (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) or an
 explicit TLSConfig carries every connection: the Control API, the session (context upload and
-export both ways) and the HTTP API. Verification is on; plain text to a remote address is refused.
+export both ways) and the HTTP API. Verification is on; plain text to a remote address is refused,
+and so is TLS that does not check a remote daemon (docker's DOCKER_CERT_PATH without
+DOCKER_TLS_VERIFY) unless a TLSConfig asks for it with verify=False.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-from pathlib import Path
+import shutil
 
 import pytest
 
 from envd_jupyter.buildkit import ConnectError, LocalDir, TLSConfig, connect
 from envd_jupyter.buildkit._address import parse
 from envd_jupyter.buildkit._connect import tls_for
+from envd_jupyter.buildkit._tls import docker_env_tls as tls_from_environment
 from envd_jupyter.llb._source import local, scratch
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "tls-dockerd"
+DOCKER_TLS_VARIABLES = ("DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_TLS")
 
 
-@pytest.fixture(scope="module")
-def tls_dockerd(tmp_path_factory, daemon_env):
-    """(address, client cert dir) of a dockerd that speaks only mutual TLS; stopped after the module."""
-    directory = tmp_path_factory.mktemp("tls-dockerd")
-    started = subprocess.run([str(SCRIPT), "start", str(directory)], capture_output=True, text=True, timeout=180)
-    try:
-        assert started.returncode == 0, started.stderr[-2000:]
-        yield started.stdout.strip(), directory / "client"
-    finally:
-        subprocess.run([str(SCRIPT), "stop", str(directory)], capture_output=True, timeout=120)
+@pytest.fixture(autouse=True)
+def no_docker_tls_environment(monkeypatch):
+    for name in DOCKER_TLS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
@@ -89,8 +85,7 @@ def test_what_the_tls_daemon_refuses_or_we_refuse(tls_dockerd, tmp_path, case):
 
 
 @pytest.mark.parametrize("address", ["tcp://192.0.2.10:1234", "docker+tcp://buildhost.example:2375"])
-def test_plain_text_to_a_remote_daemon_is_refused_before_connecting(address, monkeypatch):
-    monkeypatch.delenv("DOCKER_TLS_VERIFY", raising=False)
+def test_plain_text_to_a_remote_daemon_is_refused_before_connecting(address):
     with pytest.raises(ConnectError) as refused:
         connect(address)
     message = str(refused.value)
@@ -98,8 +93,7 @@ def test_plain_text_to_a_remote_daemon_is_refused_before_connecting(address, mon
     assert "tls=False allows plain text" in message and "\n" not in message
 
 
-def test_plain_text_when_asked_for_and_to_loopback(monkeypatch):
-    monkeypatch.delenv("DOCKER_TLS_VERIFY", raising=False)
+def test_plain_text_when_asked_for_and_to_loopback():
     assert tls_for(parse("tcp://192.0.2.10:1234"), False) is None
     assert tls_for(parse("docker+tcp://127.0.0.1:2375"), None) is None
     assert tls_for(parse("tcp://[::1]:1234"), None) is None
@@ -117,3 +111,74 @@ def test_docker_tls_environment_applies_to_docker_addresses_only(monkeypatch, tm
         ca=tmp_path / "ca.pem", cert=tmp_path / "cert.pem", key=tmp_path / "key.pem")
     with pytest.raises(ConnectError, match="refusing plain text"):
         tls_for(parse("tcp://buildhost.example:1234"), None)
+
+
+def test_dockers_environment_as_docker_reads_it(tmp_path):
+    """DOCKER_TLS_VERIFY: verified; DOCKER_CERT_PATH (Go client) or DOCKER_TLS (CLI) alone: TLS without
+    checking the daemon, with the client certificate when both files are there; nothing set: no TLS."""
+    assert tls_from_environment({}) is None
+    assert tls_from_environment({"DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(tmp_path)}) == TLSConfig(
+        ca=tmp_path / "ca.pem", cert=tmp_path / "cert.pem", key=tmp_path / "key.pem")
+    assert tls_from_environment({"DOCKER_CERT_PATH": str(tmp_path)}) == TLSConfig(verify=False)
+    (tmp_path / "cert.pem").write_text("c")
+    (tmp_path / "key.pem").write_text("k")
+    assert tls_from_environment({"DOCKER_CERT_PATH": str(tmp_path)}) == TLSConfig(
+        cert=tmp_path / "cert.pem", key=tmp_path / "key.pem", verify=False)
+    assert tls_from_environment({"DOCKER_TLS": "1", "DOCKER_CERT_PATH": str(tmp_path)}).verify is False
+    assert tls_from_environment({"DOCKER_TLS": "1", "DOCKER_TLS_VERIFY": "1"}).verify is True
+
+
+@pytest.mark.parametrize("variables", [{"DOCKER_CERT_PATH": "/certs"}, {"DOCKER_TLS": "1"}])
+def test_unverified_tls_to_a_remote_daemon_needs_an_explicit_config(monkeypatch, variables):
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    address = "docker+tcp://buildhost.example:2376"
+    with pytest.raises(ConnectError) as refused:
+        connect(address)
+    message = str(refused.value)
+    assert message.startswith(f"refusing TLS that does not check {address} (explicit)")
+    assert "DOCKER_TLS_VERIFY=1" in message and "verify=False" in message and "\n" not in message
+    explicit = TLSConfig(verify=False)
+    assert tls_for(parse(address), explicit) is explicit
+    assert tls_for(parse("docker+tcp://127.0.0.1:2376"), None).verify is False  # loopback: as docker does
+
+
+def test_grpc_to_buildkitd_cannot_skip_verification():
+    with pytest.raises(ConnectError, match="always verifies"):
+        tls_for(parse("tcp://buildhost.example:1234"), TLSConfig(verify=False))
+
+
+def _certs_with_a_foreign_ca(certs, directory):
+    """The daemon's client certificate and key beside a CA that did not sign the daemon's certificate."""
+    from tlsrelay import make_certs
+
+    directory.mkdir()
+    make_certs(directory)  # its own ca.pem, among others
+    for name in ("cert.pem", "key.pem"):
+        shutil.copy(certs / name, directory / name)
+    return directory
+
+
+def test_cert_path_without_verify_is_tls_that_does_not_check_the_loopback_daemon(tls_dockerd, tmp_path,
+                                                                                monkeypatch):
+    """With a CA that cannot verify the daemon: DOCKER_TLS_VERIFY fails, DOCKER_CERT_PATH alone connects
+    (TLS with the client certificate, no check), as docker does."""
+    address, certs = tls_dockerd
+    target = address.replace("tcp://", "docker+tcp://")
+    monkeypatch.setenv("DOCKER_CERT_PATH", str(_certs_with_a_foreign_ca(certs, tmp_path / "foreign")))
+    with connect(target) as client:
+        assert client.transport.tls.verify is False and client.workers()
+    monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")
+    with pytest.raises(ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        connect(target, timeout=5)
+
+
+def test_an_explicit_unverified_config_solves_with_a_daemon_it_cannot_verify(tls_dockerd, tmp_path):
+    address, certs = tls_dockerd
+    foreign = _certs_with_a_foreign_ca(certs, tmp_path / "foreign")
+    tls = TLSConfig(ca=foreign / "ca.pem", cert=foreign / "cert.pem", key=foreign / "key.pem",
+                    server_name="other.example", verify=False)
+    out = tmp_path / "out"
+    with connect(address.replace("tcp://", "docker+tcp://"), tls=tls) as client:
+        client.solve(scratch().mkfile("/hello", b"unverified"), exports=[LocalDir(out)])
+    assert (out / "hello").read_bytes() == b"unverified"

@@ -12,21 +12,32 @@ from concurrent import futures
 
 import grpc
 
+from envd_jupyter.buildkit._session import HEALTH_CHECK_PATH
+from envd_jupyter.buildkit._session.h2server import MAX_STREAMS
 from envd_jupyter.buildkit._transport import MAX_MESSAGE
 
 
 class GrpcioServer:
-    """grpc.Server with its own thread pool, whose ``stop`` also waits for that pool (as H2Server's does)."""
+    """grpc.Server with its own thread pool, whose ``stop`` also waits for that pool (as H2Server's does).
+
+    Every call holds a worker for its whole length, so long session streams could take all
+    ``max_workers``; Health runs on a pool of its own, so the daemon's checks are answered whatever
+    the workers do (a failed check ends the session). Streams are capped per connection as H2Server's.
+    """
 
     def __init__(self, max_workers: int = 16):
+        self.max_workers = max_workers
         self._executor = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="envd-grpcio")
+        self._health_executor = futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="envd-grpcio-health")
         self._server = grpc.server(self._executor, options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE),
             ("grpc.max_send_message_length", MAX_MESSAGE),
+            ("grpc.max_concurrent_streams", MAX_STREAMS),
         ])
 
     def add_generic_rpc_handlers(self, handlers) -> None:
-        self._server.add_generic_rpc_handlers(tuple(_TypeOnlyErrors(handler) for handler in handlers))
+        self._server.add_generic_rpc_handlers(tuple(
+            _OwnPool(_TypeOnlyErrors(handler), {HEALTH_CHECK_PATH: self._health_executor}) for handler in handlers))
 
     def add_insecure_port(self, address: str) -> int:
         return self._server.add_insecure_port(address)
@@ -42,10 +53,36 @@ class GrpcioServer:
         def finish() -> None:
             stopped.wait()
             self._executor.shutdown(wait=True, cancel_futures=True)  # handlers see their context end
+            self._health_executor.shutdown(wait=True, cancel_futures=True)
             done.set()
 
         threading.Thread(target=finish, name="envd-grpcio-stop", daemon=True).start()
         return done
+
+
+_BEHAVIOURS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
+
+
+class _OwnPool(grpc.GenericRpcHandler):
+    """Runs the methods in ``pools`` on their own executor (grpcio's ``experimental_thread_pool``)."""
+
+    def __init__(self, inner: grpc.GenericRpcHandler, pools: dict[str, futures.ThreadPoolExecutor]):
+        self._inner, self._pools = inner, pools
+
+    def service(self, handler_call_details):
+        method = self._inner.service(handler_call_details)
+        pool = self._pools.get(handler_call_details.method)
+        if method is None or pool is None:
+            return method
+        return method._replace(**{kind: _on_pool(getattr(method, kind), pool)
+                                  for kind in _BEHAVIOURS if getattr(method, kind) is not None})
+
+
+def _on_pool(behavior, pool: futures.ThreadPoolExecutor):
+    def run(request, context):
+        return behavior(request, context)
+    run.experimental_thread_pool = pool
+    return run
 
 
 class _TypeOnlyErrors(grpc.GenericRpcHandler):
@@ -60,8 +97,7 @@ class _TypeOnlyErrors(grpc.GenericRpcHandler):
         if method is None:
             return None
         changes = {kind: _guarded(getattr(method, kind), kind.endswith("_stream"))
-                   for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
-                   if getattr(method, kind) is not None}
+                   for kind in _BEHAVIOURS if getattr(method, kind) is not None}
         return method._replace(**changes)
 
 

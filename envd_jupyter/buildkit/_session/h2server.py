@@ -356,6 +356,7 @@ class H2Server:
 
     def __init__(self, max_workers: int = 16, inline_paths: frozenset[str] = frozenset({HEALTH_CHECK_PATH})):
         self.inline_paths = inline_paths
+        self.max_workers = max_workers
         self.executor = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="envd-h2")
         self.handlers: list = []
         self.stopping = False
