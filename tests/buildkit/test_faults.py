@@ -211,8 +211,8 @@ def private_dockerd(tmp_path_factory, daemon_env, docker_old):
     finally:
         _kill_tree(proc)
         log.close()
-        subprocess.run(["umount", "-R", str(root / "exec")], capture_output=True)
-        subprocess.run(["umount", "-R", str(root / "data")], capture_output=True)
+        subprocess.run(["umount", "-R", "-l", str(root / "exec")], capture_output=True)
+        subprocess.run(["umount", "-R", "-l", str(root / "data")], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
 
 
