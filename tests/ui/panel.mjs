@@ -1,0 +1,215 @@
+// Drives the envd side panel in a running JupyterLab with Debian's chromium: opens a notebook, runs
+// all its cells, opens the panel, waits for selectors inside it, clicks through steps, prints DOM
+// facts as JSON and saves a light and a dark screenshot. Driven by tests/ui/labdriver.py
+// (drive_panel) and bench/bench_panel.py; every wait is bounded by --timeout (seconds, whole run).
+//
+//   node panel.mjs --url URL --token TOKEN --notebook path/in/root.ipynb --screenshot light.png \
+//     [--dark dark.png] [--wait SELECTOR]... [--step '{"click": SEL, "wait": SEL}']... \
+//     [--describe SELECTOR]... [--watch-name NAME] [--timeout 240] [--viewport 1400x900]
+//
+// Selectors are Playwright selectors looked up inside the panel (#envd-jupyter-panel). The facts
+// give, per selector, each match's text, size, visibility, data-* attributes and aria-label; and
+// `timings`: `openToRowsMs`, from the click on the panel's tab to its first history row drawn.
+// --watch-name: after the waits, print "ready" on stderr, then wait for a history row of that
+// build name and report `timings.rowShownAt` (epoch ms, taken in the page by a MutationObserver).
+// Exit status: 0 when every wait succeeded, 1 when one did not (facts still written), 2 on bad arguments.
+import { parseArgs } from 'node:util';
+import { chromium } from 'playwright-core';
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
+const NOTEBOOK = '.jp-NotebookPanel:not(.lm-mod-hidden)';
+const PROMPTS = `${NOTEBOOK} .jp-CodeCell .jp-InputArea-prompt`;
+const PANEL = '#envd-jupyter-panel';
+const PANEL_TAB = '.jp-SideBar.jp-mod-left [data-id="envd-jupyter-panel"]';
+const TEXTS_PER_SELECTOR = 60;
+const TEXT_CHARS = 600;
+
+function parse() {
+  const { values } = parseArgs({
+    options: {
+      url: { type: 'string' }, token: { type: 'string' }, notebook: { type: 'string' },
+      screenshot: { type: 'string' }, dark: { type: 'string' },
+      wait: { type: 'string', multiple: true, default: [] }, step: { type: 'string', multiple: true, default: [] },
+      describe: { type: 'string', multiple: true, default: [] }, 'watch-name': { type: 'string' },
+      timeout: { type: 'string', default: '240' }, viewport: { type: 'string', default: '1400x900' },
+    },
+  });
+  for (const name of ['url', 'token', 'notebook', 'screenshot']) {
+    if (!values[name]) throw new Error(`--${name} is required`);
+  }
+  const steps = values.step.map((text) => {
+    const step = JSON.parse(text);
+    if (typeof step?.click !== 'string' || typeof step?.wait !== 'string') throw new Error(`bad --step ${text}`);
+    return step;
+  });
+  const size = /^(\d+)x(\d+)$/.exec(values.viewport);
+  if (!size) throw new Error(`--viewport takes WIDTHxHEIGHT, not ${values.viewport}`);
+  return { ...values, steps, viewport: { width: Number(size[1]), height: Number(size[2]) },
+    timeout: Number(values.timeout) * 1000 };
+}
+
+const remaining = (deadline) => Math.max(1, deadline - Date.now());
+
+async function waitKernelIdle(page, deadline) {
+  await page.locator('#jp-main-statusbar [title^="Change kernel"]', { hasText: /^(?!No Kernel).* \| Idle$/ })
+    .waitFor({ timeout: remaining(deadline) });
+}
+
+async function menu(page, deadline, ...path) {
+  await page.locator('.lm-MenuBar-itemLabel', { hasText: new RegExp(`^${path[0]}$`) }).click({ timeout: remaining(deadline) });
+  for (const item of path.slice(1)) {
+    await page.locator('.lm-Menu-itemLabel', { hasText: new RegExp(`^${item}$`) }).click({ timeout: remaining(deadline) });
+  }
+}
+
+async function openAndRun(page, args, deadline) {
+  const path = args.notebook.split('/').map(encodeURIComponent).join('/');
+  const url = new URL(`lab/tree/${path}?reset&token=${encodeURIComponent(args.token)}`, args.url);
+  await page.goto(url.href, { timeout: remaining(deadline) });
+  await page.locator(`${NOTEBOOK} .jp-Cell`).first().waitFor({ timeout: remaining(deadline) });
+  await waitKernelIdle(page, deadline);
+  await menu(page, deadline, 'Run', 'Run All Cells');
+  await page.waitForFunction((selector) => {
+    const prompts = [...document.querySelectorAll(selector)].map((p) => p.textContent);
+    return prompts.length > 0 && /\[\d+\]/.test(prompts[0]) && !prompts.some((p) => p.includes('*'));
+  }, PROMPTS, { timeout: remaining(deadline), polling: 250 });
+  await waitKernelIdle(page, deadline);
+}
+
+// Clicks the panel's tab (a real click: Lumino tab bars listen to pointer events) and times, in the
+// page, how long from just before the click until the panel's first history row is drawn.
+async function openPanel(page, deadline) {
+  await page.locator(PANEL_TAB).waitFor({ timeout: remaining(deadline) });
+  await page.evaluate((panel) => {
+    const started = performance.now();
+    window.__envdTimings = {};
+    const observer = new MutationObserver(() => {
+      const row = document.querySelector(`${panel} .envd-lab-history-row`);
+      if (row && row.offsetParent !== null) {
+        window.__envdTimings.openToRowsMs = performance.now() - started;
+        observer.disconnect();
+      }
+    });
+    observer.observe(document.body, { childList: true, subtree: true, attributes: true });
+  }, PANEL);
+  await page.locator(PANEL_TAB).click({ timeout: remaining(deadline) });
+  await page.locator(PANEL).waitFor({ state: 'visible', timeout: remaining(deadline) });
+}
+
+async function watchRow(page, name, deadline) {
+  await page.evaluate(({ panel, name }) => {
+    const found = () => [...document.querySelectorAll(`${panel} .envd-lab-history-row .envd-lab-row-name`)]
+      .some((node) => node.textContent === name);
+    const observer = new MutationObserver(() => {
+      if (found()) {
+        window.__envdTimings.rowShownAt = Date.now();
+        observer.disconnect();
+      }
+    });
+    observer.observe(document.querySelector(panel), { childList: true, subtree: true, characterData: true });
+  }, { panel: PANEL, name });
+  process.stderr.write('ready\n');
+  await page.waitForFunction(() => window.__envdTimings.rowShownAt !== undefined, null,
+    { timeout: remaining(deadline), polling: 'raf' });
+}
+
+async function describe(page, selector) {
+  const found = page.locator(PANEL).locator(selector);
+  const count = await found.count();
+  const shown = [];
+  for (let i = 0; i < Math.min(count, TEXTS_PER_SELECTOR); i++) {
+    const node = found.nth(i);
+    const box = await node.boundingBox();
+    shown.push({
+      width: box ? Math.round(box.width) : 0, height: box ? Math.round(box.height) : 0,
+      visible: await node.isVisible(),
+      ...(await node.evaluate((element, chars) => ({
+        text: (element instanceof HTMLElement ? element.innerText : element.textContent).slice(0, chars),
+        data: { ...(element.dataset || {}) },
+        label: element.getAttribute('aria-label'),
+      }), TEXT_CHARS)),
+    });
+  }
+  return { count, shown };
+}
+
+async function facts(page, args) {
+  const selectors = {};
+  const all = [...new Set([...args.wait, ...args.steps.flatMap((s) => [s.click, s.wait]), ...args.describe])];
+  for (const selector of all) selectors[selector] = await describe(page, selector);
+  const page_ = await page.evaluate(() => ({
+    theme: document.body.dataset.jpThemeName ?? null,
+    dialogs: [...document.querySelectorAll('.jp-Dialog')].map((d) => d.innerText.slice(0, 400)),
+    timings: window.__envdTimings ?? {},
+    activeCellSource: document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell.jp-mod-active .cm-content')?.innerText ?? null,
+  }));
+  return { ...page_, selectors };
+}
+
+async function darkShot(page, path, deadline) {
+  await menu(page, deadline, 'Settings', 'Theme', 'JupyterLab Dark');
+  await page.waitForFunction(() => document.body.dataset.jpThemeLight === 'false', null, { timeout: remaining(deadline) });
+  await page.waitForTimeout(500); // the theme's stylesheet swaps in after the attribute
+  await page.screenshot({ path, timeout: 30000 });
+}
+
+async function main() {
+  let args;
+  try {
+    args = parse();
+  } catch (err) {
+    console.error(`panel.mjs: ${err.message}`);
+    return 2;
+  }
+  const deadline = Date.now() + args.timeout;
+  const report = { error: null, consoleErrors: [], pageErrors: [] };
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS,
+    timeout: remaining(deadline) });
+  try {
+    const page = await browser.newPage({ viewport: args.viewport });
+    page.setDefaultTimeout(30000);
+    page.on('console', (msg) => { if (msg.type() === 'error') report.consoleErrors.push(msg.text()); });
+    page.on('pageerror', (err) => report.pageErrors.push((err.stack || String(err)).split('\n').slice(0, 4).join('\n')));
+    const progress = { step: 'open the notebook and run it' };
+    try {
+      await openAndRun(page, args, deadline);
+      progress.step = 'open the panel';
+      await openPanel(page, deadline);
+      for (const selector of args.wait) {
+        progress.step = `wait for ${selector}`;
+        await page.locator(PANEL).locator(selector).first().waitFor({ timeout: remaining(deadline) });
+      }
+      for (const { click, wait } of args.steps) {
+        progress.step = `click ${click}`;
+        await page.locator(click.startsWith('!') ? click.slice(1) : `${PANEL} >> ${click}`).first()
+          .click({ timeout: remaining(deadline) });
+        progress.step = `wait for ${wait} after clicking ${click}`;
+        await page.locator(wait.startsWith('!') ? wait.slice(1) : `${PANEL} >> ${wait}`).first()
+          .waitFor({ timeout: remaining(deadline) });
+      }
+      if (args['watch-name']) {
+        progress.step = `wait for a history row named ${args['watch-name']}`;
+        await watchRow(page, args['watch-name'], deadline);
+      }
+    } catch (err) {
+      report.error = `${progress.step}: ${err.message.split('\n')[0]}`;
+    }
+    Object.assign(report, await facts(page, args));
+    await page.screenshot({ path: args.screenshot, timeout: 30000 });
+    if (args.dark && !report.error) {
+      try {
+        await darkShot(page, args.dark, deadline);
+      } catch (err) {
+        report.error = `dark screenshot: ${err.message.split('\n')[0]}`;
+      }
+    }
+  } finally {
+    await browser.close();
+  }
+  process.stdout.write(JSON.stringify(report, null, 1) + '\n');
+  return report.error ? 1 : 0;
+}
+
+process.exitCode = await main();
