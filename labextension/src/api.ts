@@ -64,7 +64,8 @@ export interface HistoryDetail extends HistoryItem {
   steps: Step[];
   graph: Graph | null;
   scheduling: SchedulingCycle[] | null;
-  logs: unknown[];
+  logs: unknown[]; // [{digest, name, lines}]
+  notes?: string[]; // what the server could not read (a daemon that went away, ...)
 }
 
 export interface HistoryPage {

@@ -82,6 +82,7 @@ export class DetailView {
       h('dl', { class: 'envd-lab-facts' }, ...facts.filter(([, value]) => value).flatMap(([name, value]) =>
         [h('dt', {}, name), h('dd', { 'data-fact': name }, value)])),
       detail.error ? h('p', { class: 'envd-lab-failure', role: 'alert' }, detail.error) : null,
+      ...(detail.notes ?? []).map((note) => h('p', { class: 'envd-lab-note' }, note)),
       this.steps(detail.steps ?? []),
       this.scores(detail.scheduling ?? []),
       detail.graph?.nodes?.length ? h('div', { class: 'envd-lab-detail-graph' }, h('h4', {}, 'graph'),
@@ -130,16 +131,16 @@ export class DetailView {
     }));
   }
 
+  /** The server sends [{digest, name, lines}] per step; plain strings are shown as they are. */
   private logs(logs: unknown[]): HTMLElement | null {
     if (!logs.length) return null;
-    const line = (entry: unknown) => {
+    const text = logs.map((entry) => {
       if (typeof entry === 'string') return entry;
-      const record = entry as Record<string, unknown>;
-      const text = String(record.text ?? record.data ?? record.line ?? JSON.stringify(entry)).replace(/\n$/, '');
-      return record.name ? `[${record.name}] ${text}` : text;
-    };
-    return h('details', { class: 'envd-lab-logs' }, h('summary', {}, `logs (${logs.length})`),
-      h('pre', {}, logs.map(line).join('\n')));
+      const step = entry as { name?: string; lines?: string[] };
+      return (step.lines ?? []).map((line) => `[${step.name ?? ''}] ${line}`).join('\n');
+    }).filter(Boolean).join('\n');
+    return h('details', { class: 'envd-lab-logs' }, h('summary', {}, `logs (${logs.length} steps)`),
+      h('pre', {}, text));
   }
 
   private async pin(pinned: boolean): Promise<void> {
