@@ -192,20 +192,21 @@ def drive(lab: LabServer, notebook: Path, *, wait_for: list[str], screenshot: st
     return facts
 
 
-def drive_panel(lab: LabServer, notebook: Path, *, screenshot: str, dark: str | None = None,
-                wait_for: Sequence[str] = (), steps: Sequence[Mapping[str, str]] = (), describe: Sequence[str] = (),
+def drive_panel(lab: LabServer, notebook: Path, *, screenshot: str, wait_for: Sequence[str] = (),
+                steps: Sequence[Mapping] = (), describe: Sequence[str] = (),
                 viewport: tuple[int, int] = (1400, 900), timeout: float = DRIVE_TIMEOUT_S) -> dict:
     """Open `notebook` in Lab, run all its cells, open the envd panel and run tests/ui/panel.mjs's
-    waits and steps (selectors inside the panel; see there); return its facts, with the light (and,
-    with `dark`, the dark theme) screenshots under tests/artifacts/. Raises LabError if a wait failed."""
-    result = subprocess.run(panel_command(lab, notebook, screenshot=screenshot, dark=dark, wait_for=wait_for,
+    waits and steps (selectors inside the panel; see there; a step's "shot" is a name under
+    tests/artifacts/); return its facts, with the last page as tests/artifacts/<screenshot>.png.
+    Raises LabError if a wait failed."""
+    result = subprocess.run(panel_command(lab, notebook, screenshot=screenshot, wait_for=wait_for,
                                           steps=steps, describe=describe, viewport=viewport, timeout=timeout),
                             capture_output=True, text=True, cwd=UI_DIR, timeout=timeout + DRIVE_GRACE_S)
     return panel_facts(lab, result.stdout, result.stderr, result.returncode)
 
 
-def panel_command(lab: LabServer, notebook: Path, *, screenshot: str, dark: str | None = None,
-                  wait_for: Sequence[str] = (), steps: Sequence[Mapping[str, str]] = (), describe: Sequence[str] = (),
+def panel_command(lab: LabServer, notebook: Path, *, screenshot: str, wait_for: Sequence[str] = (),
+                  steps: Sequence[Mapping] = (), describe: Sequence[str] = (),
                   watch_name: str | None = None, viewport: tuple[int, int] = (1400, 900),
                   timeout: float = DRIVE_TIMEOUT_S) -> list[str]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -213,13 +214,13 @@ def panel_command(lab: LabServer, notebook: Path, *, screenshot: str, dark: str 
                "--notebook", notebook.relative_to(lab.root_dir).as_posix(),
                "--screenshot", str(ARTIFACTS / f"{screenshot}.png"), "--timeout", str(int(timeout)),
                "--viewport", f"{viewport[0]}x{viewport[1]}"]
-    if dark:
-        command += ["--dark", str(ARTIFACTS / f"{dark}.png")]
     if watch_name:
         command += ["--watch-name", watch_name]
     for selector in wait_for:
         command += ["--wait", selector]
     for step in steps:
+        if "shot" in step:
+            step = {**step, "shot": str(ARTIFACTS / f"{step['shot']}.png")}
         command += ["--step", json.dumps(step)]
     for selector in describe:
         command += ["--describe", selector]

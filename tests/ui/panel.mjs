@@ -1,15 +1,18 @@
 // Drives the envd side panel in a running JupyterLab with Debian's chromium: opens a notebook, runs
 // all its cells, opens the panel, waits for selectors inside it, clicks through steps, prints DOM
-// facts as JSON and saves a light and a dark screenshot. Driven by tests/ui/labdriver.py
+// facts as JSON and saves screenshots (light and dark themes). Driven by tests/ui/labdriver.py
 // (drive_panel) and bench/bench_panel.py; every wait is bounded by --timeout (seconds, whole run).
 //
-//   node panel.mjs --url URL --token TOKEN --notebook path/in/root.ipynb --screenshot light.png \
-//     [--dark dark.png] [--wait SELECTOR]... [--step '{"click": SEL, "wait": SEL}']... \
-//     [--describe SELECTOR]... [--watch-name NAME] [--timeout 240] [--viewport 1400x900]
+//   node panel.mjs --url URL --token TOKEN --notebook path/in/root.ipynb --screenshot end.png \
+//     [--wait SELECTOR]... [--step '{"click": SEL, "wait": SEL, "theme": "dark", "shot": PATH,
+//     "describe": [SEL, ...]}']... [--describe SELECTOR]... [--watch-name NAME] [--timeout 240] [--viewport 1400x900]
 //
-// Selectors are Playwright selectors looked up inside the panel (#envd-jupyter-panel). The facts
-// give, per selector, each match's text, size, visibility, data-* attributes and aria-label; and
-// `timings`: `openToRowsMs`, from the click on the panel's tab to its first history row drawn.
+// Selectors are Playwright selectors looked up inside the panel (#envd-jupyter-panel); one starting
+// with "!" is looked up in the whole page instead (e.g. the notebook's active cell). Each step does,
+// in order, what it has: click, wait, switch Lab's theme (light/dark), screenshot the page, describe.
+// The facts give, per selector, each match's text, size, visibility, data-* attributes and
+// aria-label (`selectors` at the end, `steps[i]` for a step's describe); and `timings`:
+// `openToRowsMs`, from the click on the panel's tab to its first history row drawn.
 // --watch-name: after the waits, print "ready" on stderr, then wait for a history row of that
 // build name and report `timings.rowShownAt` (epoch ms, taken in the page by a MutationObserver).
 // Exit status: 0 when every wait succeeded, 1 when one did not (facts still written), 2 on bad arguments.
@@ -30,7 +33,7 @@ function parse() {
   const { values } = parseArgs({
     options: {
       url: { type: 'string' }, token: { type: 'string' }, notebook: { type: 'string' },
-      screenshot: { type: 'string' }, dark: { type: 'string' },
+      screenshot: { type: 'string' },
       wait: { type: 'string', multiple: true, default: [] }, step: { type: 'string', multiple: true, default: [] },
       describe: { type: 'string', multiple: true, default: [] }, 'watch-name': { type: 'string' },
       timeout: { type: 'string', default: '240' }, viewport: { type: 'string', default: '1400x900' },
@@ -41,7 +44,9 @@ function parse() {
   }
   const steps = values.step.map((text) => {
     const step = JSON.parse(text);
-    if (typeof step?.click !== 'string' || typeof step?.wait !== 'string') throw new Error(`bad --step ${text}`);
+    if (typeof step !== 'object' || !['click', 'wait', 'theme', 'shot'].some((key) => typeof step[key] === 'string')) {
+      throw new Error(`bad --step ${text}`);
+    }
     return step;
   });
   const size = /^(\d+)x(\d+)$/.exec(values.viewport);
@@ -115,8 +120,10 @@ async function watchRow(page, name, deadline) {
     { timeout: remaining(deadline), polling: 'raf' });
 }
 
+const locate = (page, selector) => page.locator(selector.startsWith('!') ? selector.slice(1) : `${PANEL} >> ${selector}`);
+
 async function describe(page, selector) {
-  const found = page.locator(PANEL).locator(selector);
+  const found = locate(page, selector);
   const count = await found.count();
   const shown = [];
   for (let i = 0; i < Math.min(count, TEXTS_PER_SELECTOR); i++) {
@@ -137,7 +144,7 @@ async function describe(page, selector) {
 
 async function facts(page, args) {
   const selectors = {};
-  const all = [...new Set([...args.wait, ...args.steps.flatMap((s) => [s.click, s.wait]), ...args.describe])];
+  const all = [...new Set([...args.wait, ...args.describe])];
   for (const selector of all) selectors[selector] = await describe(page, selector);
   const page_ = await page.evaluate(() => ({
     theme: document.body.dataset.jpThemeName ?? null,
@@ -148,11 +155,34 @@ async function facts(page, args) {
   return { ...page_, selectors };
 }
 
-async function darkShot(page, path, deadline) {
-  await menu(page, deadline, 'Settings', 'Theme', 'JupyterLab Dark');
-  await page.waitForFunction(() => document.body.dataset.jpThemeLight === 'false', null, { timeout: remaining(deadline) });
+async function theme(page, name, deadline) {
+  const light = name === 'light';
+  await menu(page, deadline, 'Settings', 'Theme', light ? 'JupyterLab Light' : 'JupyterLab Dark');
+  await page.waitForFunction((wanted) => document.body.dataset.jpThemeLight === wanted, String(light),
+    { timeout: remaining(deadline) });
   await page.waitForTimeout(500); // the theme's stylesheet swaps in after the attribute
-  await page.screenshot({ path, timeout: 30000 });
+}
+
+async function runSteps(page, args, deadline, progress, report) {
+  report.steps = [];
+  for (const step of args.steps) {
+    const done = {};
+    if (step.click) {
+      progress.step = `click ${step.click}`;
+      await locate(page, step.click).first().click({ timeout: remaining(deadline) });
+    }
+    if (step.wait) {
+      progress.step = `wait for ${step.wait}${step.click ? ` after clicking ${step.click}` : ''}`;
+      await locate(page, step.wait).first().waitFor({ timeout: remaining(deadline) });
+    }
+    if (step.theme) {
+      progress.step = `switch to the ${step.theme} theme`;
+      await theme(page, step.theme, deadline);
+    }
+    if (step.shot) await page.screenshot({ path: step.shot, timeout: 30000 });
+    for (const selector of step.describe ?? []) done[selector] = await describe(page, selector);
+    report.steps.push(done);
+  }
 }
 
 async function main() {
@@ -181,14 +211,7 @@ async function main() {
         progress.step = `wait for ${selector}`;
         await page.locator(PANEL).locator(selector).first().waitFor({ timeout: remaining(deadline) });
       }
-      for (const { click, wait } of args.steps) {
-        progress.step = `click ${click}`;
-        await page.locator(click.startsWith('!') ? click.slice(1) : `${PANEL} >> ${click}`).first()
-          .click({ timeout: remaining(deadline) });
-        progress.step = `wait for ${wait} after clicking ${click}`;
-        await page.locator(wait.startsWith('!') ? wait.slice(1) : `${PANEL} >> ${wait}`).first()
-          .waitFor({ timeout: remaining(deadline) });
-      }
+      await runSteps(page, args, deadline, progress, report);
       if (args['watch-name']) {
         progress.step = `wait for a history row named ${args['watch-name']}`;
         await watchRow(page, args['watch-name'], deadline);
@@ -198,13 +221,6 @@ async function main() {
     }
     Object.assign(report, await facts(page, args));
     await page.screenshot({ path: args.screenshot, timeout: 30000 });
-    if (args.dark && !report.error) {
-      try {
-        await darkShot(page, args.dark, deadline);
-      } catch (err) {
-        report.error = `dark screenshot: ${err.message.split('\n')[0]}`;
-      }
-    }
   } finally {
     await browser.close();
   }

@@ -1,0 +1,108 @@
+"""The envd side panel in JupyterLab in Debian's chromium, against the real server extension and daemons.
+
+A cell builds on the project's fleet; the panel then shows the builders, the notebook's state (and
+its DAG when clicked), the build in the merged history (daemon record + the kernel's archive entry)
+and its detail with steps and scheduling scores; "+ cell" inserts a cell continuing from the state.
+Screenshots in both themes go to tests/artifacts/lab-panel*.png.
+"""
+
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+from labdriver import ARTIFACTS, LabServer, drive_panel, png_size, write_notebook
+
+BUSYBOX = "envd-jupyter/busybox:latest"
+SETUP_CELL = """\
+%load_ext envd_jupyter
+from envd_jupyter import fleet
+%config Envd.builders = fleet.project_builders()"""
+BUILD_CELL = """\
+%%envd app
+base = llb.image("{busybox}").run("echo 'app {token}' > /token", name="make token")
+base.run("cat /token", name="read token")"""
+STEP_NAMES = ("make token", "read token")
+
+BUILDERS = ".envd-lab-builder"
+CURRENT = '.envd-lab-builder[data-name="current"][data-healthy="true"]'
+STATE = '.envd-lab-state[data-name="app"][data-status="ok"]'
+STATE_TOGGLE = '.envd-lab-state[data-name="app"] .envd-lab-state-toggle'
+DAG_NODES = '.envd-lab-state[data-name="app"] .envd-lab-dag-node'
+INSERT = '.envd-lab-state[data-name="app"] .envd-lab-insert'
+NEW_CELL = '!.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell.jp-mod-active .cm-content:has-text("--from app")'
+STEPS = ".envd-lab-step"
+SCORES = ".envd-lab-score"
+FACTS = ".envd-lab-facts dd"
+BACK = ".envd-lab-back"
+
+
+def row(name: str) -> str:
+    return f'.envd-lab-history-row[data-status="ok"]:has(.envd-lab-row-name:text-is("{name}"))'
+
+
+@pytest.fixture(scope="module")
+def panel_lab(tmp_path_factory):
+    """Lab with the server extension and a fresh build archive the kernels and the server share."""
+    work = tmp_path_factory.mktemp("panel-lab-home")
+    with LabServer(root_dir=tmp_path_factory.mktemp("panel-lab-root"), work_dir=work,
+                   log_path=ARTIFACTS / "jupyterlab-panel.log",
+                   env={"ENVD_JUPYTER_HISTORY": str(work / "history.sqlite3")}) as lab:
+        yield lab
+
+
+def shown(facts: dict, selector: str, step: int | None = None) -> list[dict]:
+    found = facts["selectors"] if step is None else facts["steps"][step]
+    return found[selector]["shown"]
+
+
+@pytest.mark.timeout(600)
+def test_the_panel_shows_the_builders_the_state_and_the_build_with_its_steps_and_scores(
+        panel_lab, docker_current, docker_classic, docker_old):
+    token = uuid.uuid4().hex[:12]
+    notebook = write_notebook(panel_lab.root_dir / f"panel-{token}.ipynb", SETUP_CELL,
+                              BUILD_CELL.format(busybox=BUSYBOX, token=token))
+    build = row(f"{notebook.name}: app")
+
+    facts = drive_panel(
+        panel_lab, notebook, screenshot="lab-panel-end", wait_for=[CURRENT, STATE, build],
+        describe=[BUILDERS, STATE, build],
+        steps=[{"click": STATE_TOGGLE, "wait": DAG_NODES, "shot": "lab-panel", "describe": [DAG_NODES]},
+               {"click": INSERT, "wait": NEW_CELL, "describe": [NEW_CELL]},
+               {"click": build, "wait": STEPS, "shot": "lab-panel-detail", "describe": [STEPS, SCORES, FACTS]},
+               {"theme": "dark", "shot": "lab-panel-detail-dark"},
+               {"click": BACK, "wait": build, "shot": "lab-panel-dark"}])
+
+    assert facts["pageErrors"] == [] and facts["dialogs"] == [], (facts["pageErrors"], facts["dialogs"])
+    builders = {b["data"]["name"]: b for b in shown(facts, BUILDERS)}
+    assert set(builders) == {"current", "classic", "old"}, builders
+    assert builders["current"]["data"]["healthy"] == "true"
+    assert re.search(r"BuildKit \S+ · \d+ in flight · [\d.]+ \w?B cache", builders["current"]["text"])
+
+    [state] = shown(facts, STATE)
+    assert state["visible"] and state["text"].split("\n")[:2] == ["ok", "app"], state
+    nodes = shown(facts, DAG_NODES, step=0)
+    assert sorted(n["text"].split(" (")[0] for n in nodes) == sorted([*STEP_NAMES, f"image {BUSYBOX}"]) or \
+        len(nodes) == 3, nodes
+
+    [cell] = shown(facts, NEW_CELL, step=1)
+    assert cell["text"].startswith("%%envd app_next --from app"), cell
+
+    [entry] = shown(facts, build)
+    assert entry["data"]["source"] == "both", entry  # the daemon's record joined with the kernel's archive entry
+    counts = re.search(r"(\d+) steps · (\d+) cached · (\d+) ran", entry["text"])
+    assert counts and int(counts[3]) >= len(STEP_NAMES), entry
+
+    steps = {s["text"].split("\t")[1]: s for s in shown(facts, STEPS, step=2)}
+    for name in STEP_NAMES:
+        assert steps[name]["data"]["state"] == "done", steps
+    scores = shown(facts, SCORES, step=2)
+    picked = [s["data"]["builder"] for s in scores if s["data"]["picked"] == "true"]
+    assert len(picked) == 1 and picked[0] in builders and len(scores) >= 2, scores
+    details = [d["text"] for d in shown(facts, FACTS, step=2)]
+    assert details[0] == "ok" and details[1] == picked[0], details
+
+    for name in ("lab-panel", "lab-panel-detail", "lab-panel-detail-dark", "lab-panel-dark"):
+        png = ARTIFACTS / f"{name}.png"
+        assert png_size(png) == (1400, 900) and png.stat().st_size > 30_000, name
+    assert facts["theme"] == "JupyterLab Dark"
