@@ -92,11 +92,14 @@ export class DetailView {
     this.body.replaceChildren(...parts.filter((part): part is Node => part !== null));
   }
 
-  private steps(steps: api.Step[]): HTMLElement {
-    const rows = steps.map((step) => {
+  /** In the order they started (a replayed status stream lists them in its own order). */
+  private steps(unordered: api.Step[]): HTMLElement {
+    const began = (step: api.Step) => step.started ?? step.completed ?? 0;
+    const steps = [...unordered].sort((a, b) => began(a) - began(b) || a.index - b.index);
+    const rows = steps.map((step, position) => {
       const state = stepState(step);
       return h('tr', { class: 'envd-lab-step', 'data-state': state, 'data-digest': step.digest },
-        h('td', { class: 'envd-lab-step-index' }, String(step.index)),
+        h('td', { class: 'envd-lab-step-index' }, String(position + 1)),
         h('td', { class: 'envd-lab-step-name', title: step.name }, step.name || step.digest.slice(7, 19)),
         h('td', {}, h('span', { class: `envd-lab-status envd-lab-status-${state}` }, state)),
         h('td', { class: 'envd-lab-step-time' }, step.cached ? '' : duration(step.duration)));

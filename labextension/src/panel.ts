@@ -123,7 +123,8 @@ export class EnvdPanel extends Widget {
         h('span', { class: 'envd-lab-row-name' }, builder.name),
         h('span', { class: 'envd-lab-row-meta envd-lab-address', title: builder.address }, builder.address),
         h('span', { class: 'envd-lab-row-counts' }, builder.healthy
-          ? `BuildKit ${builder.version || '?'} · ${builder.in_flight} in flight · ${bytes(builder.disk_bytes)} cache`
+          ? [builder.version ? `BuildKit ${builder.version}` : 'BuildKit (version not reported)',
+            `${builder.in_flight} in flight`, `${bytes(builder.disk_bytes)} cache`].join(' · ')
           : builder.error || 'unreachable')))));
   }
 
