@@ -99,7 +99,9 @@ async function request<T>(path: string, init: RequestInit = {}): Promise<T> {
   const url = URLExt.join(settings.baseUrl, API, path);
   let response: Response;
   try {
-    response = await ServerConnection.makeRequest(url, init, settings);
+    // 'no-cache' (revalidate) instead of the default 'no-store', which appends a bare timestamp parameter
+    // that the server's strict query parsing rejects.
+    response = await ServerConnection.makeRequest(url, { cache: 'no-cache', ...init }, settings);
   } catch (error) {
     throw new ApiError(`the Jupyter server did not answer: ${(error as Error).message}`);
   }
