@@ -207,15 +207,15 @@ def drive_panel(lab: LabServer, notebook: Path, *, screenshot: str, wait_for: Se
 
 def panel_command(lab: LabServer, notebook: Path, *, screenshot: str, wait_for: Sequence[str] = (),
                   steps: Sequence[Mapping] = (), describe: Sequence[str] = (),
-                  watch_name: str | None = None, viewport: tuple[int, int] = (1400, 900),
+                  watch_names: Sequence[str] = (), viewport: tuple[int, int] = (1400, 900),
                   timeout: float = DRIVE_TIMEOUT_S) -> list[str]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     command = ["node", str(PANEL_DRIVER), "--url", lab.url, "--token", lab.token,
                "--notebook", notebook.relative_to(lab.root_dir).as_posix(),
                "--screenshot", str(ARTIFACTS / f"{screenshot}.png"), "--timeout", str(int(timeout)),
                "--viewport", f"{viewport[0]}x{viewport[1]}"]
-    if watch_name:
-        command += ["--watch-name", watch_name]
+    for name in watch_names:
+        command += ["--watch-name", name]
     for selector in wait_for:
         command += ["--wait", selector]
     for step in steps:

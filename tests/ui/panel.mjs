@@ -5,16 +5,18 @@
 //
 //   node panel.mjs --url URL --token TOKEN --notebook path/in/root.ipynb --screenshot end.png \
 //     [--wait SELECTOR]... [--step '{"click": SEL, "wait": SEL, "theme": "dark", "shot": PATH,
-//     "describe": [SEL, ...]}']... [--describe SELECTOR]... [--watch-name NAME] [--timeout 240] [--viewport 1400x900]
+//     "describe": [SEL, ...]}']... [--describe SELECTOR]... [--watch-name NAME]... [--timeout 240] [--viewport 1400x900]
 //
 // Selectors are Playwright selectors looked up inside the panel (#envd-jupyter-panel); one starting
 // with "!" is looked up in the whole page instead (e.g. the notebook's active cell). Each step does,
 // in order, what it has: click, wait, switch Lab's theme (light/dark), screenshot the page, describe.
 // The facts give, per selector, each match's text, size, visibility, data-* attributes and
 // aria-label (`selectors` at the end, `steps[i]` for a step's describe); and `timings`:
-// `openToRowsMs`, from the click on the panel's tab to its first history row drawn.
-// --watch-name: after the waits, print "ready" on stderr, then wait for a history row of that
-// build name and report `timings.rowShownAt` (epoch ms, taken in the page by a MutationObserver).
+// `openToRowsMs`, from the click on the panel's tab to its first history row drawn, and
+// `historyRequestsMs`, each history request's duration as the page's resource timing saw it.
+// --watch-name: after the steps, print "ready" on stderr, then wait until a finished ("ok") history
+// row of each name is drawn and report `timings.rowShownAt[name]` (epoch ms, taken in the page by a
+// MutationObserver), for a caller that starts those builds once it reads "ready".
 // Exit status: 0 when every wait succeeded, 1 when one did not (facts still written), 2 on bad arguments.
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
@@ -35,7 +37,8 @@ function parse() {
       url: { type: 'string' }, token: { type: 'string' }, notebook: { type: 'string' },
       screenshot: { type: 'string' },
       wait: { type: 'string', multiple: true, default: [] }, step: { type: 'string', multiple: true, default: [] },
-      describe: { type: 'string', multiple: true, default: [] }, 'watch-name': { type: 'string' },
+      describe: { type: 'string', multiple: true, default: [] },
+      'watch-name': { type: 'string', multiple: true, default: [] },
       timeout: { type: 'string', default: '240' }, viewport: { type: 'string', default: '1400x900' },
     },
   });
@@ -103,20 +106,20 @@ async function openPanel(page, deadline) {
   await page.locator(PANEL).waitFor({ state: 'visible', timeout: remaining(deadline) });
 }
 
-async function watchRow(page, name, deadline) {
-  await page.evaluate(({ panel, name }) => {
-    const found = () => [...document.querySelectorAll(`${panel} .envd-lab-history-row .envd-lab-row-name`)]
-      .some((node) => node.textContent === name);
-    const observer = new MutationObserver(() => {
-      if (found()) {
-        window.__envdTimings.rowShownAt = Date.now();
-        observer.disconnect();
+async function watchRows(page, names, deadline) {
+  await page.evaluate(({ panel, names }) => {
+    const shown = (window.__envdTimings.rowShownAt = {});
+    const check = () => {
+      for (const node of document.querySelectorAll(`${panel} .envd-lab-history-row[data-status="ok"] .envd-lab-row-name`)) {
+        if (names.includes(node.textContent) && shown[node.textContent] === undefined) shown[node.textContent] = Date.now();
       }
-    });
-    observer.observe(document.querySelector(panel), { childList: true, subtree: true, characterData: true });
-  }, { panel: PANEL, name });
+      if (Object.keys(shown).length === names.length) observer.disconnect();
+    };
+    const observer = new MutationObserver(check);
+    observer.observe(document.querySelector(panel), { childList: true, subtree: true, characterData: true, attributes: true });
+  }, { panel: PANEL, names });
   process.stderr.write('ready\n');
-  await page.waitForFunction(() => window.__envdTimings.rowShownAt !== undefined, null,
+  await page.waitForFunction((count) => Object.keys(window.__envdTimings.rowShownAt).length === count, names.length,
     { timeout: remaining(deadline), polling: 'raf' });
 }
 
@@ -149,7 +152,11 @@ async function facts(page, args) {
   const page_ = await page.evaluate(() => ({
     theme: document.body.dataset.jpThemeName ?? null,
     dialogs: [...document.querySelectorAll('.jp-Dialog')].map((d) => d.innerText.slice(0, 400)),
-    timings: window.__envdTimings ?? {},
+    timings: {
+      ...(window.__envdTimings ?? {}),
+      historyRequestsMs: performance.getEntriesByType('resource')
+        .filter((entry) => entry.name.includes('/envd/api/history?')).map((entry) => entry.duration),
+    },
     activeCellSource: document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell.jp-mod-active .cm-content')?.innerText ?? null,
   }));
   return { ...page_, selectors };
@@ -212,9 +219,9 @@ async function main() {
         await page.locator(PANEL).locator(selector).first().waitFor({ timeout: remaining(deadline) });
       }
       await runSteps(page, args, deadline, progress, report);
-      if (args['watch-name']) {
-        progress.step = `wait for a history row named ${args['watch-name']}`;
-        await watchRow(page, args['watch-name'], deadline);
+      if (args['watch-name'].length) {
+        progress.step = `wait for finished history rows named ${args['watch-name'].join(', ')}`;
+        await watchRows(page, args['watch-name'], deadline);
       }
     } catch (err) {
       report.error = `${progress.step}: ${err.message.split('\n')[0]}`;
