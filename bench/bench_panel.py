@@ -1,16 +1,22 @@
 """The JupyterLab panel: the history list with 1,000 builds, and live updates from a finished solve.
 
 A fresh archive holds N builds (default 1,000, as kernels write them: summary, 7 steps, a 7-node
-graph, one scheduling record); JupyterLab runs with the server extension, this checkout's built
-panel and a one-builder fleet (the project's dockerd "current", whose own history is merged in too).
-- Server: GET /envd/api/history (first page of 50, a name filter, the last page, and the largest
-  page the server gives, 500), timed from this process over loopback; median and p95 of R requests each.
-- First render in Chromium: from the click on the panel's tab to its first history row drawn
-  (timed in the page by a MutationObserver), and the page's own timing of each history request;
-  one fresh browser per round.
-- Live update: the page waits for finished rows of L build names; this process then solves L small
-  builds on "current" one after another; latency = when the row showed "ok" in the page minus when
-  the solve call returned here (same clock; the daemon finalizes its record just after that).
+graph, one scheduling record); JupyterLab runs with the server extension and this checkout's built
+panel, twice:
+- "archive only": the fleet is the project's dockerd 20.10 ("old", no history API: one reported
+  error), so the list is exactly the N archived builds;
+- "with a busy daemon": the fleet is dockerd 26 ("current"), whose own history (every build the
+  project's tests made on it) is merged in each request.
+Measured:
+- Server: GET /envd/api/history (first page of 50, a name filter, the last page, the largest page
+  the server gives, 500), from this process over loopback; median and p95 of 20 requests each.
+- First render in Chromium (archive only; one fresh browser per round): the panel's refresh button
+  → the list redrawn with the server's answer (request + render, timed in the page), and the click on
+  the panel's tab → its first row visible (the list was loaded when Lab started).
+- Live update (with the busy daemon): the page waits for finished rows of L build names; this
+  process solves L small builds on "current" one after another; latency = when the row showed "ok"
+  in the page minus the daemon's completion time of the build (same host clock), and minus when the
+  solve call returned here.
 Target (issue 16): history list with 1,000 builds: server response and first render <= 1 s.
 
 Run: python -m bench.bench_panel [--builds 1000] [--rounds 5] [--live 5]   (needs scripts/labext-build,
@@ -98,34 +104,55 @@ def first_renders(lab: LabServer, notebook: Path, rounds: int) -> list[dict]:
     timings = []
     for n in range(rounds):
         facts = drive_panel(lab, notebook, screenshot=f"bench-panel-{n}", wait_for=[".envd-lab-history-row"],
-                            describe=[".envd-lab-range"])
+                            describe=[".envd-lab-range"], time_refresh=True)
         timings.append({**facts["timings"], "range": facts["selectors"][".envd-lab-range"]["shown"][0]["text"]})
     return timings
 
 
-def live_updates(lab: LabServer, notebook: Path, socket: str, count: int) -> list[float]:
-    """Seconds from each solve's return here to its finished row in the page."""
+def live_updates(lab: LabServer, notebook: Path, socket: str, count: int) -> tuple[list[float], list[float]]:
+    """Seconds from each build's completion on the daemon, and from its solve call's return here, to its
+    finished row in the page."""
     names = [f"bench-live-{uuid.uuid4().hex[:10]}" for _ in range(count)]
     command = panel_command(lab, notebook, screenshot="bench-panel-live", watch_names=names)
     browser = subprocess.Popen(command, cwd=UI_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    returned = {}
+    returned, completed = {}, {}
     try:
         line = browser.stderr.readline()
         if line.strip() != "ready":
             raise RuntimeError(f"panel.mjs did not get ready: {line}{browser.stderr.read()[-2000:]}")
         client = buildkit.connect(f"docker+unix://{socket}")
         try:
+            refs = {}
             for name in names:
-                client.solve(image(BUSYBOX).run(f"echo {name}", name="echo"), name=name)
+                refs[name] = client.solve(image(BUSYBOX).run(f"echo {name}", name="echo"), name=name).ref
                 returned[name] = time.time()
+            stdout, stderr = browser.communicate(timeout=300)
+            for name, ref in refs.items():
+                [record] = client.history(ref=ref)
+                completed[name] = record.completed
         finally:
             client.close()
-        stdout, stderr = browser.communicate(timeout=300)
     finally:
         if browser.poll() is None:
             browser.kill()
     shown = panel_facts(lab, stdout, stderr, browser.returncode)["timings"]["rowShownAt"]
-    return [shown[name] / 1000 - returned[name] for name in names]
+    return ([shown[name] / 1000 - completed[name] for name in names],
+            [shown[name] / 1000 - returned[name] for name in names])
+
+
+def lab_with(work: Path, name: str, archive_path: Path, builders: dict[str, str]) -> LabServer:
+    fleet_file = work / f"fleet-{name}.yaml"
+    fleet_file.write_text("builders:\n" + "".join(f"  {b}: {a}\n" for b, a in builders.items()))
+    home = work / name
+    (home / "root").mkdir(parents=True)
+    return LabServer(home / "root", home, ARTIFACTS / f"jupyterlab-bench-panel-{name}.log",
+                     env={"ENVD_JUPYTER_HISTORY": str(archive_path)}, args=[f"--EnvdServer.fleet={fleet_file}"])
+
+
+def server_times(lab: LabServer, builds: int) -> dict:
+    queries = {"first page (50)": "offset=0&limit=50", "name filter": "name=bench-7.ipynb&offset=0&limit=50",
+               "last page": f"offset={builds - 50}&limit=50", "largest page (500)": "offset=0&limit=500"}
+    return {label: time_get(lab, query, 20) for label, query in queries.items()}
 
 
 def main() -> None:
@@ -134,55 +161,68 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--live", type=int, default=5)
     args = parser.parse_args()
-    socket = fleet.project_builders()["current"].removeprefix("docker+unix://")
+    daemons = fleet.project_builders()
     work = Path(tempfile.mkdtemp(prefix="bench-panel-"))
-    (work / "root").mkdir()
     archive_path = work / "history.sqlite3"
     fill_s = fill(archive_path, args.builds)
-    fleet_file = work / "fleet.yaml"
-    fleet_file.write_text(f"builders:\n  current: docker+unix://{socket}\n")
-    with LabServer(work / "root", work, ARTIFACTS / "jupyterlab-bench-panel.log",
-                   env={"ENVD_JUPYTER_HISTORY": str(archive_path)},
-                   args=[f"--EnvdServer.fleet={fleet_file}"]) as lab:
-        queries = {"first page (50)": "offset=0&limit=50", "name filter": "name=bench-7.ipynb&offset=0&limit=50",
-                   "last page": f"offset={args.builds - 50}&limit=50", "largest page (500)": "offset=0&limit=500"}
-        server = {label: time_get(lab, query, 20) for label, query in queries.items()}
-        notebook = write_notebook(work / "root" / "bench.ipynb", "1 + 1")
+    with lab_with(work, "archive", archive_path, {"old": daemons["old"]}) as lab:
+        archive_only = server_times(lab, args.builds)
+        notebook = write_notebook(lab.root_dir / "bench.ipynb", "1 + 1")
         renders = first_renders(lab, notebook, args.rounds)
-        live = live_updates(lab, notebook, socket, args.live)
-    report(args, fill_s, server, renders, live)
+    with lab_with(work, "busy", archive_path, {"current": daemons["current"]}) as lab:
+        busy = server_times(lab, args.builds)
+        notebook = write_notebook(lab.root_dir / "bench.ipynb", "1 + 1")
+        live = live_updates(lab, notebook, daemons["current"].removeprefix("docker+unix://"), args.live)
+    report(args, fill_s, archive_only, busy, renders, live)
 
 
-def report(args, fill_s: float, server: dict, renders: list[dict], live: list[float]) -> None:
-    rows = "\n".join(f"| {label} | {items} | {total:,} | {statistics.median(t):.1f} | {p95(t):.1f} |"
+def table(server: dict) -> str:
+    return "\n".join(f"| {label} | {items} | {total:,} | {statistics.median(t):.1f} | {p95(t):.1f} |"
                      for label, (t, items, total) in server.items())
+
+
+def report(args, fill_s: float, archive_only: dict, busy: dict, renders: list[dict],
+           live: tuple[list[float], list[float]]) -> None:
+    refreshed = [r["refreshToRowsMs"] for r in renders]
     opened = [r["openToRowsMs"] for r in renders]
-    requests = [ms for r in renders for ms in r["historyRequestsMs"]]
-    first_page_ms = statistics.median(server["first page (50)"][0])
-    verdict = "met" if max(first_page_ms, statistics.median(opened)) <= 1000 else "missed"
+    first_page_ms = statistics.median(archive_only["first page (50)"][0])
+    verdict = "met" if max(first_page_ms, statistics.median(refreshed)) <= 1000 else "missed"
+    busy_total = busy["first page (50)"][2]
+    from_daemon, from_return = live
+    ms = lambda values: ", ".join(f"{s * 1000:.0f}" for s in values)  # noqa: E731
     text = f"""## Panel: history list with {args.builds:,} builds, live updates (`bench/bench_panel.py`)
 
 A fresh archive of {args.builds:,} builds as kernels write them (7 steps, a 7-node graph, a scheduling
-record each; written in {fill_s:.1f} s), the server extension on a one-builder fleet (dockerd
-"current", whose own history is merged in), this checkout's built panel in Debian's chromium.
+record each; written in {fill_s:.1f} s); the server extension and this checkout's built panel in
+Debian's chromium. Server: `GET /envd/api/history` over loopback, 20 requests after a warm-up.
 
-Server (`GET /envd/api/history` over loopback, 20 requests after a warm-up):
+Archive only (fleet: dockerd 20.10, which has no history API — one reported error):
 
 | request | items | total | median ms | p95 ms |
 |---|---:|---:|---:|---:|
-{rows}
+{table(archive_only)}
 
-First render in Chromium (click on the panel's tab → first history row drawn, timed in the page;
-{args.rounds} rounds, a fresh browser each): median **{statistics.median(opened):.0f} ms**
-(runs: {", ".join(f"{ms:.0f}" for ms in opened)} ms); the page's history requests took a median of
-{statistics.median(requests):.0f} ms (max {max(requests):.0f} ms). The list shows "{renders[0]["range"]}".
+With a busy daemon (fleet: dockerd 26 "current", whose own {busy_total - args.builds:,} records — every build the
+project's tests made on it — are merged in; the server lists them all and copies them into the archive
+on each request, BuildKit 0.13 having no server-side limit):
 
-Live update (a solve on "current" → its finished row in the open panel, from the daemon's history
-watch through the server's WebSocket; {len(live)} builds one after another): median
-**{statistics.median(live) * 1000:.0f} ms**, max {max(live) * 1000:.0f} ms
-(runs: {", ".join(f"{s * 1000:.0f}" for s in live)} ms).
+| request | items | total | median ms | p95 ms |
+|---|---:|---:|---:|---:|
+{table(busy)}
 
-Target (≤ 1 s for the server's first page and the first render): **{verdict}**."""
+First render in Chromium (archive only, {args.rounds} rounds, a fresh browser each, timed in the page):
+refresh button → list redrawn with the server's answer, median **{statistics.median(refreshed):.0f} ms**
+(runs: {", ".join(f"{v:.0f}" for v in refreshed)} ms); click on the panel's tab → first row visible
+(the list was loaded as Lab started), median {statistics.median(opened):.0f} ms. The list shows
+"{renders[0]["range"]}".
+
+Live update (busy daemon; a solve on "current" → its finished row in the open panel, through the
+daemon's history watch and the server's WebSocket; {len(from_daemon)} builds one after another): median
+**{statistics.median(from_daemon) * 1000:.0f} ms** after the daemon completed the build (runs: {ms(from_daemon)} ms);
+measured from the solve call's return in the client instead: {ms(from_return)} ms (the row can show
+before the client has read the end of its status stream).
+
+Target (≤ 1 s for the server's first page and the first render with {args.builds:,} builds): **{verdict}**."""
     write_section(SECTION, text)
     print(text)
 

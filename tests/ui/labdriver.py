@@ -193,27 +193,30 @@ def drive(lab: LabServer, notebook: Path, *, wait_for: list[str], screenshot: st
 
 
 def drive_panel(lab: LabServer, notebook: Path, *, screenshot: str, wait_for: Sequence[str] = (),
-                steps: Sequence[Mapping] = (), describe: Sequence[str] = (),
+                steps: Sequence[Mapping] = (), describe: Sequence[str] = (), time_refresh: bool = False,
                 viewport: tuple[int, int] = (1400, 900), timeout: float = DRIVE_TIMEOUT_S) -> dict:
     """Open `notebook` in Lab, run all its cells, open the envd panel and run tests/ui/panel.mjs's
     waits and steps (selectors inside the panel; see there; a step's "shot" is a name under
     tests/artifacts/); return its facts, with the last page as tests/artifacts/<screenshot>.png.
     Raises LabError if a wait failed."""
     result = subprocess.run(panel_command(lab, notebook, screenshot=screenshot, wait_for=wait_for,
-                                          steps=steps, describe=describe, viewport=viewport, timeout=timeout),
+                                          steps=steps, describe=describe, time_refresh=time_refresh,
+                                          viewport=viewport, timeout=timeout),
                             capture_output=True, text=True, cwd=UI_DIR, timeout=timeout + DRIVE_GRACE_S)
     return panel_facts(lab, result.stdout, result.stderr, result.returncode)
 
 
 def panel_command(lab: LabServer, notebook: Path, *, screenshot: str, wait_for: Sequence[str] = (),
                   steps: Sequence[Mapping] = (), describe: Sequence[str] = (),
-                  watch_names: Sequence[str] = (), viewport: tuple[int, int] = (1400, 900),
+                  watch_names: Sequence[str] = (), time_refresh: bool = False, viewport: tuple[int, int] = (1400, 900),
                   timeout: float = DRIVE_TIMEOUT_S) -> list[str]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     command = ["node", str(PANEL_DRIVER), "--url", lab.url, "--token", lab.token,
                "--notebook", notebook.relative_to(lab.root_dir).as_posix(),
                "--screenshot", str(ARTIFACTS / f"{screenshot}.png"), "--timeout", str(int(timeout)),
                "--viewport", f"{viewport[0]}x{viewport[1]}"]
+    if time_refresh:
+        command.append("--time-refresh")
     for name in watch_names:
         command += ["--watch-name", name]
     for selector in wait_for:

@@ -14,6 +14,8 @@
 // aria-label (`selectors` at the end, `steps[i]` for a step's describe); and `timings`:
 // `openToRowsMs`, from the click on the panel's tab to its first history row drawn, and
 // `historyRequestsMs`, each history request's duration as the page's resource timing saw it.
+// --time-refresh: after the waits, click the panel's refresh button and report
+// `timings.refreshToRowsMs`, from the click to the history list redrawn with the server's answer.
 // --watch-name: after the steps, print "ready" on stderr, then wait until a finished ("ok") history
 // row of each name is drawn and report `timings.rowShownAt[name]` (epoch ms, taken in the page by a
 // MutationObserver), for a caller that starts those builds once it reads "ready".
@@ -38,7 +40,7 @@ function parse() {
       screenshot: { type: 'string' },
       wait: { type: 'string', multiple: true, default: [] }, step: { type: 'string', multiple: true, default: [] },
       describe: { type: 'string', multiple: true, default: [] },
-      'watch-name': { type: 'string', multiple: true, default: [] },
+      'watch-name': { type: 'string', multiple: true, default: [] }, 'time-refresh': { type: 'boolean', default: false },
       timeout: { type: 'string', default: '240' }, viewport: { type: 'string', default: '1400x900' },
     },
   });
@@ -104,6 +106,21 @@ async function openPanel(page, deadline) {
   }, PANEL);
   await page.locator(PANEL_TAB).click({ timeout: remaining(deadline) });
   await page.locator(PANEL).waitFor({ state: 'visible', timeout: remaining(deadline) });
+}
+
+async function timeRefresh(page, deadline) {
+  await page.evaluate((panel) => {
+    const timings = window.__envdTimings;
+    const started = performance.now();
+    const observer = new MutationObserver(() => {
+      timings.refreshToRowsMs = performance.now() - started;
+      observer.disconnect();
+    });
+    observer.observe(document.querySelector(`${panel} .envd-lab-history-list`), { childList: true });
+    document.querySelector(`${panel} .envd-lab-refresh`).click();
+  }, PANEL);
+  await page.waitForFunction(() => window.__envdTimings.refreshToRowsMs !== undefined, null,
+    { timeout: remaining(deadline), polling: 'raf' });
 }
 
 async function watchRows(page, names, deadline) {
@@ -217,6 +234,10 @@ async function main() {
       for (const selector of args.wait) {
         progress.step = `wait for ${selector}`;
         await page.locator(PANEL).locator(selector).first().waitFor({ timeout: remaining(deadline) });
+      }
+      if (args['time-refresh']) {
+        progress.step = 'time a refresh of the history list';
+        await timeRefresh(page, deadline);
       }
       await runSteps(page, args, deadline, progress, report);
       if (args['watch-name'].length) {
