@@ -139,27 +139,21 @@ export class HistoryView {
   private row(item: api.HistoryItem): HTMLElement {
     const took = item.created && item.completed ? duration(item.completed - item.created) : '';
     const counts = `${item.total} steps · ${item.cached} cached · ${item.ran} ran`;
-    const open = () => this.actions.open(item);
     const row = h('li', {
-      class: 'envd-lab-history-row', tabindex: 0, role: 'button',
-      'aria-label': `build ${item.name || item.id} on ${item.builder}, ${item.status}: open details`,
-      'data-id': item.id, 'data-builder': item.builder, 'data-status': item.status, 'data-source': item.source,
-      onclick: open,
-      onkeydown: (event: Event) => {
-        const { key: pressed } = event as KeyboardEvent;
-        if (pressed === 'Enter' || pressed === ' ') {
-          event.preventDefault();
-          open();
-        }
-      }
+      class: 'envd-lab-history-row', 'data-id': item.id, 'data-builder': item.builder, 'data-status': item.status,
+      'data-source': item.source, onclick: () => this.actions.open(item)
     },
     h('span', { class: `envd-lab-status envd-lab-status-${item.status}`, title: item.status }, item.status),
-    h('span', { class: 'envd-lab-row-main' },
-      h('span', { class: 'envd-lab-row-name' }, item.name || item.id.slice(0, 12)),
-      item.pinned ? h('span', { class: 'envd-lab-pinned' }, 'pinned') : null,
-      h('span', { class: 'envd-lab-row-meta' }, `${item.builder} · ${when(item.created)}${took ? ` · ${took}` : ''}`),
-      h('span', { class: 'envd-lab-row-counts' }, counts),
-      item.error ? h('span', { class: 'envd-lab-row-error' }, item.error) : null),
+    // The row's one focusable control (Enter/Space open it); a click anywhere on the row does the same.
+    h('button', {
+      type: 'button', class: 'envd-lab-row-main envd-lab-row-open',
+      'aria-label': `build ${item.name || item.id} on ${item.builder}, ${item.status}: open details`
+    },
+    h('span', { class: 'envd-lab-row-name' }, item.name || item.id.slice(0, 12)),
+    item.pinned ? h('span', { class: 'envd-lab-pinned' }, 'pinned') : null,
+    h('span', { class: 'envd-lab-row-meta' }, `${item.builder} · ${when(item.created)}${took ? ` · ${took}` : ''}`),
+    h('span', { class: 'envd-lab-row-counts' }, counts),
+    item.error ? h('span', { class: 'envd-lab-row-error' }, item.error) : null),
     item.state ? button('+ cell', `insert a cell continuing from ${item.state}`, () => this.actions.insert(item.state!),
       'envd-lab-insert') : null);
     return row;

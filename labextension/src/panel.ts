@@ -172,7 +172,7 @@ export class EnvdPanel extends Widget {
     const shown = this.detail.shown;
     this.detail.hide();
     this.sections.hidden = false;
-    const row = shown && this.node.querySelector(`.envd-lab-history-row[data-id="${CSS.escape(shown.id)}"]`);
+    const row = shown && this.node.querySelector(`.envd-lab-history-row[data-id="${CSS.escape(shown.id)}"] .envd-lab-row-open`);
     (row as HTMLElement | null)?.focus();
   }
 

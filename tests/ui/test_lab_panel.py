@@ -34,7 +34,7 @@ NEW_CELL = '!.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell.jp-mod-active .cm-co
 STEPS = ".envd-lab-step"
 SCORES = ".envd-lab-score"
 FACTS = ".envd-lab-facts dd"
-BACK = ".envd-lab-back"
+FOCUSED = ":focus"
 
 
 def row(name: str) -> str:
@@ -51,9 +51,9 @@ def panel_lab(tmp_path_factory):
         yield lab
 
 
-def shown(facts: dict, selector: str, step: int | None = None) -> list[dict]:
-    found = facts["selectors"] if step is None else facts["steps"][step]
-    return found[selector]["shown"]
+def shown(facts: dict, selector: str, step: int) -> list[dict]:
+    """What panel.mjs saw of `selector` at the end of step number `step`."""
+    return facts["steps"][step][selector]["shown"]
 
 
 @pytest.mark.timeout(600)
@@ -66,29 +66,33 @@ def test_the_panel_shows_the_builders_the_state_and_the_build_with_its_steps_and
 
     facts = drive_panel(
         panel_lab, notebook, screenshot="lab-panel-end", wait_for=[CURRENT, STATE, build],
-        describe=[BUILDERS, STATE, build],
-        steps=[{"click": STATE_TOGGLE, "wait": DAG_NODES, "shot": "lab-panel", "describe": [DAG_NODES]},
+        steps=[{"click": STATE_TOGGLE, "wait": DAG_NODES, "shot": "lab-panel",
+                "describe": [BUILDERS, STATE, build, DAG_NODES]},
                {"click": INSERT, "wait": NEW_CELL, "describe": [NEW_CELL]},
-               {"click": build, "wait": STEPS, "shot": "lab-panel-detail", "describe": [STEPS, SCORES, FACTS]},
-               {"theme": "dark", "shot": "lab-panel-detail-dark"},
-               {"click": BACK, "wait": build, "shot": "lab-panel-dark"}])
+               # the keyboard alone opens a build's detail and goes back
+               {"focus": f"{build} .envd-lab-row-open", "key": "Enter", "wait": STEPS, "shot": "lab-panel-detail",
+                "describe": [STEPS, SCORES, FACTS, FOCUSED]},
+               {"key": "Escape", "wait": build, "describe": [FOCUSED]},
+               {"theme": "dark", "shot": "lab-panel-dark"},
+               {"click": build, "wait": STEPS, "shot": "lab-panel-detail-dark"}])
 
     assert facts["pageErrors"] == [] and facts["dialogs"] == [], (facts["pageErrors"], facts["dialogs"])
-    builders = {b["data"]["name"]: b for b in shown(facts, BUILDERS)}
+    builders = {b["data"]["name"]: b for b in shown(facts, BUILDERS, step=0)}
     assert set(builders) == {"current", "classic", "old"}, builders
     assert builders["current"]["data"]["healthy"] == "true"
     assert re.search(r"BuildKit \S+ · \d+ in flight · [\d.]+ \w?B cache", builders["current"]["text"])
 
-    [state] = shown(facts, STATE)
+    [state] = shown(facts, STATE, step=0)
     assert state["visible"] and state["text"].split("\n")[:2] == ["ok", "app"], state
     nodes = shown(facts, DAG_NODES, step=0)
-    assert sorted(n["text"].split(" (")[0] for n in nodes) == sorted([*STEP_NAMES, f"image {BUSYBOX}"]) or \
-        len(nodes) == 3, nodes
+    assert len(nodes) == 3 and [n["data"]["kind"] for n in nodes] == ["image", "exec", "exec"], nodes
+    for name in STEP_NAMES:  # a node's text: its <title> ("make token (exec)"), then its label
+        assert any(n["text"].startswith(f"{name} (exec)") for n in nodes), nodes
 
     [cell] = shown(facts, NEW_CELL, step=1)
     assert cell["text"].startswith("%%envd app_next --from app"), cell
 
-    [entry] = shown(facts, build)
+    [entry] = shown(facts, build, step=0)
     # The kernel's archive entry (the daemon's own record joins it once the cell's stage is closed).
     assert entry["data"]["source"] in ("archive", "both") and entry["data"]["builder"] in builders, entry
     counts = re.search(r"(\d+) steps · (\d+) cached · (\d+) ran", entry["text"])
@@ -102,6 +106,10 @@ def test_the_panel_shows_the_builders_the_state_and_the_build_with_its_steps_and
     assert len(picked) == 1 and picked[0] in builders and len(scores) >= 2, scores
     details = [d["text"] for d in shown(facts, FACTS, step=2)]
     assert details[0] == "ok" and details[1] == picked[0], details
+    assert [f["data"] for f in shown(facts, FOCUSED, step=2)] == [{}]  # the back button (no data-*)
+    assert shown(facts, FOCUSED, step=2)[0]["label"] == "back to the list"
+    [focused] = shown(facts, FOCUSED, step=3)  # back in the list, on the row it came from
+    assert focused["label"].startswith(f"build {notebook.name}: app on "), focused
 
     for name in ("lab-panel", "lab-panel-detail", "lab-panel-detail-dark", "lab-panel-dark"):
         png = ARTIFACTS / f"{name}.png"
