@@ -9,7 +9,8 @@ panel, twice:
   project's tests made on it) is merged in each request.
 Measured:
 - Server: GET /envd/api/history (first page of 50, a name filter, the last page, the largest page
-  the server gives, 500), from this process over loopback; median and p95 of 20 requests each.
+  the server gives, 500), from this process over loopback: the first request of each kind, then the
+  median and p95 of 20 more.
 - First render in Chromium (archive only; one fresh browser per round): the panel's refresh button
   → the list redrawn with the server's answer (request + render, timed in the page), and the click on
   the panel's tab → its first row visible (the list was loaded when Lab started).
@@ -193,7 +194,8 @@ def report(args, fill_s: float, archive_only: dict, busy: dict, renders: list[di
 
 A fresh archive of {args.builds:,} builds as kernels write them (7 steps, a 7-node graph, a scheduling
 record each; written in {fill_s:.1f} s); the server extension and this checkout's built panel in
-Debian's chromium. Server: `GET /envd/api/history` over loopback, the first request, then 20 more (median, p95).
+Debian's chromium. Server: `GET /envd/api/history` over loopback, the first request of each kind,
+then 20 more (median, p95).
 
 Archive only (fleet: dockerd 20.10, which has no history API — one reported error):
 
