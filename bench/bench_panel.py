@@ -40,7 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "ui"))
 
-from labdriver import ARTIFACTS, UI_DIR, LabServer, drive_panel, panel_command, panel_facts, write_notebook  # noqa: E402
+from labdriver import (ARTIFACTS, UI_DIR, LabError, LabServer, drive_panel, panel_command,  # noqa: E402
+                       panel_facts, write_notebook)
 
 from bench._results import write_section  # noqa: E402
 from envd_jupyter import buildkit, fleet, history  # noqa: E402
@@ -61,7 +62,8 @@ def archive_entry(i: int, now: float) -> dict:
               "error": "", "log_bytes": 12, "statuses": [], "log_tail": [f"line {k}"]}
              for k, (d, n) in enumerate(zip(digests, STEP_NAMES))]
     graph = {"version": 1, "head": digests[-1],
-             "nodes": [{"id": d, "kind": "exec", "name": n, "location": None, "attrs": {}} for d, n in zip(digests, STEP_NAMES)],
+             "nodes": [{"id": d, "kind": "exec", "name": n, "location": None, "attrs": {}}
+                       for d, n in zip(digests, STEP_NAMES)],
              "edges": [{"source": digests[0], "target": d, "index": 0} for d in digests[1:]]}
     status = STATUSES[i % len(STATUSES)]
     return {"id": f"bench{i:06d}{uuid.uuid4().hex[:10]}", "builder": "current", "address": "",
@@ -69,8 +71,8 @@ def archive_entry(i: int, now: float) -> dict:
             "name": f"bench-{i % 20}.ipynb: state{i % 50}", "created": created, "completed": created + 7,
             "status": status, "error": "exit code: 1" if status == "failed" else "",
             "total": 7, "cached": 1, "ran": 6, "steps": steps, "graph": graph,
-            "scheduling": [{"candidates": ["current"], "filters": [], "scores": {"current": {"total": 4.0, "scorers": {}}},
-                            "picked": ["current"], "error": ""}]}
+            "scheduling": [{"candidates": ["current"], "filters": [],
+                            "scores": {"current": {"total": 4.0, "scorers": {}}}, "picked": ["current"], "error": ""}]}
 
 
 def fill(path: Path, count: int) -> float:
@@ -100,13 +102,23 @@ def p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-def first_renders(lab: LabServer, notebook: Path, rounds: int) -> list[dict]:
-    timings = []
+def first_renders(lab: LabServer, notebook: Path, rounds: int) -> tuple[list[dict], list[str]]:
+    """Each round's page timings, and why rounds were retried: Chromium drops loads when the host's
+    network changes (other daemons adding bridges: net::ERR_NETWORK_CHANGED), so a failed round is run
+    once more, and said."""
+    timings, retried = [], []
     for n in range(rounds):
-        facts = drive_panel(lab, notebook, screenshot=f"bench-panel-{n}", wait_for=[".envd-lab-history-row"],
-                            describe=[".envd-lab-range"], time_refresh=True)
+        for attempt in (1, 2):
+            try:
+                facts = drive_panel(lab, notebook, screenshot=f"bench-panel-{n}", wait_for=[".envd-lab-history-row"],
+                                    describe=[".envd-lab-range"], time_refresh=True)
+                break
+            except LabError as error:
+                if attempt == 2:
+                    raise
+                retried.append(str(error).splitlines()[0])
         timings.append({**facts["timings"], "range": facts["selectors"][".envd-lab-range"]["shown"][0]["text"]})
-    return timings
+    return timings, retried
 
 
 def live_updates(lab: LabServer, notebook: Path, socket: str, count: int) -> tuple[list[float], list[float]]:
@@ -168,12 +180,12 @@ def main() -> None:
     with lab_with(work, "archive", archive_path, {"old": daemons["old"]}) as lab:
         archive_only = server_times(lab, args.builds)
         notebook = write_notebook(lab.root_dir / "bench.ipynb", "1 + 1")
-        renders = first_renders(lab, notebook, args.rounds)
+        renders, retried = first_renders(lab, notebook, args.rounds)
     with lab_with(work, "busy", archive_path, {"current": daemons["current"]}) as lab:
         busy = server_times(lab, args.builds)
         notebook = write_notebook(lab.root_dir / "bench.ipynb", "1 + 1")
         live = live_updates(lab, notebook, daemons["current"].removeprefix("docker+unix://"), args.live)
-    report(args, fill_s, archive_only, busy, renders, live)
+    report(args, fill_s, archive_only, busy, renders, retried, live)
 
 
 def table(server: dict) -> str:
@@ -181,7 +193,7 @@ def table(server: dict) -> str:
                      for label, (t, items, total, first) in server.items())
 
 
-def report(args, fill_s: float, archive_only: dict, busy: dict, renders: list[dict],
+def report(args, fill_s: float, archive_only: dict, busy: dict, renders: list[dict], retried: list[str],
            live: tuple[list[float], list[float]]) -> None:
     refreshed = [r["refreshToRowsMs"] for r in renders]
     opened = [r["openToRowsMs"] for r in renders]
@@ -216,7 +228,7 @@ First render in Chromium (archive only, {args.rounds} rounds, a fresh browser ea
 refresh button → list redrawn with the server's answer, median **{statistics.median(refreshed):.0f} ms**
 (runs: {", ".join(f"{v:.0f}" for v in refreshed)} ms); click on the panel's tab → first row visible
 (the list was loaded as Lab started), median {statistics.median(opened):.0f} ms. The list shows
-"{renders[0]["range"]}".
+"{renders[0]["range"]}".{f" Retried rounds: {len(retried)} ({'; '.join(retried)})." if retried else ""}
 
 Live update (busy daemon; a solve on "current" → its finished row in the open panel, through the
 daemon's history watch and the server's WebSocket; {len(from_daemon)} builds one after another): median
