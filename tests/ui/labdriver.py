@@ -75,7 +75,8 @@ class LabServer:
             (settings / relative).write_text(json.dumps(values))
         env = dict(os.environ,
                    JUPYTER_CONFIG_DIR=str(self._config_dir()), JUPYTER_RUNTIME_DIR=str(runtime),
-                   JUPYTER_PATH=os.pathsep.join(filter(None, [str(self._data_dir()), os.environ.get("JUPYTER_PATH")])),
+                   JUPYTER_PATH=os.pathsep.join(filter(None, [str(self._data_dir()),
+                                                              os.environ.get("JUPYTER_PATH")])),
                    JUPYTERLAB_SETTINGS_DIR=str(settings),
                    JUPYTERLAB_WORKSPACES_DIR=str(self.work_dir / "workspaces"),
                    PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
@@ -208,7 +209,8 @@ def drive_panel(lab: LabServer, notebook: Path, *, screenshot: str, wait_for: Se
 
 def panel_command(lab: LabServer, notebook: Path, *, screenshot: str, wait_for: Sequence[str] = (),
                   steps: Sequence[Mapping] = (), describe: Sequence[str] = (),
-                  watch_names: Sequence[str] = (), time_refresh: bool = False, viewport: tuple[int, int] = (1400, 900),
+                  watch_names: Sequence[str] = (), time_refresh: bool = False,
+                  viewport: tuple[int, int] = (1400, 900),
                   timeout: float = DRIVE_TIMEOUT_S) -> list[str]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     command = ["node", str(PANEL_DRIVER), "--url", lab.url, "--token", lab.token,
@@ -234,9 +236,11 @@ def panel_facts(lab: LabServer, stdout: str, stderr: str, returncode: int) -> di
     try:
         facts = json.loads(stdout)
     except ValueError:
-        raise LabError(f"panel.mjs exited with {returncode} and no facts:\n{stderr.strip()}\n{lab.log_tail()}") from None
+        raise LabError(f"panel.mjs exited with {returncode} and no facts:\n{stderr.strip()}\n"
+                       f"{lab.log_tail()}") from None
     if returncode != 0 or facts.get("error"):
-        raise LabError(f"{facts.get('error')}\n{json.dumps(facts, indent=1)[:6000]}\n{stderr.strip()}\n{lab.log_tail()}")
+        raise LabError(f"{facts.get('error')}\n{json.dumps(facts, indent=1)[:6000]}\n{stderr.strip()}\n"
+                       f"{lab.log_tail()}")
     return facts
 
 
