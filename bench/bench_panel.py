@@ -217,8 +217,8 @@ Archive only (fleet: dockerd 20.10, which has no history API — one reported er
 
 With a busy daemon (fleet: dockerd 26 "current", whose own {busy_total - args.builds:,} records — every build the
 project's tests made on it — are merged in; BuildKit 0.13 streams its whole history for any listing,
-which the server keeps for `EnvdServer.listing_ttl` seconds, so "first ms" — the first request of each
-kind — is what a fresh listing costs):
+which the server keeps for `EnvdServer.listing_ttl` seconds: the very first request ("first ms" of the
+first page) pays for the daemon's full listing, the later kinds reuse it):
 
 | request | items | total | first ms | median ms | p95 ms |
 |---|---:|---:|---:|---:|---:|

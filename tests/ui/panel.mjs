@@ -4,13 +4,13 @@
 // (drive_panel) and bench/bench_panel.py; every wait is bounded by --timeout (seconds, whole run).
 //
 //   node panel.mjs --url URL --token TOKEN --notebook path/in/root.ipynb --screenshot end.png \
-//     [--wait SELECTOR]... [--step '{"click": SEL, "focus": SEL, "key": KEY, "wait": SEL, "theme": "dark", "shot": PATH,
+//     [--wait SELECTOR]... [--step '{"click": SEL, "focus": SEL, "key": KEY, "wait": SEL, "gone": SEL, "theme": "dark", "shot": PATH,
 //     "describe": [SEL, ...]}']... [--describe SELECTOR]... [--watch-name NAME]... [--timeout 240] [--viewport 1400x900]
 //
 // Selectors are Playwright selectors looked up inside the panel (#envd-jupyter-panel); one starting
 // with "!" is looked up in the whole page instead (e.g. the notebook's active cell). Each step does,
-// in order, what it has: click, focus, press a key (on whatever has the focus), wait, switch Lab's
-// theme (light/dark), screenshot the page, describe.
+// in order, what it has: click, focus, press a key (on whatever has the focus), wait (for a match to
+// show), gone (wait until nothing matches), switch Lab's theme (light/dark), screenshot, describe.
 // The facts give, per selector, each match's text, size, visibility, data-* attributes and
 // aria-label (`selectors` at the end, `steps[i]` for a step's describe); and `timings`:
 // `openToRowsMs`, from the click on the panel's tab to its first history row drawn, and
@@ -50,7 +50,7 @@ function parse() {
   }
   const steps = values.step.map((text) => {
     const step = JSON.parse(text);
-    if (typeof step !== 'object' || !['click', 'focus', 'key', 'wait', 'theme', 'shot'].some((key) => typeof step[key] === 'string')) {
+    if (typeof step !== 'object' || !['click', 'focus', 'key', 'wait', 'gone', 'theme', 'shot'].some((key) => typeof step[key] === 'string')) {
       throw new Error(`bad --step ${text}`);
     }
     return step;
@@ -207,6 +207,10 @@ async function runSteps(page, args, deadline, progress, report) {
     if (step.wait) {
       progress.step = `wait for ${step.wait}${step.click ? ` after clicking ${step.click}` : ''}`;
       await locate(page, step.wait).first().waitFor({ timeout: remaining(deadline) });
+    }
+    if (step.gone) {
+      progress.step = `wait until nothing matches ${step.gone}`;
+      await locate(page, step.gone).first().waitFor({ state: 'detached', timeout: remaining(deadline) });
     }
     if (step.theme) {
       progress.step = `switch to the ${step.theme} theme`;

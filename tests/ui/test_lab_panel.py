@@ -6,7 +6,10 @@ and its detail with steps and scheduling scores; "+ cell" inserts a cell continu
 Screenshots in both themes go to tests/artifacts/lab-panel*.png.
 """
 
+import json
 import re
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -115,3 +118,47 @@ def test_the_panel_shows_the_builders_the_state_and_the_build_with_its_steps_and
         png = ARTIFACTS / f"{name}.png"
         assert png_size(png) == (1400, 900) and png.stat().st_size > 30_000, name
     assert facts["theme"] == "JupyterLab Dark"
+
+
+PIN = ".envd-lab-detail .envd-lab-pin"
+UNPIN = '.envd-lab-detail .envd-lab-pin:text-is("unpin")'
+DELETE = ".envd-lab-detail .envd-lab-delete"
+CONFIRM = "!.jp-Dialog .jp-mod-warn"
+PINNED_MARK = ".envd-lab-pinned"
+STATUS_OK = ".envd-lab-facts dd[data-fact=status]:text-is('ok')"
+
+
+@pytest.mark.timeout(600)
+def test_pin_and_delete_from_the_panel_reach_the_server_with_jupyters_credentials(panel_lab, docker_current):
+    """POST and DELETE go through ServerConnection (token, XSRF): the pin shows in the list, the
+    deleted build leaves it, and the server agrees."""
+    token = uuid.uuid4().hex[:12]
+    setup = f'%load_ext envd_jupyter\n%config Envd.builder = "docker+unix://{docker_current}"'
+    notebook = write_notebook(panel_lab.root_dir / f"pin-{token}.ipynb", setup,
+                              BUILD_CELL.format(busybox=BUSYBOX, token=token))
+    build = row(f"{notebook.name}: app")
+
+    facts = drive_panel(
+        panel_lab, notebook, screenshot="lab-panel-pin", wait_for=[build],
+        steps=[{"click": build, "wait": STATUS_OK},
+               {"click": PIN, "wait": UNPIN},
+               {"click": ".envd-lab-back", "wait": f"{build} {PINNED_MARK}", "describe": [build]},
+               {"click": build, "wait": STATUS_OK},
+               {"click": DELETE, "wait": CONFIRM},
+               {"click": CONFIRM, "gone": build, "describe": [build, ".envd-lab-error"]}])
+
+    assert facts["pageErrors"] == [] and facts["dialogs"] == [], (facts["pageErrors"], facts["dialogs"])
+    [pinned] = shown(facts, build, step=2)
+    assert "pinned" in pinned["text"].split("\n"), pinned
+    ref = pinned["data"]["id"]
+    assert shown(facts, build, step=5) == [] and shown(facts, ".envd-lab-error", step=5) == []
+    # The archive entry is gone; the daemon may still list the build while the cell's stage is open
+    # (a running record, deleted or not by the daemon), never the finished one the panel showed.
+    request = urllib.request.Request(f"{panel_lab.url}envd/api/history/{pinned['data']['builder']}/{ref}",
+                                     headers={"Authorization": f"token {panel_lab.token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            left = json.loads(answer.read())["item"]
+        assert left["source"] == "daemon" and left["notebook"] in ("", None), left
+    except urllib.error.HTTPError as error:
+        assert error.code == 404
