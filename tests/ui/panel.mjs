@@ -75,11 +75,21 @@ async function menu(page, deadline, ...path) {
   }
 }
 
+// Chromium drops loads in flight when the host's network changes (net::ERR_NETWORK_CHANGED: other
+// daemons adding bridges), and Lab then stops at "Error Loading Theme": such a load is tried once more.
 async function openAndRun(page, args, deadline) {
   const path = args.notebook.split('/').map(encodeURIComponent).join('/');
   const url = new URL(`lab/tree/${path}?reset&token=${encodeURIComponent(args.token)}`, args.url);
-  await page.goto(url.href, { timeout: remaining(deadline) });
-  await page.locator(`${NOTEBOOK} .jp-Cell`).first().waitFor({ timeout: remaining(deadline) });
+  for (let attempt = 1; ; attempt++) {
+    await page.goto(url.href, { timeout: remaining(deadline) });
+    const outcome = await (await page.waitForFunction((cell) => {
+      if (document.querySelector(cell)) return 'loaded';
+      const failed = [...document.querySelectorAll('.jp-Dialog')].find((d) => /Error Loading/.test(d.innerText));
+      return failed ? failed.innerText.slice(0, 300) : false;
+    }, `${NOTEBOOK} .jp-Cell`, { timeout: remaining(deadline), polling: 250 })).jsonValue();
+    if (outcome === 'loaded') break;
+    if (attempt === 2) throw new Error(`Lab did not load twice: ${outcome}`);
+  }
   await waitKernelIdle(page, deadline);
   await menu(page, deadline, 'Run', 'Run All Cells');
   await page.waitForFunction((selector) => {
