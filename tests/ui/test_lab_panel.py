@@ -56,7 +56,7 @@ def panel_lab(tmp_path_factory):
 def panel_errors(facts: dict) -> list[str]:
     """Errors thrown by the panel's own code (Lab's core may lose a request when the host's network
     changes under Chromium: other daemons' bridges; that is not the panel's to answer for)."""
-    return [error for error in facts["pageErrors"] if "/labextensions/envd-jupyter/" in error
+    return [error for error in facts["pageErrors"] if "/extensions/envd-jupyter/" in error
             or "envd" in error.split("\n")[0]]
 
 
