@@ -34,6 +34,7 @@ def test_the_build_is_a_prebuilt_extension_named_like_the_python_package(built):
     load = built["jupyterlab"]["_build"]["load"]
     assert (BUILT / load).is_file(), load
     assert (BUILT / "static" / "style.js").is_file()
+    assert json.loads((BUILT / "install.json").read_text())["packageName"] == "envd-jupyter"
 
 
 def test_the_lockfile_and_registry_pins_are_committed():
