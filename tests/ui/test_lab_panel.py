@@ -110,9 +110,9 @@ def test_the_panel_shows_the_builders_the_state_and_the_build_with_its_steps_and
         assert steps[name]["data"]["state"] == "done", steps
     scores = shown(facts, SCORES, step=2)
     picked = [s["data"]["builder"] for s in scores if s["data"]["picked"] == "true"]
-    assert len(picked) == 1 and picked[0] in builders and len(scores) >= 2, scores
+    assert picked and set(picked) <= set(builders) and len(scores) >= 2, scores  # the pick (and its fallbacks)
     details = [d["text"] for d in shown(facts, FACTS, step=2)]
-    assert details[0] == "ok" and details[1] == picked[0], details
+    assert details[0] == "ok" and details[1] in picked, details
     assert [f["data"] for f in shown(facts, FOCUSED, step=2)] == [{}]  # the back button (no data-*)
     assert shown(facts, FOCUSED, step=2)[0]["label"] == "back to the list"
     [focused] = shown(facts, FOCUSED, step=3)  # back in the list, on the row it came from
@@ -166,7 +166,8 @@ def test_pin_and_delete_from_the_panel_reach_the_daemon_with_jupyters_credential
 
     assert panel_errors(facts) == [] and facts["dialogs"] == [], (facts["pageErrors"], facts["dialogs"])
     [pinned] = shown(facts, build, step=2)
-    assert "pinned" in pinned["text"].split("\n") and pinned["data"]["source"] == "daemon", pinned
+    # the daemon's record (the server may also keep a copy of it in its archive: "both")
+    assert "pinned" in pinned["text"].split("\n") and pinned["data"]["source"] in ("daemon", "both"), pinned
     assert shown(facts, ".envd-lab-error", step=5) == []  # the DELETE was answered 2xx
     assert [back["visible"] for back in shown(facts, ".envd-lab-back", step=5)] == [False]  # detail closed
 
