@@ -5,7 +5,7 @@ PYTHON ?= python
 LAB_PORT ?= 8888
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: install ui-deps daemons tutorial lab test proto-check
+.PHONY: install ui-deps labext daemons tutorial lab test proto-check
 
 # An editable install skips the wheel's data files: enable the server extension as the wheel does.
 install:
@@ -16,6 +16,10 @@ install:
 # Debian's chromium and tests/ui's node modules, for the real-browser tests.
 ui-deps:
 	scripts/ui-deps
+
+# The JupyterLab panel (labextension/) built into envd_jupyter/labextension/ (jlpm from the lockfile).
+labext: install
+	scripts/labext-build
 
 daemons:
 	scripts/buildkit-up
@@ -28,8 +32,9 @@ tutorial: install daemons
 	  notebooks/03-scheduling-across-builders.ipynb notebooks/04-debugging-builds.ipynb
 
 lab: install daemons
+	scripts/labext-build --develop
 	$(PYTHON) -m jupyterlab --no-browser --ip=127.0.0.1 --port=$(LAB_PORT) --allow-root \
 	  --ServerApp.root_dir='$(CURDIR)/notebooks'
 
-test: install ui-deps daemons proto-check
+test: install ui-deps labext daemons proto-check
 	$(PYTHON) -m pytest -q -p no:cacheprovider

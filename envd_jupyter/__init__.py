@@ -18,3 +18,8 @@ def unload_ipython_extension(ipython) -> None:
     from envd_jupyter.notebook import unload_ipython_extension as unload
 
     unload(ipython)
+
+
+def _jupyter_labextension_paths() -> list[dict]:
+    """Where `jupyter labextension develop` finds the built panel (scripts/labext-build makes it)."""
+    return [{"src": "labextension", "dest": "envd-jupyter"}]

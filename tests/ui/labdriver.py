@@ -26,6 +26,9 @@ UI_DIR = Path(__file__).resolve().parent
 ROOT = UI_DIR.parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
 DRIVER = UI_DIR / "drive.mjs"
+PANEL_DRIVER = UI_DIR / "panel.mjs"
+BUILT_PANEL = ROOT / "envd_jupyter" / "labextension"   # scripts/labext-build writes it
+SERVER_CONFIG = ROOT / "jupyter-config" / "jupyter_server_config.d"
 
 STARTUP_TIMEOUT_S = 180     # a loaded 2-core CI machine imports jupyterlab slowly
 STOP_TIMEOUT_S = 30
@@ -45,8 +48,10 @@ class LabError(Exception):
 class LabServer:
     """One `jupyter lab` process serving `root_dir`; kernels import this checkout's envd_jupyter."""
 
-    def __init__(self, root_dir: Path, work_dir: Path, log_path: Path):
+    def __init__(self, root_dir: Path, work_dir: Path, log_path: Path, *, env: Mapping[str, str] | None = None,
+                 args: Sequence[str] = ()):
         self.root_dir, self.work_dir, self.log_path = root_dir, work_dir, log_path
+        self.extra_env, self.extra_args = dict(env or {}), list(args)
         self.token = secrets.token_hex(16)
         self.url = ""
         self._process: subprocess.Popen | None = None
@@ -69,19 +74,40 @@ class LabServer:
             (settings / relative).parent.mkdir(parents=True, exist_ok=True)
             (settings / relative).write_text(json.dumps(values))
         env = dict(os.environ,
-                   JUPYTER_CONFIG_DIR=str(self.work_dir / "config"), JUPYTER_RUNTIME_DIR=str(runtime),
+                   JUPYTER_CONFIG_DIR=str(self._config_dir()), JUPYTER_RUNTIME_DIR=str(runtime),
+                   JUPYTER_PATH=os.pathsep.join(filter(None, [str(self._data_dir()),
+                                                              os.environ.get("JUPYTER_PATH")])),
                    JUPYTERLAB_SETTINGS_DIR=str(settings),
                    JUPYTERLAB_WORKSPACES_DIR=str(self.work_dir / "workspaces"),
                    PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+        env.update(self.extra_env)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", "--port=0",
                  f"--IdentityProvider.token={self.token}", "--allow-root",
-                 f"--ServerApp.root_dir={self.root_dir}"],
+                 f"--ServerApp.root_dir={self.root_dir}", *self.extra_args],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                 cwd=self.root_dir, start_new_session=True)
         self.url = self._wait_ready(runtime / f"jpserver-{self._process.pid}.json")
+
+    def _config_dir(self) -> Path:
+        """This checkout's server extension config (an editable install does not install data files)."""
+        config = self.work_dir / "config"
+        enabled = config / "jupyter_server_config.d"
+        enabled.mkdir(parents=True, exist_ok=True)
+        for file in SERVER_CONFIG.glob("*.json"):
+            (enabled / file.name).write_text(file.read_text())
+        return config
+
+    def _data_dir(self) -> Path:
+        """A JUPYTER_PATH entry whose labextensions/ holds this checkout's built panel (when built)."""
+        data = self.work_dir / "data"
+        link = data / "labextensions" / "envd-jupyter"
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if (BUILT_PANEL / "package.json").is_file() and not link.is_symlink():
+            link.symlink_to(BUILT_PANEL, target_is_directory=True)
+        return data
 
     def _wait_ready(self, info_file: Path) -> str:
         """The server writes its info file once listening (port 0: the OS picked the port)."""
@@ -164,6 +190,57 @@ def drive(lab: LabServer, notebook: Path, *, wait_for: list[str], screenshot: st
     if result.returncode != 0 or facts.get("error"):
         raise LabError(f"{facts.get('error')} (screenshot: {png})\n"
                        f"{json.dumps(facts, indent=1)}\n{result.stderr.strip()}\n{lab.log_tail()}")
+    return facts
+
+
+def drive_panel(lab: LabServer, notebook: Path, *, screenshot: str, wait_for: Sequence[str] = (),
+                steps: Sequence[Mapping] = (), describe: Sequence[str] = (), time_refresh: bool = False,
+                viewport: tuple[int, int] = (1400, 900), timeout: float = DRIVE_TIMEOUT_S) -> dict:
+    """Open `notebook` in Lab, run all its cells, open the envd panel and run tests/ui/panel.mjs's
+    waits and steps (selectors inside the panel; see there; a step's "shot" is a name under
+    tests/artifacts/); return its facts, with the last page as tests/artifacts/<screenshot>.png.
+    Raises LabError if a wait failed."""
+    result = subprocess.run(panel_command(lab, notebook, screenshot=screenshot, wait_for=wait_for,
+                                          steps=steps, describe=describe, time_refresh=time_refresh,
+                                          viewport=viewport, timeout=timeout),
+                            capture_output=True, text=True, cwd=UI_DIR, timeout=timeout + DRIVE_GRACE_S)
+    return panel_facts(lab, result.stdout, result.stderr, result.returncode)
+
+
+def panel_command(lab: LabServer, notebook: Path, *, screenshot: str, wait_for: Sequence[str] = (),
+                  steps: Sequence[Mapping] = (), describe: Sequence[str] = (),
+                  watch_names: Sequence[str] = (), time_refresh: bool = False,
+                  viewport: tuple[int, int] = (1400, 900),
+                  timeout: float = DRIVE_TIMEOUT_S) -> list[str]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    command = ["node", str(PANEL_DRIVER), "--url", lab.url, "--token", lab.token,
+               "--notebook", notebook.relative_to(lab.root_dir).as_posix(),
+               "--screenshot", str(ARTIFACTS / f"{screenshot}.png"), "--timeout", str(int(timeout)),
+               "--viewport", f"{viewport[0]}x{viewport[1]}"]
+    if time_refresh:
+        command.append("--time-refresh")
+    for name in watch_names:
+        command += ["--watch-name", name]
+    for selector in wait_for:
+        command += ["--wait", selector]
+    for step in steps:
+        if "shot" in step:
+            step = {**step, "shot": str(ARTIFACTS / f"{step['shot']}.png")}
+        command += ["--step", json.dumps(step)]
+    for selector in describe:
+        command += ["--describe", selector]
+    return command
+
+
+def panel_facts(lab: LabServer, stdout: str, stderr: str, returncode: int) -> dict:
+    try:
+        facts = json.loads(stdout)
+    except ValueError:
+        raise LabError(f"panel.mjs exited with {returncode} and no facts:\n{stderr.strip()}\n"
+                       f"{lab.log_tail()}") from None
+    if returncode != 0 or facts.get("error"):
+        raise LabError(f"{facts.get('error')}\n{json.dumps(facts, indent=1)[:6000]}\n{stderr.strip()}\n"
+                       f"{lab.log_tail()}")
     return facts
 
 
