@@ -49,9 +49,15 @@ def build_id(text: str) -> str:
     return text
 
 
+def _cache_buster(key: str, values: list[bytes]) -> bool:
+    """JupyterLab's ``ServerConnection`` (``cache: 'no-store'``, its default) appends a bare timestamp."""
+    return key.isdigit() and all(not value for value in values)
+
+
 def history_query(arguments: Mapping[str, list[bytes]]) -> HistoryQuery:
     """The query from tornado's ``request.query_arguments``; an empty value means "not filtered"."""
-    unknown = sorted(set(arguments) - set(_HISTORY_PARAMETERS) - set(_AUTH_PARAMETERS))
+    unknown = sorted(key for key in set(arguments) - set(_HISTORY_PARAMETERS) - set(_AUTH_PARAMETERS)
+                     if not _cache_buster(key, arguments[key]))
     if unknown:
         raise BadRequest(f"unknown parameter {_shown(unknown[0])} (expected {', '.join(_HISTORY_PARAMETERS)})")
     values: dict[str, str] = {}

@@ -99,8 +99,8 @@ async function request<T>(path: string, init: RequestInit = {}): Promise<T> {
   const url = URLExt.join(settings.baseUrl, API, path);
   let response: Response;
   try {
-    // 'no-cache' (revalidate) instead of the default 'no-store', which appends a bare timestamp parameter
-    // that the server's strict query parsing rejects.
+    // 'no-cache' (revalidate) is enough: the server sends no caching headers, so the default 'no-store'
+    // would only add a bare timestamp parameter to every request.
     response = await ServerConnection.makeRequest(url, { cache: 'no-cache', ...init }, settings);
   } catch (error) {
     throw new ApiError(`the Jupyter server did not answer: ${(error as Error).message}`);

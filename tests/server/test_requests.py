@@ -38,6 +38,12 @@ def test_empty_values_mean_unfiltered():
     assert history_query({"builder": [b""], "status": [b""], "limit": [b""]}) == HistoryQuery()
 
 
+def test_jupyterlabs_bare_timestamp_is_accepted_but_a_valued_number_is_not():
+    assert history_query({"1733130000000": [b""], "limit": [b"5"]}) == HistoryQuery(limit=5)
+    with pytest.raises(BadRequest, match="unknown parameter"):
+        history_query({"1733130000000": [b"x"]})
+
+
 @pytest.mark.parametrize("arguments, mistake", [
     ({"limit": [b"0"]}, "limit"), ({"limit": [b"+5"]}, "limit"), ({"limit": ["٣".encode()]}, "limit"),
     ({"offset": [b"1000000001"]}, "offset"), ({"status": [b"OK"]}, "status"), ({"name": [b"\xff"]}, "name: not UTF-8"),
