@@ -18,6 +18,7 @@ from ._tables import BOX, CELL, TABLE, model_dict
 NO_PREVIOUS = "first solve of this state in the kernel"
 SAME_OP = "same op as the previous solve: not in this builder's cache"
 REASON_CHARS = 160
+_IMAGE_KINDS = ("image", "oci")
 
 
 def step_reasons(report: Any, graph: Mapping[str, Any], model: Any) -> list[dict[str, str]]:
@@ -31,6 +32,7 @@ def step_reasons(report: Any, graph: Mapping[str, Any], model: Any) -> list[dict
     changes = {change.digest: change for change in report.changes} if report is not None else {}
     downstream = set(report.downstream) if report is not None else set()
     names = {node["id"]: node.get("name") or node["id"][:19] for node in graph.get("nodes", ())}
+    images = {node["id"] for node in graph.get("nodes", ()) if node.get("kind") in _IMAGE_KINDS}
     order = {digest: position for position, digest in enumerate(names)}
     inputs: dict[str, list[str]] = {}
     for edge in graph.get("edges", ()):
@@ -42,6 +44,8 @@ def step_reasons(report: Any, graph: Mapping[str, Any], model: Any) -> list[dict
         if state not in ("done", "cached", "failed") or digest not in names:  # the daemon's own vertices: not steps
             continue
         status = "cached" if vertex.get("cached") or state == "cached" else ("failed" if state == "failed" else "ran")
+        if status == "ran" and digest in images and digest not in changes:
+            status = "cached"  # an unchanged image was only resolved again (BuildKit may say done, not cached)
         if status == "cached":
             reason = "served from cache"
         elif digest in changes:

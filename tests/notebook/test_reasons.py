@@ -52,6 +52,19 @@ def test_without_a_previous_solve_or_a_change_the_reason_says_so():
     assert row["name"] == "second" and row["reason"] == SAME_OP
 
 
+def test_an_unchanged_image_the_daemon_resolved_again_counts_as_cached_a_changed_one_ran():
+    current = definition()
+    resolved = model(current, {"image busybox:latest"})  # BuildKit said "done", not "cached", for the source
+    [image] = [r for r in step_reasons(lang.explain_rebuild(current, current), current.to_graph(), resolved)
+               if r["name"] == "image busybox:latest"]
+    assert image["status"] == "cached"
+    other = llb.image("busybox:1.36").run("echo one > /one", name="first").run(
+        "echo two > /two", name="second").run("echo 3", name="third").marshal()
+    [image] = [r for r in step_reasons(lang.explain_rebuild(current, other), other.to_graph(),
+                                       model(other, {"image busybox:1.36"})) if r["name"] == "image busybox:1.36"]
+    assert image["status"] == "ran"
+
+
 def test_the_reasons_panel_escapes_names_and_counts_what_ran():
     rows = [{"digest": "sha256:a", "name": "<b>make</b>", "status": "ran", "reason": "argv changed (<i>x</i>)"},
             {"digest": "sha256:b", "name": "image", "status": "cached", "reason": "served from cache"}]
