@@ -133,7 +133,7 @@ export class EnvdPanel extends Widget {
     this.statesNote.replaceChildren(!view.notebook
       ? h('div', { class: 'envd-lab-note' }, 'no active notebook')
       : h('div', { class: 'envd-lab-note', 'data-connected': String(view.connected) },
-        view.connected ? `${notebook}: ${view.states.length} states`
+        view.connected ? `${notebook}: ${view.states.length} ${view.states.length === 1 ? 'state' : 'states'}`
           : `${notebook}: run %load_ext envd_jupyter in its kernel`));
     this.statesList.replaceChildren(...view.states.map((state) => this.stateRow(state, view)));
   }
