@@ -107,8 +107,9 @@ def solve(fleet: Any, target: Any, *, exports: Sequence[Any] = (), cache_imports
     """Route one solve: ``Client.solve``'s options; ``exports`` may be specs ("dir=PATH") or export objects.
 
     ``profile``: whose pick runs it (default: the config's primary, "build"); ``attributes``: the
-    request's, for the scheduler's plugins (``context`` defaults to the first local dir). Cache is exported to the shared registry cache (mode=max,
-    or inline with a push) and imported from it where it helps.
+    request's, for the scheduler's plugins (``context`` defaults to the first local dir). Cache is
+    exported to the shared registry cache (mode=max, or inline with a push) and imported from it where
+    it helps.
     """
     request = fleet.request(target, key_attributes(attributes, options.get("local_dirs")))
     specs = list(exports)

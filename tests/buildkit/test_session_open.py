@@ -84,7 +84,7 @@ def proxy(docker_current, tmp_path):
 
 def test_a_session_cut_while_it_opens_is_a_daemon_error(proxy, busybox, unique):
     with connect(f"docker+unix://{proxy.path}", timeout=WAIT) as client:
-        with pytest.raises(DaemonError, match=f"opening a session to docker\\+unix://{proxy.path}: the daemon went away"):
+        with pytest.raises(DaemonError, match="opening a session to docker\\+unix://.*: the daemon went away"):
             client.solve(llb.image(busybox).run(f"echo {unique}"))
     assert proxy.sessions_cut == 1
 

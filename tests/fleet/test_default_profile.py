@@ -16,7 +16,8 @@ def build(base: int, env: int, number: int) -> BuildRequest:
     vertices = [Vertex("sha256:busybox", "image")]
     vertices += [Vertex(f"sha256:base{base}-{i}", "exec", inputs=(i,)) for i in range(3)]
     vertices += [Vertex(f"sha256:context{env}", "local"), Vertex(f"sha256:copy{env}", "file", inputs=(3, 4)),
-                 Vertex(f"sha256:packages{env}", "exec", inputs=(5,)), Vertex(f"sha256:code{number}", "exec", inputs=(6,))]
+                 Vertex(f"sha256:packages{env}", "exec", inputs=(5,)),
+                 Vertex(f"sha256:code{number}", "exec", inputs=(6,))]
     return BuildRequest(vertices)
 
 
