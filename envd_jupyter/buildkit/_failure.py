@@ -10,7 +10,7 @@ import grpc
 
 from envd_jupyter._proto import worker_pb2
 
-from envd_jupyter.buildkit._errors import DaemonError, SolveCancelled, SolveError
+from envd_jupyter.buildkit._errors import ConnectError, DaemonError, SolveCancelled, SolveError
 from envd_jupyter.buildkit._progress import BuildModel
 
 LOG_TAIL_LINES = 10
@@ -82,6 +82,16 @@ def _bind_mounts(solve: dict) -> tuple[tuple[str, str], ...]:
     found = [(m.get("dest", ""), ids[i]) for i, m in enumerate(mounts)
              if i < len(ids) and ids[i] and m.get("mountType", "BIND") == "BIND"]
     return tuple(sorted(found, key=lambda mount: mount[0] != "/")) if any(d == "/" for d, _ in found) else ()
+
+
+def session_failure(error: OSError, address: Any) -> ConnectError | DaemonError:
+    """What to raise when the session stream to the daemon cannot be opened (a socket error, or dockerd
+    refusing or dropping the upgrade): nothing listening is a ``ConnectError``, anything else a
+    ``DaemonError`` (it went away or stopped answering), so callers that fail over catch it."""
+    reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    if isinstance(error, (ConnectionRefusedError, FileNotFoundError)):
+        return ConnectError(f"opening a session to {address}: nothing answered ({reason})")
+    return DaemonError(f"opening a session to {address}: the daemon went away or stopped answering ({reason})")
 
 
 def explain(error: grpc.RpcError, *, address, model: BuildModel, definitions: Sequence[Any] = (),

@@ -21,7 +21,7 @@ import grpc
 from envd_jupyter._proto import control_pb2
 from envd_jupyter.buildkit._cache import plan_cache
 from envd_jupyter.buildkit._errors import DaemonError, GatewayError, SolveCancelled, SolveError
-from envd_jupyter.buildkit._failure import explain, failed_mounts
+from envd_jupyter.buildkit._failure import explain, failed_mounts, session_failure
 from envd_jupyter.buildkit._interrupt import CANCEL_CONFIRM, Flag, wait
 from envd_jupyter.buildkit._mask import SecretMask, secret_values
 from envd_jupyter.buildkit._progress import BuildModel, EventCallback
@@ -243,7 +243,10 @@ class SolveLifecycle:
         request = build_request(self.ref, self._session.id, definition, self.exports, caps,
                                 cache_imports=self._cache.imports, cache_exports=self._cache.exports,
                                 entitlements=self._entitlements, name=self._name)
-        self._session.start(self.client.transport)
+        try:
+            self._session.start(self.client.transport)
+        except OSError as exc:  # a refused, reset or timed-out socket: the daemon died or is dying
+            raise session_failure(exc, self.client.address) from None
         follower = StatusFollower(self.client.control, self.ref, self.model, [*self._callbacks, self._publish],
                                   self.cancel, self.answered)
         with self._notes_lock:

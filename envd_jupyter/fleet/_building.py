@@ -6,6 +6,7 @@ when the pick dies. Afterwards the fleet learns what the daemon reported as run 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from envd_jupyter import buildkit
@@ -14,6 +15,17 @@ from envd_jupyter.fleet._profiles import EXPORT_PROFILE
 from envd_jupyter.fleet._routing import (FAILOVER_ERRORS, Reservation, RoutedResult, RoutedSolve, export_started,
                                          fresh_exports, route, unrepeatable)
 from envd_jupyter.fleet._stage import Stage
+
+
+def key_attributes(attributes: Mapping[str, str] | None, local_dirs: Mapping[str, Any] | None) -> dict[str, str]:
+    """The request's attributes: the caller's, and ``context`` (the key sticky hashing routes by, as
+    buildx hashes the build context's path) from the first of ``local_dirs`` when the caller gave none,
+    so a notebook's builds (whose context is the workspace directory) keep one key."""
+    found = dict(attributes or {})
+    if "context" not in found and local_dirs:
+        first = local_dirs[min(local_dirs)]
+        found["context"] = str(Path(getattr(first, "path", first)).absolute())
+    return found
 
 
 def _shared_imports(fleet: Any, request: Any, builder: str) -> list:
@@ -25,17 +37,18 @@ def _shared_imports(fleet: Any, request: Any, builder: str) -> list:
 def build(fleet: Any, target: Any, *, name: str | None = None, on_event: Any = None,
           on_scheduled: Callable[[Any, Any], None] | None = None, timeout: float | None = None,
           keep_on_failure: bool = False, on_failover: Callable[[str], None] | None = None,
-          cache_imports: Sequence[Any] = (), **options: Any) -> Stage:
+          cache_imports: Sequence[Any] = (), attributes: Mapping[str, str] | None = None, **options: Any) -> Stage:
     """Schedule ``target``, solve it on the pick inside an interactive build, and keep that open.
 
     ``on_scheduled(scheduling, definition)`` is told each decision and the exact graph the pick runs
     (lowered for its caps) before the solve starts (again after a failover). ``options`` are
     ``Client.interactive``'s (local_dirs, secrets, entitlements, …); the shared cache is imported.
+    ``attributes``: the request's, as ``solve`` takes them (``context`` defaults to the first local dir).
     A failing step raises ``buildkit.SolveError``; with ``keep_on_failure`` its ``stage`` is the
     filesystem that step started from, kept open in the same build (close it when done), or None.
     Ctrl-C cancels the solve on the daemon.
     """
-    request = fleet.request(target)
+    request = fleet.request(target, key_attributes(attributes, options.get("local_dirs")))
 
     def attempt(builder: str, reservation: Reservation, failovers: tuple[str, ...]) -> Stage:
         client = fleet.client(builder)
@@ -69,12 +82,13 @@ def build(fleet: Any, target: Any, *, name: str | None = None, on_event: Any = N
 
 
 def stepper(fleet: Any, target: Any, *, breakpoints: Sequence[str] = (), name: str | None = None,
-            on_event: Any = None, timeout: float | None = None, **options: Any) -> "SteppedBuild":
+            on_event: Any = None, timeout: float | None = None, attributes: Mapping[str, str] | None = None,
+            **options: Any) -> "SteppedBuild":
     """Schedule ``target`` and open a build on the pick that solves it one vertex at a time.
 
     ``SteppedBuild.next()`` / ``resume()`` return each pause as a Stage; ``close()`` ends the build.
     """
-    request = fleet.request(target)
+    request = fleet.request(target, key_attributes(attributes, options.get("local_dirs")))
 
     def attempt(builder: str, reservation: Reservation, failovers: tuple[str, ...]) -> SteppedBuild:
         client = fleet.client(builder)
@@ -93,10 +107,11 @@ def solve(fleet: Any, target: Any, *, exports: Sequence[Any] = (), cache_imports
     """Route one solve: ``Client.solve``'s options; ``exports`` may be specs ("dir=PATH") or export objects.
 
     ``profile``: whose pick runs it (default: the config's primary, "build"); ``attributes``: the
-    request's, for the scheduler's plugins. Cache is exported to the shared registry cache (mode=max,
-    or inline with a push) and imported from it where it helps.
+    request's, for the scheduler's plugins (``context`` defaults to the first local dir). Cache is
+    exported to the shared registry cache (mode=max, or inline with a push) and imported from it where
+    it helps.
     """
-    request = fleet.request(target, attributes)
+    request = fleet.request(target, key_attributes(attributes, options.get("local_dirs")))
     specs = list(exports)
 
     def attempt(builder: str, reservation: Reservation, failovers: tuple[str, ...]) -> RoutedResult:
@@ -201,9 +216,10 @@ class RoutedBuild:
 
 
 def interactive(fleet: Any, target: Any, *, cache_imports: Sequence[Any] = (),
-                on_failover: Callable[[str], None] | None = None, **options: Any) -> RoutedBuild:
+                on_failover: Callable[[str], None] | None = None, attributes: Mapping[str, str] | None = None,
+                **options: Any) -> RoutedBuild:
     """Schedule ``target`` and open an interactive build on the pick (failing over while it cannot be opened)."""
-    request = fleet.request(target)
+    request = fleet.request(target, key_attributes(attributes, options.get("local_dirs")))
 
     def attempt(builder: str, reservation: Reservation, failovers: tuple[str, ...]) -> RoutedBuild:
         client = fleet.client(builder)

@@ -1,10 +1,19 @@
 """The fleet's default scheduler config: a "build" profile that routes, then an "export" profile.
 
 Two cycles per decision, both in the record: "build" places the solve (healthy, platform, caps,
-labels, saturation; cache affinity ×3, in-flight ×2, free disk, CPU load, failure rate);
+labels, saturation, sticky until saturated; cache affinity ×3, in-flight ×2, free disk, CPU load,
+failure rate);
 "export" chooses where an export without a named builder runs: the endpoint nearest the registry the
 build pushes to or shares its cache in (×2), else the build's own pick (same-as-build), so it
 reuses that cache. ``Fleet.export`` follows the "export" pick; everything else the "build" pick.
+
+Why the sticky filter: the fleet has no step durations, so steps weigh by kind and a warm base is
+about 60% of a typical build; scored alone, in-flight ×2 outweighs that (3 × 0.6 < 2) and an idle
+builder wins over the busier one holding the base, which is then built again. The
+``cache-affinity-filter`` keeps a build on the builders holding at least half its work
+(``threshold``) while they are at most ``maxLoadGap`` solves busier than the least busy other
+builder; past that bound the build goes to the others (a hot chain is copied rather than piled up),
+and a builder that died is out of both sets, so its work moves to whoever is least busy.
 """
 
 DEFAULT_CONFIG = """\
@@ -14,6 +23,9 @@ plugins:
 - type: caps-filter
 - type: label-filter
 - type: saturation-filter
+- name: sticky-until-saturated
+  type: cache-affinity-filter
+  parameters: {threshold: 0.5, maxLoadGap: 2}
 - type: cache-affinity-scorer
 - type: in-flight-scorer
 - type: free-disk-scorer
@@ -35,6 +47,7 @@ schedulingProfiles:
   - pluginRef: caps-filter
   - pluginRef: label-filter
   - pluginRef: saturation-filter
+  - pluginRef: sticky-until-saturated
   - {pluginRef: cache-affinity-scorer, weight: 3}
   - {pluginRef: in-flight-scorer, weight: 2}
   - pluginRef: free-disk-scorer

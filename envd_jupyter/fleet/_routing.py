@@ -1,6 +1,6 @@
 """Routing one build: schedule on the last snapshot, run on the pick, fail over to the next choice.
 
-A pick that cannot be reached (``ConnectError``, or a refused or reset socket) or dies mid-solve
+A pick that cannot be reached (``ConnectError``) or dies mid-solve
 (``DaemonError``: it went away or stopped answering the liveness checks) is marked down with a
 backoff and the build is scheduled again without it, at most ``max_attempts`` times; each failover
 is one line for ``on_failover``
@@ -24,9 +24,7 @@ from envd_jupyter import buildkit
 from envd_jupyter.fleet._errors import FleetError
 from envd_jupyter.scheduler import NoEndpointsError, SchedulingResult
 
-# ConnectionError: a socket refused or reset under the client (a session opened to a daemon that just died
-# is not always wrapped in a BuildKitError).
-FAILOVER_ERRORS = (buildkit.ConnectError, buildkit.DaemonError, ConnectionError)
+FAILOVER_ERRORS = (buildkit.ConnectError, buildkit.DaemonError)
 WAIT_SLICE = 0.2  # seconds between checks for Ctrl-C while waiting for a routed solve
 T = TypeVar("T")
 

@@ -57,17 +57,29 @@ def test_a_dying_pick_is_marked_down_and_the_build_moves_with_one_line():
                         f"marked down for 2s; retrying on {builder} (attempt 2 of 3)")
 
 
-def test_a_refused_socket_under_the_client_fails_over_too():
+def test_a_pick_that_cannot_be_reached_fails_over_too():
     fleet, tried = FakeFleet(["a", "b"]), []
 
     def attempt(builder, reservation, failovers):
         tried.append(builder)
         if len(tried) == 1:
-            raise ConnectionRefusedError(111, "Connection refused")
+            raise buildkit.ConnectError(f"opening a session to {builder}.sock: nothing answered (ConnectionRefusedError)")
         return builder
 
     assert route(fleet, REQUEST, attempt, max_attempts=3, on_failover=lambda line: None) != tried[0]
     assert fleet.marked == tried[:1]
+
+
+def test_a_bare_socket_error_is_a_bug_raised_as_it_is_not_a_failover():
+    """buildkit wraps every socket error of a dying daemon (tests/buildkit/test_session_open.py)."""
+    fleet = FakeFleet(["a", "b"])
+
+    def attempt(builder, reservation, failovers):
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    with pytest.raises(ConnectionResetError):
+        route(fleet, REQUEST, attempt, max_attempts=3, on_failover=None)
+    assert fleet.marked == []
 
 
 def test_failover_is_bounded_by_max_attempts():

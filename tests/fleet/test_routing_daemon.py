@@ -56,7 +56,9 @@ def test_a_repeat_build_goes_to_the_warm_builder_and_runs_nothing(fleet):
     again = fleet.solve(state)
     assert again.builder == first.builder
     assert affinity(again, first.builder) == 1.0
-    assert all(affinity(again, other) < 1.0 for other in fleet.names if other != first.builder)
+    build_cycle = next(r.to_dict() for r in again.scheduling.records if r.profile == "build")
+    others = sorted(other for other in fleet.names if other != first.builder)
+    assert {"filter": "sticky-until-saturated", "removed": others} in build_cycle["filters"], "sticky: idle ones left out"
     assert steps(again.model.ran()) == [] and len(steps(again.model.cached())) == 3
     [warm] = [info for info in fleet.builders(refresh=True) if info.name == first.builder]
     assert warm.disk_bytes > 0 and warm.solves == 2 and warm.failures == 0
