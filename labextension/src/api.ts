@@ -53,6 +53,7 @@ export interface Graph {
 }
 
 export interface SchedulingCycle {
+  profile?: string;
   candidates: string[];
   filters: { filter: string; removed: string[] }[];
   scores: Record<string, { total: number; scorers: Record<string, { raw: number; weighted: number }> }>;

@@ -122,7 +122,7 @@ export class DetailView {
         .map((f) => h('li', {}, `removed by ${f.filter}: ${f.removed.join(', ')}`));
       const ranked = Object.entries(cycle.scores ?? {}).sort(([, a], [, b]) => b.total - a.total);
       return h('div', { class: 'envd-lab-cycle' },
-        h('p', {}, `${(cycle.candidates ?? []).length} candidates · picked ${(cycle.picked ?? []).join(', ') || 'none'}`),
+        h('p', {}, `${cycle.profile ? `profile ${cycle.profile}: ` : ''}${(cycle.candidates ?? []).length} candidates · picked ${(cycle.picked ?? []).join(', ') || 'none'}`),
         removed.length ? h('ul', {}, ...removed) : null,
         ranked.length ? h('table', { 'aria-label': 'scores' },
           h('thead', {}, h('tr', {}, h('th', {}, 'builder'), h('th', {}, 'score'))),
