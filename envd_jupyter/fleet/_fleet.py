@@ -77,6 +77,7 @@ class Fleet:
         self._retired: list[buildkit.Client] = []  # replaced while a solve still used them; closed with the fleet
         self._health = {name: Health() for name in self._addresses}
         self._cached: dict[str, OrderedDict[str, None]] = {}
+        self._durations: OrderedDict[str, float] = OrderedDict()  # digest -> seconds its last real run took
         self._disk: dict[str, tuple[int, float]] = {}  # build-cache bytes and when DiskUsage said so
         self._registry_rtt: tuple[dict[str, float], float] = ({}, float("-inf"))  # and when it was measured
         self._in_flight: Counter[str] = Counter()
@@ -286,7 +287,10 @@ class Fleet:
         ``attributes``: free request attributes for the plugins that read them (``attribute-profile-handler``,
         ``registry-proximity-scorer``'s ``registry``, a sticky key).
         """
-        request = BuildRequest.from_definition(definition_for(target, frozenset()))
+        definition = definition_for(target, frozenset())
+        with self._lock:
+            durations = {v.digest: self._durations[v.digest] for v in definition.vertices() if v.digest in self._durations}
+        request = BuildRequest.from_definition(definition, durations=durations)
         request.attributes.update(attributes or {})
         if self.shared_cache is not None:
             request.attributes.setdefault("registry", self.shared_cache.registry)
@@ -317,8 +321,14 @@ class Fleet:
                 self._in_flight[builder] -= 1
 
     def learn(self, builder: str, request: BuildRequest, model: Any) -> list[int]:
-        """What the daemon reported as run or cached is now known to be there; returns those chain keys."""
-        done = {v.digest for v in list(model.vertices.values()) if v.completed is not None and not v.error}
+        """What the daemon reported as run or cached is now known to be there; returns those chain keys.
+
+        The steps that ran leave their durations: the next request weighs each step by what it cost
+        (a cached step's report says nothing about its cost, so it keeps the last real run's).
+        """
+        vertices = [v for v in list(model.vertices.values()) if v.completed is not None and not v.error]
+        done = {v.digest for v in vertices}
+        ran = {v.digest: v.duration for v in vertices if not v.cached and v.duration}
         keys = [key for vertex, key in zip(request.vertices, request.chain_keys) if vertex.digest in done]
         with self._lock:
             health = self._health.get(builder)
@@ -330,6 +340,11 @@ class Fleet:
                 cached.move_to_end(digest)
             while len(cached) > CACHED_DIGESTS:
                 cached.popitem(last=False)
+            for digest, seconds in ran.items():
+                self._durations[digest] = seconds
+                self._durations.move_to_end(digest)
+            while len(self._durations) > CACHED_DIGESTS:
+                self._durations.popitem(last=False)
         if keys:
             self.scheduler.cache_index.record(builder, keys)
         return keys

@@ -7,9 +7,10 @@ failure rate);
 build pushes to or shares its cache in (×2), else the build's own pick (same-as-build), so it
 reuses that cache. ``Fleet.export`` follows the "export" pick; everything else the "build" pick.
 
-Why the sticky filter: the fleet has no step durations, so steps weigh by kind and a warm base is
-about 60% of a typical build; scored alone, in-flight ×2 outweighs that (3 × 0.6 < 2) and an idle
-builder wins over the busier one holding the base, which is then built again. The
+Why the sticky filter: a warm base is often well under two thirds of a build's work (by kind before
+any step has run, by the durations the daemons reported after), and scored alone, in-flight ×2
+outweighs affinity ×3 below that share (3 × 0.6 < 2): an idle builder wins over the busier one
+holding the base, which is then built again. The
 ``cache-affinity-filter`` keeps a build on the builders holding at least half its work
 (``threshold``) while they are at most ``maxLoadGap`` solves busier than the least busy other
 builder; past that bound the build goes to the others (a hot chain is copied rather than piled up),

@@ -64,6 +64,25 @@ def test_a_repeat_build_goes_to_the_warm_builder_and_runs_nothing(fleet):
     assert warm.disk_bytes > 0 and warm.solves == 2 and warm.failures == 0
 
 
+def test_the_steps_reported_durations_weigh_the_next_request(fleet):
+    token = uuid.uuid4().hex
+    chain = (llb.image(BUSYBOX).run(f"echo {token} > /quick", name=f"step quick {token[:8]}")
+             .run(f"sleep 1; echo {token} > /slow", name=f"step slow {token[:8]}"))
+    before = fleet.request(chain.run("echo new > /new"))
+    assert all(v.duration is None for v in before.vertices), "nothing has run yet: every step weighs its kind"
+    first = fleet.solve(chain)
+    ran = {v.name.split()[1]: v for v in first.model.ran() if v.name.startswith("step ")}
+    assert ran["slow"].duration >= 1.0
+    nxt = fleet.request(chain.run("echo new > /new"))
+    weights = dict(zip((v.digest for v in nxt.vertices), nxt.work({"exec": 10.0, "image": 5.0})[0]))
+    assert weights[ran["quick"].digest] == pytest.approx(ran["quick"].duration)
+    assert weights[ran["slow"].digest] == pytest.approx(ran["slow"].duration)
+    assert weights[ran["slow"].digest] > weights[ran["quick"].digest], "equal by kind, not by what they cost"
+    again = fleet.solve(chain)  # all cached: a cached report does not erase the real run's duration
+    assert not steps(again.model.ran())
+    assert {v.digest: v.duration for v in fleet.request(chain).vertices}[ran["slow"].digest] == pytest.approx(ran["slow"].duration)
+
+
 def test_each_decision_records_a_build_and_an_export_cycle(fleet):
     result = fleet.solve(unique_chain(uuid.uuid4().hex, steps=1))
     cycles = result.to_dict()["scheduling"]

@@ -64,8 +64,9 @@ def test_cache_affinity_weights_by_kind_and_duration():
     index.record("warm", BuildRequest(base).chain_keys)
     eps = [Endpoint("warm"), Endpoint("cold")]
     scorer = make_plugin("cache-affinity-scorer", {"kindWeights": {"image": 5.0, "file": 1.0}}, index)
-    # image 5 + exec recorded 30 s are cached; file 1 is not → 35 / 36
-    assert scorer.score(cycle(full, eps), eps) == [pytest.approx(35 / 36), 0.0]
+    # exec (weight "*" 1) recorded 30 s: 30 s per weight unit, so image 5 → 150 s and file 1 → 30 s;
+    # image + exec are cached, file is not → 180 / 210
+    assert scorer.score(cycle(full, eps), eps) == [pytest.approx(180 / 210), 0.0]
     by_kind = make_plugin("cache-affinity-scorer", {"kindWeights": {"image": 5.0, "exec": 10.0, "file": 1.0}, "useDurations": False}, index)
     assert by_kind.score(cycle(full, eps), eps) == [pytest.approx(15 / 16), 0.0]
 
@@ -138,6 +139,15 @@ def test_empty_request_scores_zero_affinity():
 def test_impossible_reports_are_rejected_once_at_the_endpoint(fields, message):
     with pytest.raises(ValueError, match=f"endpoint 'x': .*{message}"):
         Endpoint("x", **fields)
+
+
+def test_untimed_vertices_weigh_their_kind_on_the_timed_vertices_scale():
+    # two exec steps recorded at 2 s and 4 s (weight 10 each: 0.3 s per unit); a new exec and a file are not timed
+    req = BuildRequest([Vertex("sha256:a", "exec", duration=2.0), Vertex("sha256:b", "exec", duration=4.0, inputs=(0,)),
+                        Vertex("sha256:c", "exec", inputs=(1,)), Vertex("sha256:d", "file", inputs=(2,))])
+    weights, total = req.work({"exec": 10.0, "file": 1.0})
+    assert weights == pytest.approx((2.0, 4.0, 3.0, 0.3)) and total == pytest.approx(9.3)
+    assert req.work({"exec": 10.0, "file": 1.0}, use_durations=False) == ((10.0, 10.0, 10.0, 1.0), 31.0)
 
 
 def test_non_finite_durations_fall_back_to_kind_weights():

@@ -126,7 +126,12 @@ class BuildRequest:
         return cls(vertices, id=id, platform=platform, labels=labels, required_caps=definition.minimum_caps)
 
     def work(self, kind_weights: Mapping[str, float], use_durations: bool = True) -> tuple[tuple[float, ...], float]:
-        """Per-vertex work and its total: recorded duration if known, else the kind's weight."""
+        """Per-vertex work and its total: recorded duration if known, else the kind's weight.
+
+        When some vertices are timed, kind weights are put on their scale (seconds per weight unit:
+        the timed vertices' seconds over their kind weights), so a new step next to a timed chain
+        weighs what its kind usually costs in that chain, not a bare weight in other units.
+        """
         cache_key = (id(kind_weights), use_durations)
         hit = self._work_cache.get(cache_key)
         if hit is not None:
@@ -134,7 +139,9 @@ class BuildRequest:
         default = kind_weights.get("*", 1.0)
         weight_of = kind_weights.get
         if use_durations and self._timed:
-            weights = [d or weight_of(k, default) for d, k in zip(self._durations, self._kinds)]
+            timed_units = sum(weight_of(k, default) for d, k in zip(self._durations, self._kinds) if d)
+            scale = sum(self._durations) / timed_units if timed_units > 0 else 1.0
+            weights = [d or weight_of(k, default) * scale for d, k in zip(self._durations, self._kinds)]
         else:
             weights = [weight_of(k, default) for k in self._kinds]
         result = (tuple(weights), sum(weights))
