@@ -4,8 +4,9 @@ One trace: 30 builds over 6 environments (5 builds each, order shuffled with a f
 environment a project directory (its build context) on one of 2 base chains. A build is its base
 chain (3 steps × 2 s), its environment's packages (the context copied in, then 2 s) and a step of its
 own (0.5 s, the user's latest code): 8.5 s of work cold, 2.5 s on a warm base, 0.5 s on a warm
-environment. Work is ``sleep``, so it costs wall time rather than the 2 shared cores. 3 builds are in
-flight at a time. The daemons are scripts/fleet-up's fleet1..3 (dockerd 26, containerd store, the
+environment. Work is ``sleep`` (wall time that costs a daemon nothing: builders with cores of their
+own), or with ``--work cpu`` hashing calibrated to take as long on one idle core (the daemons share
+this machine's 2 cores, as builders at capacity share theirs). 3 builds are in flight at a time. The daemons are scripts/fleet-up's fleet1..3 (dockerd 26, containerd store, the
 same base image).
 
 Every strategy goes through ``Fleet.solve`` (same reports, failover and bookkeeping); only the
@@ -13,14 +14,17 @@ scheduler config differs: the fleet's default profiles (sticky until saturated: 
 at least half the build's work while they are at most 2 solves busier than the least busy other;
 then cache affinity ×3, in-flight ×2, ...); and healthy + caps filters with
 the ``round-robin-picker``, the ``random-picker`` or the ``sticky-hash-picker`` (buildx's
-``loadbalance=sticky``: the build's context hashed onto a ring of the live daemons). Each strategy
+``loadbalance=sticky``: the build's context hashed onto a ring of the live daemons); and a placement
+oracle, the yardstick: told each build's base chain, it gives every chain a live daemon of its own.
+Each strategy
 starts cold on every daemon: the fleet daemons' build cache is pruned and its steps carry a salt of
 their own (so neither a daemon nor the registry holds them).
 The second run SIGKILLs, once a third of the builds have finished, the daemon with a build in flight
 that had served the most; its builds fail over and scripts/fleet-up restarts it after the run.
 ``--registry-cache`` runs everything again with the fleet's shared registry cache.
 
-Run: ``python -m bench.bench_fleet`` (about 10 minutes; root, for scripts/fleet-up and the kill).
+Run: ``python -m bench.bench_fleet [--work cpu] [--registry-cache]`` (6 to 25 minutes; root, for
+scripts/fleet-up and the kill).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from bench._docker import DockerCLI
 from bench._results import read_section, write_section
 from envd_jupyter import llb
 from envd_jupyter.fleet import Fleet, project_builders, project_env
+from envd_jupyter.scheduler import Pick, Picker, register
 
 SECTION = "fleet-routing"
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,12 +64,36 @@ def only_picker(picker: str) -> str:
             f"schedulingProfiles: [{{name: build, plugins: [{', '.join(f'{{pluginRef: {p}}}' for p in plugins)}]}}]\n")
 
 
+@register("placement-oracle-picker")
+class PlacementOraclePicker(Picker):
+    """The bound for any router on this trace: it is told each build's base chain (request attribute
+    ``chain``) and gives every chain a live daemon of its own, the one with fewest chains; a chain whose
+    daemon died moves the same way. No scheduler sees this in practice: it is the yardstick."""
+
+    def __init__(self, name, params, handle) -> None:
+        super().__init__(name, params, handle)
+        self.homes: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def pick(self, cycle, endpoints, totals):
+        names = [e.name for e in endpoints]
+        chain = cycle.request.attributes["chain"]
+        with self._lock:
+            if self.homes.get(chain) not in names:
+                held = Counter(home for home in self.homes.values() if home in names)
+                self.homes[chain] = min(sorted(names), key=lambda name: held[name])
+            home = self.homes[chain]
+        return Pick([names.index(home)], list(range(len(names))))
+
+
 STRATEGIES = {  # name -> scheduler config (None: the fleet's default build + export profiles)
     "cache-affinity": None,
     "round-robin": only_picker("round-robin-picker"),
     "random": only_picker("random-picker"),
     "sticky hashing": only_picker("sticky-hash-picker"),
+    "placement oracle": only_picker("placement-oracle-picker"),
 }
+BASELINES = ("round-robin", "random", "sticky hashing")
 
 
 def make_trace(seed: int = 0) -> list[int]:
@@ -82,16 +111,50 @@ def steps_of(env: int, number: int) -> dict[str, float]:
     return steps
 
 
-def build_state(env: int, number: int, salt: str, busybox: str):
+@dataclass(frozen=True)
+class Work:
+    """How a step spends its seconds. ``sleep``: wall time that costs its daemon nothing, as for builders
+    on machines of their own. ``cpu``: a fixed amount of hashing that takes that long on one idle core;
+    the three daemons share this machine's 2 cores, as builders at capacity share theirs, so work done
+    twice delays everything else."""
+
+    kind: str = "sleep"
+    mib_per_second: float = 0.0  # busybox md5sum's rate in a container on an idle daemon (cpu only)
+
+    def command(self, seconds: float) -> str:
+        if self.kind == "sleep":
+            return f"sleep {seconds:g}"
+        mib = max(1, round(seconds * self.mib_per_second))
+        return f"dd if=/dev/zero bs=1048576 count={mib} 2>/dev/null | md5sum >/dev/null"
+
+
+def calibrate(busybox: str) -> Work:
+    """The cpu Work: hash two sizes on fleet1 (three rounds, the median), so container start-up cancels out."""
+    sizes, rates = (64, 448), []
+    with Fleet({"fleet1": project_builders(which="fleet")["fleet1"]}) as fleet:
+        for _ in range(3):
+            salt, seconds = uuid.uuid4().hex[:12], []
+            for mib in sizes:
+                step = f"calibrate {mib} {salt}"
+                state = llb.image(busybox).run(
+                    f"echo {salt}; dd if=/dev/zero bs=1048576 count={mib} 2>/dev/null | md5sum", name=step)
+                [vertex] = [v for v in fleet.solve(state).model.ran() if v.name == step]
+                seconds.append(vertex.duration)
+            rates.append((sizes[1] - sizes[0]) / max(seconds[1] - seconds[0], 1e-3))
+    return Work("cpu", sorted(rates)[1])
+
+
+def build_state(env: int, number: int, salt: str, busybox: str, work: Work):
     """Base chain → the environment's context copied in → its packages → the build's own code."""
     base = env % BASES
     state = llb.image(busybox)
     for i in range(BASE_STEPS):
-        state = state.run(f"sleep {BASE_SECONDS:g}; echo base{base} {i} {salt} > /base{i}", name=f"base{base} step {i}")
+        state = state.run(f"{work.command(BASE_SECONDS)}; echo base{base} {i} {salt} > /base{i}",
+                          name=f"base{base} step {i}")
     context = llb.local(f"env{env}", unique_id=f"env{env}")
     state = state.copy(context, "/", "/ctx/", name=f"env{env} context")
-    state = state.run(f"sleep {ENV_SECONDS:g}; cat /ctx/requirements.txt > /packages", name=f"env{env} packages")
-    return state.run(f"sleep {OWN_SECONDS:g}; echo {number} {salt} > /code", name=f"build {number} code")
+    state = state.run(f"{work.command(ENV_SECONDS)}; cat /ctx/requirements.txt > /packages", name=f"env{env} packages")
+    return state.run(f"{work.command(OWN_SECONDS)}; echo {number} {salt} > /code", name=f"build {number} code")
 
 
 @dataclass
@@ -138,7 +201,7 @@ def kill_daemon(name: str, env: dict[str, str]) -> None:
     os.kill(pid, signal.SIGKILL)
 
 
-def run_strategy(strategy: str, trace: list[int], contexts: Path, *, kill: bool, registry: bool) -> Run:
+def run_strategy(strategy: str, trace: list[int], contexts: Path, work: Work, *, kill: bool, registry: bool) -> Run:
     env = project_env()
     builders = fleet_up()
     prune(builders, env)
@@ -150,15 +213,16 @@ def run_strategy(strategy: str, trace: list[int], contexts: Path, *, kill: bool,
         fleet.builders()  # the first reports, before the clock starts
 
         def build(number: int, env_index: int) -> None:
-            state = build_state(env_index, number, salt, env["ENVD_IMAGE_BUSYBOX"])
+            state = build_state(env_index, number, salt, env["ENVD_IMAGE_BUSYBOX"], work)
             context = str(contexts / f"env{env_index}")  # sticky hashing's key, as buildx hashes the context path
-            result = fleet.solve(state, local_dirs={f"env{env_index}": context}, attributes={"context": context})
+            attributes = {"context": context, "chain": f"base{env_index % BASES}"}  # the chain: the oracle's alone
+            result = fleet.solve(state, local_dirs={f"env{env_index}": context}, attributes=attributes)
             cached = {v.name for v in result.model.cached()}
             with lock:
                 run.per_builder[result.builder] += 1
-                for step, work in steps_of(env_index, number).items():
-                    run.total_work += work
-                    run.cached_work += work if step in cached else 0.0
+                for step, seconds in steps_of(env_index, number).items():
+                    run.total_work += seconds
+                    run.cached_work += seconds if step in cached else 0.0
                 finished[0] += 1
                 if kill and finished[0] == BUILDS // 3:
                     busy = [info.name for info in fleet.builders() if info.in_flight] or list(builders)
@@ -193,32 +257,47 @@ def verdict(runs: list[Run]) -> list[str]:
     for registry in sorted({run.registry for run in runs}):
         for kill in (False, True):
             by = {run.strategy: run for run in runs if run.kill == kill and run.registry == registry}
-            if "round-robin" not in by or "sticky hashing" not in by:
+            if "cache-affinity" not in by:
                 continue
-            rr, sticky = by["round-robin"], by["sticky hashing"]
+            affinity = by["cache-affinity"]
             what = ("a daemon killed" if kill else "all daemons up") + (", shared registry cache" if registry else "")
-            for name in (n for n in by if n.startswith("cache-affinity")):
-                affinity = by[name]
-                lines.append(f"- {what}, {name}: {rr.wall / affinity.wall:.2f}× less time than round-robin "
-                             f"(target ≥ 2×: {'met' if rr.wall >= 2 * affinity.wall else 'missed'}), "
-                             f"{sticky.wall / affinity.wall:.2f}× less than sticky hashing "
-                             f"(target > 1×: {'met' if sticky.wall > affinity.wall else 'missed'}).")
+            parts = []
+            if "round-robin" in by:
+                ratio = by["round-robin"].wall / affinity.wall
+                parts.append(f"{ratio:.2f}× less time than round-robin (target ≥ 2×: {'met' if ratio >= 2 else 'missed'})")
+            if "sticky hashing" in by:
+                ratio = by["sticky hashing"].wall / affinity.wall
+                parts.append(f"{ratio:.2f}× less than sticky hashing (target > 1×: {'met' if ratio > 1 else 'missed'})")
+            if "placement oracle" in by:
+                oracle = by["placement oracle"]
+                parts.append(f"{affinity.wall:.1f} s against the placement oracle's {oracle.wall:.1f} s "
+                             + (f"(round-robin / oracle: {by['round-robin'].wall / oracle.wall:.2f}×)"
+                                if "round-robin" in by else ""))
+            lines.append(f"- {what}, cache-affinity: " + "; ".join(parts) + ".")
     return lines
 
 
-READING = (
-    "Reading the records: the fleet passes no step durations, so steps weigh by kind and a warm base is "
-    "62% of a build's work. The default build profile's `cache-affinity-filter` (sticky until saturated) "
-    "keeps a build on the builders holding at least half its work while they are at most 2 solves busier "
-    "than the least busy other, so each base chain is built once; before it (affinity ×3 and in-flight ×2 "
-    "scored alone, 3 × 0.62 < 2) an idle daemon outscored the busier one holding the base and bases were "
-    "built again (41.3 s on 2026-12-02 08:32). With 3 builds in flight the load bound is not reached on "
-    "this trace, and the third daemon stays idle while two hold the bases: concurrent `sleep` steps cost "
-    "a daemon nothing, so a tighter bound only builds a base twice. With a daemon killed, what it held is "
-    "lost (no shared cache here): its base chain and environments are built again on a survivor, about "
-    "8.5 s of cold work after the kill that no routing avoids. One run per strategy on a shared 2-core "
-    "machine: a difference of a few seconds is within its noise."
-)
+READING = {
+    "sleep": (
+        "Reading the records: the default build profile's `cache-affinity-filter` (sticky until saturated) keeps "
+        "a build on the builders holding at least half its work while they are at most 2 solves busier than the "
+        "least busy other, so each base chain is built once, on a daemon of its own: the oracle's placement, "
+        "reached without being told the chains. Round-robin, random and sticky hashing build a chain again on "
+        "every daemon it lands on; with `sleep` steps that duplicate work runs side by side at no cost to the "
+        "daemons, so only the waiting shows, and the oracle's own lead over round-robin is the most any "
+        "placement gains on this trace. With a daemon killed, what it held is lost (no shared cache): its "
+        "chain is built again on a survivor, cold work after the kill that no placement avoids. One run per "
+        "strategy on a shared 2-core machine: a difference of a few seconds is within its noise."
+    ),
+    "cpu": (
+        "Reading the records: the same placements as with `sleep` steps (each base chain built once, on a daemon "
+        "of its own; the oracle's placement), but now work done twice competes for the 2 cores: round-robin's "
+        "extra base and package builds slow every build running beside them, which is what a fleet at capacity "
+        "pays for a cache miss. With a daemon killed and no shared cache, its chain is built again on a "
+        "survivor, cold work after the kill that no placement avoids. One run per strategy on a shared 2-core "
+        "machine: a difference of a few seconds is within its noise."
+    ),
+}
 
 
 def simulation_rows() -> list[str]:
@@ -231,18 +310,22 @@ def main() -> None:
     parser.add_argument("--registry-cache", action="store_true",
                         help="also run every strategy with the shared registry cache")
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=list(STRATEGIES))
+    parser.add_argument("--work", choices=("sleep", "cpu"), default="sleep",
+                        help="steps sleep (builders with cores of their own) or hash (builders sharing 2 cores)")
     args = parser.parse_args()
     trace = make_trace()
+    fleet_up()
+    work = calibrate(project_env()["ENVD_IMAGE_BUSYBOX"]) if args.work == "cpu" else Work()
     load_before = os.getloadavg()[0]
     runs: list[Run] = []
     disturbed: list[Run] = []
-    with tempfile.TemporaryDirectory(prefix="envd-bench-fleet-") as work:
-        write_contexts(Path(work))
+    with tempfile.TemporaryDirectory(prefix="envd-bench-fleet-") as contexts:
+        write_contexts(Path(contexts))
         for registry in (False, True) if args.registry_cache else (False,):
             for kill in (False, True):
                 for strategy in args.strategies:
                     for _ in range(ATTEMPTS):
-                        run = run_strategy(strategy, trace, Path(work), kill=kill, registry=registry)
+                        run = run_strategy(strategy, trace, Path(contexts), work, kill=kill, registry=registry)
                         print(row(run) + (" (disturbed: run again)" if run.disturbed else ""), flush=True)
                         if not run.disturbed:
                             break
@@ -254,21 +337,27 @@ def main() -> None:
         tables += [f"**{'With the shared registry cache' if registry else 'No shared cache'}:**", "",
                    "| daemons | strategy | total wall s | work served from cache | builds per daemon | failovers |",
                    "|---|---|---:|---:|---|---:|", *(row(run) for run in runs if run.registry == registry), ""]
+    spent = ("`sleep`, so wall time rather than CPU: builders with cores of their own" if work.kind == "sleep" else
+             f"`md5sum` over zeros, {work.mib_per_second:.0f} MiB a second as calibrated on an idle daemon: the three "
+             "daemons share 2 cores, as builders at capacity share theirs (`--work cpu`)")
     body = "\n".join([
-        "## Fleet: 30 real builds on three daemons, by routing strategy (`bench/bench_fleet.py`)",
+        f"## Fleet: 30 real builds on three daemons, by routing strategy — steps {'sleep' if work.kind == 'sleep' else 'burn CPU'} "
+        f"(`bench/bench_fleet.py{'' if work.kind == 'sleep' else ' --work cpu'}`)",
         "",
         f"{BUILDS} builds over {ENVIRONMENTS} environments (each a build context) sharing {BASES} base chains: "
         f"{BASE_STEPS} × {BASE_SECONDS:g} s of base, {ENV_SECONDS:g} s of packages, {OWN_SECONDS:g} s of the "
-        f"build's own code (`sleep`, so wall time rather than CPU); {IN_FLIGHT} in flight; scripts/fleet-up's three "
+        f"build's own code ({spent}); {IN_FLIGHT} in flight; scripts/fleet-up's three "
         "equal dockerd 26 daemons. Same trace for every strategy, all through `Fleet.solve`, each from cold caches "
         "(fleet daemons' build cache pruned, steps salted); only the scheduler config differs. The second run "
         f"SIGKILLs, after {BUILDS // 3} builds finished, the daemon with a build in flight that had served the most. "
-        "Work served from cache: the steps' seconds the daemon reported cached, over all the trace's seconds.",
+        "Work served from cache: the steps' seconds the daemon reported cached, over all the trace's seconds. "
+        "The placement oracle is no router: it is told each build's base chain and gives every chain a live daemon "
+        "of its own — the best placement this trace allows, to read the others against.",
         "",
         *tables,
         *verdict(runs),
         "",
-        READING,
+        READING[work.kind],
         "",
         f"Failover lines ({len(failover_lines)}), e.g.: `{failover_lines[0]}`" if failover_lines else "No failovers.",
         f"Runs thrown away because a daemon other than the victim failed under them (the fleet daemons are "
@@ -283,7 +372,7 @@ def main() -> None:
         "",
         f"1-minute load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after (2 shared cores).",
     ])
-    write_section(SECTION, body)
+    write_section(SECTION if work.kind == "sleep" else f"{SECTION}-cpu", body)
     print(body)
 
 
