@@ -13,6 +13,7 @@ import inspect
 import socket
 import threading
 import time
+import uuid
 from collections import Counter, OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,14 +32,23 @@ from envd_jupyter.scheduler import BuildRequest, Endpoint, Scheduler, Scheduling
 CACHED_DIGESTS = 20000  # digests remembered per builder for the precise affinity mode
 
 
-def definition_for(target: Any, caps: frozenset[str] | None):
-    """Marshal ``target`` for ``caps`` when it can choose its graph form (lang states), else as it is."""
+def definition_for(target: Any, caps: frozenset[str] | None, local_unique_id: str | None = None):
+    """Marshal ``target`` for ``caps`` when it can choose its graph form (lang states), else as it is.
+
+    ``local_unique_id``: for local sources that name none, so the request the scheduler weighs and
+    the graph the daemon reports on have the same digests (a bare ``llb.local`` draws a new id per marshal).
+    """
     marshal = getattr(target, "marshal", None)
     if marshal is None:
         return target
-    if "caps" in inspect.signature(marshal).parameters:
-        return marshal(caps=caps)
-    return marshal()
+    params = inspect.signature(marshal).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    options: dict[str, Any] = {}
+    if "caps" in params:
+        options["caps"] = caps
+    if local_unique_id and ("local_unique_id" in params or takes_any):
+        options["local_unique_id"] = local_unique_id
+    return marshal(**options)
 
 
 def lowered(definition: Any, caps: frozenset[str]):
@@ -87,6 +97,9 @@ class Fleet:
                                    interval=refresh_interval, timeout=refresh_timeout or min(timeout, 5.0))
         self.last_scheduling: SchedulingResult | None = None
         self.last_scheduling_at = 0.0  # time.monotonic() of that decision
+        # Unnamed local sources get this id (stable for the fleet's life): a rebuild of the same State is
+        # the same graph, to the scheduler and to the daemon's incremental context transfer.
+        self.local_unique_id = f"envd-fleet-{uuid.uuid4().hex[:16]}"
 
     @classmethod
     def single(cls, address: str | None = None, *, tls: Any = None, **options: Any) -> "Fleet":
@@ -287,7 +300,7 @@ class Fleet:
         ``attributes``: free request attributes for the plugins that read them (``attribute-profile-handler``,
         ``registry-proximity-scorer``'s ``registry``, a sticky key).
         """
-        definition = definition_for(target, frozenset())
+        definition = self.definition(target, frozenset())
         with self._lock:
             durations = {v.digest: self._durations[v.digest] for v in definition.vertices() if v.digest in self._durations}
         request = BuildRequest.from_definition(definition, durations=durations)
@@ -295,6 +308,10 @@ class Fleet:
         if self.shared_cache is not None:
             request.attributes.setdefault("registry", self.shared_cache.registry)
         return request
+
+    def definition(self, target: Any, caps: frozenset[str] | None) -> Any:
+        """``target`` marshalled for ``caps``, its unnamed local sources under this fleet's one id."""
+        return definition_for(target, caps, self.local_unique_id)
 
     def schedule(self, target: Any) -> SchedulingResult:
         """Choose a builder for ``target`` (State or Definition); the result keeps every cycle's scores."""
