@@ -6,11 +6,13 @@ when the pick dies. Afterwards the fleet learns what the daemon reported as run 
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from envd_jupyter import buildkit
-from envd_jupyter.fleet._fleet import definition_for, lowered
+from envd_jupyter.fleet._fleet import lowered
 from envd_jupyter.fleet._profiles import EXPORT_PROFILE
 from envd_jupyter.fleet._routing import (FAILOVER_ERRORS, Reservation, RoutedResult, RoutedSolve, export_started,
                                          fresh_exports, route, unrepeatable)
@@ -42,7 +44,8 @@ def build(fleet: Any, target: Any, *, name: str | None = None, on_event: Any = N
 
     ``on_scheduled(scheduling, definition)`` is told each decision and the exact graph the pick runs
     (lowered for its caps) before the solve starts (again after a failover). ``options`` are
-    ``Client.interactive``'s (local_dirs, secrets, entitlements, …); the shared cache is imported.
+    ``Client.interactive``'s (local_dirs, secrets, entitlements, …); the shared cache is imported, and
+    exported once the stage is built, in the background (``Stage.shared``, see ``share``).
     ``attributes``: the request's, as ``solve`` takes them (``context`` defaults to the first local dir).
     A failing step raises ``buildkit.SolveError``; with ``keep_on_failure`` its ``stage`` is the
     filesystem that step started from, kept open in the same build (close it when done), or None.
@@ -53,7 +56,7 @@ def build(fleet: Any, target: Any, *, name: str | None = None, on_event: Any = N
     def attempt(builder: str, reservation: Reservation, failovers: tuple[str, ...]) -> Stage:
         client = fleet.client(builder)
         caps = client.caps().llb
-        definition = lowered(definition_for(target, caps), caps)
+        definition = lowered(fleet.definition(target, caps), caps)
         if on_scheduled is not None:
             on_scheduled(reservation.scheduling, definition)
         imports = [*cache_imports, *_shared_imports(fleet, request, builder)]
@@ -76,9 +79,46 @@ def build(fleet: Any, target: Any, *, name: str | None = None, on_event: Any = N
                     exc.model = opened.model
                 raise
         fleet.learn(builder, request, opened.model)
-        return Stage(builder, reservation.scheduling, definition, opened, ref, failovers=failovers)
+        stage = Stage(builder, reservation.scheduling, definition, opened, ref, failovers=failovers)
+        stage.shared = share(fleet, builder, definition, request, name=name, **options)
+        return stage
 
     return route(fleet, request, attempt, max_attempts=fleet.max_attempts, on_failover=on_failover or fleet.on_failover)
+
+
+SHARED_OPTIONS = ("local_dirs", "secrets", "entitlements", "credential_hosts")  # what a re-solve of the graph needs
+SHARE_TIMEOUT = 600.0  # seconds a background cache export may take
+
+
+def share(fleet: Any, builder: str, definition: Any, request: Any, *, name: str | None = None,
+          **options: Any) -> Future | None:
+    """Export a built stage's cache to the shared registry cache, from its own builder, in a thread.
+
+    The stage stays open and the cell returns at once: every step is cached on ``builder``, so the
+    re-solve only exports (``mode=max``). The Future holds the cache ref, or the error; None when
+    there is nothing to share (no shared cache, the builder cannot export one, the registry holds it all).
+    """
+    if fleet.shared_cache is None:
+        return None
+    info = next((b for b in fleet.builders() if b.name == builder), None)
+    _, exports = fleet.shared_cache.specs(request, frozenset(), info is not None and info.registry_cache, ())
+    if not exports:
+        return None
+    passed = {key: value for key, value in options.items() if key in SHARED_OPTIONS}
+    future: Future = Future()
+
+    def run() -> None:
+        try:
+            with fleet.running(builder):
+                result = fleet.client(builder).solve(definition, cache_exports=exports, timeout=SHARE_TIMEOUT,
+                                                     name=f"{name or 'stage'} (shared cache export)", **passed)
+            fleet.shared_cache.exported(request, exports, (), fleet.learn(builder, request, result.model))
+            future.set_result(exports[0].attrs["ref"])
+        except BaseException as exc:  # the stage is the user's result; a failed share is only reported here
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="envd-fleet-share", daemon=True).start()
+    return future
 
 
 def stepper(fleet: Any, target: Any, *, breakpoints: Sequence[str] = (), name: str | None = None,
@@ -93,7 +133,7 @@ def stepper(fleet: Any, target: Any, *, breakpoints: Sequence[str] = (), name: s
     def attempt(builder: str, reservation: Reservation, failovers: tuple[str, ...]) -> SteppedBuild:
         client = fleet.client(builder)
         caps = client.caps().llb
-        definition = lowered(definition_for(target, caps), caps)
+        definition = lowered(fleet.definition(target, caps), caps)
         opened = client.interactive(name=name, on_event=on_event, timeout=timeout, **options)
         return SteppedBuild(builder, reservation.scheduling, opened, opened.stepper(definition, breakpoints=breakpoints))
 
@@ -122,7 +162,7 @@ def solve(fleet: Any, target: Any, *, exports: Sequence[Any] = (), cache_imports
             info = next((b for b in fleet.builders() if b.name == builder), None)
             shared_imports, shared_exports = fleet.shared_cache.specs(
                 request, fleet.solved_on(builder), info is not None and info.registry_cache, attempt_exports)
-        definition = definition_for(target, client.caps().llb)
+        definition = fleet.definition(target, client.caps().llb)
         with fleet.running(builder, reservation):
             started = client.start_solve(definition, exports=attempt_exports,
                                          cache_imports=[*cache_imports, *shared_imports],
@@ -170,7 +210,7 @@ def export(fleet: Any, target: Any, exports: Sequence[Any] | str, *, builder: st
         return solve(fleet, target, exports=specs, profile=EXPORT_PROFILE if has_export_profile else None, **options)
     client = fleet.client(builder)
     with fleet.running(builder):
-        return client.solve(definition_for(target, client.caps().llb), exports=fresh_exports(specs), **options)
+        return client.solve(fleet.definition(target, client.caps().llb), exports=fresh_exports(specs), **options)
 
 
 class RoutedBuild:

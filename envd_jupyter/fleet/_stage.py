@@ -28,6 +28,7 @@ class Stage:
         self.failure = failure  # the SolveError this stage was kept open after, if any
         self.failovers = failovers  # one line per builder that failed before this one solved it
         self._owns_build = owns_build  # False: a stepper's pause; the stepper ends the build
+        self.shared = None  # Future of the background export to the fleet's shared cache (its ref), if one runs
         self.solved_at = time.time()
         self.closed = False
 

@@ -24,6 +24,7 @@ def test_a_diff_goes_to_the_only_daemon_with_diffop_and_its_stage_stays_readable
     stage = fleet.build(state, on_scheduled=lambda scheduling, definition: seen.append(definition))
     try:
         assert stage.builder == "current"
+        assert stage.shared.result(timeout=120).startswith(fleet.shared_cache.registry), "merge + diff are shared too"
         record = stage.scheduling.records[0].to_dict()
         assert {"filter": "caps-filter", "removed": ["classic", "old"]} in record["filters"]
         assert seen and seen[0].digests == stage.definition.digests

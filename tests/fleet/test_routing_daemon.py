@@ -64,6 +64,15 @@ def test_a_repeat_build_goes_to_the_warm_builder_and_runs_nothing(fleet):
     assert warm.disk_bytes > 0 and warm.solves == 2 and warm.failures == 0
 
 
+def test_a_bare_local_source_keeps_its_digests_so_a_repeat_is_known_warm(fleet, tmp_path):
+    (tmp_path / "app.py").write_text(uuid.uuid4().hex)
+    state = unique_chain(uuid.uuid4().hex, steps=1).copy(llb.local("ctx"), "/app.py", "/app.py").run(
+        "cat /app.py > /ran", name="step after context")  # no unique_id: llb draws one per marshal
+    first = fleet.solve(state, local_dirs={"ctx": str(tmp_path)})
+    again = fleet.solve(state, local_dirs={"ctx": str(tmp_path)})
+    assert again.builder == first.builder and affinity(again, first.builder) == 1.0, "the steps after the context too"
+
+
 def test_the_steps_reported_durations_weigh_the_next_request(fleet):
     token = uuid.uuid4().hex
     chain = (llb.image(BUSYBOX).run(f"echo {token} > /quick", name=f"step quick {token[:8]}")
@@ -105,6 +114,28 @@ def test_a_cold_builder_imports_the_warm_ones_work_from_the_registry_cache(fleet
     assert cold.builder != warm
     assert 0 < affinity(cold, cold.builder) < 1.0, "registry-reachable cache is a weaker hit"
     assert steps(cold.model.ran()) == [] and len(steps(cold.model.cached())) == 3, "every step came from the shared cache"
+
+
+def test_a_built_stage_shares_its_cache_and_a_cold_builder_imports_it(fleet, tmp_path):
+    (tmp_path / "requirements.txt").write_text(uuid.uuid4().hex)
+    state = unique_chain(uuid.uuid4().hex).copy(llb.local("ctx"), "/requirements.txt", "/req").run(
+        "cat /req > /used", name="step uses context")
+    stage = fleet.build(state, local_dirs={"ctx": str(tmp_path)})
+    try:
+        assert stage.shared is not None, "a stage on a builder that can export registry cache shares it"
+        ref = stage.shared.result(timeout=WAIT)
+        assert ref.startswith(f"{fleet.shared_cache.registry}/envd-jupyter/fleet-cache:")
+        assert fleet.shared_cache.holds(fleet.request(state)), "the registry now holds every step of the stage"
+        assert stage.read_file("/used") == (tmp_path / "requirements.txt").read_bytes(), "the stage stayed open"
+    finally:
+        stage.close()
+    again = fleet.build(state, local_dirs={"ctx": str(tmp_path)})
+    again.close()
+    assert again.shared is None, "nothing left to share"
+    fleet.remove(stage.builder)
+    cold = fleet.solve(state, local_dirs={"ctx": str(tmp_path)})
+    assert cold.builder != stage.builder
+    assert steps(cold.model.ran()) == [] and len(steps(cold.model.cached())) == 4, "every step came from the share"
 
 
 def test_a_builder_killed_mid_solve_fails_over_and_the_build_completes(fleet, fleet_up):
