@@ -21,9 +21,11 @@ starts cold on every daemon: the fleet daemons' build cache is pruned and its st
 their own (so neither a daemon nor the registry holds them).
 The second run SIGKILLs, once a third of the builds have finished, the daemon with a build in flight
 that had served the most; its builds fail over and scripts/fleet-up restarts it after the run.
-``--registry-cache`` runs everything again with the fleet's shared registry cache.
+``--registry-cache`` runs everything again with the fleet's shared registry cache (a section of its
+own); ``--repeat N`` runs each strategy N times, interleaved, and reports the median run.
 
-Run: ``python -m bench.bench_fleet [--work cpu] [--registry-cache]`` (6 to 25 minutes; root, for
+Run: ``python -m bench.bench_fleet [--work cpu] [--registry-cache] [--repeat N]`` (6 to 25 minutes a
+repeat; root, for
 scripts/fleet-up and the kill).
 """
 
@@ -168,6 +170,7 @@ class Run:
     per_builder: Counter = field(default_factory=Counter)
     failovers: list[str] = field(default_factory=list)
     killed: str = ""
+    walls: list[float] = field(default_factory=list)  # every repeat's wall time, on the median run
 
     @property
     def disturbed(self) -> bool:
@@ -245,10 +248,19 @@ def write_contexts(directory: Path) -> None:
         (directory / f"env{env}" / "requirements.txt").write_text(f"package-{env}==1.0\n")
 
 
+def median_run(runs: list[Run]) -> Run:
+    """The run whose wall time is the median (the lower one of an even count); it carries its siblings' times."""
+    ordered = sorted(runs, key=lambda run: run.wall)
+    chosen = ordered[(len(ordered) - 1) // 2]
+    chosen.walls = [run.wall for run in runs]
+    return chosen
+
+
 def row(run: Run) -> str:
     spread = ", ".join(f"{name} {count}" for name, count in sorted(run.per_builder.items()))
     label = f"{run.killed} killed after {BUILDS // 3}" if run.kill else "all up"
-    return (f"| {label} | {run.strategy} | {run.wall:.1f} | {100 * run.cache_share:.0f}% | {spread} | "
+    wall = f"{run.wall:.1f}" + (f" ({', '.join(f'{w:.1f}' for w in run.walls)})" if len(run.walls) > 1 else "")
+    return (f"| {label} | {run.strategy} | {wall} | {100 * run.cache_share:.0f}% | {spread} | "
             f"{len(run.failovers)} |")
 
 
@@ -277,6 +289,12 @@ def verdict(runs: list[Run]) -> list[str]:
     return lines
 
 
+KILLED = {
+    False: "With a daemon killed, what it held is lost: its chain is built again on a survivor, cold work after "
+           "the kill that no placement avoids.",
+    True: "With a daemon killed, a survivor imports what the dead one had exported instead of building it again, "
+          "and so does every strategy.",
+}
 READING = {
     "sleep": (
         "Reading the records: the default build profile's `cache-affinity-filter` (sticky until saturated) keeps "
@@ -285,17 +303,15 @@ READING = {
         "reached without being told the chains. Round-robin, random and sticky hashing build a chain again on "
         "every daemon it lands on; with `sleep` steps that duplicate work runs side by side at no cost to the "
         "daemons, so only the waiting shows, and the oracle's own lead over round-robin is the most any "
-        "placement gains on this trace. With a daemon killed, what it held is lost (no shared cache): its "
-        "chain is built again on a survivor, cold work after the kill that no placement avoids. One run per "
-        "strategy on a shared 2-core machine: a difference of a few seconds is within its noise."
+        "placement gains on this trace. {killed} On a shared 2-core machine a difference of a few seconds "
+        "is within the noise."
     ),
     "cpu": (
         "Reading the records: the same placements as with `sleep` steps (each base chain built once, on a daemon "
         "of its own; the oracle's placement), but now work done twice competes for the 2 cores: round-robin's "
         "extra base and package builds slow every build running beside them, which is what a fleet at capacity "
-        "pays for a cache miss. With a daemon killed and no shared cache, its chain is built again on a "
-        "survivor, cold work after the kill that no placement avoids. One run per strategy on a shared 2-core "
-        "machine: a difference of a few seconds is within its noise."
+        "pays for a cache miss. {killed} On a shared 2-core machine a difference of a few seconds is within "
+        "the noise."
     ),
 }
 
@@ -308,7 +324,9 @@ def simulation_rows() -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--registry-cache", action="store_true",
-                        help="also run every strategy with the shared registry cache")
+                        help="also run every strategy with the shared registry cache (a section of its own)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs per strategy and case, interleaved; the table shows the median run")
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=list(STRATEGIES))
     parser.add_argument("--work", choices=("sleep", "cpu"), default="sleep",
                         help="steps sleep (builders with cores of their own) or hash (builders sharing 2 cores)")
@@ -323,26 +341,44 @@ def main() -> None:
         write_contexts(Path(contexts))
         for registry in (False, True) if args.registry_cache else (False,):
             for kill in (False, True):
-                for strategy in args.strategies:
-                    for _ in range(ATTEMPTS):
-                        run = run_strategy(strategy, trace, Path(contexts), work, kill=kill, registry=registry)
-                        print(row(run) + (" (disturbed: run again)" if run.disturbed else ""), flush=True)
-                        if not run.disturbed:
-                            break
-                        disturbed.append(run)
-                    runs.append(run)
-    failover_lines = [line for run in runs for line in run.failovers]
-    tables = []
+                repeats: dict[str, list[Run]] = {strategy: [] for strategy in args.strategies}
+                for round_number in range(args.repeat):  # strategies rotate, so none always runs first
+                    shift = round_number % len(args.strategies)
+                    for strategy in args.strategies[shift:] + args.strategies[:shift]:
+                        for _ in range(ATTEMPTS):
+                            run = run_strategy(strategy, trace, Path(contexts), work, kill=kill, registry=registry)
+                            print(row(run) + (" (disturbed: run again)" if run.disturbed else ""), flush=True)
+                            if not run.disturbed:
+                                break
+                            disturbed.append(run)
+                        repeats[strategy].append(run)
+                runs += [median_run(repeats[strategy]) for strategy in args.strategies]
     for registry in sorted({run.registry for run in runs}):
-        tables += [f"**{'With the shared registry cache' if registry else 'No shared cache'}:**", "",
-                   "| daemons | strategy | total wall s | work served from cache | builds per daemon | failovers |",
-                   "|---|---|---:|---:|---|---:|", *(row(run) for run in runs if run.registry == registry), ""]
+        chosen = [run for run in runs if run.registry == registry]
+        write_section(section_name(work, registry),
+                      report(work, registry, chosen, disturbed, args.repeat, load_before))
+
+
+def section_name(work: "Work", registry: bool) -> str:
+    return SECTION + ("-cpu" if work.kind == "cpu" else "") + ("-registry" if registry else "")
+
+
+def report(work: "Work", registry: bool, runs: list[Run], disturbed: list[Run], repeat: int,
+           load_before: float) -> str:
+    failover_lines = [line for run in runs for line in run.failovers]
+    tables = ["| daemons | strategy | total wall s | work served from cache | builds per daemon | failovers |",
+              "|---|---|---:|---:|---|---:|", *(row(run) for run in runs), ""]
     spent = ("`sleep`, so wall time rather than CPU: builders with cores of their own" if work.kind == "sleep" else
              f"`md5sum` over zeros, {work.mib_per_second:.0f} MiB a second as calibrated on an idle daemon: the three "
              "daemons share 2 cores, as builders at capacity share theirs (`--work cpu`)")
-    body = "\n".join([
-        f"## Fleet: 30 real builds on three daemons, by routing strategy — steps {'sleep' if work.kind == 'sleep' else 'burn CPU'} "
-        f"(`bench/bench_fleet.py{'' if work.kind == 'sleep' else ' --work cpu'}`)",
+    runs_said = (f"Each row is the median of {repeat} runs of the strategy (all {repeat} wall times in brackets; the "
+                 "strategies' order rotates from round to round)." if repeat > 1 else "One run per strategy.")
+    cache_said = ("With the fleet's shared registry cache (`--registry-cache`): every build exports `mode=max` "
+                  "to the loopback registry and imports what it lacks." if registry else "No shared cache.")
+    flag = " --work cpu" if work.kind == "cpu" else ""
+    return "\n".join([
+        f"## Fleet: 30 real builds on three daemons, by routing strategy — steps {'sleep' if work.kind == 'sleep' else 'burn CPU'}"
+        f"{', shared registry cache' if registry else ''} (`bench/bench_fleet.py{flag}`)",
         "",
         f"{BUILDS} builds over {ENVIRONMENTS} environments (each a build context) sharing {BASES} base chains: "
         f"{BASE_STEPS} × {BASE_SECONDS:g} s of base, {ENV_SECONDS:g} s of packages, {OWN_SECONDS:g} s of the "
@@ -352,28 +388,24 @@ def main() -> None:
         f"SIGKILLs, after {BUILDS // 3} builds finished, the daemon with a build in flight that had served the most. "
         "Work served from cache: the steps' seconds the daemon reported cached, over all the trace's seconds. "
         "The placement oracle is no router: it is told each build's base chain and gives every chain a live daemon "
-        "of its own — the best placement this trace allows, to read the others against.",
+        f"of its own — the best placement this trace allows, to read the others against. {cache_said} {runs_said}",
         "",
         *tables,
         *verdict(runs),
         "",
-        READING[work.kind],
+        READING[work.kind].format(killed=KILLED[registry]),
         "",
         f"Failover lines ({len(failover_lines)}), e.g.: `{failover_lines[0]}`" if failover_lines else "No failovers.",
         f"Runs thrown away because a daemon other than the victim failed under them (the fleet daemons are "
         f"shared with other tests on this machine): {len(disturbed)}"
         + (f" ({', '.join(sorted({r.strategy for r in disturbed}))})." if disturbed else "."),
         "",
-        "The same strategies in the replay simulator at 1,000 builders (section *Routing simulation*):",
-        "",
-        "| builders | policy | work served from cache | mean build time | p95 build time | worst queue | sim wall s |",
-        "|---:|---|---:|---:|---:|---:|---:|",
-        *simulation_rows(),
-        "",
+        *(["The same strategies in the replay simulator at 1,000 builders (section *Routing simulation*):", "",
+           "| builders | policy | work served from cache | mean build time | p95 build time | worst queue | sim wall s |",
+           "|---:|---|---:|---:|---:|---:|---:|", *simulation_rows(), ""]
+          if work.kind == "sleep" and not registry else []),
         f"1-minute load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after (2 shared cores).",
     ])
-    write_section(SECTION if work.kind == "sleep" else f"{SECTION}-cpu", body)
-    print(body)
 
 
 if __name__ == "__main__":
