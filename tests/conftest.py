@@ -1,6 +1,7 @@
 """Fixtures for the real daemons that scripts/buildkit-up and scripts/fleet-up start (``fleet.project_env``)."""
 
 import os
+import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -17,7 +18,12 @@ _SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
 def pytest_configure(config):
-    """Builds the tests make in kernels are recorded in a private archive, never the user's own."""
+    """Builds the tests make in kernels are recorded in a private archive, never the user's own.
+
+    Ctrl-C is Python's again even when the suite was started in the background of a shell (which
+    ignores SIGINT for such jobs, and children inherit that): the interrupt tests need a real one."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if "ENVD_JUPYTER_HISTORY" not in os.environ:
         import tempfile
 

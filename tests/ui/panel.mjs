@@ -241,7 +241,9 @@ async function main() {
     return 2;
   }
   const deadline = Date.now() + args.timeout;
-  const report = { error: null, consoleErrors: [], pageErrors: [] };
+  // `changes`: the server's answers to the panel's pins and deletes (method, path, status, JSON body).
+  const report = { error: null, consoleErrors: [], pageErrors: [], changes: [] };
+  const answers = [];
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS,
     timeout: remaining(deadline) });
   try {
@@ -249,6 +251,14 @@ async function main() {
     page.setDefaultTimeout(30000);
     page.on('console', (msg) => { if (msg.type() === 'error') report.consoleErrors.push(msg.text()); });
     page.on('pageerror', (err) => report.pageErrors.push((err.stack || String(err)).split('\n').slice(0, 4).join('\n')));
+    page.on('response', (response) => {
+      const method = response.request().method();
+      const path = new URL(response.url()).pathname;
+      if ((method === 'POST' || method === 'DELETE') && path.includes('/envd/api/history/')) {
+        answers.push(response.json().catch(() => null).then((body) =>
+          report.changes.push({ method, path, status: response.status(), body })));
+      }
+    });
     const progress = { step: 'open the notebook and run it' };
     try {
       await openAndRun(page, args, deadline);
@@ -270,6 +280,7 @@ async function main() {
     } catch (err) {
       report.error = `${progress.step}: ${err.message.split('\n')[0]}`;
     }
+    await Promise.all(answers);
     Object.assign(report, await facts(page, args));
     await page.screenshot({ path: args.screenshot, timeout: 30000 });
   } finally {
