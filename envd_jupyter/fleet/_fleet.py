@@ -300,10 +300,8 @@ class Fleet:
         ``attributes``: free request attributes for the plugins that read them (``attribute-profile-handler``,
         ``registry-proximity-scorer``'s ``registry``, a sticky key).
         """
-        definition = self.definition(target, frozenset())
-        with self._lock:
-            durations = {v.digest: self._durations[v.digest] for v in definition.vertices() if v.digest in self._durations}
-        request = BuildRequest.from_definition(definition, durations=durations)
+        # One dict lookup per vertex as the request is built (a single get is atomic; learn writes under the lock).
+        request = BuildRequest.from_definition(self.definition(target, frozenset()), durations=self._durations)
         request.attributes.update(attributes or {})
         if self.shared_cache is not None:
             request.attributes.setdefault("registry", self.shared_cache.registry)
